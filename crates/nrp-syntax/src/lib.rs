@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Front end of nrp: program text → AST with source spans, and diagnostics rendered as
+//! `file:line:column: error: …` followed by the source line and a caret.
+//!
+//! Never panics on any input: errors are [`Diagnostic`]s.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod ast;
+pub mod diag;
+pub mod lexer;
+pub mod parser;
+pub mod print;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use diag::{Diagnostic, Source, Span};
+pub use parser::parse;

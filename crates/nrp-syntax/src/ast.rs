@@ -1,0 +1,198 @@
+//! The surface syntax of a Neuro-Relational Program, with source spans.
+//!
+//! The AST is deliberately close to the text: a `name = value .` statement is a [`Def`]
+//! whether `value` turns out to be a constant, a module or a composite module; sema decides.
+
+use crate::diag::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub statements: Vec<Statement>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Statement {
+    /// `name = value .` — a constant, a named module or a composite module.
+    Def(Def),
+    /// A definition rule `Head :- Body .`
+    Rule(Rule),
+    /// `?fit <params> LossRule .`
+    Fit(Fit),
+    /// `?pred Rule .`
+    Pred(Rule),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Def {
+    pub name: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fit {
+    pub params: Vec<Param>,
+    pub rule: Rule,
+    pub span: Span,
+}
+
+/// `name = value` inside `?fit < … >`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub value: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub head: Head,
+    pub body: Body,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Head {
+    pub name: Ident,
+    pub terms: Vec<Term>,
+    /// The embedding expression after `;` (`None`: a classical head, with or without `;`).
+    pub expr: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    /// Atoms joined by `,` and filters.
+    Conj { atoms: Vec<Atom>, filters: Vec<Filter> },
+    /// Single atoms separated by `|`.
+    Union(Vec<Atom>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Atom {
+    pub name: Ident,
+    pub terms: Vec<Term>,
+    /// `; e` binds the fact's embedding to `e` (`_` ignores it but still binds the columns).
+    pub emb: Option<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Term {
+    Var(Ident),
+    /// `_`: a fresh variable.
+    Wildcard(Span),
+    Const(Literal, Span),
+}
+
+impl Term {
+    pub fn span(&self) -> Span {
+        match self {
+            Term::Var(id) => id.span,
+            Term::Wildcard(s) | Term::Const(_, s) => *s,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    /// As written, sign included (`-1`, `1.0`).
+    Number(String),
+    Str(String),
+}
+
+impl Literal {
+    pub fn text(&self) -> &str {
+        match self {
+            Literal::Number(s) | Literal::Str(s) => s,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A comparison of content terms in a conjunction body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub lhs: Term,
+    pub op: CmpOp,
+    pub rhs: Term,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Eq,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Pow => "**",
+            BinOp::Eq => "==",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Number(String),
+    Str(String),
+    Ident(String),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `callee(args)`: a module constructor (`Linear(16, 7)`), a module application
+    /// (`Linear(16, 7)(z)`, `Lin1(z)`), a function (`exp(z)`, `Concat(a, b)`) or an
+    /// aggregation (`sum(...)`); sema tells them apart.
+    Call { callee: Box<Expr>, args: Vec<Arg> },
+    /// `[col, ..]`: content values of the match as a vector.
+    Encode(Vec<Term>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    /// `name=` of a keyword argument (`bias=False`).
+    pub name: Option<Ident>,
+    pub value: Expr,
+}

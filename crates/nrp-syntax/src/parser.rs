@@ -1,0 +1,531 @@
+//! Recursive-descent parser: tokens → [`Program`]. Stops at the first error.
+//!
+//! Grammar (LANGUAGE.md §2, §4, §5):
+//! ```text
+//! program   := statement*
+//! statement := IDENT '=' expr '.'                         -- constant or module
+//!            | '?fit' ['<' param (',' param)* '>'] rule '.'
+//!            | '?pred' rule '.'
+//!            | rule '.'
+//! rule      := head ':-' body
+//! head      := IDENT '(' [term (',' term)*] [';' [expr]] ')'
+//! body      := item (',' item)*  |  atom ('|' atom)+       -- no mixing
+//! item      := atom | term CMP term
+//! atom      := IDENT '(' [term (',' term)*] [';' [IDENT]] ')'
+//! term      := IDENT | '_' | ['-'] NUMBER | STRING
+//! expr      := add ['==' add]
+//! add       := mul (('+'|'-') mul)*
+//! mul       := unary (('*'|'/') unary)*
+//! unary     := '-' unary | power
+//! power     := postfix ['**' unary]
+//! postfix   := primary ('(' [arg (',' arg)*] ')')*
+//! primary   := NUMBER | STRING | IDENT | '(' expr ')' | '[' [term (',' term)*] ']'
+//! arg       := [IDENT '='] expr
+//! ```
+
+use crate::ast::*;
+use crate::diag::{Diagnostic, Span};
+use crate::lexer::{Tok, Token, lex};
+
+/// Nesting beyond this is an error rather than a stack overflow.
+const MAX_DEPTH: usize = 200;
+
+pub fn parse(text: &str) -> Result<Program, Diagnostic> {
+    let tokens = lex(text)?;
+    let mut p = Parser { toks: tokens, pos: 0, depth: 0 };
+    p.program()
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+    depth: usize,
+}
+
+type PResult<T> = Result<T, Diagnostic>;
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].tok
+    }
+    fn peek_at(&self, n: usize) -> &Tok {
+        &self.toks[(self.pos + n).min(self.toks.len() - 1)].tok
+    }
+    fn span(&self) -> Span {
+        self.toks[self.pos].span
+    }
+    fn prev_end(&self) -> usize {
+        if self.pos == 0 { 0 } else { self.toks[self.pos - 1].span.end }
+    }
+    fn bump(&mut self) -> Token {
+        let t = self.toks[self.pos].clone();
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+        t
+    }
+    fn eat(&mut self, t: &Tok) -> bool {
+        if self.peek() == t {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, t: &Tok, context: &str) -> PResult<Span> {
+        if self.peek() == t {
+            Ok(self.bump().span)
+        } else {
+            Err(self.unexpected(&format!("expected {} {context}", t.describe())))
+        }
+    }
+    fn unexpected(&self, what: &str) -> Diagnostic {
+        let found = self.peek().describe();
+        Diagnostic::error(format!("{what}, found {found}"), self.span())
+    }
+    fn ident(&mut self, context: &str) -> PResult<Ident> {
+        match self.peek().clone() {
+            Tok::Ident(name) => {
+                let span = self.bump().span;
+                Ok(Ident { name, span })
+            }
+            _ => Err(self.unexpected(&format!("expected {context}"))),
+        }
+    }
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Diagnostic::error("expression nested too deeply", self.span()));
+        }
+        Ok(())
+    }
+
+    fn program(&mut self) -> PResult<Program> {
+        let mut statements = Vec::new();
+        while *self.peek() != Tok::Eof {
+            statements.push(self.statement()?);
+        }
+        Ok(Program { statements })
+    }
+
+    fn statement(&mut self) -> PResult<Statement> {
+        let start = self.span().start;
+        let stmt = match self.peek().clone() {
+            Tok::Query(word) => {
+                let qspan = self.bump().span;
+                match word.as_str() {
+                    "fit" => {
+                        let params = if *self.peek() == Tok::Lt { self.fit_params()? } else { vec![] };
+                        let rule = self.rule()?;
+                        Statement::Fit(Fit { params, rule, span: Span::new(start, self.prev_end()) })
+                    }
+                    "pred" => Statement::Pred(self.rule()?),
+                    _ => return Err(Diagnostic::error(format!("unknown statement `?{word}`; expected `?fit` or `?pred`"), qspan)),
+                }
+            }
+            Tok::Ident(_) if *self.peek_at(1) == Tok::Assign => {
+                let name = self.ident("a name")?;
+                self.bump();
+                let value = self.expr()?;
+                Statement::Def(Def { name, value, span: Span::new(start, self.prev_end()) })
+            }
+            Tok::Ident(_) => Statement::Rule(self.rule()?),
+            _ => return Err(self.unexpected("expected a rule, a definition `name = …`, `?fit` or `?pred`")),
+        };
+        if *self.peek() != Tok::Dot {
+            return Err(self.unexpected("expected `.` at the end of the statement"));
+        }
+        self.bump();
+        Ok(stmt)
+    }
+
+    fn fit_params(&mut self) -> PResult<Vec<Param>> {
+        self.expect(&Tok::Lt, "")?;
+        let mut params = Vec::new();
+        if self.eat(&Tok::Gt) {
+            return Ok(params);
+        }
+        loop {
+            let name = self.ident("a parameter name such as `epochs`")?;
+            self.expect(&Tok::Assign, &format!("after parameter `{}`", name.name))?;
+            // Parameter values stop before `,` and `>`: `add` has no comparison operators.
+            let value = self.add()?;
+            params.push(Param { name, value });
+            if self.eat(&Tok::Comma) {
+                continue;
+            }
+            if self.eat(&Tok::Gt) {
+                return Ok(params);
+            }
+            return Err(self.unexpected("expected `,` or `>` in `?fit < … >`"));
+        }
+    }
+
+    fn rule(&mut self) -> PResult<Rule> {
+        let start = self.span().start;
+        let head = self.head()?;
+        if *self.peek() != Tok::ColonDash {
+            return Err(self.unexpected(&format!("expected `:-` after the head of `{}`", head.name.name)));
+        }
+        self.bump();
+        let body = self.body()?;
+        Ok(Rule { head, body, span: Span::new(start, self.prev_end()) })
+    }
+
+    fn head(&mut self) -> PResult<Head> {
+        let name = self.ident("a rule head such as `H(v; …)`")?;
+        self.expect(&Tok::LParen, &format!("after head `{}`", name.name))?;
+        let terms = self.terms(&name.name)?;
+        let mut expr = None;
+        if self.eat(&Tok::Semi) && *self.peek() != Tok::RParen {
+            expr = Some(self.expr()?);
+        }
+        self.expect(&Tok::RParen, &format!("to close head `{}`", name.name))?;
+        let span = name.span.to(Span::new(name.span.start, self.prev_end()));
+        Ok(Head { name, terms, expr, span })
+    }
+
+    /// Comma-separated terms up to (not including) `;` or `)`.
+    fn terms(&mut self, owner: &str) -> PResult<Vec<Term>> {
+        let mut terms = Vec::new();
+        if matches!(self.peek(), Tok::Semi | Tok::RParen) {
+            return Ok(terms);
+        }
+        loop {
+            terms.push(self.term(owner)?);
+            if !self.eat(&Tok::Comma) {
+                return Ok(terms);
+            }
+        }
+    }
+
+    fn term(&mut self, owner: &str) -> PResult<Term> {
+        let start = self.span();
+        match self.peek().clone() {
+            Tok::Ident(name) if name == "_" => Ok(Term::Wildcard(self.bump().span)),
+            Tok::Ident(name) => Ok(Term::Var(Ident { name, span: self.bump().span })),
+            Tok::Number(n) => Ok(Term::Const(Literal::Number(n), self.bump().span)),
+            Tok::Str(s) => Ok(Term::Const(Literal::Str(s), self.bump().span)),
+            Tok::Minus => {
+                self.bump();
+                match self.peek().clone() {
+                    Tok::Number(n) => {
+                        let end = self.bump().span;
+                        Ok(Term::Const(Literal::Number(format!("-{n}")), start.to(end)))
+                    }
+                    _ => Err(self.unexpected("expected a number after `-`")),
+                }
+            }
+            _ => Err(self.unexpected(&format!("expected a term (variable, constant or `_`) in `{owner}(…)`"))),
+        }
+    }
+
+    fn atom(&mut self) -> PResult<Atom> {
+        let name = self.ident("an atom such as `Edge(u, v)`")?;
+        self.expect(&Tok::LParen, &format!("after `{}`", name.name))?;
+        let terms = self.terms(&name.name)?;
+        let mut emb = None;
+        if self.eat(&Tok::Semi) && *self.peek() != Tok::RParen {
+            emb = Some(self.ident("an embedding variable after `;`")?);
+        }
+        self.expect(&Tok::RParen, &format!("to close atom `{}`", name.name))?;
+        let span = Span::new(name.span.start, self.prev_end());
+        Ok(Atom { name, terms, emb, span })
+    }
+
+    fn body(&mut self) -> PResult<Body> {
+        let mut atoms = Vec::new();
+        let mut filters = Vec::new();
+        let first_is_atom = self.at_atom();
+        self.body_item(&mut atoms, &mut filters)?;
+        if *self.peek() == Tok::Pipe {
+            if !first_is_atom {
+                return Err(Diagnostic::error("a union body (`|`) consists of atoms only", filters[0].span));
+            }
+            while self.eat(&Tok::Pipe) {
+                if !self.at_atom() {
+                    return Err(self.unexpected("expected an atom after `|` (a union body consists of atoms only)"));
+                }
+                atoms.push(self.atom()?);
+            }
+            if *self.peek() == Tok::Comma {
+                return Err(Diagnostic::error("a body cannot mix `,` and `|` (split it into two rules)", self.span()));
+            }
+            return Ok(Body::Union(atoms));
+        }
+        while self.eat(&Tok::Comma) {
+            self.body_item(&mut atoms, &mut filters)?;
+            if *self.peek() == Tok::Pipe {
+                return Err(Diagnostic::error("a body cannot mix `,` and `|` (split it into two rules)", self.span()));
+            }
+        }
+        Ok(Body::Conj { atoms, filters })
+    }
+
+    fn at_atom(&self) -> bool {
+        matches!(self.peek(), Tok::Ident(n) if n != "_") && *self.peek_at(1) == Tok::LParen
+    }
+
+    fn body_item(&mut self, atoms: &mut Vec<Atom>, filters: &mut Vec<Filter>) -> PResult<()> {
+        if self.at_atom() {
+            atoms.push(self.atom()?);
+            return Ok(());
+        }
+        let lhs = self.term("a filter")?;
+        let op = match self.peek() {
+            Tok::EqEq => CmpOp::Eq,
+            Tok::Ne => CmpOp::Ne,
+            Tok::Lt => CmpOp::Lt,
+            Tok::Le => CmpOp::Le,
+            Tok::Gt => CmpOp::Gt,
+            Tok::Ge => CmpOp::Ge,
+            Tok::Assign => return Err(Diagnostic::error("`=` is for definitions; compare with `==`", self.span())),
+            _ => return Err(self.unexpected("expected an atom or a filter such as `a != b`")),
+        };
+        self.bump();
+        let rhs = self.term("a filter")?;
+        let span = lhs.span().to(rhs.span());
+        filters.push(Filter { lhs, op, rhs, span });
+        Ok(())
+    }
+
+    // ---- expressions ----------------------------------------------------------------
+
+    pub(crate) fn expr(&mut self) -> PResult<Expr> {
+        let lhs = self.add()?;
+        if *self.peek() == Tok::EqEq {
+            self.bump();
+            let rhs = self.add()?;
+            return Ok(bin(BinOp::Eq, lhs, rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn add(&mut self) -> PResult<Expr> {
+        let mut lhs = self.mul()?;
+        loop {
+            let op = match self.peek() {
+                Tok::Plus => BinOp::Add,
+                Tok::Minus => BinOp::Sub,
+                _ => return Ok(lhs),
+            };
+            self.bump();
+            let rhs = self.mul()?;
+            lhs = bin(op, lhs, rhs);
+        }
+    }
+
+    fn mul(&mut self) -> PResult<Expr> {
+        let mut lhs = self.unary()?;
+        loop {
+            let op = match self.peek() {
+                Tok::Star => BinOp::Mul,
+                Tok::Slash => BinOp::Div,
+                _ => return Ok(lhs),
+            };
+            self.bump();
+            let rhs = self.unary()?;
+            lhs = bin(op, lhs, rhs);
+        }
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        if *self.peek() == Tok::Minus {
+            let start = self.bump().span;
+            self.enter()?;
+            let e = self.unary()?;
+            self.depth -= 1;
+            let span = start.to(e.span);
+            return Ok(Expr { kind: ExprKind::Neg(Box::new(e)), span });
+        }
+        self.power()
+    }
+
+    fn power(&mut self) -> PResult<Expr> {
+        let base = self.postfix()?;
+        if *self.peek() == Tok::StarStar {
+            self.bump();
+            self.enter()?;
+            let exp = self.unary()?;
+            self.depth -= 1;
+            return Ok(bin(BinOp::Pow, base, exp));
+        }
+        Ok(base)
+    }
+
+    fn postfix(&mut self) -> PResult<Expr> {
+        let mut e = self.primary()?;
+        while *self.peek() == Tok::LParen {
+            self.bump();
+            self.enter()?;
+            let mut args = Vec::new();
+            if *self.peek() != Tok::RParen {
+                loop {
+                    args.push(self.arg()?);
+                    if !self.eat(&Tok::Comma) {
+                        break;
+                    }
+                }
+            }
+            self.depth -= 1;
+            self.expect(&Tok::RParen, "to close the argument list")?;
+            let span = e.span.to(Span::new(e.span.start, self.prev_end()));
+            e = Expr { kind: ExprKind::Call { callee: Box::new(e), args }, span };
+        }
+        Ok(e)
+    }
+
+    fn arg(&mut self) -> PResult<Arg> {
+        if let Tok::Ident(_) = self.peek()
+            && *self.peek_at(1) == Tok::Assign
+        {
+            let name = self.ident("an argument name")?;
+            self.bump();
+            let value = self.expr()?;
+            return Ok(Arg { name: Some(name), value });
+        }
+        Ok(Arg { name: None, value: self.expr()? })
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let span = self.span();
+        let kind = match self.peek().clone() {
+            Tok::Number(n) => {
+                self.bump();
+                ExprKind::Number(n)
+            }
+            Tok::Str(s) => {
+                self.bump();
+                ExprKind::Str(s)
+            }
+            Tok::Ident(name) => {
+                self.bump();
+                ExprKind::Ident(name)
+            }
+            Tok::LParen => {
+                self.bump();
+                self.enter()?;
+                let e = self.expr()?;
+                self.depth -= 1;
+                self.expect(&Tok::RParen, "to close `(`")?;
+                // Keep the inner node; widen its span to include the parentheses.
+                return Ok(Expr { kind: e.kind, span: span.to(Span::new(span.start, self.prev_end())) });
+            }
+            Tok::LBracket => {
+                self.bump();
+                let mut terms = Vec::new();
+                if *self.peek() != Tok::RBracket {
+                    loop {
+                        terms.push(self.term("an encode `[…]`")?);
+                        if !self.eat(&Tok::Comma) {
+                            break;
+                        }
+                    }
+                }
+                self.expect(&Tok::RBracket, "to close the encode `[…]`")?;
+                ExprKind::Encode(terms)
+            }
+            _ => return Err(self.unexpected("expected an expression")),
+        };
+        Ok(Expr { kind, span: span.to(Span::new(span.start, self.prev_end())) })
+    }
+}
+
+fn bin(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.to(rhs.span);
+    Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::print::print_program;
+
+    fn round(s: &str) -> String {
+        print_program(&parse(s).unwrap_or_else(|d| panic!("{}", d.message)))
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().message
+    }
+
+    #[test]
+    fn parses_the_language_md_example() {
+        let text = r#"#lang:relnn
+hidden = 16 .
+Lin1 = Linear(1433, hidden) .
+Mlp  = Linear(64, 1)(ReLU()(Linear(32, 64)(inp))) .
+X(id; sum([value] * OneHot(1433)([dim]))) :- Feature(id, dim, value) .
+H(v; ReLU()(Lin1(z))) :- X(v; z) .
+M(t; sum(z * w)) :- H(s; z), Edge(s, t; w) .
+U(v; z) :- A(v; z) | B(v; z) .
+P(a; z) :- Q(a, b; z), R(b, c), a != c, c == "x" .
+?fit <epochs=200, lr=0.01, weight_decay=5e-4>
+Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
+?pred Pred(v; ArgMax()(p)) :- Out(v; p) .
+?pred Acc(; mean((p == y) * 1.0)) :- Pred(v; p), Test(v; y) .
+"#;
+        expect_test::expect![[r#"
+            hidden = 16 .
+            Lin1 = Linear(1433, hidden) .
+            Mlp = Linear(64, 1)(ReLU()(Linear(32, 64)(inp))) .
+            X(id; sum(([value] * OneHot(1433)([dim])))) :- Feature(id, dim, value) .
+            H(v; ReLU()(Lin1(z))) :- X(v; z) .
+            M(t; sum((z * w))) :- H(s; z), Edge(s, t; w) .
+            U(v; z) :- A(v; z) | B(v; z) .
+            P(a; z) :- Q(a, b; z), R(b, c), a != c, c == "x" .
+            ?fit <epochs = 200, lr = 0.01, weight_decay = 5e-4> Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
+            ?pred Pred(v; ArgMax()(p)) :- Out(v; p) .
+            ?pred Acc(; mean(((p == y) * 1.0))) :- Pred(v; p), Test(v; y) .
+        "#]]
+        .assert_eq(&round(text));
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        expect_test::expect![[r#"
+            R(; (((a + (b * c)) - (d / e)) == (-(f ** (-g))))) :- S(; a) .
+        "#]]
+        .assert_eq(&round("R(; a + b * c - d / e == -f ** -g) :- S(; a)."));
+        expect_test::expect![[r#"
+            R(; (a ** (b ** c))) :- S(; a) .
+        "#]]
+        .assert_eq(&round("R(; a ** b ** c) :- S(; a)."));
+    }
+
+    #[test]
+    fn keyword_args_negative_constants_and_classical_heads() {
+        expect_test::expect![[r#"
+            L = Linear(4, 2, bias = False) .
+            P(x) :- Q(x, -1, "a b", _) .
+            Z() :- Q(_, _) .
+        "#]]
+        .assert_eq(&round("L = Linear(4, 2, bias=False). P(x) :- Q(x, -1, 'a b', _). Z() :- Q(_, _;)."));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_problem() {
+        assert_eq!(err("H(v) :- A(v), B(v) | C(v)."), "a body cannot mix `,` and `|` (split it into two rules)");
+        assert_eq!(err("H(v) :- A(v) | B(v), C(v)."), "a body cannot mix `,` and `|` (split it into two rules)");
+        assert_eq!(err("H(v) :- A(v)"), "expected `.` at the end of the statement, found end of file");
+        assert_eq!(err("H(v) A(v)."), "expected `:-` after the head of `H`, found identifier `A`");
+        assert_eq!(err("H(v :- A(v)."), "expected `)` to close head `H`, found `:-`");
+        assert_eq!(err("?train H(v) :- A(v)."), "unknown statement `?train`; expected `?fit` or `?pred`");
+        assert_eq!(err("H(v) :- A(v), v = 1."), "`=` is for definitions; compare with `==`");
+        assert_eq!(err("?fit <epochs 3> L(; x) :- A(; x)."), "expected `=` after parameter `epochs`, found number `3`");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("x = {}1{} .", "(".repeat(100_000), ")".repeat(100_000));
+        assert_eq!(err(&deep), "expression nested too deeply");
+        let deep = format!("x = {}1 .", "-".repeat(100_000));
+        assert_eq!(err(&deep), "expression nested too deeply");
+    }
+
+    #[test]
+    fn error_spans_point_at_the_token() {
+        let d = parse("H(v) :-\n  A(v) B(v).").unwrap_err();
+        assert_eq!(d.span, Some(Span::new(15, 16)));
+    }
+}
