@@ -5,7 +5,266 @@
 //! `k` columns as content, and for an embedding binding all remaining columns (numeric, or a
 //! single array column) as a dense `f64` matrix. Every data error names the table, the row
 //! (CSV file line, header = line 1; SQL primary key / rowid) and the column.
+//!
+//! Tables and bindings are loaded once and cached; a `Database` is `Send + Sync`, and
+//! concurrent requests for one table wait for a single load.
 
+mod bind;
+mod csv;
+mod sqlite;
+mod table;
 pub mod value;
 
+pub use bind::BoundRelation;
+pub use table::{Column, DataError, InvalidCell, RowRef, Table};
 pub use value::{Value, format_f32, format_float, parse_number};
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+enum Source {
+    Csv(PathBuf),
+    Sqlite(sqlite::Sqlite),
+}
+
+/// A load shared by every caller that asks for the same thing (errors are cached too: the
+/// same request fails the same way).
+type Slot<T> = Arc<OnceLock<Result<Arc<T>, DataError>>>;
+
+/// A per-key cache whose loads run outside the map's lock.
+struct Cache<K, T>(Mutex<HashMap<K, Slot<T>>>);
+
+impl<K: Hash + Eq, T> Cache<K, T> {
+    fn new() -> Self {
+        Cache(Mutex::new(HashMap::new()))
+    }
+
+    fn get_or_load(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<T, DataError>,
+    ) -> Result<Arc<T>, DataError> {
+        let slot = {
+            // Nothing panics while the lock is held, but a poisoned map is still consistent.
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key).or_default().clone()
+        };
+        slot.get_or_init(|| load().map(Arc::new)).clone()
+    }
+
+    fn get_loaded(&self, key: &K) -> Option<Arc<T>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)?.get()?.as_ref().ok().cloned()
+    }
+}
+
+/// A database source: its tables, loaded on demand, and the relations bound from them.
+pub struct Database {
+    spec: String,
+    source: Source,
+    /// Sorted table names.
+    names: Vec<String>,
+    tables: Cache<String, Table>,
+    bindings: Cache<(String, usize, bool), BoundRelation>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("source", &self.describe())
+            .field("tables", &self.names)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens `spec`: a directory (table `T` is `T.csv`, header row required), a SQLite file
+    /// (any other existing file; its magic bytes are checked), or `postgres://…` (not
+    /// supported by this build yet). Only table names are read here.
+    pub fn open(spec: &str) -> Result<Database, DataError> {
+        let scheme = spec.split_once("://").map(|s| s.0.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+            // The URL may hold a password: do not echo it.
+            return Err(DataError::new(
+                "PostgreSQL sources (postgres://…) are not supported by this build of nrp yet; \
+                 use a directory of CSV files or a SQLite database",
+            ));
+        }
+        let path = Path::new(spec);
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DataError::new(format!(
+                    "database source {spec} does not exist"
+                )));
+            }
+            Err(e) => {
+                return Err(DataError::new(format!(
+                    "cannot read database source {spec}: {e}"
+                )));
+            }
+        };
+        let (source, names) = if meta.is_dir() {
+            let names = csv_tables(path)?;
+            (Source::Csv(path.to_path_buf()), names)
+        } else if meta.is_file() {
+            let db = sqlite::Sqlite::open(path)?;
+            let names = db.tables.clone();
+            (Source::Sqlite(db), names)
+        } else {
+            return Err(DataError::new(format!(
+                "database source {spec} is neither a directory of CSV files nor a SQLite file"
+            )));
+        };
+        Ok(Database {
+            spec: spec.to_string(),
+            source,
+            names,
+            tables: Cache::new(),
+            bindings: Cache::new(),
+        })
+    }
+
+    /// "CSV directory data/cora" / "SQLite database data/cora.sqlite".
+    pub fn describe(&self) -> String {
+        match self.source {
+            Source::Csv(_) => format!("CSV directory {}", self.spec),
+            Source::Sqlite(_) => format!("SQLite database {}", self.spec),
+        }
+    }
+
+    /// The table names, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    /// The table a relation name denotes (§6): the exact name, else the unique table whose
+    /// name matches ignoring case; `Ok(None)` if none; an error if several match.
+    pub fn resolve(&self, relation: &str) -> Result<Option<String>, DataError> {
+        if self.names.iter().any(|n| n == relation) {
+            return Ok(Some(relation.to_string()));
+        }
+        let lower = relation.to_lowercase();
+        let matches: Vec<&String> = self
+            .names
+            .iter()
+            .filter(|n| n.to_lowercase() == lower)
+            .collect();
+        match matches.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.to_string())),
+            several => Err(DataError::new(format!(
+                "relation `{relation}` matches several tables of {} when case is ignored ({}); \
+                 use the exact name",
+                self.describe(),
+                several
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Resolves `table`, or fails listing the tables there are.
+    fn resolve_existing(&self, table: &str) -> Result<String, DataError> {
+        match self.resolve(table)? {
+            Some(name) => Ok(name),
+            None => {
+                let list = if self.names.is_empty() {
+                    "it has no tables".to_string()
+                } else {
+                    format!("tables: {}", self.names.join(", "))
+                };
+                Err(DataError::new(format!(
+                    "no table `{table}` in {} ({list})",
+                    self.describe()
+                )))
+            }
+        }
+    }
+
+    fn csv_path(dir: &Path, table: &str) -> PathBuf {
+        dir.join(format!("{table}.csv"))
+    }
+
+    /// The column names of a table, in table order. Cheap: reads a CSV file's header only.
+    pub fn columns(&self, table: &str) -> Result<Vec<String>, DataError> {
+        let name = self.resolve_existing(table)?;
+        if let Some(t) = self.tables.get_loaded(&name) {
+            return Ok(t.columns.clone());
+        }
+        match &self.source {
+            Source::Csv(dir) => csv::read_header(&Self::csv_path(dir, &name), &name),
+            Source::Sqlite(db) => db.columns(&name),
+        }
+    }
+
+    /// The whole table, loaded once and cached.
+    pub fn table(&self, table: &str) -> Result<Arc<Table>, DataError> {
+        let name = self.resolve_existing(table)?;
+        self.tables
+            .get_or_load(name.clone(), || match &self.source {
+                Source::Csv(dir) => csv::load(&Self::csv_path(dir, &name), &name),
+                Source::Sqlite(db) => db.load(&name),
+            })
+    }
+
+    /// Binds the atom shape `table(t1..t_terms)` (`embedding` false) or
+    /// `table(t1..t_terms; e)` (`embedding` true) per LANGUAGE.md §6; cached per shape.
+    pub fn bind(
+        &self,
+        table: &str,
+        terms: usize,
+        embedding: bool,
+    ) -> Result<Arc<BoundRelation>, DataError> {
+        let name = self.resolve_existing(table)?;
+        self.bindings
+            .get_or_load((name.clone(), terms, embedding), || {
+                // A wrong arity is reported without loading the table.
+                bind::check_shape(&name, &self.columns(&name)?, terms, embedding)?;
+                bind::bind(&self.table(&name)?, terms, embedding)
+            })
+    }
+}
+
+/// The tables of a CSV directory: its `*.csv` files, hidden files (`._x.csv`) left out.
+fn csv_tables(dir: &Path) -> Result<Vec<String>, DataError> {
+    let err =
+        |e: std::io::Error| DataError::new(format!("cannot read directory {}: {e}", dir.display()));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let Some(file) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Some(stem) = file.strip_suffix(".csv") else {
+            continue;
+        };
+        if stem.is_empty() || stem.starts_with('.') {
+            continue;
+        }
+        // Follows symbolic links; a directory named `x.csv` is not a table.
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        names.push(stem.to_string());
+    }
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Database>();
+        check::<Table>();
+        check::<BoundRelation>();
+    }
+}

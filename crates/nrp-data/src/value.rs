@@ -29,7 +29,8 @@ impl Value {
 
     /// A float, normalised (integral values within `i64` become `Int`).
     pub fn from_f64(x: f64) -> Value {
-        if x.is_finite() && x.fract() == 0.0 && x >= -9.223_372_036_854_776e18 && x < 9.223_372_036_854_776e18 {
+        // [-2^63, 2^63): exactly the floats that convert to `i64` without saturating.
+        if x.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x) {
             Value::Int(x as i64)
         } else {
             Value::Float(x)
@@ -107,7 +108,11 @@ pub fn parse_number(text: &str) -> Option<(Option<i64>, f64)> {
     if !x.is_finite() {
         return None;
     }
-    let int = if is_int { t.trim_start_matches('+').parse::<i64>().ok() } else { None };
+    let int = if is_int {
+        t.trim_start_matches('+').parse::<i64>().ok()
+    } else {
+        None
+    };
     Some((int, x))
 }
 
@@ -139,7 +144,11 @@ fn cmp_int_float(a: i64, b: f64) -> Ordering {
     if b.fract() == 0.0 && b.abs() < 1.7e38 {
         (a as i128).cmp(&(b as i128)).then(Ordering::Less)
     } else {
-        (a as f64).total_cmp(&b).then(if b > 0.0 { Ordering::Less } else { Ordering::Greater })
+        (a as f64).total_cmp(&b).then(if b > 0.0 {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        })
     }
 }
 
@@ -200,7 +209,11 @@ fn format_shortest(x: f64, sci: String) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `sci` is Rust's shortest round-trip digits in the form `-d.ddde-7`.
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
@@ -224,7 +237,11 @@ fn format_shortest(x: f64, sci: String) -> String {
             format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
         }
     } else {
-        let m = if digits.len() == 1 { digits } else { format!("{}.{}", &digits[..1], &digits[1..]) };
+        let m = if digits.len() == 1 {
+            digits
+        } else {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{m}e{esign}{:02}", exp.abs())
     }
@@ -248,12 +265,21 @@ mod tests {
         assert!(matches!(Value::parse(""), Value::Str(_)));
         assert!(matches!(Value::parse("0x10"), Value::Str(_)));
         assert_eq!(Value::parse("-0.0"), Value::Int(0));
-        assert_eq!(Value::parse("99999999999999999999"), Value::Float(99999999999999999999.0));
+        assert_eq!(
+            Value::parse("99999999999999999999"),
+            Value::Float(99999999999999999999.0)
+        );
     }
 
     #[test]
     fn numbers_sort_before_strings() {
-        let mut v = vec![Value::parse("b"), Value::parse("10"), Value::parse("2.5"), Value::parse("A"), Value::parse("-1")];
+        let mut v = [
+            Value::parse("b"),
+            Value::parse("10"),
+            Value::parse("2.5"),
+            Value::parse("A"),
+            Value::parse("-1"),
+        ];
         v.sort();
         let s: Vec<String> = v.iter().map(|v| v.to_string()).collect();
         assert_eq!(s, ["-1", "2.5", "10", "A", "b"]);

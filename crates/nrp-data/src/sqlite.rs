@@ -1,0 +1,209 @@
+//! SQLite sources: tables and views, read through `rusqlite` (SQLite compiled in).
+//!
+//! Column order is `PRAGMA table_info`'s. `INTEGER` cells are integers, `REAL` cells numbers
+//! (normalised; an infinity becomes the string `inf`, as the text `inf` would), `TEXT` cells
+//! are parsed like CSV cells (text that reads as a number is that number). `NULL` and `BLOB`
+//! cells load as placeholders and are an error only when a binding uses their column.
+//! Rows keep SQLite's scan order (row id for tables, primary key for `WITHOUT ROWID`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::table::{ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
+use crate::value::parse_number;
+
+pub(crate) struct Sqlite {
+    path: PathBuf,
+    // `Connection` is `Send` but not `Sync`; loads are serialised, which SQLite needs anyway.
+    conn: Mutex<Connection>,
+    pub(crate) tables: Vec<String>,
+}
+
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// `"name"` with embedded quotes doubled: any table or column name is safe in SQL text.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Sqlite {
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, DataError> {
+        let mut head = [0u8; 16];
+        let read = std::fs::File::open(path).and_then(|mut f| {
+            use std::io::Read;
+            let mut n = 0;
+            while n < 16 {
+                match f.read(&mut head[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            Ok(n)
+        });
+        match read {
+            Err(e) => {
+                return Err(DataError::new(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+            Ok(n) if n < 16 || &head != MAGIC => {
+                return Err(DataError::new(format!(
+                    "database source {} is neither a directory of CSV files nor a SQLite database \
+                     (its first bytes are not \"SQLite format 3\")",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+        }
+        let err = |e: rusqlite::Error| {
+            DataError::new(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        let tables = (|| {
+            let mut stmt = conn.prepare(
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+            )?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            names.collect::<Result<Vec<String>, _>>()
+        })()
+        .map_err(err)?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            tables,
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic elsewhere cannot leave the connection half-changed (reads only).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn error(&self, table: &str, e: rusqlite::Error) -> DataError {
+        DataError::new(format!(
+            "cannot read table `{table}` from SQLite database {}: {e}",
+            self.path.display()
+        ))
+    }
+
+    /// `(name, primary-key position)` per column, in table order.
+    fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+        let mut stmt =
+            conn.prepare("SELECT name, pk FROM pragma_table_info(?1, 'main') ORDER BY cid")?;
+        let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    pub(crate) fn columns(&self, table: &str) -> Result<Vec<String>, DataError> {
+        let conn = self.conn();
+        let info = Self::table_info(&conn, table).map_err(|e| self.error(table, e))?;
+        Ok(info.into_iter().map(|c| c.0).collect())
+    }
+
+    pub(crate) fn load(&self, table: &str) -> Result<Table, DataError> {
+        let conn = self.conn();
+        self.load_with(&conn, table)
+            .map_err(|e| self.error(table, e))
+    }
+
+    fn load_with(&self, conn: &Connection, table: &str) -> rusqlite::Result<Table> {
+        let info = Self::table_info(conn, table)?;
+        let columns: Vec<String> = info.iter().map(|c| c.0.clone()).collect();
+        let ncols = columns.len();
+        // Plain tables have a row id; `WITHOUT ROWID` tables, views and virtual tables do not
+        // (`wr` is 1 for WITHOUT ROWID).
+        let (kind, without_rowid): (String, i64) = conn.query_row(
+            "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut pk: Vec<(i64, usize)> = info
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.1 > 0)
+            .map(|(i, c)| (c.1, i))
+            .collect();
+        pk.sort();
+        let pk: Vec<usize> = pk.into_iter().map(|p| p.1).collect();
+        let rowid_name = if kind == "table" && without_rowid == 0 {
+            // A column may shadow one of the row id's names, but rarely all three.
+            ["rowid", "_rowid_", "oid"]
+                .into_iter()
+                .find(|alias| !columns.iter().any(|c| c.eq_ignore_ascii_case(alias)))
+        } else {
+            None
+        };
+        let mut select: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+        if let Some(r) = rowid_name {
+            select.push(r.to_string());
+        }
+        let sql = format!(
+            "SELECT {} FROM main.{}",
+            select.join(", "),
+            quote_ident(table)
+        );
+        let count: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM main.{}", quote_ident(table)),
+            [],
+            |r| r.get(0),
+        )?;
+        let capacity = usize::try_from(count).unwrap_or(0);
+        let mut builders: Vec<ColumnBuilder> = (0..ncols)
+            .map(|_| ColumnBuilder::with_capacity(capacity))
+            .collect();
+        let mut invalid: Vec<Option<(usize, InvalidCell)>> = vec![None; ncols];
+        let mut rowids: Option<Vec<i64>> = rowid_name.map(|_| Vec::with_capacity(capacity));
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut n = 0usize;
+        while let Some(row) = rows.next()? {
+            for (c, b) in builders.iter_mut().enumerate() {
+                match row.get_ref(c)? {
+                    ValueRef::Integer(i) => b.push_int(i),
+                    ValueRef::Real(x) if x.is_finite() => b.push_number(x),
+                    ValueRef::Real(x) => b.push_str(if x > 0.0 { "inf" } else { "-inf" }),
+                    ValueRef::Text(t) => {
+                        let s = String::from_utf8_lossy(t);
+                        match parse_number(&s) {
+                            Some((Some(i), _)) => b.push_int(i),
+                            Some((None, x)) => b.push_number(x),
+                            None => b.push_str(&s),
+                        }
+                    }
+                    bad @ (ValueRef::Null | ValueRef::Blob(_)) => {
+                        let kind = match bad {
+                            ValueRef::Null => InvalidCell::Null,
+                            _ => InvalidCell::Blob,
+                        };
+                        invalid[c].get_or_insert((n, kind));
+                        b.push_str("");
+                    }
+                }
+            }
+            if let Some(ids) = &mut rowids {
+                ids.push(row.get(ncols)?);
+            }
+            n += 1;
+        }
+        Ok(Table {
+            name: table.to_string(),
+            columns,
+            cells: builders.into_iter().map(ColumnBuilder::finish).collect(),
+            rows: n,
+            refs: RowRefs::Sql { pk, rowids },
+            invalid,
+        })
+    }
+}
