@@ -333,10 +333,11 @@ fn scan_duplicates(cols: &[Column], n: usize, mut seen: impl FnMut(usize, usize)
                 .iter_mut()
                 .zip(v)
                 .for_each(|(h, &x)| *h = mix(*h, x as u64)),
+            // `+ 0.0` turns `-0.0` into `0.0`, which `==` treats as equal.
             Column::Float(v) => hashes
                 .iter_mut()
                 .zip(v)
-                .for_each(|(h, &x)| *h = mix(*h, x.to_bits())),
+                .for_each(|(h, &x)| *h = mix(*h, (x + 0.0).to_bits())),
             Column::Mixed(v) => hashes.iter_mut().zip(v).for_each(|(h, x)| {
                 let mut f = Fx(*h);
                 std::hash::Hash::hash(x, &mut f);
@@ -432,6 +433,11 @@ mod tests {
         assert_eq!(distinct_rows(&m, 4), Some(vec![0, 1]));
         let f = [Column::Float(vec![0.5, 1.5, 0.5])];
         assert_eq!(first_duplicate(&f, 3), Some((0, 2)));
+        // Hand-made columns may hold both zeros; they are one value.
+        let z = [Column::Float(vec![0.0, -0.0])];
+        assert_eq!(first_duplicate(&z, 2), Some((0, 1)));
+        let z = [Column::Float(vec![0.5, 0.0, 1.0, -0.0])];
+        assert_eq!(distinct_rows(&z, 4), Some(vec![0, 1, 2]));
     }
 
     #[test]

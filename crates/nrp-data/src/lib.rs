@@ -7,7 +7,10 @@
 //! (CSV file line, header = line 1; SQL primary key / rowid) and the column.
 //!
 //! Tables and bindings are loaded once and cached; a `Database` is `Send + Sync`, and
-//! concurrent requests for one table wait for a single load.
+//! concurrent requests for one table wait for a single load. The list of tables is read when
+//! the source is opened. Decisions the language leaves open are documented where they are
+//! made: the CSV dialect in `csv`, SQL cell types and row references in `sqlite`, set
+//! projection order and array embeddings in `bind`.
 
 mod bind;
 mod csv;
@@ -27,6 +30,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 enum Source {
     Csv(PathBuf),
     Sqlite(sqlite::Sqlite),
+    /// Tables given at construction; they sit in the table cache from the start.
+    Memory,
 }
 
 /// A load shared by every caller that asks for the same thing (errors are cached too: the
@@ -52,6 +57,13 @@ impl<K: Hash + Eq, T> Cache<K, T> {
             map.entry(key).or_default().clone()
         };
         slot.get_or_init(|| load().map(Arc::new)).clone()
+    }
+
+    fn insert(&self, key: K, value: Arc<T>) {
+        let slot = OnceLock::new();
+        let _ = slot.set(Ok(value));
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key, Arc::new(slot));
     }
 
     fn get_loaded(&self, key: &K) -> Option<Arc<T>> {
@@ -127,11 +139,38 @@ impl Database {
         })
     }
 
-    /// "CSV directory data/cora" / "SQLite database data/cora.sqlite".
+    /// An in-memory database of the given tables (tests, generated data); `name` is what
+    /// messages call it. Fails if two tables have the same name.
+    pub fn from_tables(name: &str, tables: Vec<Table>) -> Result<Database, DataError> {
+        let cache = Cache::new();
+        let mut names = Vec::new();
+        for t in tables {
+            if names.contains(&t.name) {
+                return Err(DataError::new(format!(
+                    "two tables named `{}` in database {name}",
+                    t.name
+                )));
+            }
+            names.push(t.name.clone());
+            cache.insert(t.name.clone(), Arc::new(t));
+        }
+        names.sort();
+        Ok(Database {
+            spec: name.to_string(),
+            source: Source::Memory,
+            names,
+            tables: cache,
+            bindings: Cache::new(),
+        })
+    }
+
+    /// "CSV directory data/cora" / "SQLite database data/cora.sqlite" /
+    /// "in-memory database NAME".
     pub fn describe(&self) -> String {
         match self.source {
             Source::Csv(_) => format!("CSV directory {}", self.spec),
             Source::Sqlite(_) => format!("SQLite database {}", self.spec),
+            Source::Memory => format!("in-memory database {}", self.spec),
         }
     }
 
@@ -199,6 +238,7 @@ impl Database {
         match &self.source {
             Source::Csv(dir) => csv::read_header(&Self::csv_path(dir, &name), &name),
             Source::Sqlite(db) => db.columns(&name),
+            Source::Memory => Ok(self.table(&name)?.columns.clone()),
         }
     }
 
@@ -209,6 +249,7 @@ impl Database {
             .get_or_load(name.clone(), || match &self.source {
                 Source::Csv(dir) => csv::load(&Self::csv_path(dir, &name), &name),
                 Source::Sqlite(db) => db.load(&name),
+                Source::Memory => Err(DataError::new(format!("table `{name}` is not in memory"))),
             })
     }
 

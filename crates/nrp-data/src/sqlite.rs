@@ -51,9 +51,17 @@ impl Sqlite {
                 )));
             }
             Ok(n) if n < 16 || &head != MAGIC => {
+                let hint = if path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                {
+                    "; for CSV tables give the directory that holds the .csv files"
+                } else {
+                    ""
+                };
                 return Err(DataError::new(format!(
                     "database source {} is neither a directory of CSV files nor a SQLite database \
-                     (its first bytes are not \"SQLite format 3\")",
+                     (its first bytes are not \"SQLite format 3\"){hint}",
                     path.display()
                 )));
             }

@@ -70,6 +70,16 @@ impl Column {
         self.len() == 0
     }
 
+    /// A typed column holding `values` (normalised; the narrowest type that fits).
+    pub fn from_values(values: impl IntoIterator<Item = Value>) -> Column {
+        let values = values.into_iter();
+        let mut b = ColumnBuilder::with_capacity(values.size_hint().0);
+        for v in values {
+            b.push_value(&v);
+        }
+        b.finish()
+    }
+
     /// The cell as a (normalised) value. Panics if `i >= len()`, like slice indexing.
     pub fn get(&self, i: usize) -> Value {
         match self {
@@ -112,6 +122,8 @@ impl Column {
     pub(crate) fn cell_cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
         match self {
             Column::Int(v) => v[a].cmp(&v[b]),
+            // `==` first: a hand-made column may hold both zeros.
+            Column::Float(v) if v[a] == v[b] => std::cmp::Ordering::Equal,
             Column::Float(v) => v[a].total_cmp(&v[b]),
             Column::Mixed(v) => v[a].cmp(&v[b]),
         }
@@ -162,6 +174,68 @@ pub struct Table {
 }
 
 impl Table {
+    /// An in-memory table (tests, generated data). Rows are referred to as "row 1", "row 2"...
+    /// Fails unless there is one column of cells per name, all of one length.
+    pub fn new(
+        name: impl Into<String>,
+        columns: Vec<String>,
+        cells: Vec<Column>,
+    ) -> Result<Table, DataError> {
+        let name = name.into();
+        let rows = cells.first().map_or(0, Column::len);
+        if columns.len() != cells.len() || cells.iter().any(|c| c.len() != rows) {
+            let lens: Vec<String> = cells.iter().map(|c| c.len().to_string()).collect();
+            return Err(DataError::new(format!(
+                "{}: {} column names but cells of lengths [{}]",
+                describe_table(&name, &columns),
+                columns.len(),
+                lens.join(", ")
+            )));
+        }
+        let invalid = vec![None; columns.len()];
+        Ok(Table {
+            name,
+            columns,
+            cells,
+            rows,
+            refs: RowRefs::Sql {
+                pk: Vec::new(),
+                rowids: None,
+            },
+            invalid,
+        })
+    }
+
+    /// An in-memory table from rows of values; see [`Table::new`].
+    pub fn from_rows(
+        name: impl Into<String>,
+        columns: Vec<String>,
+        rows: &[Vec<Value>],
+    ) -> Result<Table, DataError> {
+        let name = name.into();
+        let mut builders: Vec<ColumnBuilder> = columns
+            .iter()
+            .map(|_| ColumnBuilder::with_capacity(rows.len()))
+            .collect();
+        for (i, row) in rows.iter().enumerate() {
+            if row.len() != columns.len() {
+                return Err(DataError::new(format!(
+                    "{}, row {}: {} values for {} columns",
+                    describe_table(&name, &columns),
+                    i + 1,
+                    row.len(),
+                    columns.len()
+                )));
+            }
+            builders
+                .iter_mut()
+                .zip(row)
+                .for_each(|(b, v)| b.push_value(v));
+        }
+        let cells = builders.into_iter().map(ColumnBuilder::finish).collect();
+        Table::new(name, columns, cells)
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
@@ -296,6 +370,17 @@ impl ColumnBuilder {
         match Value::from_f64(x) {
             Value::Int(i) => self.push_int(i),
             _ => self.push_float(x),
+        }
+    }
+
+    /// Any value, normalised again (a hand-made `Value::Float(2.0)` becomes `Int(2)`).
+    pub(crate) fn push_value(&mut self, v: &Value) {
+        match v {
+            Value::Int(i) => self.push_int(*i),
+            Value::Float(x) if x.is_finite() => self.push_number(*x),
+            // A non-finite float is not a number here (see `parse_number`).
+            Value::Float(x) => self.push_str(&x.to_string()),
+            Value::Str(s) => self.push_str(s),
         }
     }
 

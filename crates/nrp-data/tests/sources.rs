@@ -207,6 +207,15 @@ fn unreadable_files_and_sources_give_os_errors() {
         &e,
         &["plain.txt is neither a directory of CSV files nor a SQLite database"],
     );
+    d.write("edge.csv", "a\n1\n");
+    let e = err(Database::open(d.path().join("edge.csv").to_str().unwrap()));
+    assert_has(
+        &e,
+        &[
+            "edge.csv is neither",
+            "give the directory that holds the .csv files",
+        ],
+    );
     d.write("empty.db", "");
     let e = err(Database::open(d.path().join("empty.db").to_str().unwrap()));
     assert_has(
@@ -372,6 +381,13 @@ fn large_header_is_read_in_pieces() {
     let w = db.bind("w", 1, true).unwrap();
     assert_eq!(w.dim, 29_999);
     assert_eq!(w.emb(0)[29_998], 29_999.0);
+    // A quoted header name with a line break, straddling the first 64 KiB read.
+    let long = "x".repeat(70_000);
+    d.write("q.csv", &format!("a,\"{long}\n{long}\"\n1,2\n"));
+    assert_eq!(
+        d.open().columns("q").unwrap(),
+        ["a".to_string(), format!("{long}\n{long}")]
+    );
     // Long column lists are shortened in messages.
     assert_has(
         &err(db.bind("w", 30_001, false)),
@@ -467,5 +483,57 @@ fn mutagenesis_strings_and_decimals() {
             "column `mutagenic`",
             "embedding value \"yes\" is not a number",
         ],
+    );
+}
+
+// ---- in-memory tables ----------------------------------------------------------------------
+
+#[test]
+fn in_memory_tables_bind_like_files() {
+    let v = |s: &str| Value::parse(s);
+    let edge = nrp_data::Table::from_rows(
+        "Edge",
+        vec!["src".into(), "dst".into(), "w".into()],
+        &[
+            vec![v("0"), v("1"), v("0.5")],
+            vec![v("1.0"), v("0"), v("2")],
+            vec![v("0"), v("1"), v("1")],
+        ],
+    )
+    .unwrap();
+    assert!(matches!(edge.cells[0], Column::Int(_)));
+    assert!(matches!(edge.cells[2], Column::Float(_)));
+    let node = nrp_data::Table::new(
+        "node",
+        vec!["id".into()],
+        vec![Column::from_values([v("a"), v("b")])],
+    )
+    .unwrap();
+    let db = Database::from_tables("test", vec![edge, node]).unwrap();
+    assert_eq!(db.table_names(), ["Edge", "node"]);
+    assert_eq!(db.describe(), "in-memory database test");
+    assert_eq!(db.columns("edge").unwrap(), ["src", "dst", "w"]);
+    assert_eq!(tuples(&db.bind("edge", 2, false).unwrap()), ["0,1", "1,0"]);
+    assert_eq!(
+        err(db.bind("edge", 2, true)),
+        "table `Edge` (src, dst, w): row 1 and row 3 have the same content (0, 1) under an embedding \
+         binding (an e-relation holds one fact per content tuple)"
+    );
+    assert_eq!(db.bind("node", 1, false).unwrap().len(), 2);
+    let bad = nrp_data::Table::new(
+        "t",
+        vec!["a".into(), "b".into()],
+        vec![Column::Int(vec![1]), Column::Int(vec![])],
+    );
+    assert_eq!(
+        err(bad),
+        "table `t` (a, b): 2 column names but cells of lengths [1, 0]"
+    );
+    let bad = nrp_data::Table::from_rows("t", vec!["a".into()], &[vec![]]);
+    assert_eq!(err(bad), "table `t` (a), row 1: 0 values for 1 columns");
+    let t = || nrp_data::Table::from_rows("t", vec!["a".into()], &[]).unwrap();
+    assert_eq!(
+        err(Database::from_tables("x", vec![t(), t()])),
+        "two tables named `t` in database x"
     );
 }
