@@ -1,14 +1,187 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Semantic analysis: AST → checked core IR ([`ir::Program`]).
+//!
+//! Stages: definitions (constants, named and composite modules) → rule heads → rules
+//! (name resolution, safety, module instances, the aggregation split) → recursion check →
+//! fragment classification → desugaring into one core rule per derived relation →
+//! dependency order → embedding-dimension inference → `?fit` / `?pred` statements.
+
+pub mod catalogue;
+pub mod dims;
+pub mod display;
+pub mod ir;
+mod lower;
+
+pub use ir::*;
+
+use lower::{LoweredRule, Lowerer};
+use nrp_data::Database;
+use nrp_syntax::ast;
+use nrp_syntax::{Diagnostic, Span};
+
+/// Checks a parsed program. With a database, input relations are bound (so their
+/// dimensions, and data errors, are known); without, they are assumed to exist.
+pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, Diagnostic> {
+    let mut l = Lowerer::new(db);
+    for s in &program.statements {
+        if let ast::Statement::Def(d) = s {
+            l.definition(d)?;
+        }
+    }
+    for s in &program.statements {
+        if let Some(rule) = statement_rule(s) {
+            l.declare_head(&rule.head)?;
+        }
+    }
+    for s in &program.statements {
+        if let Some(rule) = statement_rule(s) {
+            l.rule(rule)?;
+        }
+    }
+    check_recursion(&l.relations, &l.rules)?;
+    let fragments = classify(&l.relations, &l.rules);
+
+    let rules = std::mem::take(&mut l.rules);
+    let mut relations = std::mem::take(&mut l.relations);
+    lower::desugar(&mut relations, rules);
+    let order = topological_order(&relations);
+    dims::infer(&mut relations, &l.modules, &order)?;
+
+    let mut statements = vec![];
+    for s in &program.statements {
+        match s {
+            ast::Statement::Fit(f) => {
+                let loss = l.derived_id(&f.rule.head.name.name).expect("declared");
+                let rel = &relations[loss];
+                if rel.arity != 0 || rel.dim.is_some_and(|d| d != 1) {
+                    return Err(Diagnostic::error(
+                        format!(
+                            "`?fit` minimises a zero-ary, 1-dimensional relation; `{}` has {} content terms and dimension {}",
+                            rel.name,
+                            rel.arity,
+                            rel.dim.map(|d| d.to_string()).unwrap_or("?".into())
+                        ),
+                        f.rule.head.span,
+                    ));
+                }
+                let params = l.fit_params(&f.params, &relations)?;
+                if let Some(sel) = params.select
+                    && relations[sel].dim.is_some_and(|d| d != 1)
+                {
+                    let p = f.params.iter().find(|p| p.name.name == "select").expect("select given");
+                    return Err(Diagnostic::error(format!("`select`: `{}` must be 1-dimensional", relations[sel].name), p.value.span));
+                }
+                statements.push(Stmt::Fit { loss, params, span: f.span });
+            }
+            ast::Statement::Pred(r) => {
+                statements.push(Stmt::Pred { rel: l.derived_id(&r.head.name.name).expect("declared"), span: r.span });
+            }
+            _ => {}
+        }
+    }
+    Ok(Program { relations, modules: l.modules, order, statements, fragments })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
+    match s {
+        ast::Statement::Rule(r) | ast::Statement::Pred(r) => Some(r),
+        ast::Statement::Fit(f) => Some(&f.rule),
+        ast::Statement::Def(_) => None,
+    }
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// v1 programs are non-recursive: a cycle among derived relations is an error naming it.
+fn check_recursion(relations: &[Relation], rules: &[(RelId, LoweredRule)]) -> Result<(), Diagnostic> {
+    let n = relations.len();
+    let mut deps: Vec<Vec<(RelId, Span)>> = vec![vec![]; n];
+    for (rel, r) in rules {
+        for b in &r.bodies {
+            for a in &b.atoms {
+                if !relations[a.rel].is_input() {
+                    deps[*rel].push((a.rel, a.span));
+                }
+            }
+        }
+    }
+    // Iterative DFS with colours; the stack holds the current path.
+    let mut colour = vec![0u8; n];
+    for start in 0..n {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut path: Vec<(RelId, usize)> = vec![(start, 0)];
+        colour[start] = 1;
+        while let Some(&mut (v, ref mut next)) = path.last_mut() {
+            if *next < deps[v].len() {
+                let (w, span) = deps[v][*next];
+                *next += 1;
+                match colour[w] {
+                    0 => {
+                        colour[w] = 1;
+                        path.push((w, 0));
+                    }
+                    1 => {
+                        let from = path.iter().position(|(x, _)| *x == w).expect("grey nodes are on the path");
+                        let mut names: Vec<&str> = path[from..].iter().map(|(x, _)| relations[*x].name.as_str()).collect();
+                        names.push(&relations[w].name);
+                        return Err(Diagnostic::error(
+                            format!("recursive rules are not supported: {}", names.join(" -> ")),
+                            span,
+                        )
+                        .with_note("v1 programs must be non-recursive; unroll the recursion into layers")
+                        .with_label(format!("`{}` depends on itself here", relations[w].name)));
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[v] = 2;
+                path.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Derived relations with their dependencies first (the graph is acyclic by now).
+fn topological_order(relations: &[Relation]) -> Vec<RelId> {
+    let mut order = vec![];
+    let mut done = vec![false; relations.len()];
+    fn visit(r: RelId, relations: &[Relation], done: &mut [bool], order: &mut Vec<RelId>) {
+        if std::mem::replace(&mut done[r], true) {
+            return;
+        }
+        if let RelKind::Derived(rule) = &relations[r].kind {
+            for d in rule.dependencies() {
+                visit(d, relations, done, order);
+            }
+            order.push(r);
+        }
+    }
+    for r in 0..relations.len() {
+        visit(r, relations, &mut done, &mut order);
+    }
+    order
+}
+
+/// The paper's syntactic fragments, over the program as written (before desugaring):
+/// zero-ary and monadic bound the arity of derived relations (0, ≤ 1); frontier-guarded
+/// asks every conjunction to have one atom holding all head variables; disjunction-free
+/// forbids unions, `|` bodies and several rules with one head alike.
+fn classify(relations: &[Relation], rules: &[(RelId, LoweredRule)]) -> Fragments {
+    let derived: Vec<&Relation> = relations.iter().filter(|r| !r.is_input()).collect();
+    let mut count = vec![0usize; relations.len()];
+    for (rel, _) in rules {
+        count[*rel] += 1;
+    }
+    let frontier_guarded = rules.iter().all(|(_, r)| {
+        let head_vars: Vec<VarId> = r.head.iter().filter_map(|t| if let HeadTerm::Var(v) = t { Some(*v) } else { None }).collect();
+        r.bodies.iter().all(|b| {
+            b.atoms.iter().any(|a| head_vars.iter().all(|h| a.terms.contains(&Term::Var(*h))))
+        })
+    });
+    Fragments {
+        zero_ary: derived.iter().all(|r| r.arity == 0),
+        monadic: derived.iter().all(|r| r.arity <= 1),
+        frontier_guarded,
+        disjunction_free: rules.iter().all(|(_, r)| !r.is_union) && count.iter().all(|&c| c <= 1),
     }
 }

@@ -1,0 +1,174 @@
+//! Embedding-dimension inference and checking, relation by relation in dependency order.
+//! A dimension is `None` when it depends on a database that was not given; checks that
+//! need it are then skipped (`nrp check` without `--db`).
+
+use crate::ir::*;
+use nrp_syntax::{Diagnostic, Span};
+
+type R<T> = Result<T, Diagnostic>;
+
+pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) -> R<()> {
+    for &rel in order {
+        let RelKind::Derived(mut rule) = std::mem::replace(&mut relations[rel].kind, RelKind::Input(placeholder())) else {
+            continue;
+        };
+        let result = infer_rule(&mut rule, relations, modules);
+        relations[rel].kind = RelKind::Derived(rule);
+        relations[rel].dim = result?;
+    }
+    Ok(())
+}
+
+fn placeholder() -> InputBinding {
+    InputBinding { table: None, terms: 0, embedding: false }
+}
+
+fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<Option<usize>> {
+    let agg = rule.agg();
+    let mut bodies: Vec<(&Body, Option<&mut Expr>)> = match rule {
+        CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => vec![(&*body, expr.as_mut())],
+        CoreRule::Union { branches, .. } => branches.iter_mut().map(|b| (&b.body, b.expr.as_mut())).collect(),
+    };
+    let mut dim: Option<Option<usize>> = None;
+    let mut first_span = Span::default();
+    for (body, expr) in bodies.iter_mut() {
+        let (d, span) = match expr {
+            _ if agg == Agg::Count => (Some(1), body.atoms.first().map(|a| a.span).unwrap_or_default()),
+            Some(e) => (infer_expr(e, body, rels, modules)?, e.span),
+            None => (Some(0), body.atoms.first().map(|a| a.span).unwrap_or_default()),
+        };
+        match dim {
+            None => {
+                dim = Some(d);
+                first_span = span;
+            }
+            Some(prev) => {
+                if let (Some(a), Some(b)) = (prev, d)
+                    && a != b
+                {
+                    let _ = first_span;
+                    return Err(Diagnostic::error(
+                        format!("the branches of this relation disagree on the embedding dimension: {b} here, {a} before"),
+                        span,
+                    )
+                    .with_note("every rule and union branch of one relation must give embeddings of the same dimension"));
+                }
+                if prev.is_none() {
+                    dim = Some(d);
+                }
+            }
+        }
+    }
+    Ok(dim.flatten())
+}
+
+fn broadcast(op: &str, a: Option<usize>, b: Option<usize>, span: Span) -> R<Option<usize>> {
+    Ok(match (a, b) {
+        (Some(x), Some(y)) if x == y => Some(x),
+        (Some(1), Some(y)) => Some(y),
+        (Some(x), Some(1)) => Some(x),
+        (Some(x), Some(y)) => {
+            return Err(Diagnostic::error(
+                format!("dimension mismatch in `{op}`: the left operand is {x}-dimensional, the right one {y}-dimensional"),
+                span,
+            )
+            .with_note("element-wise operators need equal dimensions; only a 1-dimensional operand broadcasts"));
+        }
+        (Some(1), None) | (None, Some(1)) | (None, None) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x),
+    })
+}
+
+fn infer_expr(e: &mut Expr, body: &Body, rels: &[Relation], modules: &[Module]) -> R<Option<usize>> {
+    let span = e.span;
+    let d = match &mut e.kind {
+        ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
+        ExprKind::Encode(items) => Some(items.len()),
+        ExprKind::Const(_) => Some(1),
+        ExprKind::Neg(x) => infer_expr(x, body, rels, modules)?,
+        ExprKind::Binary(op, a, b) => {
+            let da = infer_expr(a, body, rels, modules)?;
+            let db = infer_expr(b, body, rels, modules)?;
+            broadcast(op.symbol(), da, db, span)?
+        }
+        ExprKind::Func(Func::Concat, xs) => {
+            let mut total = Some(0);
+            for x in xs.iter_mut() {
+                let d = infer_expr(x, body, rels, modules)?;
+                total = total.zip(d).map(|(t, d)| t + d);
+            }
+            total
+        }
+        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules)?,
+        ExprKind::Apply(m, xs) => {
+            let mut ds = vec![];
+            for x in xs.iter_mut() {
+                ds.push((infer_expr(x, body, rels, modules)?, x.span));
+            }
+            let module = &modules[*m];
+            module_output(module, &ds, span)?
+        }
+    };
+    e.dim = d;
+    Ok(d)
+}
+
+fn module_output(module: &Module, inputs: &[(Option<usize>, Span)], span: Span) -> R<Option<usize>> {
+    let name = &module.name;
+    let what = module.kind.describe();
+    let expect = |(d, s): (Option<usize>, Span), want: usize, role: &str| -> R<()> {
+        match d {
+            Some(d) if d != want => Err(Diagnostic::error(
+                format!("`{name}` ({what}) expects {role} of dimension {want}, got {d}"),
+                s,
+            )),
+            _ => Ok(()),
+        }
+    };
+    let x = inputs[0];
+    Ok(match module.kind {
+        ModuleKind::Linear { input, output, .. } => {
+            expect(x, input, "an input")?;
+            Some(output)
+        }
+        ModuleKind::Embedding { dim, .. } => {
+            expect(x, 1, "a 1-dimensional index input,")?;
+            Some(dim)
+        }
+        ModuleKind::LayerNorm { dim } => {
+            expect(x, dim, "an input")?;
+            Some(dim)
+        }
+        ModuleKind::OneHot { n } => {
+            expect(x, 1, "a 1-dimensional index input,")?;
+            Some(n)
+        }
+        ModuleKind::ArgMax => Some(1),
+        ModuleKind::CrossEntropyLoss => {
+            expect(inputs[1], 1, "a 1-dimensional class-index target,")?;
+            Some(1)
+        }
+        ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss => {
+            let y = inputs[1];
+            if let (Some(a), Some(b)) = (x.0, y.0)
+                && a != b
+            {
+                return Err(Diagnostic::error(
+                    format!("`{name}` ({what}) needs input and target of the same dimension, got {a} and {b}"),
+                    span,
+                ));
+            }
+            Some(1)
+        }
+        ModuleKind::Dropout { .. }
+        | ModuleKind::ReLU
+        | ModuleKind::LeakyReLU { .. }
+        | ModuleKind::ELU { .. }
+        | ModuleKind::GELU
+        | ModuleKind::Sigmoid
+        | ModuleKind::Tanh
+        | ModuleKind::Softmax
+        | ModuleKind::LogSoftmax
+        | ModuleKind::Identity => x.0,
+    })
+}

@@ -1,0 +1,501 @@
+//! The core IR: a checked program as relations, module instances and one core rule per
+//! derived relation (a conjunction, a union or a transformation), plus the `?fit` / `?pred`
+//! statements in program order. Both the reference evaluator and the engine start here.
+
+use nrp_data::Value;
+use nrp_syntax::Span;
+
+pub type RelId = usize;
+pub type ModuleId = usize;
+pub type VarId = usize;
+
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub relations: Vec<Relation>,
+    pub modules: Vec<Module>,
+    /// Derived relations, dependencies first.
+    pub order: Vec<RelId>,
+    pub statements: Vec<Stmt>,
+    /// Fragments of the paper the (surface) program belongs to.
+    pub fragments: Fragments,
+}
+
+impl Program {
+    pub fn relation(&self, name: &str) -> Option<RelId> {
+        self.relations.iter().position(|r| r.name == name && !r.is_input())
+    }
+
+    /// Derived relations that `rel` needs, itself included, dependencies first.
+    pub fn closure(&self, roots: &[RelId]) -> Vec<RelId> {
+        let mut need = vec![false; self.relations.len()];
+        let mut stack: Vec<RelId> = roots.to_vec();
+        while let Some(r) = stack.pop() {
+            if std::mem::replace(&mut need[r], true) {
+                continue;
+            }
+            if let RelKind::Derived(rule) = &self.relations[r].kind {
+                stack.extend(rule.dependencies());
+            }
+        }
+        self.order.iter().copied().filter(|&r| need[r]).collect()
+    }
+
+    /// Learnable parameters: (full name, shape, init), in module construction order.
+    pub fn parameters(&self) -> Vec<ParamSpec> {
+        let mut by_order: Vec<&Module> = self.modules.iter().collect();
+        by_order.sort_by_key(|m| m.created_at);
+        by_order.into_iter().flat_map(|m| m.kind.params(&m.name)).collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Relation {
+    /// The user's name; desugaring adds `#`-suffixed auxiliary relations.
+    pub name: String,
+    pub arity: usize,
+    /// Embedding dimension; `None` when it depends on a database that was not given.
+    pub dim: Option<usize>,
+    pub kind: RelKind,
+    /// Where it is first defined (a head) or, for an input relation, first used.
+    pub span: Span,
+}
+
+impl Relation {
+    pub fn is_input(&self) -> bool {
+        matches!(self.kind, RelKind::Input(_))
+    }
+    pub fn is_auxiliary(&self) -> bool {
+        self.name.contains('#')
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum RelKind {
+    Input(InputBinding),
+    Derived(CoreRule),
+}
+
+/// An atom shape over a database table: `T(t1..tk)` or `T(t1..tk; e)` (LANGUAGE.md §6).
+/// Each distinct shape of one table is its own input relation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputBinding {
+    /// The table's name in the database (`None` when no database was given).
+    pub table: Option<String>,
+    pub terms: usize,
+    pub embedding: bool,
+}
+
+/// One core rule defines one derived relation.
+#[derive(Clone, Debug)]
+pub enum CoreRule {
+    /// One output fact per input fact: a single atom whose variables all occur in the head.
+    Transform { head: Vec<HeadTerm>, body: Body, expr: Option<Expr> },
+    /// Aggregate `expr` over the matches of the body into head tuples.
+    Conj { head: Vec<HeadTerm>, body: Body, expr: Option<Expr>, agg: Agg },
+    /// Aggregate over the matches of all branches (each a one-atom body with its own
+    /// expression). Several rules with one head become a union of auxiliary relations.
+    Union { head: Vec<HeadTerm>, branches: Vec<Branch>, agg: Agg },
+}
+
+impl CoreRule {
+    pub fn dependencies(&self) -> Vec<RelId> {
+        match self {
+            CoreRule::Transform { body, .. } | CoreRule::Conj { body, .. } => body.atoms.iter().map(|a| a.rel).collect(),
+            CoreRule::Union { branches, .. } => branches.iter().flat_map(|b| b.body.atoms.iter().map(|a| a.rel)).collect(),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            CoreRule::Transform { .. } => "transformation",
+            CoreRule::Conj { .. } => "conjunction",
+            CoreRule::Union { .. } => "union",
+        }
+    }
+
+    pub fn head(&self) -> &[HeadTerm] {
+        match self {
+            CoreRule::Transform { head, .. } | CoreRule::Conj { head, .. } | CoreRule::Union { head, .. } => head,
+        }
+    }
+
+    /// The bodies with their expressions: one for a transformation or conjunction.
+    pub fn bodies(&self) -> Vec<(&Body, Option<&Expr>)> {
+        match self {
+            CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => vec![(body, expr.as_ref())],
+            CoreRule::Union { branches, .. } => branches.iter().map(|b| (&b.body, b.expr.as_ref())).collect(),
+        }
+    }
+
+    /// The aggregation (a transformation has exactly one match per head tuple; `Sum` is exact).
+    pub fn agg(&self) -> Agg {
+        match self {
+            CoreRule::Transform { .. } => Agg::Sum,
+            CoreRule::Conj { agg, .. } | CoreRule::Union { agg, .. } => *agg,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub body: Body,
+    pub expr: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeadTerm {
+    Var(VarId),
+    Const(Value),
+}
+
+/// A conjunction of atoms and filters over numbered variables.
+#[derive(Clone, Debug)]
+pub struct Body {
+    /// Variable names (wildcards get fresh names `_1`, `_2`, …).
+    pub vars: Vec<String>,
+    pub atoms: Vec<Atom>,
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Atom {
+    pub rel: RelId,
+    pub terms: Vec<Term>,
+    /// Whether the atom binds the fact's embedding (`; z` — then `Expr::Emb(index of atom)`).
+    pub binds_embedding: bool,
+    /// The embedding variable as written (for listings).
+    pub emb_name: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Term {
+    Var(VarId),
+    Const(Value),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => ord == Equal,
+            CmpOp::Ne => ord != Equal,
+            CmpOp::Lt => ord == Less,
+            CmpOp::Le => ord != Greater,
+            CmpOp::Gt => ord == Greater,
+            CmpOp::Ge => ord != Less,
+        }
+    }
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub lhs: Term,
+    pub op: CmpOp,
+    pub rhs: Term,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Agg {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Count,
+}
+
+impl Agg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Agg::Sum => "sum",
+            Agg::Mean => "mean",
+            Agg::Max => "max",
+            Agg::Min => "min",
+            Agg::Count => "count",
+        }
+    }
+}
+
+/// A per-match embedding expression with its inferred dimension.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    /// `None` when unknown (no database given).
+    pub dim: Option<usize>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Eq,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Pow => "**",
+            BinOp::Eq => "==",
+        }
+    }
+}
+
+/// Element-wise functions and `Concat` (not modules: no parameters, no numbering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Concat,
+}
+
+impl Func {
+    pub fn from_name(name: &str) -> Option<Func> {
+        Some(match name {
+            "exp" => Func::Exp,
+            "log" => Func::Log,
+            "sqrt" => Func::Sqrt,
+            "abs" => Func::Abs,
+            "relu" => Func::Relu,
+            "sigmoid" => Func::Sigmoid,
+            "tanh" => Func::Tanh,
+            "Concat" | "concat" | "cat" => Func::Concat,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Sqrt => "sqrt",
+            Func::Abs => "abs",
+            Func::Relu => "relu",
+            Func::Sigmoid => "sigmoid",
+            Func::Tanh => "tanh",
+            Func::Concat => "Concat",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    /// The embedding of body atom `i`.
+    Emb(usize),
+    /// Content values of the match (`[col, ..]`), in order.
+    Encode(Vec<Term>),
+    /// A number (dimension 1).
+    Const(f64),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Func(Func, Vec<Expr>),
+    Apply(ModuleId, Vec<Expr>),
+}
+
+impl Expr {
+    /// Visits every node, children before parents.
+    pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
+        match &self.kind {
+            ExprKind::Neg(a) => a.walk(f),
+            ExprKind::Binary(_, a, b) => {
+                a.walk(f);
+                b.walk(f)
+            }
+            ExprKind::Func(_, args) | ExprKind::Apply(_, args) => args.iter().for_each(|a| a.walk(f)),
+            _ => {}
+        }
+        f(self)
+    }
+
+    /// Whether the expression (transitively) applies a module with parameters or dropout.
+    pub fn modules(&self) -> Vec<ModuleId> {
+        let mut out = vec![];
+        self.walk(&mut |e| {
+            if let ExprKind::Apply(m, _) = e.kind {
+                out.push(m)
+            }
+        });
+        out
+    }
+}
+
+/// A module instance: one set of weights per instance.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// Parameter-name prefix: `Lin1`, `Mlp.0`, `H.1`.
+    pub name: String,
+    pub kind: ModuleKind,
+    pub span: Span,
+    /// (statement offset, allocation sequence): instances are initialised in this order —
+    /// program text order, and inside one statement evaluation order (innermost first), as
+    /// `torch.nn.Sequential` constructs its children.
+    pub created_at: (usize, usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModuleKind {
+    Linear { input: usize, output: usize, bias: bool },
+    Embedding { num: usize, dim: usize },
+    LayerNorm { dim: usize },
+    Dropout { p: f64 },
+    ReLU,
+    LeakyReLU { slope: f64 },
+    ELU { alpha: f64 },
+    GELU,
+    Sigmoid,
+    Tanh,
+    Softmax,
+    LogSoftmax,
+    Identity,
+    OneHot { n: usize },
+    ArgMax,
+    CrossEntropyLoss,
+    MSELoss,
+    L1Loss,
+    BCEWithLogitsLoss,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: nrp_params::Init,
+}
+
+impl ModuleKind {
+    pub fn is_loss(&self) -> bool {
+        matches!(self, ModuleKind::CrossEntropyLoss | ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss)
+    }
+
+    /// Number of inputs when applied.
+    pub fn inputs(&self) -> usize {
+        if self.is_loss() { 2 } else { 1 }
+    }
+
+    pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
+        use nrp_params::Init;
+        let p = |suffix: &str, shape: Vec<usize>, init: Init| ParamSpec { name: format!("{prefix}.{suffix}"), shape, init };
+        match *self {
+            ModuleKind::Linear { input, output, bias } => {
+                let bound = if input > 0 { 1.0 / (input as f64).sqrt() } else { 0.0 };
+                let mut v = vec![p("weight", vec![output, input], Init::KaimingUniform { fan_in: input })];
+                if bias {
+                    v.push(p("bias", vec![output], Init::Uniform { bound }));
+                }
+                v
+            }
+            ModuleKind::Embedding { num, dim } => vec![p("weight", vec![num, dim], Init::Normal { mean: 0.0, std: 1.0 })],
+            ModuleKind::LayerNorm { dim } => vec![p("weight", vec![dim], Init::Ones), p("bias", vec![dim], Init::Zeros)],
+            _ => vec![],
+        }
+    }
+
+    /// How the module reads in a rule listing.
+    pub fn describe(&self) -> String {
+        match self {
+            ModuleKind::Linear { input, output, bias: true } => format!("Linear({input}, {output})"),
+            ModuleKind::Linear { input, output, bias: false } => format!("Linear({input}, {output}, bias=False)"),
+            ModuleKind::Embedding { num, dim } => format!("Embedding({num}, {dim})"),
+            ModuleKind::LayerNorm { dim } => format!("LayerNorm({dim})"),
+            ModuleKind::Dropout { p } => format!("Dropout({p})"),
+            ModuleKind::LeakyReLU { slope } => format!("LeakyReLU({slope})"),
+            ModuleKind::ELU { alpha } => format!("ELU({alpha})"),
+            ModuleKind::OneHot { n } => format!("OneHot({n})"),
+            ModuleKind::Softmax => "Softmax(-1)".into(),
+            ModuleKind::LogSoftmax => "LogSoftmax(-1)".into(),
+            k => format!("{k:?}()"),
+        }
+    }
+}
+
+/// Executable statements, in program order.
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Fit { loss: RelId, params: FitParams, span: Span },
+    Pred { rel: RelId, span: Span },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimizer {
+    Adam,
+    AdamW,
+    Sgd,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitParams {
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub optimizer: Optimizer,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Seeds this fit's randomness (dropout); default: the run's `--seed`.
+    pub seed: Option<u64>,
+    /// Evaluate the zero-ary `?pred` relations every this many epochs (0: never).
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement of the monitored value.
+    pub patience: Option<usize>,
+    /// A zero-ary `?pred` relation to maximise: the best evaluation's weights are kept.
+    pub select: Option<RelId>,
+    /// Modules whose parameters get `weight_decay` (empty: all).
+    pub decay: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fragments {
+    pub zero_ary: bool,
+    pub monadic: bool,
+    pub frontier_guarded: bool,
+    pub disjunction_free: bool,
+}
+
+impl Fragments {
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        if self.zero_ary {
+            v.push("zero-ary");
+        }
+        if self.monadic {
+            v.push("monadic");
+        }
+        if self.frontier_guarded {
+            v.push("frontier-guarded");
+        }
+        if self.disjunction_free {
+            v.push("disjunction-free");
+        }
+        v
+    }
+}

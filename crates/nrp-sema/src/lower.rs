@@ -1,0 +1,910 @@
+//! AST → core IR: name resolution, constants, module instances and their names, bodies,
+//! the aggregation split, safety, and desugaring into one core rule per derived relation.
+//! Dimensions are inferred afterwards (`dims.rs`), in dependency order.
+
+use crate::catalogue::{self, CtorArg};
+use crate::ir::*;
+use nrp_data::{Database, Value};
+use nrp_syntax::ast::{self, ExprKind as AK};
+use nrp_syntax::{Diagnostic, Span};
+use std::collections::HashMap;
+
+type R<T> = Result<T, Diagnostic>;
+
+/// A `name = value .` definition.
+#[derive(Clone)]
+enum Named {
+    Const(f64),
+    Module(ModuleId),
+    /// A composite over `inp`: its AST, and the ids of its inner modules in evaluation order.
+    Composite { value: ast::Expr, modules: Vec<ModuleId> },
+}
+
+/// A surface rule after name resolution, before desugaring.
+pub(crate) struct LoweredRule {
+    pub head: Vec<HeadTerm>,
+    /// One body for a conjunction; one single-atom body per branch for a union.
+    pub bodies: Vec<Body>,
+    pub is_union: bool,
+    /// Per-match expression (in a union, over `Emb(0)` of each branch).
+    pub expr: Option<Expr>,
+    pub agg: Agg,
+    /// Applied per head tuple to the aggregated value (`Emb(0)`).
+    pub post: Option<Expr>,
+    pub span: Span,
+}
+
+/// How constructors inside an expression get their module instance.
+enum Alloc {
+    /// New instances named `<prefix>.<n>`.
+    Fresh { prefix: String, counter: usize, created: Vec<ModuleId> },
+    /// The instances of a composite module, in the same evaluation order.
+    Reuse { ids: Vec<ModuleId>, next: usize },
+}
+
+/// What identifiers in an embedding expression can refer to.
+#[derive(Default)]
+struct Scope<'s> {
+    emb_vars: HashMap<String, usize>,
+    content_vars: HashMap<String, VarId>,
+    /// In a union head, any otherwise unknown identifier is the branch's embedding.
+    union_branch: bool,
+    /// `inp` inside a composite module.
+    input: Option<&'s Expr>,
+    /// The aggregation node (by span) that the post-aggregation expression reads as `Emb(0)`.
+    agg_node: Option<Span>,
+}
+
+pub(crate) struct Lowerer<'a> {
+    db: Option<&'a Database>,
+    names: HashMap<String, Named>,
+    pub modules: Vec<Module>,
+    pub relations: Vec<Relation>,
+    derived: HashMap<String, RelId>,
+    inputs: HashMap<(String, usize, bool), RelId>,
+    head_counters: HashMap<String, usize>,
+    pub rules: Vec<(RelId, LoweredRule)>,
+    /// Offset of the statement being lowered, and modules created so far (init order).
+    statement_at: usize,
+    created: usize,
+}
+
+const AGGREGATIONS: &[(&str, Agg)] =
+    &[("sum", Agg::Sum), ("add", Agg::Sum), ("mean", Agg::Mean), ("avg", Agg::Mean), ("max", Agg::Max), ("min", Agg::Min), ("count", Agg::Count)];
+
+fn aggregation(name: &str) -> Option<Agg> {
+    AGGREGATIONS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+}
+
+fn callee_name(e: &ast::Expr) -> Option<&str> {
+    match &e.kind {
+        AK::Ident(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn expr(kind: ExprKind, span: Span) -> Expr {
+    Expr { kind, dim: None, span }
+}
+
+impl<'a> Lowerer<'a> {
+    pub fn new(db: Option<&'a Database>) -> Self {
+        let mut names = HashMap::new();
+        names.insert("True".to_string(), Named::Const(1.0));
+        names.insert("False".to_string(), Named::Const(0.0));
+        Lowerer {
+            db,
+            names,
+            modules: vec![],
+            relations: vec![],
+            derived: HashMap::new(),
+            inputs: HashMap::new(),
+            head_counters: HashMap::new(),
+            rules: vec![],
+            statement_at: 0,
+            created: 0,
+        }
+    }
+
+    // ---- definitions ------------------------------------------------------------------
+
+    pub fn definition(&mut self, d: &ast::Def) -> R<()> {
+        self.statement_at = d.span.start;
+        let name = &d.name.name;
+        if self.names.contains_key(name) {
+            return Err(Diagnostic::error(format!("`{name}` is defined twice"), d.name.span));
+        }
+        if catalogue::is_constructor(name) || Func::from_name(name).is_some() || aggregation(name).is_some() {
+            return Err(Diagnostic::error(format!("`{name}` is a built-in name and cannot be redefined"), d.name.span));
+        }
+        let named = if mentions_inp(&d.value) {
+            // Create the inner modules once, in evaluation order, named `<name>.<n>`.
+            let dummy = expr(ExprKind::Const(0.0), d.value.span);
+            let scope = Scope { input: Some(&dummy), ..Default::default() };
+            let mut alloc = Alloc::Fresh { prefix: name.clone(), counter: 0, created: vec![] };
+            self.lower_expr(&d.value, &scope, &mut alloc)?;
+            let Alloc::Fresh { created, .. } = alloc else { unreachable!() };
+            Named::Composite { value: d.value.clone(), modules: created }
+        } else if let AK::Call { callee, args } = &d.value.kind
+            && let Some(ctor) = callee_name(callee)
+            && catalogue::is_constructor(ctor)
+        {
+            let kind = self.construct(ctor, args, d.value.span)?;
+            Named::Module(self.add_module(name.clone(), kind, d.value.span))
+        } else {
+            Named::Const(self.eval_const(&d.value)?)
+        };
+        self.names.insert(name.clone(), named);
+        Ok(())
+    }
+
+    fn add_module(&mut self, name: String, kind: ModuleKind, span: Span) -> ModuleId {
+        self.created += 1;
+        self.modules.push(Module { name, kind, span, created_at: (self.statement_at, self.created) });
+        self.modules.len() - 1
+    }
+
+    fn construct(&self, ctor: &str, args: &[ast::Arg], span: Span) -> R<ModuleKind> {
+        let mut cargs = Vec::with_capacity(args.len());
+        for a in args {
+            let value = self.eval_const(&a.value).map_err(|e| {
+                Diagnostic::error(format!("arguments of `{ctor}(…)` must be constants: {}", e.message), a.value.span)
+            })?;
+            cargs.push(CtorArg { name: a.name.as_ref().map(|n| (n.name.clone(), n.span)), value, span: a.value.span });
+        }
+        catalogue::construct(ctor, &cargs, span)
+    }
+
+    /// Constant arithmetic over numbers and earlier constants.
+    pub fn eval_const(&self, e: &ast::Expr) -> R<f64> {
+        let v = match &e.kind {
+            AK::Number(n) => n.parse::<f64>().map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), e.span))?,
+            AK::Ident(n) => match self.names.get(n) {
+                Some(Named::Const(c)) => *c,
+                Some(_) => return Err(Diagnostic::error(format!("`{n}` is a module, not a constant"), e.span)),
+                None => return Err(Diagnostic::error(format!("unknown constant `{n}`"), e.span)),
+            },
+            AK::Neg(x) => -self.eval_const(x)?,
+            AK::Binary(op, a, b) => {
+                let (a, b) = (self.eval_const(a)?, self.eval_const(b)?);
+                match op {
+                    ast::BinOp::Add => a + b,
+                    ast::BinOp::Sub => a - b,
+                    ast::BinOp::Mul => a * b,
+                    ast::BinOp::Div => a / b,
+                    ast::BinOp::Pow => a.powf(b),
+                    ast::BinOp::Eq => (a == b) as u8 as f64,
+                }
+            }
+            AK::Call { callee, args } if args.len() == 1 && args[0].name.is_none() => {
+                let x = self.eval_const(&args[0].value)?;
+                match callee_name(callee).and_then(Func::from_name) {
+                    Some(Func::Exp) => x.exp(),
+                    Some(Func::Log) => x.ln(),
+                    Some(Func::Sqrt) => x.sqrt(),
+                    Some(Func::Abs) => x.abs(),
+                    _ => return Err(Diagnostic::error("not a constant expression", e.span)),
+                }
+            }
+            _ => return Err(Diagnostic::error("not a constant expression", e.span)),
+        };
+        if !v.is_finite() {
+            return Err(Diagnostic::error(format!("constant expression evaluates to {v}"), e.span));
+        }
+        Ok(v)
+    }
+
+    // ---- relations --------------------------------------------------------------------
+
+    /// Registers the head of every rule first, so that atoms can tell derived relations
+    /// from tables whatever the order of the rules.
+    pub fn declare_head(&mut self, head: &ast::Head) -> R<RelId> {
+        let name = &head.name.name;
+        if let Some(&id) = self.derived.get(name) {
+            let rel = &self.relations[id];
+            if rel.arity != head.terms.len() {
+                return Err(Diagnostic::error(
+                    format!("`{name}` has {} here but {} in its first rule", terms(head.terms.len()), rel.arity),
+                    head.span,
+                ));
+            }
+            return Ok(id);
+        }
+        let id = self.relations.len();
+        self.relations.push(Relation {
+            name: name.clone(),
+            arity: head.terms.len(),
+            dim: None,
+            kind: RelKind::Derived(CoreRule::Union { head: vec![], branches: vec![], agg: Agg::Sum }),
+            span: head.name.span,
+        });
+        self.derived.insert(name.clone(), id);
+        Ok(id)
+    }
+
+    pub fn derived_id(&self, name: &str) -> Option<RelId> {
+        self.derived.get(name).copied()
+    }
+
+    fn atom_relation(&mut self, a: &ast::Atom) -> R<RelId> {
+        let name = &a.name.name;
+        if let Some(&id) = self.derived.get(name) {
+            let arity = self.relations[id].arity;
+            if arity != a.terms.len() {
+                return Err(Diagnostic::error(
+                    format!("`{name}` has {} (see its rules) but is used here with {}", terms(arity), a.terms.len()),
+                    a.span,
+                ));
+            }
+            return Ok(id);
+        }
+        let embedding = a.emb.is_some();
+        let table = match self.db {
+            None => None,
+            Some(db) => match db.resolve(name).map_err(|e| Diagnostic::error(e.message, a.name.span))? {
+                Some(t) => Some(t),
+                None => {
+                    let tables = db.table_names();
+                    return Err(Diagnostic::error(format!("unknown relation `{name}`: no rule defines it and {} has no table `{name}`", db.describe()), a.name.span)
+                        .with_note(format!("tables: {}", if tables.is_empty() { "(none)".to_string() } else { tables.join(", ") })));
+                }
+            },
+        };
+        let key = (table.clone().unwrap_or_else(|| name.clone()), a.terms.len(), embedding);
+        if let Some(&id) = self.inputs.get(&key) {
+            return Ok(id);
+        }
+        let dim = match (self.db, &table) {
+            (Some(db), Some(t)) => {
+                let bound = db.bind(t, a.terms.len(), embedding).map_err(|e| Diagnostic::error(e.message, a.span))?;
+                Some(bound.dim)
+            }
+            _ if !embedding => Some(0),
+            _ => None,
+        };
+        let id = self.relations.len();
+        self.relations.push(Relation {
+            name: name.clone(),
+            arity: a.terms.len(),
+            dim,
+            kind: RelKind::Input(InputBinding { table, terms: a.terms.len(), embedding }),
+            span: a.span,
+        });
+        self.inputs.insert(key, id);
+        Ok(id)
+    }
+
+    // ---- rules ------------------------------------------------------------------------
+
+    pub fn rule(&mut self, rule: &ast::Rule) -> R<RelId> {
+        self.statement_at = rule.span.start;
+        let rel = self.derived_id(&rule.head.name.name).expect("heads are declared first");
+        let head = &rule.head;
+        let mut head_vars: Vec<&ast::Ident> = vec![];
+        for t in &head.terms {
+            match t {
+                ast::Term::Var(v) if !head_vars.iter().any(|h| h.name == v.name) => head_vars.push(v),
+                ast::Term::Wildcard(s) => {
+                    return Err(Diagnostic::error("`_` cannot appear in a head: every head term must be bound by the body", *s));
+                }
+                _ => {}
+            }
+        }
+        let head_terms: Vec<HeadTerm> = head
+            .terms
+            .iter()
+            .map(|t| match t {
+                ast::Term::Var(v) => HeadTerm::Var(head_vars.iter().position(|h| h.name == v.name).expect("collected above")),
+                ast::Term::Const(lit, _) => HeadTerm::Const(Value::parse(lit.text())),
+                ast::Term::Wildcard(_) => unreachable!("rejected above"),
+            })
+            .collect();
+
+        let (bodies, scopes, is_union) = match &rule.body {
+            ast::Body::Conj { atoms, filters } => {
+                let (body, scope) = self.body(atoms, filters, &head_vars)?;
+                (vec![body], vec![scope], false)
+            }
+            ast::Body::Union(atoms) => {
+                let mut bodies = vec![];
+                let mut scopes = vec![];
+                for a in atoms {
+                    let (body, mut scope) = self.body(std::slice::from_ref(a), &[], &head_vars)?;
+                    scope.union_branch = true;
+                    bodies.push(body);
+                    scopes.push(scope);
+                }
+                (bodies, scopes, true)
+            }
+        };
+        // In a union every branch is lowered against the same scope shape (`Emb(0)`), so the
+        // head expression is lowered once, with the first branch's scope (modules once).
+        let scope = &scopes[0];
+        let (expr, agg, post) = match &head.expr {
+            None => (None, Agg::Sum, None),
+            Some(e) => self.head_expr(e, scope, head, rule.span)?,
+        };
+        if is_union && let Some(e) = &expr {
+            // A union head may only read the branch embedding, not content variables.
+            let _ = e;
+            for (b, body) in bodies.iter().enumerate() {
+                let atom = &body.atoms[0];
+                let input_without = matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
+                if input_without && uses_embedding(e) {
+                    let ast::Body::Union(atoms) = &rule.body else { unreachable!() };
+                    return Err(Diagnostic::error(
+                        format!("branch `{}` binds no embedding, but the head expression uses one (write `; e`)", atoms[b].name.name),
+                        atoms[b].span,
+                    ));
+                }
+            }
+        }
+        let mut bodies = bodies;
+        if is_union && expr.as_ref().is_some_and(uses_embedding) {
+            for b in &mut bodies {
+                b.atoms[0].binds_embedding = true;
+            }
+        }
+        self.rules.push((rel, LoweredRule { head: head_terms, bodies, is_union, expr, agg, post, span: rule.span }));
+        Ok(rel)
+    }
+
+    /// Lowers a conjunction body. Head variables get the first variable ids, in head order,
+    /// so that `HeadTerm::Var(j)` means the same in every branch of a union.
+    fn body(&mut self, atoms: &[ast::Atom], filters: &[ast::Filter], head_vars: &[&ast::Ident]) -> R<(Body, Scope<'static>)> {
+        let mut vars: Vec<String> = head_vars.iter().map(|v| v.name.clone()).collect();
+        let mut occurs = vec![false; vars.len()];
+        let mut scope = Scope::default();
+        let mut fresh = 0;
+        let mut lowered_atoms = vec![];
+        for (i, a) in atoms.iter().enumerate() {
+            let rel = self.atom_relation(a)?;
+            let mut terms = vec![];
+            for t in &a.terms {
+                terms.push(match t {
+                    ast::Term::Var(v) => {
+                        if scope.emb_vars.contains_key(&v.name) {
+                            return Err(Diagnostic::error(format!("`{}` is an embedding variable and cannot be a content term", v.name), v.span));
+                        }
+                        let id = match vars.iter().position(|n| *n == v.name) {
+                            Some(id) => id,
+                            None => {
+                                vars.push(v.name.clone());
+                                occurs.push(false);
+                                vars.len() - 1
+                            }
+                        };
+                        occurs[id] = true;
+                        Term::Var(id)
+                    }
+                    ast::Term::Wildcard(_) => {
+                        fresh += 1;
+                        vars.push(format!("_{fresh}"));
+                        occurs.push(true);
+                        Term::Var(vars.len() - 1)
+                    }
+                    ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
+                });
+            }
+            if let Some(e) = &a.emb
+                && e.name != "_"
+            {
+                if vars.contains(&e.name) {
+                    return Err(Diagnostic::error(format!("`{}` is a content variable and cannot also name an embedding", e.name), e.span));
+                }
+                if scope.emb_vars.insert(e.name.clone(), i).is_some() {
+                    return Err(Diagnostic::error(format!("embedding variable `{}` is bound twice", e.name), e.span)
+                        .with_note("each atom's embedding needs its own name; combine them in the head expression"));
+                }
+            }
+            lowered_atoms.push(Atom { rel, terms, binds_embedding: a.emb.is_some(), emb_name: a.emb.as_ref().map(|e| e.name.clone()), span: a.span });
+        }
+        for (name, id) in vars.iter().zip(0..) {
+            if !name.starts_with('_') || !occurs[id] {
+                scope.content_vars.insert(name.clone(), id);
+            }
+        }
+        for (j, h) in head_vars.iter().enumerate() {
+            if !occurs[j] {
+                return Err(Diagnostic::error(format!("unsafe rule: head variable `{}` does not occur in a body atom", h.name), h.span));
+            }
+        }
+        let mut lowered_filters = vec![];
+        for f in filters {
+            let term = |t: &ast::Term| -> R<Term> {
+                match t {
+                    ast::Term::Var(v) => match vars.iter().position(|n| *n == v.name) {
+                        Some(id) if occurs[id] => Ok(Term::Var(id)),
+                        _ if scope.emb_vars.contains_key(&v.name) => Err(Diagnostic::error(
+                            format!("filters compare content; `{}` is an embedding variable", v.name),
+                            v.span,
+                        )),
+                        _ => Err(Diagnostic::error(format!("unsafe filter: `{}` does not occur in a body atom", v.name), v.span)),
+                    },
+                    ast::Term::Wildcard(s) => Err(Diagnostic::error("`_` cannot appear in a filter", *s)),
+                    ast::Term::Const(lit, _) => Ok(Term::Const(Value::parse(lit.text()))),
+                }
+            };
+            let op = match f.op {
+                ast::CmpOp::Eq => CmpOp::Eq,
+                ast::CmpOp::Ne => CmpOp::Ne,
+                ast::CmpOp::Lt => CmpOp::Lt,
+                ast::CmpOp::Le => CmpOp::Le,
+                ast::CmpOp::Gt => CmpOp::Gt,
+                ast::CmpOp::Ge => CmpOp::Ge,
+            };
+            lowered_filters.push(Filter { lhs: term(&f.lhs)?, op, rhs: term(&f.rhs)? });
+        }
+        Ok((Body { vars, atoms: lowered_atoms, filters: lowered_filters }, scope))
+    }
+
+    /// Splits a head expression at its (single) aggregation: the per-match part inside,
+    /// the aggregation, and the per-tuple part around it.
+    fn head_expr(&mut self, e: &ast::Expr, scope: &Scope, head: &ast::Head, rule_span: Span) -> R<(Option<Expr>, Agg, Option<Expr>)> {
+        let mut aggs = vec![];
+        find_aggregations(e, &mut aggs);
+        if aggs.len() > 1 {
+            return Err(Diagnostic::error("a head expression may contain only one aggregation", aggs[1].span)
+                .with_note("aggregate in one rule, then transform the result in another"));
+        }
+        let head_name = head.name.name.clone();
+        let counter = self.head_counters.get(&head_name).copied().unwrap_or(0);
+        let mut alloc = Alloc::Fresh { prefix: head_name.clone(), counter, created: vec![] };
+        let result = match aggs.first() {
+            None => {
+                let x = self.lower_expr(e, scope, &mut alloc)?;
+                let is_loss_root = matches!(x.kind, ExprKind::Apply(m, _) if self.modules[m].kind.is_loss());
+                (Some(x), if is_loss_root { Agg::Mean } else { Agg::Sum }, None)
+            }
+            Some(agg_node) => {
+                let AK::Call { callee, args } = &agg_node.kind else { unreachable!() };
+                let agg = aggregation(callee_name(callee).unwrap_or_default()).expect("found as aggregation");
+                let inner = if agg == Agg::Count {
+                    None
+                } else {
+                    if args.len() != 1 || args[0].name.is_some() {
+                        return Err(Diagnostic::error(format!("`{}` takes one expression", agg.name()), agg_node.span));
+                    }
+                    Some(self.lower_expr(&args[0].value, scope, &mut alloc)?)
+                };
+                let post = if std::ptr::eq(*agg_node, e) {
+                    None
+                } else {
+                    let post_scope = Scope { agg_node: Some(agg_node.span), ..Default::default() };
+                    Some(self.lower_expr(e, &post_scope, &mut alloc)?)
+                };
+                (inner, agg, post)
+            }
+        };
+        if let Alloc::Fresh { counter, .. } = alloc {
+            self.head_counters.insert(head_name, counter);
+        }
+        // Losses: only as the outermost call of a zero-ary head (LANGUAGE.md §3).
+        let (x, agg, post) = &result;
+        for part in [x, post].into_iter().flatten() {
+            let mut bad = None;
+            part.walk(&mut |n| {
+                if let ExprKind::Apply(m, _) = n.kind
+                    && self.modules[m].kind.is_loss()
+                    && bad.is_none()
+                {
+                    bad = Some(n.span)
+                }
+            });
+            if let Some(span) = bad {
+                let root_ok = post.is_none() && *agg == Agg::Mean && aggs.is_empty() && std::ptr::eq(part, x.as_ref().unwrap()) && part.span == span;
+                if !root_ok {
+                    return Err(Diagnostic::error("a loss must be the outermost call of the head expression", span));
+                }
+                if !head.terms.is_empty() {
+                    return Err(Diagnostic::error(
+                        format!("a loss reduces over all matches, so its head must be zero-ary: write `{}(; …)`", head.name.name),
+                        head.span,
+                    ));
+                }
+            }
+        }
+        let _ = rule_span;
+        Ok(result)
+    }
+
+    fn new_module(&mut self, alloc: &mut Alloc, kind: ModuleKind, span: Span) -> ModuleId {
+        match alloc {
+            Alloc::Fresh { prefix, counter, created } => {
+                let id = self.add_module(format!("{prefix}.{counter}"), kind, span);
+                *counter += 1;
+                created.push(id);
+                id
+            }
+            Alloc::Reuse { ids, next } => {
+                let id = ids[*next];
+                *next += 1;
+                id
+            }
+        }
+    }
+
+    fn lower_expr(&mut self, e: &ast::Expr, scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
+        let span = e.span;
+        Ok(match &e.kind {
+            AK::Number(n) => expr(ExprKind::Const(n.parse().map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), span))?), span),
+            AK::Str(_) => {
+                return Err(Diagnostic::error("a string is not an embedding", span).with_note("content values become embeddings with an encode: `[col]`"));
+            }
+            AK::Ident(name) => self.lower_ident(name, span, scope)?,
+            AK::Neg(x) => expr(ExprKind::Neg(Box::new(self.lower_expr(x, scope, alloc)?)), span),
+            AK::Binary(op, a, b) => {
+                let a = self.lower_expr(a, scope, alloc)?;
+                let b = self.lower_expr(b, scope, alloc)?;
+                let op = match op {
+                    ast::BinOp::Add => BinOp::Add,
+                    ast::BinOp::Sub => BinOp::Sub,
+                    ast::BinOp::Mul => BinOp::Mul,
+                    ast::BinOp::Div => BinOp::Div,
+                    ast::BinOp::Pow => BinOp::Pow,
+                    ast::BinOp::Eq => BinOp::Eq,
+                };
+                expr(ExprKind::Binary(op, Box::new(a), Box::new(b)), span)
+            }
+            AK::Encode(terms) => {
+                let mut items = vec![];
+                for t in terms {
+                    items.push(match t {
+                        ast::Term::Var(v) => match scope.content_vars.get(&v.name) {
+                            Some(&id) => Term::Var(id),
+                            None if scope.emb_vars.contains_key(&v.name) => {
+                                return Err(Diagnostic::error(format!("`{}` is an embedding; `[…]` encodes content variables", v.name), v.span));
+                            }
+                            None => return Err(Diagnostic::error(format!("`{}` is not a content variable of the body", v.name), v.span)),
+                        },
+                        ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
+                        ast::Term::Wildcard(s) => return Err(Diagnostic::error("`_` cannot be encoded", *s)),
+                    });
+                }
+                if items.is_empty() {
+                    return Err(Diagnostic::error("an encode needs at least one column: `[col]`", span));
+                }
+                expr(ExprKind::Encode(items), span)
+            }
+            AK::Call { callee, args } => self.lower_call(e, callee, args, scope, alloc)?,
+        })
+    }
+
+    fn lower_ident(&self, name: &str, span: Span, scope: &Scope) -> R<Expr> {
+        if name == "inp"
+            && let Some(input) = scope.input
+        {
+            return Ok(input.clone());
+        }
+        if let Some(&i) = scope.emb_vars.get(name) {
+            return Ok(expr(ExprKind::Emb(i), span));
+        }
+        match self.names.get(name) {
+            Some(Named::Const(c)) => return Ok(expr(ExprKind::Const(*c), span)),
+            Some(_) => return Err(Diagnostic::error(format!("module `{name}` must be applied to an embedding: `{name}(z)`"), span)),
+            None => {}
+        }
+        if scope.content_vars.contains_key(name) {
+            return Err(Diagnostic::error(format!("`{name}` is a content variable, not an embedding"), span)
+                .with_note(format!("encode content as a vector with `[{name}]`")));
+        }
+        if scope.union_branch {
+            return Ok(expr(ExprKind::Emb(0), span));
+        }
+        if catalogue::is_constructor(name) {
+            return Err(Diagnostic::error(format!("`{name}` is a module; create and apply it: `{name}(…)(z)`"), span));
+        }
+        let mut note = String::new();
+        if !scope.emb_vars.is_empty() {
+            let mut vs: Vec<&String> = scope.emb_vars.keys().collect();
+            vs.sort();
+            note = format!("embedding variables here: {}", vs.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
+        } else if scope.agg_node.is_some() {
+            note = "outside the aggregation only its result can be used".into();
+        }
+        let d = Diagnostic::error(format!("unknown name `{name}`"), span);
+        Err(if note.is_empty() { d } else { d.with_note(note) })
+    }
+
+    fn lower_args(&mut self, args: &[ast::Arg], scope: &Scope, alloc: &mut Alloc, what: &str) -> R<Vec<Expr>> {
+        let mut out = vec![];
+        for a in args {
+            if let Some(n) = &a.name {
+                return Err(Diagnostic::error(format!("{what} takes no keyword arguments"), n.span));
+            }
+            out.push(self.lower_expr(&a.value, scope, alloc)?);
+        }
+        Ok(out)
+    }
+
+    fn lower_call(&mut self, e: &ast::Expr, callee: &ast::Expr, args: &[ast::Arg], scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
+        let span = e.span;
+        if let Some(name) = callee_name(callee) {
+            if aggregation(name).is_some() {
+                if scope.agg_node == Some(span) {
+                    return Ok(expr(ExprKind::Emb(0), span));
+                }
+                return Err(Diagnostic::error(format!("`{name}` aggregates over the matches of a rule body: it belongs in a rule head"), callee.span));
+            }
+            if let Some(f) = Func::from_name(name) {
+                let xs = self.lower_args(args, scope, alloc, &format!("`{name}`"))?;
+                let ok = if f == Func::Concat { !xs.is_empty() } else { xs.len() == 1 };
+                if !ok {
+                    let want = if f == Func::Concat { "at least one argument" } else { "one argument" };
+                    return Err(Diagnostic::error(format!("`{name}` takes {want}"), span));
+                }
+                return Ok(expr(ExprKind::Func(f, xs), span));
+            }
+            match self.names.get(name).cloned() {
+                Some(Named::Module(m)) => {
+                    let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
+                    return self.apply(m, xs, span);
+                }
+                Some(Named::Composite { value, modules }) => {
+                    let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
+                    if xs.len() != 1 {
+                        return Err(Diagnostic::error(format!("module `{name}` takes one input, got {}", xs.len()), span));
+                    }
+                    let inner = Scope { input: Some(&xs[0]), ..Default::default() };
+                    let mut reuse = Alloc::Reuse { ids: modules, next: 0 };
+                    let mut out = self.lower_expr(&value, &inner, &mut reuse)?;
+                    out.span = span;
+                    return Ok(out);
+                }
+                Some(Named::Const(_)) => return Err(Diagnostic::error(format!("`{name}` is a constant, not a module"), callee.span)),
+                None => {}
+            }
+            if catalogue::is_constructor(name) {
+                // `ReLU(z)`: a module without required arguments applied directly.
+                let constant_args = args.iter().all(|a| self.eval_const(&a.value).is_ok());
+                if !constant_args && catalogue::has_no_required_args(name) {
+                    let xs = self.lower_args(args, scope, alloc, &format!("`{name}`"))?;
+                    let kind = catalogue::construct(name, &[], span)?;
+                    let m = self.new_module(alloc, kind, span);
+                    return self.apply(m, xs, span);
+                }
+                return Err(Diagnostic::error(format!("module `{}` is created but not applied", nrp_syntax::print::print_expr(e)), span)
+                    .with_note(format!("apply it to an embedding: `{}(z)`", nrp_syntax::print::print_expr(e))));
+            }
+            return Err(Diagnostic::error(format!("unknown function or module `{name}`"), callee.span));
+        }
+        // `Linear(16, 7)(z)`: an inline module. Arguments first: modules are numbered in
+        // evaluation order, innermost first.
+        if let AK::Call { callee: ctor, args: cargs } = &callee.kind
+            && let Some(name) = callee_name(ctor)
+            && catalogue::is_constructor(name)
+        {
+            let xs = self.lower_args(args, scope, alloc, &format!("`{name}`"))?;
+            let kind = self.construct(name, cargs, callee.span)?;
+            let m = self.new_module(alloc, kind, callee.span);
+            return self.apply(m, xs, span);
+        }
+        Err(Diagnostic::error(format!("`{}` cannot be called", nrp_syntax::print::print_expr(callee)), callee.span))
+    }
+
+    fn apply(&self, m: ModuleId, xs: Vec<Expr>, span: Span) -> R<Expr> {
+        let want = self.modules[m].kind.inputs();
+        if xs.len() != want {
+            let what = self.modules[m].kind.describe();
+            return Err(Diagnostic::error(format!("`{what}` takes {want} input{}, got {}", if want == 1 { "" } else { "s" }, xs.len()), span));
+        }
+        Ok(expr(ExprKind::Apply(m, xs), span))
+    }
+
+    // ---- statements -------------------------------------------------------------------
+
+    pub fn fit_params(&self, params: &[ast::Param], relations: &[Relation]) -> R<FitParams> {
+        let mut fp = FitParams {
+            epochs: 100,
+            lr: 0.001,
+            weight_decay: 0.0,
+            optimizer: Optimizer::Adam,
+            momentum: 0.0,
+            seed: None,
+            eval_every: 0,
+            patience: None,
+            select: None,
+            decay: vec![],
+        };
+        let mut eval_every = None;
+        let word = |e: &ast::Expr| -> Option<String> {
+            match &e.kind {
+                AK::Ident(s) | AK::Str(s) => Some(s.clone()),
+                _ => None,
+            }
+        };
+        let count = |e: &ast::Expr, what: &str| -> R<usize> {
+            let v = self.eval_const(e)?;
+            if v.fract() != 0.0 || !(0.0..1e15).contains(&v) {
+                return Err(Diagnostic::error(format!("`{what}` must be a non-negative integer, got {v}"), e.span));
+            }
+            Ok(v as usize)
+        };
+        let mut seen: Vec<&str> = vec![];
+        for p in params {
+            let name = p.name.name.as_str();
+            if seen.contains(&name) {
+                return Err(Diagnostic::error(format!("`{name}` is given twice"), p.name.span));
+            }
+            seen.push(name);
+            let v = &p.value;
+            match name {
+                "epochs" => fp.epochs = count(v, name)?,
+                "lr" => {
+                    fp.lr = self.eval_const(v)?;
+                    if fp.lr <= 0.0 {
+                        return Err(Diagnostic::error(format!("`lr` must be positive, got {}", fp.lr), v.span));
+                    }
+                }
+                "weight_decay" => {
+                    fp.weight_decay = self.eval_const(v)?;
+                    if fp.weight_decay < 0.0 {
+                        return Err(Diagnostic::error("`weight_decay` must be non-negative", v.span));
+                    }
+                }
+                "momentum" => fp.momentum = self.eval_const(v)?,
+                "seed" => fp.seed = Some(count(v, name)? as u64),
+                "eval_every" => eval_every = Some(count(v, name)?),
+                "patience" => fp.patience = Some(count(v, name)?),
+                "optimizer" => {
+                    fp.optimizer = match word(v).map(|s| s.to_ascii_lowercase()).as_deref() {
+                        Some("adam") => Optimizer::Adam,
+                        Some("adamw") => Optimizer::AdamW,
+                        Some("sgd") => Optimizer::Sgd,
+                        _ => return Err(Diagnostic::error("`optimizer` must be `adam`, `adamw` or `sgd`", v.span)),
+                    }
+                }
+                "select" => {
+                    let Some(rel) = word(v) else {
+                        return Err(Diagnostic::error("`select` names a zero-ary `?pred` relation, e.g. `select=ValAcc`", v.span));
+                    };
+                    let Some(id) = relations.iter().position(|r| r.name == rel && !r.is_input()) else {
+                        return Err(Diagnostic::error(format!("`select`: no rule defines `{rel}`"), v.span));
+                    };
+                    if relations[id].arity != 0 {
+                        return Err(Diagnostic::error(format!("`select`: `{rel}` must be zero-ary (a single number)"), v.span));
+                    }
+                    fp.select = Some(id);
+                }
+                "decay" => {
+                    let Some(list) = word(v) else {
+                        return Err(Diagnostic::error("`decay` names the modules that get weight decay, e.g. `decay=\"Lin1\"`", v.span));
+                    };
+                    for m in list.split([',', ' ']).filter(|s| !s.is_empty()) {
+                        if !self.modules.iter().any(|x| x.name == m || x.name.starts_with(&format!("{m}."))) {
+                            return Err(Diagnostic::error(format!("`decay`: no module named `{m}`"), v.span));
+                        }
+                        fp.decay.push(m.to_string());
+                    }
+                }
+                _ => {
+                    return Err(Diagnostic::error(format!("unknown `?fit` parameter `{name}`"), p.name.span).with_note(
+                        "parameters: epochs, lr, weight_decay, optimizer, momentum, seed, eval_every, patience, select, decay",
+                    ));
+                }
+            }
+        }
+        fp.eval_every = eval_every.unwrap_or(if fp.select.is_some() || fp.patience.is_some() { 1 } else { 0 });
+        if fp.patience.is_some() && fp.eval_every == 0 {
+            return Err(Diagnostic::error("`patience` needs evaluations: set `eval_every` to at least 1", params[0].name.span));
+        }
+        Ok(fp)
+    }
+}
+
+fn terms(n: usize) -> String {
+    format!("{n} content term{}", if n == 1 { "" } else { "s" })
+}
+
+fn mentions_inp(e: &ast::Expr) -> bool {
+    match &e.kind {
+        AK::Ident(n) => n == "inp",
+        AK::Neg(x) => mentions_inp(x),
+        AK::Binary(_, a, b) => mentions_inp(a) || mentions_inp(b),
+        AK::Call { callee, args } => mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value)),
+        _ => false,
+    }
+}
+
+fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
+    match &e.kind {
+        AK::Call { callee, args } => {
+            if callee_name(callee).and_then(aggregation).is_some() {
+                out.push(e);
+            }
+            find_aggregations(callee, out);
+            for a in args {
+                find_aggregations(&a.value, out);
+            }
+        }
+        AK::Neg(x) => find_aggregations(x, out),
+        AK::Binary(_, a, b) => {
+            find_aggregations(a, out);
+            find_aggregations(b, out);
+        }
+        _ => {}
+    }
+}
+
+fn uses_embedding(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |n| found |= matches!(n.kind, ExprKind::Emb(_)));
+    found
+}
+
+/// Desugars the lowered rules into one core rule per relation. Several rules with one head
+/// become auxiliary relations `R#1, R#2, …` and a summing union; an aggregation with
+/// per-tuple operations around it becomes `R#agg` and a transformation.
+pub(crate) fn desugar(relations: &mut Vec<Relation>, rules: Vec<(RelId, LoweredRule)>) {
+    let mut by_rel: Vec<Vec<LoweredRule>> = (0..relations.len()).map(|_| vec![]).collect();
+    for (rel, r) in rules {
+        by_rel[rel].push(r);
+    }
+    for (rel, rules) in by_rel.into_iter().enumerate() {
+        if rules.is_empty() {
+            continue;
+        }
+        let arity = relations[rel].arity;
+        let name = relations[rel].name.clone();
+        if rules.len() == 1 {
+            let r = rules.into_iter().next().unwrap();
+            let core = emit(relations, &name, r);
+            relations[rel].kind = RelKind::Derived(core);
+            continue;
+        }
+        let mut branches = vec![];
+        for (i, r) in rules.into_iter().enumerate() {
+            let span = r.span;
+            let core = emit(relations, &format!("{name}#{}", i + 1), r);
+            let aux = add_aux(relations, format!("{name}#{}", i + 1), arity, core, span);
+            branches.push(pass_through(aux, arity, span));
+        }
+        let head = (0..arity).map(HeadTerm::Var).collect();
+        relations[rel].kind = RelKind::Derived(CoreRule::Union { head, branches, agg: Agg::Sum });
+    }
+}
+
+fn add_aux(relations: &mut Vec<Relation>, name: String, arity: usize, core: CoreRule, span: Span) -> RelId {
+    relations.push(Relation { name, arity, dim: None, kind: RelKind::Derived(core), span });
+    relations.len() - 1
+}
+
+/// A one-atom body `aux(v0..vk; e)` whose head is its variables, with expression `Emb(0)`.
+fn pass_through(aux: RelId, arity: usize, span: Span) -> Branch {
+    let body = Body {
+        vars: (0..arity).map(|i| format!("v{i}")).collect(),
+        atoms: vec![Atom { rel: aux, terms: (0..arity).map(Term::Var).collect(), binds_embedding: true, emb_name: Some("e".into()), span }],
+        filters: vec![],
+    };
+    Branch { body, expr: Some(expr(ExprKind::Emb(0), span)) }
+}
+
+fn emit(relations: &mut Vec<Relation>, name: &str, r: LoweredRule) -> CoreRule {
+    let arity = r.head.len();
+    let aggregating = if r.is_union {
+        let expr = r.expr;
+        let branches = r.bodies.into_iter().map(|body| Branch { body, expr: expr.clone() }).collect();
+        CoreRule::Union { head: r.head, branches, agg: r.agg }
+    } else {
+        let body = r.bodies.into_iter().next().expect("a conjunction has one body");
+        let head_vars: Vec<VarId> = r.head.iter().filter_map(|t| if let HeadTerm::Var(v) = t { Some(*v) } else { None }).collect();
+        let all_in_head = body.atoms.len() == 1
+            && body.atoms[0].terms.iter().all(|t| match t {
+                Term::Var(v) => head_vars.contains(v),
+                Term::Const(_) => true,
+            });
+        if all_in_head && r.agg != Agg::Count {
+            CoreRule::Transform { head: r.head, body, expr: r.expr }
+        } else {
+            CoreRule::Conj { head: r.head, body, expr: r.expr, agg: r.agg }
+        }
+    };
+    match r.post {
+        None => aggregating,
+        Some(post) => {
+            let aux = add_aux(relations, format!("{name}#agg"), arity, aggregating, r.span);
+            let branch = pass_through(aux, arity, r.span);
+            CoreRule::Transform { head: (0..arity).map(HeadTerm::Var).collect(), body: branch.body, expr: Some(post) }
+        }
+    }
+}
