@@ -1,0 +1,199 @@
+//! `Backend` for [`Cpu`]: thin delegation to the kernel modules.
+
+use super::{Cpu, dense, elementwise as ew, loss, rowwise, sparse};
+use crate::backend::{Backend, BinaryOp, PointLoss, UnaryOp};
+use crate::{Csr, Float, Segments, Tensor};
+
+impl<T: Float> Backend<T> for Cpu {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+    fn matmul(
+        &self,
+        a: &Tensor<T>,
+        ta: bool,
+        b: &Tensor<T>,
+        tb: bool,
+        out: &mut Tensor<T>,
+        acc: bool,
+    ) {
+        dense::matmul(self, a, ta, b, tb, out, acc)
+    }
+    fn add_row_vector(&self, out: &mut Tensor<T>, v: &[T]) {
+        dense::add_row_vector(self, out, v)
+    }
+    fn col_sum(&self, x: &Tensor<T>, out: &mut [T]) {
+        dense::col_sum(self, x, out)
+    }
+    fn sum_all(&self, x: &Tensor<T>) -> f64 {
+        dense::sum_all(self, x)
+    }
+    fn transpose(&self, x: &Tensor<T>, out: &mut Tensor<T>) {
+        dense::transpose(self, x, out)
+    }
+    fn fill(&self, out: &mut [T], v: T) {
+        self.for_rows(out, 1, 1, |_, o| o.fill(v));
+    }
+    fn add_assign(&self, acc: &mut Tensor<T>, x: &Tensor<T>) {
+        assert_eq!(acc.shape(), x.shape());
+        self.for_rows(&mut acc.data, 1, 1, |s, o| {
+            for (o, &v) in o.iter_mut().zip(&x.data[s..]) {
+                *o += v;
+            }
+        });
+    }
+    fn unary(&self, op: UnaryOp, x: &Tensor<T>, out: &mut Tensor<T>) {
+        ew::unary(self, op, x, out)
+    }
+    fn unary_backward(
+        &self,
+        op: UnaryOp,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut Tensor<T>,
+    ) {
+        ew::unary_backward(self, op, x, y, dy, dx)
+    }
+    fn binary(&self, op: BinaryOp, a: &Tensor<T>, b: &Tensor<T>, out: &mut Tensor<T>) {
+        ew::binary(self, op, a, b, out)
+    }
+    fn binary_backward(
+        &self,
+        op: BinaryOp,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        y: &Tensor<T>,
+        dy: &Tensor<T>,
+        da: Option<&mut Tensor<T>>,
+        db: Option<&mut Tensor<T>>,
+    ) {
+        ew::binary_backward(self, op, a, b, y, dy, da, db)
+    }
+    fn reduce_to(&self, full: &Tensor<T>, out: &mut Tensor<T>) {
+        ew::reduce_to(self, full, out)
+    }
+    fn spmm(
+        &self,
+        csr: &Csr,
+        vals: Option<&[T]>,
+        s: Option<&[T]>,
+        x: &Tensor<T>,
+        out: &mut Tensor<T>,
+    ) {
+        sparse::spmm(self, csr, vals, s, x, out)
+    }
+    fn spmm_t(
+        &self,
+        csr: &Csr,
+        vals: Option<&[T]>,
+        s: Option<&[T]>,
+        dy: &Tensor<T>,
+        dx: &mut Tensor<T>,
+    ) {
+        sparse::spmm_t(self, csr, vals, s, dy, dx)
+    }
+    fn spmm_dvals(
+        &self,
+        csr: &Csr,
+        s: Option<&[T]>,
+        x: &Tensor<T>,
+        dy: &Tensor<T>,
+        dvals: &mut [T],
+    ) {
+        sparse::spmm_dvals(self, csr, s, x, dy, dvals)
+    }
+    fn gather_rows(&self, idx: &[u32], x: &Tensor<T>, out: &mut Tensor<T>) {
+        sparse::gather_rows(self, idx, x, out)
+    }
+    fn segment_sum(&self, seg: &Segments, s: Option<&[T]>, x: &Tensor<T>, out: &mut Tensor<T>) {
+        sparse::segment_sum(self, seg, s, x, out)
+    }
+    fn segment_expand(&self, seg: &Segments, s: Option<&[T]>, dy: &Tensor<T>, dx: &mut Tensor<T>) {
+        sparse::segment_expand(self, seg, s, dy, dx)
+    }
+    fn segment_extreme(
+        &self,
+        seg: &Segments,
+        idx: Option<&[u32]>,
+        max: bool,
+        x: &Tensor<T>,
+        out: &mut Tensor<T>,
+        arg: &mut [u32],
+    ) {
+        sparse::segment_extreme(self, seg, idx, max, x, out, arg)
+    }
+    fn segment_extreme_backward(
+        &self,
+        seg: &Segments,
+        gathered: Option<&Csr>,
+        arg: &[u32],
+        dy: &Tensor<T>,
+        dx: &mut Tensor<T>,
+    ) {
+        sparse::segment_extreme_backward(self, seg, gathered, arg, dy, dx)
+    }
+    fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool) {
+        rowwise::softmax(self, x, out, log)
+    }
+    fn softmax_backward(&self, y: &Tensor<T>, dy: &Tensor<T>, dx: &mut Tensor<T>, log: bool) {
+        rowwise::softmax_backward(self, y, dy, dx, log)
+    }
+    fn layer_norm(
+        &self,
+        x: &Tensor<T>,
+        w: Option<&[T]>,
+        b: Option<&[T]>,
+        eps: f64,
+        out: &mut Tensor<T>,
+        stats: &mut [T],
+    ) {
+        rowwise::layer_norm(self, x, w, b, eps, out, stats)
+    }
+    fn layer_norm_backward(
+        &self,
+        x: &Tensor<T>,
+        w: Option<&[T]>,
+        stats: &[T],
+        dy: &Tensor<T>,
+        dx: Option<&mut Tensor<T>>,
+        dw: Option<&mut [T]>,
+        db: Option<&mut [T]>,
+    ) {
+        rowwise::layer_norm_backward(self, x, w, stats, dy, dx, dw, db)
+    }
+    fn concat(&self, xs: &[&Tensor<T>], out: &mut Tensor<T>) {
+        rowwise::concat(self, xs, out)
+    }
+    fn split_cols(&self, x: &Tensor<T>, start: usize, out: &mut Tensor<T>) {
+        rowwise::split_cols(self, x, start, out)
+    }
+    fn cross_entropy(&self, x: &Tensor<T>, t: &[u32], out: &mut [T]) {
+        loss::cross_entropy(self, x, t, out)
+    }
+    fn cross_entropy_backward(
+        &self,
+        x: &Tensor<T>,
+        t: &[u32],
+        rg: Option<&[T]>,
+        g: T,
+        dx: &mut Tensor<T>,
+    ) {
+        loss::cross_entropy_backward(self, x, t, rg, g, dx)
+    }
+    fn point_loss(&self, kind: PointLoss, a: &Tensor<T>, b: &Tensor<T>, out: &mut [T]) {
+        loss::point_loss(self, kind, a, b, out)
+    }
+    fn point_loss_backward(
+        &self,
+        kind: PointLoss,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        dy: Option<&[T]>,
+        g: T,
+        d: &mut [T],
+        wrt_a: bool,
+    ) {
+        loss::point_loss_backward(self, kind, a, b, dy, g, Some(d), wrt_a)
+    }
+}

@@ -1,0 +1,244 @@
+//! Dense kernels: GEMM (via the `gemm` crate), bias, column sums, transpose.
+
+use super::Cpu;
+use crate::{Float, Tensor};
+use rayon::prelude::*;
+
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// A strided matrix view: element (i, j) at `ptr + i*rs + j*cs`.
+#[derive(Clone, Copy)]
+struct View<T> {
+    ptr: *const T,
+    rs: isize,
+    cs: isize,
+}
+unsafe impl<T> Send for View<T> {}
+unsafe impl<T> Sync for View<T> {}
+
+/// `out = op(a) · op(b)` (`+ out` when `accumulate`), `op` = transpose when the flag is set.
+/// Shapes are checked by the caller (asserted here).
+pub(crate) fn matmul<T: Float>(
+    cpu: &Cpu,
+    a: &Tensor<T>,
+    ta: bool,
+    b: &Tensor<T>,
+    tb: bool,
+    out: &mut Tensor<T>,
+    accumulate: bool,
+) {
+    let (m, k) = if ta {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let (kb, n) = if tb {
+        (b.cols, b.rows)
+    } else {
+        (b.rows, b.cols)
+    };
+    assert_eq!(k, kb, "matmul inner dimensions");
+    assert_eq!((out.rows, out.cols), (m, n), "matmul output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.data.fill(T::ZERO);
+        }
+        return;
+    }
+    let av = if ta {
+        View {
+            ptr: a.data.as_ptr(),
+            rs: 1,
+            cs: a.cols as isize,
+        }
+    } else {
+        View {
+            ptr: a.data.as_ptr(),
+            rs: a.cols as isize,
+            cs: 1,
+        }
+    };
+    let bv = if tb {
+        View {
+            ptr: b.data.as_ptr(),
+            rs: 1,
+            cs: b.cols as isize,
+        }
+    } else {
+        View {
+            ptr: b.data.as_ptr(),
+            rs: b.cols as isize,
+            cs: 1,
+        }
+    };
+    let c = SendPtr(out.data.as_mut_ptr());
+    // Safety (all calls below): views stay inside `a`, `b`, `out` whose shapes were checked;
+    // parallel calls write disjoint row or column ranges of `out`.
+    let work = m * n * k;
+    if !cpu.parallel(work / 4) || (m < 64 && n < 64) {
+        unsafe { gemm_raw(m, n, k, av, bv, c.0, n as isize, accumulate) };
+        return;
+    }
+    let tasks = 2 * cpu.threads();
+    if m >= n {
+        // Split output rows.
+        let per = m.div_ceil(tasks).max(16);
+        cpu.install(|| {
+            (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
+                let (c, av, bv) = (c, av, bv);
+                let (lo, hi) = (t * per, ((t + 1) * per).min(m));
+                let a_sub = View {
+                    ptr: av.ptr.wrapping_offset(lo as isize * av.rs),
+                    ..av
+                };
+                unsafe {
+                    gemm_raw(
+                        hi - lo,
+                        n,
+                        k,
+                        a_sub,
+                        bv,
+                        c.0.add(lo * n),
+                        n as isize,
+                        accumulate,
+                    )
+                };
+            })
+        });
+    } else {
+        // Split output columns (e.g. weight gradients [out, in] with a long reduction).
+        let per = n.div_ceil(tasks).max(16);
+        cpu.install(|| {
+            (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
+                let (c, av, bv) = (c, av, bv);
+                let (lo, hi) = (t * per, ((t + 1) * per).min(n));
+                let b_sub = View {
+                    ptr: bv.ptr.wrapping_offset(lo as isize * bv.cs),
+                    ..bv
+                };
+                unsafe {
+                    gemm_raw(
+                        m,
+                        hi - lo,
+                        k,
+                        av,
+                        b_sub,
+                        c.0.add(lo),
+                        n as isize,
+                        accumulate,
+                    )
+                };
+            })
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View<T>,
+    b: View<T>,
+    c: *mut T,
+    c_rs: isize,
+    accumulate: bool,
+) {
+    // gemm computes dst = alpha*dst + beta*lhs*rhs; alpha is ignored unless read_dst.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            c_rs,
+            accumulate,
+            a.ptr,
+            a.cs,
+            a.rs,
+            b.ptr,
+            b.cs,
+            b.rs,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `out[i, :] += bias` for every row.
+pub(crate) fn add_row_vector<T: Float>(cpu: &Cpu, out: &mut Tensor<T>, bias: &[T]) {
+    let d = out.cols;
+    assert_eq!(bias.len(), d);
+    cpu.for_rows(&mut out.data, d, d, |_, chunk| {
+        for row in chunk.chunks_exact_mut(d) {
+            for (o, &b) in row.iter_mut().zip(bias) {
+                *o += b;
+            }
+        }
+    });
+}
+
+/// `out[j] = Σ_i x[i, j]`, summed in fixed row blocks combined in order (deterministic for any
+/// thread count).
+pub(crate) fn col_sum<T: Float>(cpu: &Cpu, x: &Tensor<T>, out: &mut [T]) {
+    let d = x.cols;
+    assert_eq!(out.len(), d);
+    let partial = cpu.map_blocks(x.rows, d, |rows| {
+        let mut acc = vec![T::ZERO; d];
+        for i in rows {
+            for (a, &v) in acc.iter_mut().zip(x.row(i)) {
+                *a += v;
+            }
+        }
+        acc
+    });
+    out.fill(T::ZERO);
+    for p in partial {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+}
+
+/// Σ of all elements, accumulated in f64 per fixed block.
+pub(crate) fn sum_all<T: Float>(cpu: &Cpu, x: &Tensor<T>) -> f64 {
+    let d = x.cols;
+    cpu.map_blocks(x.rows, d, |rows| {
+        x.data[rows.start * d..rows.end * d]
+            .iter()
+            .map(|v| v.to_f64())
+            .sum::<f64>()
+    })
+    .into_iter()
+    .sum()
+}
+
+/// `out = xᵀ`, in cache-friendly tiles.
+pub(crate) fn transpose<T: Float>(cpu: &Cpu, x: &Tensor<T>, out: &mut Tensor<T>) {
+    let (r, c) = (x.rows, x.cols);
+    assert_eq!((out.rows, out.cols), (c, r));
+    const TILE: usize = 32;
+    cpu.for_rows(&mut out.data, r.max(1), r, |j0, chunk| {
+        let nj = chunk.len() / r.max(1);
+        for i0 in (0..r).step_by(TILE) {
+            for jj in 0..nj {
+                let j = j0 + jj;
+                let dst = &mut chunk[jj * r..(jj + 1) * r];
+                for i in i0..(i0 + TILE).min(r) {
+                    dst[i] = x.data[i * c + j];
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,1164 @@
+//! Reverse-mode autodiff: a tape recorded every epoch.
+//!
+//! ```text
+//! let mut g = Graph::with_pool(&cpu, pool);          // pool: last epoch's buffers
+//! let x  = g.constant(&features);                      // borrowed, never copied
+//! let w1 = g.param(&params, lin1_w);                   // leaf whose gradient is kept
+//! let h  = g.linear(x, w1, Some(b1))?;
+//! let h  = g.spmm(&adj, h, Some(norm))?;               // sum(z * w) over a match list
+//! let loss = g.cross_entropy(h, y, Reduction::Mean)?;
+//! let grads = g.backward(loss)?;
+//! let pool = g.into_pool();                            // releases the borrows of params
+//! adam.step(&mut params, &grads);
+//! pool.recycle(grads);
+//! ```
+//! Nodes hold their forward value; ops that need saved state (argmax of a segment max, layer
+//! norm statistics, dropout masks) keep it in the node. Backward visits nodes in reverse and
+//! computes input gradients only for inputs that depend on a parameter or a grad-requiring
+//! leaf, so e.g. the gradient wrt the input features of a first layer is never formed.
+
+use crate::backend::{Backend, BinaryOp, PointLoss, Reduce, Reduction, UnaryOp};
+use crate::cpu::loss::class_indices;
+use crate::cpu::sparse::mean_scale;
+use crate::error::{Result, TensorError, shape_err};
+use crate::optim::{ParamId, ParamSet};
+use crate::pool::BufferPool;
+use crate::{Csr, Float, Segments, Tensor};
+use std::sync::Arc;
+
+/// A handle to a node of a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Var(u32);
+
+impl Var {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+    /// The handle of the `i`-th recorded node.
+    pub fn from_index(i: usize) -> Var {
+        Var(i as u32)
+    }
+}
+
+enum Val<'a, T> {
+    Owned(Tensor<T>),
+    Borrowed(&'a Tensor<T>),
+    Shared(Arc<Tensor<T>>),
+}
+
+impl<T> Val<'_, T> {
+    fn get(&self) -> &Tensor<T> {
+        match self {
+            Val::Owned(t) => t,
+            Val::Borrowed(t) => t,
+            Val::Shared(t) => t,
+        }
+    }
+}
+
+enum CsrRef<'a> {
+    Borrowed(&'a Csr),
+    Owned(Box<Csr>),
+}
+
+impl CsrRef<'_> {
+    fn get(&self) -> &Csr {
+        match self {
+            CsrRef::Borrowed(c) => c,
+            CsrRef::Owned(c) => c,
+        }
+    }
+}
+
+enum Op<'a, T> {
+    Leaf,
+    Unary(UnaryOp, Var),
+    Binary(BinaryOp, Var, Var),
+    MatMul {
+        a: Var,
+        ta: bool,
+        b: Var,
+        tb: bool,
+    },
+    Linear {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+    },
+    Transpose(Var),
+    SpMM {
+        csr: CsrRef<'a>,
+        x: Var,
+        vals: Option<Var>,
+        scale: Option<Vec<T>>,
+    },
+    Gather {
+        csr: CsrRef<'a>,
+        x: Var,
+    },
+    SegSum {
+        seg: &'a Segments,
+        x: Var,
+        scale: Option<Vec<T>>,
+    },
+    SegExtreme {
+        seg: &'a Segments,
+        csr: Option<&'a Csr>,
+        x: Var,
+        arg: Vec<u32>,
+    },
+    Softmax {
+        x: Var,
+        log: bool,
+    },
+    LayerNorm {
+        x: Var,
+        w: Option<Var>,
+        b: Option<Var>,
+        stats: Vec<T>,
+    },
+    Concat(Vec<Var>),
+    Dropout {
+        x: Var,
+        mask: Tensor<T>,
+    },
+    SumAll {
+        x: Var,
+        mean: bool,
+    },
+    RowSum {
+        x: Var,
+        mean: bool,
+    },
+    CrossEntropy {
+        x: Var,
+        targets: Vec<u32>,
+        reduction: Reduction,
+    },
+    PointLoss {
+        kind: PointLoss,
+        a: Var,
+        b: Var,
+        reduction: Reduction,
+    },
+}
+
+struct Node<'a, T> {
+    val: Val<'a, T>,
+    op: Op<'a, T>,
+    /// Depends on a parameter or grad-requiring leaf.
+    grad: bool,
+    param: Option<ParamId>,
+}
+
+pub struct Graph<'a, T: Float = f32, B: Backend<T> = crate::Cpu> {
+    backend: &'a B,
+    nodes: Vec<Node<'a, T>>,
+    pool: BufferPool<T>,
+    training: bool,
+}
+
+/// Gradients from [`Graph::backward`]: per parameter of the [`ParamSet`], and per
+/// grad-requiring leaf made with [`Graph::input`].
+pub struct Grads<T = f32> {
+    params: Vec<Option<Tensor<T>>>,
+    leaves: Vec<(Var, Tensor<T>)>,
+    param_vars: Vec<(Var, ParamId)>,
+}
+
+impl<T: Float> Grads<T> {
+    /// Gradient of a parameter (`None` if the loss does not depend on it).
+    pub fn param(&self, id: ParamId) -> Option<&Tensor<T>> {
+        self.params.get(id.index()).and_then(|g| g.as_ref())
+    }
+
+    /// Gradient of a leaf by handle (a parameter leaf gives its parameter's total gradient).
+    pub fn get(&self, v: Var) -> Option<&Tensor<T>> {
+        if let Some((_, t)) = self.leaves.iter().find(|(w, _)| *w == v) {
+            return Some(t);
+        }
+        let (_, id) = self.param_vars.iter().find(|(w, _)| *w == v)?;
+        self.param(*id)
+    }
+
+    pub(crate) fn into_tensors(self) -> impl Iterator<Item = Tensor<T>> {
+        self.params
+            .into_iter()
+            .flatten()
+            .chain(self.leaves.into_iter().map(|(_, t)| t))
+    }
+}
+
+impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
+    pub fn new(backend: &'a B) -> Self {
+        Self::with_pool(backend, BufferPool::new())
+    }
+
+    /// A graph that takes its buffers from `pool` (e.g. the previous epoch's).
+    pub fn with_pool(backend: &'a B, pool: BufferPool<T>) -> Self {
+        Graph {
+            backend,
+            nodes: Vec::with_capacity(128),
+            pool,
+            training: true,
+        }
+    }
+
+    /// Ends the graph, returning every buffer it owns to the pool.
+    pub fn into_pool(mut self) -> BufferPool<T> {
+        for n in std::mem::take(&mut self.nodes) {
+            if let Val::Owned(t) = n.val {
+                self.pool.give(t);
+            }
+            if let Op::Dropout { mask, .. } = n.op {
+                self.pool.give(mask);
+            }
+        }
+        self.pool
+    }
+
+    pub fn backend(&self) -> &'a B {
+        self.backend
+    }
+
+    /// Training mode (default `true`): dropout is active.
+    pub fn set_training(&mut self, on: bool) {
+        self.training = on;
+    }
+
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    pub fn value(&self, v: Var) -> &Tensor<T> {
+        self.nodes[v.index()].val.get()
+    }
+
+    pub fn shape(&self, v: Var) -> (usize, usize) {
+        self.value(v).shape()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn push(&mut self, val: Val<'a, T>, op: Op<'a, T>, grad: bool) -> Var {
+        let id = u32::try_from(self.nodes.len()).expect("graph larger than u32::MAX nodes");
+        self.nodes.push(Node {
+            val,
+            op,
+            grad,
+            param: None,
+        });
+        Var(id)
+    }
+
+    fn g(&self, v: Var) -> bool {
+        self.nodes[v.index()].grad
+    }
+
+    fn alloc(&mut self, rows: usize, cols: usize) -> Tensor<T> {
+        self.pool.take(rows, cols)
+    }
+
+    // ------------------------------------------------------------------ leaves
+
+    /// A constant, borrowed for the graph's lifetime (no copy).
+    pub fn constant(&mut self, t: &'a Tensor<T>) -> Var {
+        self.push(Val::Borrowed(t), Op::Leaf, false)
+    }
+
+    pub fn constant_owned(&mut self, t: Tensor<T>) -> Var {
+        self.push(Val::Owned(t), Op::Leaf, false)
+    }
+
+    pub fn constant_shared(&mut self, t: Arc<Tensor<T>>) -> Var {
+        self.push(Val::Shared(t), Op::Leaf, false)
+    }
+
+    /// A `[1, 1]` constant.
+    pub fn scalar(&mut self, v: T) -> Var {
+        let mut t = self.alloc(1, 1);
+        t.data[0] = v;
+        self.push(Val::Owned(t), Op::Leaf, false)
+    }
+
+    /// A leaf whose gradient [`Grads::get`] returns when `requires_grad`.
+    pub fn input(&mut self, t: &'a Tensor<T>, requires_grad: bool) -> Var {
+        self.push(Val::Borrowed(t), Op::Leaf, requires_grad)
+    }
+
+    /// A learnable parameter of `params` (borrowed; its gradient goes to [`Grads::param`]).
+    pub fn param(&mut self, params: &'a ParamSet<T>, id: ParamId) -> Var {
+        let v = self.push(Val::Borrowed(params.value(id)), Op::Leaf, true);
+        self.nodes[v.index()].param = Some(id);
+        v
+    }
+
+    // ------------------------------------------------------------------ element-wise
+
+    pub fn unary(&mut self, op: UnaryOp, x: Var) -> Var {
+        let (r, c) = self.shape(x);
+        let mut out = self.alloc(r, c);
+        self.backend.unary(op, self.value(x), &mut out);
+        let grad = self.g(x);
+        self.push(Val::Owned(out), Op::Unary(op, x), grad)
+    }
+
+    pub fn neg(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Neg, x)
+    }
+    pub fn exp(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Exp, x)
+    }
+    pub fn log(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Log, x)
+    }
+    pub fn sqrt(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Sqrt, x)
+    }
+    pub fn abs(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Abs, x)
+    }
+    pub fn relu(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Relu, x)
+    }
+    pub fn leaky_relu(&mut self, x: Var, slope: f64) -> Var {
+        self.unary(UnaryOp::LeakyRelu(slope), x)
+    }
+    pub fn elu(&mut self, x: Var, alpha: f64) -> Var {
+        self.unary(UnaryOp::Elu(alpha), x)
+    }
+    pub fn gelu(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Gelu, x)
+    }
+    pub fn sigmoid(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Sigmoid, x)
+    }
+    pub fn tanh(&mut self, x: Var) -> Var {
+        self.unary(UnaryOp::Tanh, x)
+    }
+
+    /// `a op b` with broadcasting of dimension-1 operands (`[n,1]`/`[1,d]`/`[1,1]` with `[n,d]`).
+    pub fn binary(&mut self, op: BinaryOp, a: Var, b: Var) -> Result<Var> {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let Some((r, c)) = crate::cpu::elementwise::broadcast_shape(sa, sb) else {
+            return shape_err(
+                "element-wise",
+                format!("[{}, {}] vs [{}, {}]", sa.0, sa.1, sb.0, sb.1),
+            );
+        };
+        let mut out = self.alloc(r, c);
+        self.backend
+            .binary(op, self.value(a), self.value(b), &mut out);
+        let grad = op != BinaryOp::Eq && (self.g(a) || self.g(b));
+        Ok(self.push(Val::Owned(out), Op::Binary(op, a, b), grad))
+    }
+
+    pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Add, a, b)
+    }
+    pub fn sub(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Sub, a, b)
+    }
+    pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Mul, a, b)
+    }
+    pub fn div(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Div, a, b)
+    }
+    pub fn pow(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Pow, a, b)
+    }
+    /// 1.0 where equal, else 0.0 (no gradient).
+    pub fn eq(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Eq, a, b)
+    }
+
+    // ------------------------------------------------------------------ dense
+
+    /// `op(a) · op(b)`; `ta`/`tb` transpose an operand.
+    pub fn matmul_t(&mut self, a: Var, ta: bool, b: Var, tb: bool) -> Result<Var> {
+        let (ra, ca) = self.shape(a);
+        let (rb, cb) = self.shape(b);
+        let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
+        let (k2, n) = if tb { (cb, rb) } else { (rb, cb) };
+        if k != k2 {
+            return shape_err("matmul", format!("[{m}, {k}] · [{k2}, {n}]"));
+        }
+        let mut out = self.alloc(m, n);
+        self.backend
+            .matmul(self.value(a), ta, self.value(b), tb, &mut out, false);
+        let grad = self.g(a) || self.g(b);
+        Ok(self.push(Val::Owned(out), Op::MatMul { a, ta, b, tb }, grad))
+    }
+
+    pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.matmul_t(a, false, b, false)
+    }
+
+    /// `nn.Linear`: `x · wᵀ + b` with `w` `[out, in]` and `b` holding `out` values.
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let (n, i) = self.shape(x);
+        let (o, i2) = self.shape(w);
+        if i != i2 {
+            return shape_err(
+                "linear",
+                format!("input has {i} features, weight is [{o}, {i2}]"),
+            );
+        }
+        if let Some(b) = b {
+            if self.value(b).len() != o {
+                return shape_err(
+                    "linear",
+                    format!("bias has {} values for {o} outputs", self.value(b).len()),
+                );
+            }
+        }
+        let mut out = self.alloc(n, o);
+        self.backend
+            .matmul(self.value(x), false, self.value(w), true, &mut out, false);
+        if let Some(b) = b {
+            self.backend.add_row_vector(&mut out, &self.value(b).data);
+        }
+        let grad = self.g(x) || self.g(w) || b.is_some_and(|b| self.g(b));
+        Ok(self.push(Val::Owned(out), Op::Linear { x, w, b }, grad))
+    }
+
+    pub fn transpose(&mut self, x: Var) -> Var {
+        let (r, c) = self.shape(x);
+        let mut out = self.alloc(c, r);
+        self.backend.transpose(self.value(x), &mut out);
+        let grad = self.g(x);
+        self.push(Val::Owned(out), Op::Transpose(x), grad)
+    }
+
+    // ------------------------------------------------------------------ sparse
+
+    /// `out[i] = Σ_{k ∈ row i} v_k · x[idx_k]`: the fused gather–multiply–reduce of
+    /// `sum(z * w)` over a match list. `vals` is `[nnz, 1]` (constant or learnable) or `None`
+    /// for 1.
+    pub fn spmm(&mut self, csr: &'a Csr, x: Var, vals: Option<Var>) -> Result<Var> {
+        self.spmm_impl(CsrRef::Borrowed(csr), x, vals, false)
+    }
+
+    fn spmm_impl(&mut self, csr: CsrRef<'a>, x: Var, vals: Option<Var>, mean: bool) -> Result<Var> {
+        let c = csr.get();
+        let (r, d) = self.shape(x);
+        if r != c.n_cols() {
+            return shape_err(
+                "spmm",
+                format!("match list reads {} rows, tensor has {r}", c.n_cols()),
+            );
+        }
+        if let Some(v) = vals {
+            if self.shape(v) != (c.nnz(), 1) {
+                let (vr, vc) = self.shape(v);
+                return shape_err(
+                    "spmm",
+                    format!("values are [{vr}, {vc}], expected [{}, 1]", c.nnz()),
+                );
+            }
+        }
+        let scale = mean.then(|| mean_scale::<T>(c.segments()));
+        let mut out = self.alloc(c.n_rows(), d);
+        let vd = vals.map(|v| &self.value(v).data[..]);
+        self.backend
+            .spmm(c, vd, scale.as_deref(), self.value(x), &mut out);
+        let grad = self.g(x) || vals.is_some_and(|v| self.g(v));
+        Ok(self.push(
+            Val::Owned(out),
+            Op::SpMM {
+                csr,
+                x,
+                vals,
+                scale,
+            },
+            grad,
+        ))
+    }
+
+    /// `index_select`: `out[i] = x[csr.indices[i]]` for a one-entry-per-row CSR
+    /// ([`Csr::from_index`]); backward is a segment sum through the transpose, built once.
+    pub fn gather(&mut self, index: &'a Csr, x: Var) -> Result<Var> {
+        self.gather_impl(CsrRef::Borrowed(index), x)
+    }
+
+    fn gather_impl(&mut self, csr: CsrRef<'a>, x: Var) -> Result<Var> {
+        let c = csr.get();
+        let (r, d) = self.shape(x);
+        if c.nnz() != c.n_rows() {
+            return Err(TensorError::Invalid(
+                "gather needs one entry per row (Csr::from_index)".into(),
+            ));
+        }
+        if r != c.n_cols() {
+            return shape_err(
+                "gather",
+                format!("index reads {} rows, tensor has {r}", c.n_cols()),
+            );
+        }
+        let mut out = self.alloc(c.n_rows(), d);
+        self.backend
+            .gather_rows(c.indices(), self.value(x), &mut out);
+        let grad = self.g(x);
+        Ok(self.push(Val::Owned(out), Op::Gather { csr, x }, grad))
+    }
+
+    /// Segment reduction of a dense per-match tensor `x` (`[nnz, d]`, rows in CSR order) into
+    /// `[n_rows, d]`. Rows without matches give 0 (all reductions).
+    pub fn segment_reduce(&mut self, seg: &'a Segments, x: Var, op: Reduce) -> Result<Var> {
+        let (r, d) = self.shape(x);
+        if r != seg.nnz() {
+            return shape_err(
+                "segment reduce",
+                format!("{} matches, tensor has {r} rows", seg.nnz()),
+            );
+        }
+        let grad = self.g(x);
+        let mut out = self.alloc(seg.n_rows(), d);
+        match op {
+            Reduce::Sum | Reduce::Mean => {
+                let scale = (op == Reduce::Mean).then(|| mean_scale::<T>(seg));
+                self.backend
+                    .segment_sum(seg, scale.as_deref(), self.value(x), &mut out);
+                Ok(self.push(Val::Owned(out), Op::SegSum { seg, x, scale }, grad))
+            }
+            Reduce::Max | Reduce::Min => {
+                let mut arg = vec![0u32; seg.n_rows() * d];
+                self.backend.segment_extreme(
+                    seg,
+                    None,
+                    op == Reduce::Max,
+                    self.value(x),
+                    &mut out,
+                    &mut arg,
+                );
+                Ok(self.push(
+                    Val::Owned(out),
+                    Op::SegExtreme {
+                        seg,
+                        csr: None,
+                        x,
+                        arg,
+                    },
+                    grad,
+                ))
+            }
+        }
+    }
+
+    /// Fused gather + segment reduction: `out[i] = reduce_{k ∈ row i} x[idx_k]` without
+    /// materialising the per-match rows. Rows without matches give 0.
+    pub fn gather_reduce(&mut self, csr: &'a Csr, x: Var, op: Reduce) -> Result<Var> {
+        match op {
+            Reduce::Sum => self.spmm_impl(CsrRef::Borrowed(csr), x, None, false),
+            Reduce::Mean => self.spmm_impl(CsrRef::Borrowed(csr), x, None, true),
+            Reduce::Max | Reduce::Min => {
+                let (r, d) = self.shape(x);
+                if r != csr.n_cols() {
+                    return shape_err(
+                        "gather reduce",
+                        format!("match list reads {} rows, tensor has {r}", csr.n_cols()),
+                    );
+                }
+                let mut out = self.alloc(csr.n_rows(), d);
+                let mut arg = vec![0u32; csr.n_rows() * d];
+                self.backend.segment_extreme(
+                    csr.segments(),
+                    Some(csr.indices()),
+                    op == Reduce::Max,
+                    self.value(x),
+                    &mut out,
+                    &mut arg,
+                );
+                let grad = self.g(x);
+                let seg = csr.segments();
+                Ok(self.push(
+                    Val::Owned(out),
+                    Op::SegExtreme {
+                        seg,
+                        csr: Some(csr),
+                        x,
+                        arg,
+                    },
+                    grad,
+                ))
+            }
+        }
+    }
+
+    /// `count(...)`: matches per head row, `[n, 1]` (a constant).
+    pub fn count(&mut self, seg: &Segments) -> Var {
+        self.constant_owned(crate::cpu::sparse::counts(seg))
+    }
+
+    // ------------------------------------------------------------------ row-wise
+
+    pub fn softmax(&mut self, x: Var) -> Var {
+        self.softmax_impl(x, false)
+    }
+
+    pub fn log_softmax(&mut self, x: Var) -> Var {
+        self.softmax_impl(x, true)
+    }
+
+    fn softmax_impl(&mut self, x: Var, log: bool) -> Var {
+        let (r, c) = self.shape(x);
+        let mut out = self.alloc(r, c);
+        self.backend.softmax(self.value(x), &mut out, log);
+        let grad = self.g(x);
+        self.push(Val::Owned(out), Op::Softmax { x, log }, grad)
+    }
+
+    /// Layer norm over each row (eps as given; PyTorch's default is 1e-5), with optional
+    /// `weight`/`bias` holding `d` values each.
+    pub fn layer_norm(&mut self, x: Var, w: Option<Var>, b: Option<Var>, eps: f64) -> Result<Var> {
+        let (r, d) = self.shape(x);
+        for p in [w, b].into_iter().flatten() {
+            if self.value(p).len() != d {
+                return shape_err(
+                    "layer_norm",
+                    format!(
+                        "parameter has {} values for {d} features",
+                        self.value(p).len()
+                    ),
+                );
+            }
+        }
+        let mut out = self.alloc(r, d);
+        let mut stats = vec![T::ZERO; 2 * r];
+        let wd = w.map(|w| &self.value(w).data[..]);
+        let bd = b.map(|b| &self.value(b).data[..]);
+        self.backend
+            .layer_norm(self.value(x), wd, bd, eps, &mut out, &mut stats);
+        let grad = self.g(x) || w.is_some_and(|w| self.g(w)) || b.is_some_and(|b| self.g(b));
+        Ok(self.push(Val::Owned(out), Op::LayerNorm { x, w, b, stats }, grad))
+    }
+
+    /// Column-wise concatenation (all inputs with the same number of rows).
+    pub fn concat(&mut self, xs: &[Var]) -> Result<Var> {
+        let Some(&first) = xs.first() else {
+            return Err(TensorError::Invalid("concat of nothing".into()));
+        };
+        let r = self.shape(first).0;
+        if let Some(&bad) = xs.iter().find(|&&v| self.shape(v).0 != r) {
+            return shape_err("concat", format!("{} rows vs {r}", self.shape(bad).0));
+        }
+        let c: usize = xs.iter().map(|&v| self.shape(v).1).sum();
+        let mut out = self.alloc(r, c);
+        let vals: Vec<&Tensor<T>> = xs.iter().map(|&v| self.value(v)).collect();
+        self.backend.concat(&vals, &mut out);
+        let grad = xs.iter().any(|&v| self.g(v));
+        Ok(self.push(Val::Owned(out), Op::Concat(xs.to_vec()), grad))
+    }
+
+    /// `nn.Embedding`: rows of `weight` (`[num, dim]`) selected by the integer indices held in
+    /// `indices` (`[n, 1]`). Backward scatter-adds into the weight rows, deterministically.
+    pub fn embedding(&mut self, weight: Var, indices: Var) -> Result<Var> {
+        let num = self.shape(weight).0;
+        let idx = class_indices("Embedding", self.value(indices), num)?;
+        let csr = Csr::from_index(idx, num)?;
+        self.gather_impl(CsrRef::Owned(Box::new(csr)), weight)
+    }
+
+    /// `OneHot(n)` of integer indices held in `[rows, 1]` (a constant).
+    pub fn one_hot(&mut self, indices: Var, n: usize) -> Result<Var> {
+        let idx = class_indices("OneHot", self.value(indices), n)?;
+        let mut out = self.pool.zeros(idx.len(), n);
+        for (i, &k) in idx.iter().enumerate() {
+            out.data[i * n + k as usize] = T::ONE;
+        }
+        Ok(self.constant_owned(out))
+    }
+
+    /// Index of the first maximum per row as `[n, 1]` (a constant).
+    pub fn argmax(&mut self, x: Var) -> Var {
+        let t = crate::cpu::rowwise::argmax(self.value(x));
+        self.constant_owned(t)
+    }
+
+    /// Dropout with probability `p`, mask drawn from `uniform` (values in `[0, 1)`; an element
+    /// is kept when its draw is `>= p`), scaled by `1/(1-p)`. Identity when not training.
+    pub fn dropout(&mut self, x: Var, p: f64, uniform: &mut dyn FnMut() -> f32) -> Result<Var> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(TensorError::Invalid(format!(
+                "dropout probability {p} outside [0, 1]"
+            )));
+        }
+        if !self.training || p == 0.0 {
+            return Ok(x);
+        }
+        let (r, c) = self.shape(x);
+        let mut mask = self.alloc(r, c);
+        let scale = if p >= 1.0 {
+            T::ZERO
+        } else {
+            T::from_f64(1.0 / (1.0 - p))
+        };
+        for m in mask.data.iter_mut() {
+            *m = if (uniform() as f64) >= p {
+                scale
+            } else {
+                T::ZERO
+            };
+        }
+        let mut out = self.alloc(r, c);
+        self.backend
+            .binary(BinaryOp::Mul, self.value(x), &mask, &mut out);
+        let grad = self.g(x);
+        Ok(self.push(Val::Owned(out), Op::Dropout { x, mask }, grad))
+    }
+
+    // ------------------------------------------------------------------ reductions
+
+    /// Sum of all elements, `[1, 1]`.
+    pub fn sum_all(&mut self, x: Var) -> Var {
+        self.sum_all_impl(x, false)
+    }
+
+    /// Mean of all elements, `[1, 1]` (0 for an empty tensor).
+    pub fn mean_all(&mut self, x: Var) -> Var {
+        self.sum_all_impl(x, true)
+    }
+
+    fn sum_all_impl(&mut self, x: Var, mean: bool) -> Var {
+        let xv = self.value(x);
+        let n = xv.len();
+        let s = self.backend.sum_all(xv);
+        let v = if mean {
+            if n == 0 { 0.0 } else { s / n as f64 }
+        } else {
+            s
+        };
+        let mut out = self.alloc(1, 1);
+        out.data[0] = T::from_f64(v);
+        let grad = self.g(x);
+        self.push(Val::Owned(out), Op::SumAll { x, mean }, grad)
+    }
+
+    /// Per-row sum (or mean) over the columns, `[n, 1]`.
+    pub fn row_sum(&mut self, x: Var, mean: bool) -> Var {
+        let (r, c) = self.shape(x);
+        let mut out = self.alloc(r, 1);
+        let xv = self.value(x);
+        let inv = if c == 0 {
+            T::ZERO
+        } else {
+            T::ONE / T::from_usize(c)
+        };
+        for (i, o) in out.data.iter_mut().enumerate() {
+            let s: T = xv.row(i).iter().copied().sum();
+            *o = if mean { s * inv } else { s };
+        }
+        let grad = self.g(x);
+        self.push(Val::Owned(out), Op::RowSum { x, mean }, grad)
+    }
+
+    // ------------------------------------------------------------------ losses
+
+    /// `CrossEntropyLoss` on logits `[n, c]` and class indices `[n, 1]`.
+    pub fn cross_entropy(
+        &mut self,
+        logits: Var,
+        targets: Var,
+        reduction: Reduction,
+    ) -> Result<Var> {
+        let (n, c) = self.shape(logits);
+        if self.shape(targets).0 != n {
+            return shape_err(
+                "CrossEntropyLoss",
+                format!("{} targets for {n} rows", self.shape(targets).0),
+            );
+        }
+        let t = class_indices("CrossEntropyLoss", self.value(targets), c)?;
+        let mut rows = self.alloc(n, 1);
+        self.backend
+            .cross_entropy(self.value(logits), &t, &mut rows.data);
+        let out = self.reduce_loss(rows, reduction);
+        let grad = self.g(logits);
+        Ok(self.push(
+            Val::Owned(out),
+            Op::CrossEntropy {
+                x: logits,
+                targets: t,
+                reduction,
+            },
+            grad,
+        ))
+    }
+
+    pub fn mse(&mut self, a: Var, b: Var, reduction: Reduction) -> Result<Var> {
+        self.point_loss(PointLoss::Mse, a, b, reduction)
+    }
+
+    pub fn l1(&mut self, a: Var, b: Var, reduction: Reduction) -> Result<Var> {
+        self.point_loss(PointLoss::L1, a, b, reduction)
+    }
+
+    /// `BCEWithLogitsLoss(logits, targets)`.
+    pub fn bce_with_logits(
+        &mut self,
+        logits: Var,
+        targets: Var,
+        reduction: Reduction,
+    ) -> Result<Var> {
+        self.point_loss(PointLoss::BceWithLogits, logits, targets, reduction)
+    }
+
+    fn point_loss(&mut self, kind: PointLoss, a: Var, b: Var, reduction: Reduction) -> Result<Var> {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        if sa != sb {
+            return shape_err(
+                "loss",
+                format!("[{}, {}] vs [{}, {}]", sa.0, sa.1, sb.0, sb.1),
+            );
+        }
+        let mut el = self.alloc(sa.0, sa.1);
+        self.backend
+            .point_loss(kind, self.value(a), self.value(b), &mut el.data);
+        let out = self.reduce_loss(el, reduction);
+        let grad = self.g(a) || self.g(b);
+        Ok(self.push(
+            Val::Owned(out),
+            Op::PointLoss {
+                kind,
+                a,
+                b,
+                reduction,
+            },
+            grad,
+        ))
+    }
+
+    fn reduce_loss(&mut self, el: Tensor<T>, reduction: Reduction) -> Tensor<T> {
+        match reduction {
+            Reduction::None => el,
+            Reduction::Mean => {
+                let n = el.len();
+                let s = self.backend.sum_all(&el);
+                self.pool.give(el);
+                let mut out = self.alloc(1, 1);
+                out.data[0] = T::from_f64(if n == 0 { 0.0 } else { s / n as f64 });
+                out
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ backward
+
+    /// Reverse pass from `loss` (seeded with ones, so a non-scalar output means its sum).
+    pub fn backward(&mut self, loss: Var) -> Result<Grads<T>> {
+        let n = loss.index() + 1;
+        let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
+        let mut out = Grads {
+            params: Vec::new(),
+            leaves: Vec::new(),
+            param_vars: Vec::new(),
+        };
+        if !self.g(loss) {
+            return Ok(out);
+        }
+        let (r, c) = self.shape(loss);
+        let mut seed = self.alloc(r, c);
+        seed.data.fill(T::ONE);
+        grads[loss.index()] = Some(seed);
+
+        for i in (0..n).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            let node = &self.nodes[i];
+            if let Op::Leaf = node.op {
+                match node.param {
+                    Some(id) => {
+                        out.param_vars.push((Var(i as u32), id));
+                        if out.params.len() <= id.index() {
+                            out.params.resize_with(id.index() + 1, || None);
+                        }
+                        match &mut out.params[id.index()] {
+                            Some(acc) => {
+                                self.backend.add_assign(acc, &g);
+                                self.pool.give(g);
+                            }
+                            slot => *slot = Some(g),
+                        }
+                    }
+                    None => out.leaves.push((Var(i as u32), g)),
+                }
+                continue;
+            }
+            self.backward_node(i, &g, &mut grads);
+            self.pool.give(g);
+        }
+        Ok(out)
+    }
+
+    /// Adds `t` into the gradient slot of `v`.
+    fn acc(&mut self, grads: &mut [Option<Tensor<T>>], v: Var, t: Tensor<T>) {
+        match &mut grads[v.index()] {
+            Some(a) => {
+                self.backend.add_assign(a, &t);
+                self.pool.give(t);
+            }
+            slot => *slot = Some(t),
+        }
+    }
+
+    /// A gradient buffer shaped like `v`, when `v` needs one.
+    fn grad_buf(&mut self, v: Var) -> Option<Tensor<T>> {
+        if self.g(v) {
+            let (r, c) = self.shape(v);
+            Some(self.alloc(r, c))
+        } else {
+            None
+        }
+    }
+
+    fn backward_node(&mut self, i: usize, g: &Tensor<T>, grads: &mut [Option<Tensor<T>>]) {
+        let be = self.backend;
+        // Take the op out so that the node values can be borrowed while buffers are allocated.
+        let op = std::mem::replace(&mut self.nodes[i].op, Op::Leaf);
+        match &op {
+            Op::Leaf => {}
+            Op::Unary(u, x) => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.unary_backward(*u, self.value(*x), self.value(Var(i as u32)), g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::Binary(b, x, y) => {
+                let mut da = self.grad_buf(*x);
+                let mut db = self.grad_buf(*y);
+                be.binary_backward(
+                    *b,
+                    self.value(*x),
+                    self.value(*y),
+                    self.value(Var(i as u32)),
+                    g,
+                    da.as_mut(),
+                    db.as_mut(),
+                );
+                if let Some(da) = da {
+                    self.acc(grads, *x, da);
+                }
+                if let Some(db) = db {
+                    self.acc(grads, *y, db);
+                }
+            }
+            Op::MatMul { a, ta, b, tb } => {
+                if let Some(mut da) = self.grad_buf(*a) {
+                    if *ta {
+                        be.matmul(self.value(*b), *tb, g, true, &mut da, false);
+                    } else {
+                        be.matmul(g, false, self.value(*b), !*tb, &mut da, false);
+                    }
+                    self.acc(grads, *a, da);
+                }
+                if let Some(mut db) = self.grad_buf(*b) {
+                    if *tb {
+                        be.matmul(g, true, self.value(*a), *ta, &mut db, false);
+                    } else {
+                        be.matmul(self.value(*a), !*ta, g, false, &mut db, false);
+                    }
+                    self.acc(grads, *b, db);
+                }
+            }
+            Op::Linear { x, w, b } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.matmul(g, false, self.value(*w), false, &mut dx, false);
+                    self.acc(grads, *x, dx);
+                }
+                if let Some(mut dw) = self.grad_buf(*w) {
+                    be.matmul(g, true, self.value(*x), false, &mut dw, false);
+                    self.acc(grads, *w, dw);
+                }
+                if let Some(b) = b {
+                    if let Some(mut db) = self.grad_buf(*b) {
+                        be.col_sum(g, &mut db.data);
+                        self.acc(grads, *b, db);
+                    }
+                }
+            }
+            Op::Transpose(x) => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.transpose(g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::SpMM {
+                csr,
+                x,
+                vals,
+                scale,
+            } => {
+                let c = csr.get();
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    let vd = vals.map(|v| &self.value(v).data[..]);
+                    be.spmm_t(c, vd, scale.as_deref(), g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+                if let Some(v) = vals {
+                    if let Some(mut dv) = self.grad_buf(*v) {
+                        be.spmm_dvals(c, scale.as_deref(), self.value(*x), g, &mut dv.data);
+                        self.acc(grads, *v, dv);
+                    }
+                }
+            }
+            Op::Gather { csr, x } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.spmm_t(csr.get(), None, None, g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::SegSum { seg, x, scale } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.segment_expand(seg, scale.as_deref(), g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::SegExtreme { seg, csr, x, arg } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.segment_extreme_backward(seg, *csr, arg, g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::Softmax { x, log } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.softmax_backward(self.value(Var(i as u32)), g, &mut dx, *log);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::LayerNorm { x, w, b, stats } => {
+                let mut dx = self.grad_buf(*x);
+                let mut dw = w.and_then(|w| self.grad_buf(w));
+                let mut db = b.and_then(|b| self.grad_buf(b));
+                let wd = w.map(|w| &self.value(w).data[..]);
+                be.layer_norm_backward(
+                    self.value(*x),
+                    wd,
+                    stats,
+                    g,
+                    dx.as_mut(),
+                    dw.as_mut().map(|t| &mut t.data[..]),
+                    db.as_mut().map(|t| &mut t.data[..]),
+                );
+                if let Some(dx) = dx {
+                    self.acc(grads, *x, dx);
+                }
+                if let (Some(w), Some(dw)) = (w, dw) {
+                    self.acc(grads, *w, dw);
+                }
+                if let (Some(b), Some(db)) = (b, db) {
+                    self.acc(grads, *b, db);
+                }
+            }
+            Op::Concat(xs) => {
+                let mut off = 0;
+                for &x in xs {
+                    let w = self.shape(x).1;
+                    if let Some(mut dx) = self.grad_buf(x) {
+                        be.split_cols(g, off, &mut dx);
+                        self.acc(grads, x, dx);
+                    }
+                    off += w;
+                }
+            }
+            Op::Dropout { x, mask } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.binary(BinaryOp::Mul, g, mask, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::SumAll { x, mean } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    let n = dx.len();
+                    let v = if *mean {
+                        g.data[0] / T::from_usize(n.max(1))
+                    } else {
+                        g.data[0]
+                    };
+                    be.fill(&mut dx.data, v);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::RowSum { x, mean } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    let c = dx.cols;
+                    let s = if *mean && c > 0 {
+                        T::ONE / T::from_usize(c)
+                    } else {
+                        T::ONE
+                    };
+                    for (row, &gv) in dx.data.chunks_exact_mut(c.max(1)).zip(&g.data) {
+                        row.fill(gv * s);
+                    }
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::CrossEntropy {
+                x,
+                targets,
+                reduction,
+            } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    let n = dx.rows;
+                    match reduction {
+                        Reduction::Mean => {
+                            let gs = if n == 0 {
+                                T::ZERO
+                            } else {
+                                g.data[0] / T::from_usize(n)
+                            };
+                            be.cross_entropy_backward(self.value(*x), targets, None, gs, &mut dx);
+                        }
+                        Reduction::None => be.cross_entropy_backward(
+                            self.value(*x),
+                            targets,
+                            Some(&g.data),
+                            T::ZERO,
+                            &mut dx,
+                        ),
+                    }
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::PointLoss {
+                kind,
+                a,
+                b,
+                reduction,
+            } => {
+                let n = self.value(*a).len();
+                let (dy, gs) = match reduction {
+                    Reduction::Mean => (
+                        None,
+                        if n == 0 {
+                            T::ZERO
+                        } else {
+                            g.data[0] / T::from_usize(n)
+                        },
+                    ),
+                    Reduction::None => (Some(&g.data[..]), T::ZERO),
+                };
+                for (v, wrt_a) in [(*a, true), (*b, false)] {
+                    if let Some(mut d) = self.grad_buf(v) {
+                        be.point_loss_backward(
+                            *kind,
+                            self.value(*a),
+                            self.value(*b),
+                            dy,
+                            gs,
+                            &mut d.data,
+                            wrt_a,
+                        );
+                        self.acc(grads, v, d);
+                    }
+                }
+            }
+        }
+        self.nodes[i].op = op;
+    }
+}

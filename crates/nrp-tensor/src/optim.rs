@@ -1,0 +1,281 @@
+//! Named parameters and optimisers with PyTorch's update rules.
+
+use crate::{Float, Grads, Tensor};
+
+/// Index of a parameter in a [`ParamSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(pub(crate) u32);
+
+impl ParamId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone)]
+pub struct Parameter<T = f32> {
+    pub name: String,
+    pub value: Tensor<T>,
+    /// Overrides the optimiser's weight decay for this parameter (PyTorch parameter groups).
+    pub weight_decay: Option<f64>,
+}
+
+/// The learnable tensors of a program, by name (`Lin1.weight`), in registration order.
+#[derive(Clone, Default)]
+pub struct ParamSet<T = f32> {
+    params: Vec<Parameter<T>>,
+}
+
+impl<T: Float> ParamSet<T> {
+    pub fn new() -> Self {
+        ParamSet { params: Vec::new() }
+    }
+
+    /// Adds a parameter; a name already present is replaced in place (same id).
+    pub fn add(&mut self, name: impl Into<String>, value: Tensor<T>) -> ParamId {
+        let name = name.into();
+        if let Some(id) = self.id(&name) {
+            self.params[id.index()].value = value;
+            return id;
+        }
+        self.params.push(Parameter {
+            name,
+            value,
+            weight_decay: None,
+        });
+        ParamId((self.params.len() - 1) as u32)
+    }
+
+    pub fn id(&self, name: &str) -> Option<ParamId> {
+        self.params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| ParamId(i as u32))
+    }
+
+    pub fn value(&self, id: ParamId) -> &Tensor<T> {
+        &self.params[id.index()].value
+    }
+
+    pub fn value_mut(&mut self, id: ParamId) -> &mut Tensor<T> {
+        &mut self.params[id.index()].value
+    }
+
+    pub fn get(&self, id: ParamId) -> &Parameter<T> {
+        &self.params[id.index()]
+    }
+
+    pub fn set_weight_decay(&mut self, id: ParamId, wd: Option<f64>) {
+        self.params[id.index()].weight_decay = wd;
+    }
+
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ParamId, &Parameter<T>)> {
+        self.params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (ParamId(i as u32), p))
+    }
+}
+
+impl<T: Float> std::fmt::Debug for ParamSet<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.params.iter().map(|p| (&p.name, p.value.shape())))
+            .finish()
+    }
+}
+
+pub trait Optimizer<T: Float> {
+    /// One update of every parameter that has a gradient (others are skipped, as PyTorch
+    /// skips parameters whose `.grad` is `None`; their step counters do not advance).
+    fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>);
+    fn lr(&self) -> f64;
+    fn set_lr(&mut self, lr: f64);
+}
+
+/// `torch.optim.Adam` (L2 weight decay added to the gradient) or, with `decoupled`,
+/// `torch.optim.AdamW`.
+#[derive(Debug, Clone)]
+pub struct Adam<T = f32> {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub decoupled: bool,
+    state: Vec<Option<AdamState<T>>>,
+}
+
+#[derive(Debug, Clone)]
+struct AdamState<T> {
+    step: u64,
+    m: Vec<T>,
+    v: Vec<T>,
+}
+
+impl<T: Float> Adam<T> {
+    /// `torch.optim.Adam(lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)`.
+    pub fn new(lr: f64, weight_decay: f64) -> Self {
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            decoupled: false,
+            state: Vec::new(),
+        }
+    }
+
+    /// `torch.optim.AdamW(lr=lr, weight_decay=weight_decay)` (PyTorch's default decay is 0.01).
+    pub fn adamw(lr: f64, weight_decay: f64) -> Self {
+        Adam {
+            decoupled: true,
+            ..Adam::new(lr, weight_decay)
+        }
+    }
+}
+
+/// `torch.lerp` as PyTorch's CPU kernel evaluates it.
+#[inline]
+fn lerp<T: Float>(a: T, b: T, w: T) -> T {
+    if w.abs() < T::from_f64(0.5) {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (T::ONE - w)
+    }
+}
+
+impl<T: Float> Optimizer<T> for Adam<T> {
+    fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>) {
+        if self.state.len() < params.len() {
+            self.state.resize_with(params.len(), || None);
+        }
+        for (i, p) in params.params.iter_mut().enumerate() {
+            let Some(g) = grads.param(ParamId(i as u32)) else {
+                continue;
+            };
+            assert_eq!(g.shape(), p.value.shape(), "gradient shape of {}", p.name);
+            let st = self.state[i].get_or_insert_with(|| AdamState {
+                step: 0,
+                m: vec![T::ZERO; g.len()],
+                v: vec![T::ZERO; g.len()],
+            });
+            st.step += 1;
+            let wd = p.weight_decay.unwrap_or(self.weight_decay);
+            // Scalars are computed in f64 like Python floats, then rounded once, as PyTorch
+            // passes them to its f32 kernels.
+            let bc1 = 1.0 - self.beta1.powi(st.step as i32);
+            let bc2 = 1.0 - self.beta2.powi(st.step as i32);
+            let step_size = T::from_f64(self.lr / bc1);
+            let bc2_sqrt = T::from_f64(bc2.sqrt());
+            let (w1, b2, omb2) = (
+                T::from_f64(1.0 - self.beta1),
+                T::from_f64(self.beta2),
+                T::from_f64(1.0 - self.beta2),
+            );
+            let eps = T::from_f64(self.eps);
+            let decay = T::from_f64(1.0 - self.lr * wd);
+            let wdt = T::from_f64(wd);
+            for (k, x) in p.value.data.iter_mut().enumerate() {
+                let mut gk = g.data[k];
+                if self.decoupled {
+                    if wd != 0.0 {
+                        *x *= decay; // param.mul_(1 - lr * weight_decay)
+                    }
+                } else if wd != 0.0 {
+                    gk += wdt * *x; // grad.add(param, alpha=weight_decay)
+                }
+                let m = lerp(st.m[k], gk, w1); // exp_avg.lerp_(grad, 1 - beta1)
+                let v = st.v[k] * b2 + omb2 * gk * gk; // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+                st.m[k] = m;
+                st.v[k] = v;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *x += -step_size * (m / denom); // param.addcdiv_(exp_avg, denom, value=-step_size)
+            }
+        }
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// `torch.optim.SGD` with optional momentum (dampening, Nesterov) and L2 weight decay.
+#[derive(Debug, Clone)]
+pub struct Sgd<T = f32> {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    buf: Vec<Option<Vec<T>>>,
+}
+
+impl<T: Float> Sgd<T> {
+    pub fn new(lr: f64, momentum: f64, weight_decay: f64) -> Self {
+        Sgd {
+            lr,
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<T: Float> Optimizer<T> for Sgd<T> {
+    fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>) {
+        if self.buf.len() < params.len() {
+            self.buf.resize_with(params.len(), || None);
+        }
+        let lr = T::from_f64(self.lr);
+        let mom = T::from_f64(self.momentum);
+        let damp = T::from_f64(1.0 - self.dampening);
+        for (i, p) in params.params.iter_mut().enumerate() {
+            let Some(g) = grads.param(ParamId(i as u32)) else {
+                continue;
+            };
+            assert_eq!(g.shape(), p.value.shape(), "gradient shape of {}", p.name);
+            let wd = p.weight_decay.unwrap_or(self.weight_decay);
+            let wdt = T::from_f64(wd);
+            let first = self.buf[i].is_none();
+            let buf = (self.momentum != 0.0)
+                .then(|| self.buf[i].get_or_insert_with(|| vec![T::ZERO; g.len()]));
+            match buf {
+                None => {
+                    for (x, &gk) in p.value.data.iter_mut().zip(&g.data) {
+                        let gk = if wd != 0.0 { gk + wdt * *x } else { gk };
+                        *x += -lr * gk;
+                    }
+                }
+                Some(buf) => {
+                    for ((x, &gk), b) in p.value.data.iter_mut().zip(&g.data).zip(buf.iter_mut()) {
+                        let gk = if wd != 0.0 { gk + wdt * *x } else { gk };
+                        // torch: the buffer starts as a copy of the first gradient.
+                        *b = if first { gk } else { *b * mom + damp * gk };
+                        let d = if self.nesterov { gk + mom * *b } else { *b };
+                        *x += -lr * d;
+                    }
+                }
+            }
+        }
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
