@@ -1,14 +1,310 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The reference evaluator: a deliberately naive, obviously correct interpreter of the v1
+//! semantics (LANGUAGE.md §3), in f64, forward only. It is the oracle the engine is tested
+//! against, so it favours plainness over speed: nested-loop joins over every fact, one
+//! expression evaluation per match, aggregation in a sorted map.
+
+mod modules;
+
+use nrp_data::{Database, Value};
+use nrp_params::ParamMap;
+use nrp_sema::*;
+use nrp_syntax::Diagnostic;
+use std::collections::{BTreeMap, HashMap};
+
+/// A computed e-relation: content tuple → embedding, sorted by content (numbers first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Facts {
+    pub arity: usize,
+    pub dim: usize,
+    pub facts: BTreeMap<Vec<Value>, Vec<f64>>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Evaluation results by relation id (`None`: not needed for the targets).
+pub type Results = Vec<Option<Facts>>;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+type R<T> = Result<T, Diagnostic>;
+
+/// Evaluates the relations `targets` depend on (inputs and derived), in dependency order.
+/// Dropout is the identity (evaluation mode).
+pub fn evaluate(
+    program: &Program,
+    db: &Database,
+    params: &ParamMap,
+    targets: &[RelId],
+) -> R<Results> {
+    let weights: HashMap<&str, (&[usize], Vec<f64>)> = params
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.as_str(),
+                (
+                    t.shape.as_slice(),
+                    t.data.iter().map(|&x| x as f64).collect(),
+                ),
+            )
+        })
+        .collect();
+    let mut out: Results = vec![None; program.relations.len()];
+    let needed = program.closure(targets);
+    for &rel in &needed {
+        if let RelKind::Derived(rule) = &program.relations[rel].kind {
+            for dep in rule.dependencies() {
+                if program.relations[dep].is_input() && out[dep].is_none() {
+                    out[dep] = Some(load_input(program, db, dep)?);
+                }
+            }
+        }
+    }
+    for &rel in &needed {
+        let RelKind::Derived(rule) = &program.relations[rel].kind else {
+            continue;
+        };
+        let facts = Evaluator {
+            program,
+            weights: &weights,
+            rels: &out,
+        }
+        .rule(rel, rule)?;
+        out[rel] = Some(facts);
+    }
+    for &t in targets {
+        if program.relations[t].is_input() && out[t].is_none() {
+            out[t] = Some(load_input(program, db, t)?);
+        }
+    }
+    Ok(out)
+}
+
+fn load_input(program: &Program, db: &Database, rel: RelId) -> R<Facts> {
+    let r = &program.relations[rel];
+    let RelKind::Input(b) = &r.kind else {
+        unreachable!("called for inputs")
+    };
+    let table = b.table.as_deref().unwrap_or(&r.name);
+    let bound = db
+        .bind(table, b.terms, b.embedding)
+        .map_err(|e| Diagnostic::error(e.message, r.span))?;
+    let facts = (0..bound.len())
+        .map(|i| (bound.tuple(i), bound.emb(i).to_vec()))
+        .collect();
+    Ok(Facts {
+        arity: bound.arity,
+        dim: bound.dim,
+        facts,
+    })
+}
+
+struct Evaluator<'a> {
+    program: &'a Program,
+    weights: &'a HashMap<&'a str, (&'a [usize], Vec<f64>)>,
+    rels: &'a Results,
+}
+
+/// One match: a value for every body variable and the embedding of every atom.
+struct Match<'m> {
+    vars: Vec<Option<Value>>,
+    embs: Vec<&'m [f64]>,
+}
+
+/// Running aggregate of one head tuple.
+struct Acc {
+    value: Vec<f64>,
+    count: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    fn rule(&self, rel: RelId, rule: &CoreRule) -> R<Facts> {
+        let relation = &self.program.relations[rel];
+        let dim = relation.dim.expect("dimensions are known with a database");
+        let agg = rule.agg();
+        let mut accs: BTreeMap<Vec<Value>, Acc> = BTreeMap::new();
+        for (body, expr) in rule.bodies() {
+            let mut matches = vec![];
+            self.matches(
+                body,
+                0,
+                &mut Match {
+                    vars: vec![None; body.vars.len()],
+                    embs: vec![],
+                },
+                &mut |m| matches.push((m.vars.clone(), m.embs.clone())),
+            );
+            for (vars, embs) in matches {
+                let m = Match { vars, embs };
+                let key: Vec<Value> = rule
+                    .head()
+                    .iter()
+                    .map(|t| match t {
+                        HeadTerm::Var(v) => m.vars[*v].clone().expect("head variables are bound"),
+                        HeadTerm::Const(c) => c.clone(),
+                    })
+                    .collect();
+                let value = match (agg, expr) {
+                    (Agg::Count, _) | (_, None) => vec![],
+                    (_, Some(e)) => self.expr(e, body, &m)?,
+                };
+                match accs.get_mut(&key) {
+                    None => {
+                        accs.insert(key, Acc { value, count: 1 });
+                    }
+                    Some(acc) => {
+                        acc.count += 1;
+                        for (a, x) in acc.value.iter_mut().zip(&value) {
+                            *a = match agg {
+                                Agg::Sum | Agg::Mean => *a + x,
+                                Agg::Max => a.max(*x),
+                                Agg::Min => a.min(*x),
+                                Agg::Count => *a,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        let facts = accs
+            .into_iter()
+            .map(|(k, acc)| {
+                let v = match agg {
+                    Agg::Count => vec![acc.count as f64],
+                    Agg::Mean => acc.value.iter().map(|x| x / acc.count as f64).collect(),
+                    _ => acc.value,
+                };
+                (k, v)
+            })
+            .collect();
+        Ok(Facts {
+            arity: relation.arity,
+            dim,
+            facts,
+        })
+    }
+
+    /// Enumerates matches by nested loops over the atoms, then checks the filters.
+    fn matches<'m>(
+        &'m self,
+        body: &Body,
+        i: usize,
+        m: &mut Match<'m>,
+        emit: &mut dyn FnMut(&Match<'m>),
+    ) {
+        if i == body.atoms.len() {
+            let value = |t: &Term| match t {
+                Term::Var(v) => m.vars[*v].clone().expect("filter variables occur in atoms"),
+                Term::Const(c) => c.clone(),
+            };
+            if body
+                .filters
+                .iter()
+                .all(|f| f.op.holds(value(&f.lhs).cmp(&value(&f.rhs))))
+            {
+                emit(m);
+            }
+            return;
+        }
+        let atom = &body.atoms[i];
+        let facts = self.rels[atom.rel]
+            .as_ref()
+            .expect("dependencies are evaluated first");
+        for (tuple, emb) in &facts.facts {
+            let saved = m.vars.clone();
+            let consistent = atom.terms.iter().zip(tuple).all(|(t, v)| match t {
+                Term::Const(c) => c == v,
+                Term::Var(x) => match &m.vars[*x] {
+                    Some(bound) => bound == v,
+                    None => {
+                        m.vars[*x] = Some(v.clone());
+                        true
+                    }
+                },
+            });
+            if consistent {
+                m.embs.push(emb);
+                self.matches(body, i + 1, m, emit);
+                m.embs.pop();
+            }
+            m.vars = saved;
+        }
+    }
+
+    fn expr(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
+        Ok(match &e.kind {
+            ExprKind::Emb(i) => m.embs[*i].to_vec(),
+            ExprKind::Const(c) => vec![*c],
+            ExprKind::Encode(items) => {
+                let mut out = vec![];
+                for t in items {
+                    let v = match t {
+                        Term::Var(x) => m.vars[*x].clone().expect("encoded variables are bound"),
+                        Term::Const(c) => c.clone(),
+                    };
+                    match v.as_f64() {
+                        Some(x) => out.push(x),
+                        None => {
+                            return Err(Diagnostic::error(
+                                format!(
+                                    "cannot encode the non-numeric value {:?} as an embedding",
+                                    v.to_string()
+                                ),
+                                e.span,
+                            ));
+                        }
+                    }
+                }
+                out
+            }
+            ExprKind::Neg(x) => self.expr(x, body, m)?.iter().map(|v| -v).collect(),
+            ExprKind::Binary(op, a, b) => {
+                let (a, b) = (self.expr(a, body, m)?, self.expr(b, body, m)?);
+                let f = |x: f64, y: f64| match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div => x / y,
+                    BinOp::Pow => x.powf(y),
+                    BinOp::Eq => (x == y) as u8 as f64,
+                };
+                broadcast(&a, &b, f)
+            }
+            ExprKind::Func(Func::Concat, xs) => {
+                let mut out = vec![];
+                for x in xs {
+                    out.extend(self.expr(x, body, m)?);
+                }
+                out
+            }
+            ExprKind::Func(f, xs) => {
+                let x = self.expr(&xs[0], body, m)?;
+                x.into_iter()
+                    .map(|v| match f {
+                        Func::Exp => v.exp(),
+                        Func::Log => v.ln(),
+                        Func::Sqrt => v.sqrt(),
+                        Func::Abs => v.abs(),
+                        Func::Relu => v.max(0.0),
+                        Func::Sigmoid => modules::sigmoid(v),
+                        Func::Tanh => v.tanh(),
+                        Func::Concat => unreachable!("handled above"),
+                    })
+                    .collect()
+            }
+            ExprKind::Apply(id, xs) => {
+                let mut args = vec![];
+                for x in xs {
+                    args.push(self.expr(x, body, m)?);
+                }
+                let module = &self.program.modules[*id];
+                modules::apply(module, &args, self.weights)
+                    .map_err(|msg| Diagnostic::error(msg, e.span))?
+            }
+        })
+    }
+}
+
+/// Element-wise with a 1-dimensional operand broadcast (sema checked the dimensions).
+fn broadcast(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    match (a.len(), b.len()) {
+        (1, n) if n != 1 => b.iter().map(|&y| f(a[0], y)).collect(),
+        (n, 1) if n != 1 => a.iter().map(|&x| f(x, b[0])).collect(),
+        _ => a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect(),
     }
 }

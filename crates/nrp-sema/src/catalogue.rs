@@ -18,7 +18,11 @@ type Spec = &'static [(&'static str, Option<f64>)];
 
 fn spec(name: &str) -> Option<Spec> {
     Some(match name {
-        "Linear" => &[("in_features", None), ("out_features", None), ("bias", Some(1.0))],
+        "Linear" => &[
+            ("in_features", None),
+            ("out_features", None),
+            ("bias", Some(1.0)),
+        ],
         "Embedding" => &[("num_embeddings", None), ("embedding_dim", None)],
         "LayerNorm" => &[("normalized_shape", None)],
         "Dropout" => &[("p", Some(0.5))],
@@ -26,7 +30,8 @@ fn spec(name: &str) -> Option<Spec> {
         "ELU" => &[("alpha", Some(1.0))],
         "Softmax" | "LogSoftmax" | "ArgMax" => &[("dim", Some(-1.0))],
         "OneHot" => &[("num_classes", None)],
-        "ReLU" | "GELU" | "Sigmoid" | "Tanh" | "Identity" | "CrossEntropyLoss" | "MSELoss" | "L1Loss" | "BCEWithLogitsLoss" => &[],
+        "ReLU" | "GELU" | "Sigmoid" | "Tanh" | "Identity" | "CrossEntropyLoss" | "MSELoss"
+        | "L1Loss" | "BCEWithLogitsLoss" => &[],
         _ => return None,
     })
 }
@@ -40,13 +45,25 @@ pub struct CtorArg {
 
 /// Builds a module from constructor arguments, checking them as PyTorch would.
 pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<ModuleKind, Diagnostic> {
-    let spec = spec(name).ok_or_else(|| Diagnostic::error(format!("unknown module `{name}`"), call_span))?;
+    let spec = spec(name)
+        .ok_or_else(|| Diagnostic::error(format!("unknown module `{name}`"), call_span))?;
     let mut values: Vec<Option<(f64, Span)>> = vec![None; spec.len()];
     let signature = || {
         let ps: Vec<String> = spec
             .iter()
             .map(|(n, d)| match d {
-                Some(d) => format!("{n}={}", if *n == "bias" { if *d != 0.0 { "True".to_string() } else { "False".to_string() } } else { d.to_string() }),
+                Some(d) => format!(
+                    "{n}={}",
+                    if *n == "bias" {
+                        if *d != 0.0 {
+                            "True".to_string()
+                        } else {
+                            "False".to_string()
+                        }
+                    } else {
+                        d.to_string()
+                    }
+                ),
                 None => n.to_string(),
             })
             .collect();
@@ -57,17 +74,25 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         let slot = match &a.name {
             None => {
                 if positional >= spec.len() {
-                    return Err(Diagnostic::error(format!("too many arguments for `{name}`"), a.span).with_note(format!("signature: {}", signature())));
+                    return Err(Diagnostic::error(
+                        format!("too many arguments for `{name}`"),
+                        a.span,
+                    )
+                    .with_note(format!("signature: {}", signature())));
                 }
                 positional += 1;
                 positional - 1
             }
             Some((kw, kspan)) => spec.iter().position(|(n, _)| n == kw).ok_or_else(|| {
-                Diagnostic::error(format!("`{name}` has no argument `{kw}`"), *kspan).with_note(format!("signature: {}", signature()))
+                Diagnostic::error(format!("`{name}` has no argument `{kw}`"), *kspan)
+                    .with_note(format!("signature: {}", signature()))
             })?,
         };
         if values[slot].is_some() {
-            return Err(Diagnostic::error(format!("argument `{}` of `{name}` given twice", spec[slot].0), a.span));
+            return Err(Diagnostic::error(
+                format!("argument `{}` of `{name}` given twice", spec[slot].0),
+                a.span,
+            ));
         }
         values[slot] = Some((a.value, a.span));
     }
@@ -76,20 +101,29 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
             Some(v) => Ok(v),
             None => match spec[i].1 {
                 Some(d) => Ok((d, call_span)),
-                None => Err(Diagnostic::error(format!("`{name}` needs its argument `{}`", spec[i].0), call_span)
-                    .with_note(format!("signature: {}", signature()))),
+                None => Err(Diagnostic::error(
+                    format!("`{name}` needs its argument `{}`", spec[i].0),
+                    call_span,
+                )
+                .with_note(format!("signature: {}", signature()))),
             },
         }
     };
     let size = |(v, span): (f64, Span), what: &str| -> Result<usize, Diagnostic> {
         if v.fract() != 0.0 || !(1.0..=1e9).contains(&v) {
-            return Err(Diagnostic::error(format!("`{what}` of `{name}` must be a positive integer, got {v}"), span));
+            return Err(Diagnostic::error(
+                format!("`{what}` of `{name}` must be a positive integer, got {v}"),
+                span,
+            ));
         }
         Ok(v as usize)
     };
     let axis = |(v, span): (f64, Span)| -> Result<(), Diagnostic> {
         if v != 1.0 && v != -1.0 {
-            return Err(Diagnostic::error(format!("`{name}` works over the embedding axis: `dim` must be 1 or -1, got {v}"), span));
+            return Err(Diagnostic::error(
+                format!("`{name}` works over the embedding axis: `dim` must be 1 or -1, got {v}"),
+                span,
+            ));
         }
         Ok(())
     };
@@ -98,14 +132,26 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
             let input = size(get(0)?, "in_features")?;
             let output = size(get(1)?, "out_features")?;
             let (b, _) = get(2)?;
-            ModuleKind::Linear { input, output, bias: b != 0.0 }
+            ModuleKind::Linear {
+                input,
+                output,
+                bias: b != 0.0,
+            }
         }
-        "Embedding" => ModuleKind::Embedding { num: size(get(0)?, "num_embeddings")?, dim: size(get(1)?, "embedding_dim")? },
-        "LayerNorm" => ModuleKind::LayerNorm { dim: size(get(0)?, "normalized_shape")? },
+        "Embedding" => ModuleKind::Embedding {
+            num: size(get(0)?, "num_embeddings")?,
+            dim: size(get(1)?, "embedding_dim")?,
+        },
+        "LayerNorm" => ModuleKind::LayerNorm {
+            dim: size(get(0)?, "normalized_shape")?,
+        },
         "Dropout" => {
             let (p, span) = get(0)?;
             if !(0.0..=1.0).contains(&p) {
-                return Err(Diagnostic::error(format!("dropout probability has to be between 0 and 1, but got {p}"), span));
+                return Err(Diagnostic::error(
+                    format!("dropout probability has to be between 0 and 1, but got {p}"),
+                    span,
+                ));
             }
             ModuleKind::Dropout { p }
         }
@@ -123,7 +169,9 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
             axis(get(0)?)?;
             ModuleKind::ArgMax
         }
-        "OneHot" => ModuleKind::OneHot { n: size(get(0)?, "num_classes")? },
+        "OneHot" => ModuleKind::OneHot {
+            n: size(get(0)?, "num_classes")?,
+        },
         "ReLU" => ModuleKind::ReLU,
         "GELU" => ModuleKind::GELU,
         "Sigmoid" => ModuleKind::Sigmoid,
@@ -142,30 +190,82 @@ mod tests {
     use super::*;
 
     fn arg(v: f64) -> CtorArg {
-        CtorArg { name: None, value: v, span: Span::default() }
+        CtorArg {
+            name: None,
+            value: v,
+            span: Span::default(),
+        }
     }
     fn kw(n: &str, v: f64) -> CtorArg {
-        CtorArg { name: Some((n.into(), Span::default())), value: v, span: Span::default() }
+        CtorArg {
+            name: Some((n.into(), Span::default())),
+            value: v,
+            span: Span::default(),
+        }
     }
 
     #[test]
     fn linear_takes_pytorch_arguments() {
-        assert_eq!(construct("Linear", &[arg(4.0), arg(2.0)], Span::default()).unwrap(), ModuleKind::Linear { input: 4, output: 2, bias: true });
-        assert_eq!(construct("Linear", &[arg(4.0), arg(2.0), arg(0.0)], Span::default()).unwrap(), ModuleKind::Linear { input: 4, output: 2, bias: false });
         assert_eq!(
-            construct("Linear", &[kw("out_features", 2.0), kw("in_features", 4.0), kw("bias", 0.0)], Span::default()).unwrap(),
-            ModuleKind::Linear { input: 4, output: 2, bias: false }
+            construct("Linear", &[arg(4.0), arg(2.0)], Span::default()).unwrap(),
+            ModuleKind::Linear {
+                input: 4,
+                output: 2,
+                bias: true
+            }
+        );
+        assert_eq!(
+            construct("Linear", &[arg(4.0), arg(2.0), arg(0.0)], Span::default()).unwrap(),
+            ModuleKind::Linear {
+                input: 4,
+                output: 2,
+                bias: false
+            }
+        );
+        assert_eq!(
+            construct(
+                "Linear",
+                &[
+                    kw("out_features", 2.0),
+                    kw("in_features", 4.0),
+                    kw("bias", 0.0)
+                ],
+                Span::default()
+            )
+            .unwrap(),
+            ModuleKind::Linear {
+                input: 4,
+                output: 2,
+                bias: false
+            }
         );
     }
 
     #[test]
     fn bad_arguments_are_explained() {
-        let e = |name: &str, args: &[CtorArg]| construct(name, args, Span::default()).unwrap_err().message;
-        assert_eq!(e("Linear", &[arg(4.0)]), "`Linear` needs its argument `out_features`");
-        assert_eq!(e("Linear", &[arg(4.5), arg(2.0)]), "`in_features` of `Linear` must be a positive integer, got 4.5");
-        assert_eq!(e("Linear", &[arg(4.0), arg(2.0), kw("bais", 0.0)]), "`Linear` has no argument `bais`");
+        let e = |name: &str, args: &[CtorArg]| {
+            construct(name, args, Span::default()).unwrap_err().message
+        };
+        assert_eq!(
+            e("Linear", &[arg(4.0)]),
+            "`Linear` needs its argument `out_features`"
+        );
+        assert_eq!(
+            e("Linear", &[arg(4.5), arg(2.0)]),
+            "`in_features` of `Linear` must be a positive integer, got 4.5"
+        );
+        assert_eq!(
+            e("Linear", &[arg(4.0), arg(2.0), kw("bais", 0.0)]),
+            "`Linear` has no argument `bais`"
+        );
         assert_eq!(e("ReLU", &[arg(1.0)]), "too many arguments for `ReLU`");
-        assert_eq!(e("Softmax", &[arg(0.0)]), "`Softmax` works over the embedding axis: `dim` must be 1 or -1, got 0");
-        assert_eq!(e("Dropout", &[arg(1.5)]), "dropout probability has to be between 0 and 1, but got 1.5");
+        assert_eq!(
+            e("Softmax", &[arg(0.0)]),
+            "`Softmax` works over the embedding axis: `dim` must be 1 or -1, got 0"
+        );
+        assert_eq!(
+            e("Dropout", &[arg(1.5)]),
+            "dropout probability has to be between 0 and 1, but got 1.5"
+        );
     }
 }

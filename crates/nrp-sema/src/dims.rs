@@ -9,7 +9,9 @@ type R<T> = Result<T, Diagnostic>;
 
 pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) -> R<()> {
     for &rel in order {
-        let RelKind::Derived(mut rule) = std::mem::replace(&mut relations[rel].kind, RelKind::Input(placeholder())) else {
+        let RelKind::Derived(mut rule) =
+            std::mem::replace(&mut relations[rel].kind, RelKind::Input(placeholder()))
+        else {
             continue;
         };
         let result = infer_rule(&mut rule, relations, modules);
@@ -20,22 +22,37 @@ pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) ->
 }
 
 fn placeholder() -> InputBinding {
-    InputBinding { table: None, terms: 0, embedding: false }
+    InputBinding {
+        table: None,
+        terms: 0,
+        embedding: false,
+    }
 }
 
 fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<Option<usize>> {
     let agg = rule.agg();
     let mut bodies: Vec<(&Body, Option<&mut Expr>)> = match rule {
-        CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => vec![(&*body, expr.as_mut())],
-        CoreRule::Union { branches, .. } => branches.iter_mut().map(|b| (&b.body, b.expr.as_mut())).collect(),
+        CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => {
+            vec![(&*body, expr.as_mut())]
+        }
+        CoreRule::Union { branches, .. } => branches
+            .iter_mut()
+            .map(|b| (&b.body, b.expr.as_mut()))
+            .collect(),
     };
     let mut dim: Option<Option<usize>> = None;
     let mut first_span = Span::default();
     for (body, expr) in bodies.iter_mut() {
         let (d, span) = match expr {
-            _ if agg == Agg::Count => (Some(1), body.atoms.first().map(|a| a.span).unwrap_or_default()),
+            _ if agg == Agg::Count => (
+                Some(1),
+                body.atoms.first().map(|a| a.span).unwrap_or_default(),
+            ),
             Some(e) => (infer_expr(e, body, rels, modules)?, e.span),
-            None => (Some(0), body.atoms.first().map(|a| a.span).unwrap_or_default()),
+            None => (
+                Some(0),
+                body.atoms.first().map(|a| a.span).unwrap_or_default(),
+            ),
         };
         match dim {
             None => {
@@ -79,7 +96,12 @@ fn broadcast(op: &str, a: Option<usize>, b: Option<usize>, span: Span) -> R<Opti
     })
 }
 
-fn infer_expr(e: &mut Expr, body: &Body, rels: &[Relation], modules: &[Module]) -> R<Option<usize>> {
+fn infer_expr(
+    e: &mut Expr,
+    body: &Body,
+    rels: &[Relation],
+    modules: &[Module],
+) -> R<Option<usize>> {
     let span = e.span;
     let d = match &mut e.kind {
         ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
@@ -113,7 +135,11 @@ fn infer_expr(e: &mut Expr, body: &Body, rels: &[Relation], modules: &[Module]) 
     Ok(d)
 }
 
-fn module_output(module: &Module, inputs: &[(Option<usize>, Span)], span: Span) -> R<Option<usize>> {
+fn module_output(
+    module: &Module,
+    inputs: &[(Option<usize>, Span)],
+    span: Span,
+) -> R<Option<usize>> {
     let name = &module.name;
     let what = module.kind.describe();
     let expect = |(d, s): (Option<usize>, Span), want: usize, role: &str| -> R<()> {
@@ -154,7 +180,9 @@ fn module_output(module: &Module, inputs: &[(Option<usize>, Span)], span: Span) 
                 && a != b
             {
                 return Err(Diagnostic::error(
-                    format!("`{name}` ({what}) needs input and target of the same dimension, got {a} and {b}"),
+                    format!(
+                        "`{name}` ({what}) needs input and target of the same dimension, got {a} and {b}"
+                    ),
                     span,
                 ));
             }

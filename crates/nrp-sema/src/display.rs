@@ -10,20 +10,43 @@ fn dim(d: Option<usize>) -> String {
 
 /// The relation table: name, kind, arity, dimension, source.
 pub fn relations(p: &Program) -> String {
-    let mut rows: Vec<[String; 5]> = vec![["relation".into(), "kind".into(), "arity".into(), "dim".into(), "defined by".into()]];
+    let mut rows: Vec<[String; 5]> = vec![[
+        "relation".into(),
+        "kind".into(),
+        "arity".into(),
+        "dim".into(),
+        "defined by".into(),
+    ]];
     for r in &p.relations {
         let (kind, source) = match &r.kind {
             RelKind::Input(b) => {
-                let table = b.table.clone().unwrap_or_else(|| format!("{} (no database)", r.name));
-                let shape = if b.embedding { format!("first {} columns; embedding: the rest", b.terms) } else { format!("first {} columns", b.terms) };
+                let table = b
+                    .table
+                    .clone()
+                    .unwrap_or_else(|| format!("{} (no database)", r.name));
+                let shape = if b.embedding {
+                    format!("first {} columns; embedding: the rest", b.terms)
+                } else {
+                    format!("first {} columns", b.terms)
+                };
                 ("input", format!("table {table}, {shape}"))
             }
             RelKind::Derived(rule) => {
-                let what = if r.is_auxiliary() { "auxiliary" } else { "derived" };
+                let what = if r.is_auxiliary() {
+                    "auxiliary"
+                } else {
+                    "derived"
+                };
                 (what, rule.kind_name().to_string())
             }
         };
-        rows.push([r.name.clone(), kind.into(), r.arity.to_string(), dim(r.dim), source]);
+        rows.push([
+            r.name.clone(),
+            kind.into(),
+            r.arity.to_string(),
+            dim(r.dim),
+            source,
+        ]);
     }
     table(&rows)
 }
@@ -34,8 +57,21 @@ pub fn modules(p: &Program) -> String {
     let mut ms: Vec<&Module> = p.modules.iter().collect();
     ms.sort_by_key(|m| m.created_at);
     for m in ms {
-        let params: Vec<String> = m.kind.params(&m.name).iter().map(|s| format!("{} {:?}", s.name, s.shape)).collect();
-        rows.push([m.name.clone(), m.kind.describe(), if params.is_empty() { "-".into() } else { params.join(", ") }]);
+        let params: Vec<String> = m
+            .kind
+            .params(&m.name)
+            .iter()
+            .map(|s| format!("{} {:?}", s.name, s.shape))
+            .collect();
+        rows.push([
+            m.name.clone(),
+            m.kind.describe(),
+            if params.is_empty() {
+                "-".into()
+            } else {
+                params.join(", ")
+            },
+        ]);
     }
     table(&rows)
 }
@@ -67,7 +103,9 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
 pub fn rules(p: &Program) -> String {
     let mut out = String::new();
     for &r in &p.order {
-        let RelKind::Derived(rule) = &p.relations[r].kind else { continue };
+        let RelKind::Derived(rule) = &p.relations[r].kind else {
+            continue;
+        };
         let _ = writeln!(out, "  {}    # {}", rule_text(p, r, rule), rule.kind_name());
     }
     out
@@ -77,14 +115,22 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
     let name = &p.relations[rel].name;
     let bodies = rule.bodies();
     let (first_body, first_expr) = bodies[0];
-    let head_terms: Vec<String> = rule.head().iter().map(|t| head_term(first_body, t)).collect();
+    let head_terms: Vec<String> = rule
+        .head()
+        .iter()
+        .map(|t| head_term(first_body, t))
+        .collect();
     let agg = rule.agg();
     let expr = match (agg, first_expr) {
         (Agg::Count, _) => Some("count()".to_string()),
         (_, None) => None,
         (a, Some(e)) => {
             let e = expr_text(p, first_body, e);
-            Some(if matches!(rule, CoreRule::Transform { .. }) { e } else { format!("{}({e})", a.name()) })
+            Some(if matches!(rule, CoreRule::Transform { .. }) {
+                e
+            } else {
+                format!("{}({e})", a.name())
+            })
         }
     };
     let head = match expr {
@@ -92,11 +138,24 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
         None => format!("{name}({})", head_terms.join(", ")),
     };
     let body = match rule {
-        CoreRule::Union { .. } => bodies.iter().map(|(b, _)| atom_text(p, b, &b.atoms[0])).collect::<Vec<_>>().join(" | "),
+        CoreRule::Union { .. } => bodies
+            .iter()
+            .map(|(b, _)| atom_text(p, b, &b.atoms[0]))
+            .collect::<Vec<_>>()
+            .join(" | "),
         _ => {
-            let mut items: Vec<String> = first_body.atoms.iter().map(|a| atom_text(p, first_body, a)).collect();
+            let mut items: Vec<String> = first_body
+                .atoms
+                .iter()
+                .map(|a| atom_text(p, first_body, a))
+                .collect();
             items.extend(first_body.filters.iter().map(|f| {
-                format!("{} {} {}", term(first_body, &f.lhs), f.op.symbol(), term(first_body, &f.rhs))
+                format!(
+                    "{} {} {}",
+                    term(first_body, &f.lhs),
+                    f.op.symbol(),
+                    term(first_body, &f.rhs)
+                )
             }));
             items.join(", ")
         }
@@ -140,13 +199,35 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
             Some(n) if n != "_" => n,
             _ => format!("e{i}"),
         },
-        ExprKind::Encode(ts) => format!("[{}]", ts.iter().map(|t| term(b, t)).collect::<Vec<_>>().join(", ")),
+        ExprKind::Encode(ts) => format!(
+            "[{}]",
+            ts.iter().map(|t| term(b, t)).collect::<Vec<_>>().join(", ")
+        ),
         ExprKind::Const(c) => nrp_data::Value::from_f64(*c).to_string(),
         ExprKind::Neg(x) => format!("-{}", expr_text(p, b, x)),
-        ExprKind::Binary(op, x, y) => format!("({} {} {})", expr_text(p, b, x), op.symbol(), expr_text(p, b, y)),
-        ExprKind::Func(f, xs) => format!("{}({})", f.name(), xs.iter().map(|x| expr_text(p, b, x)).collect::<Vec<_>>().join(", ")),
+        ExprKind::Binary(op, x, y) => format!(
+            "({} {} {})",
+            expr_text(p, b, x),
+            op.symbol(),
+            expr_text(p, b, y)
+        ),
+        ExprKind::Func(f, xs) => format!(
+            "{}({})",
+            f.name(),
+            xs.iter()
+                .map(|x| expr_text(p, b, x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         ExprKind::Apply(m, xs) => {
-            format!("{}({})", p.modules[*m].name, xs.iter().map(|x| expr_text(p, b, x)).collect::<Vec<_>>().join(", "))
+            format!(
+                "{}({})",
+                p.modules[*m].name,
+                xs.iter()
+                    .map(|x| expr_text(p, b, x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 }

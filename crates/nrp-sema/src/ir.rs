@@ -22,7 +22,9 @@ pub struct Program {
 
 impl Program {
     pub fn relation(&self, name: &str) -> Option<RelId> {
-        self.relations.iter().position(|r| r.name == name && !r.is_input())
+        self.relations
+            .iter()
+            .position(|r| r.name == name && !r.is_input())
     }
 
     /// Derived relations that `rel` needs, itself included, dependencies first.
@@ -44,7 +46,10 @@ impl Program {
     pub fn parameters(&self) -> Vec<ParamSpec> {
         let mut by_order: Vec<&Module> = self.modules.iter().collect();
         by_order.sort_by_key(|m| m.created_at);
-        by_order.into_iter().flat_map(|m| m.kind.params(&m.name)).collect()
+        by_order
+            .into_iter()
+            .flat_map(|m| m.kind.params(&m.name))
+            .collect()
     }
 }
 
@@ -89,19 +94,37 @@ pub struct InputBinding {
 #[derive(Clone, Debug)]
 pub enum CoreRule {
     /// One output fact per input fact: a single atom whose variables all occur in the head.
-    Transform { head: Vec<HeadTerm>, body: Body, expr: Option<Expr> },
+    Transform {
+        head: Vec<HeadTerm>,
+        body: Body,
+        expr: Option<Expr>,
+    },
     /// Aggregate `expr` over the matches of the body into head tuples.
-    Conj { head: Vec<HeadTerm>, body: Body, expr: Option<Expr>, agg: Agg },
+    Conj {
+        head: Vec<HeadTerm>,
+        body: Body,
+        expr: Option<Expr>,
+        agg: Agg,
+    },
     /// Aggregate over the matches of all branches (each a one-atom body with its own
     /// expression). Several rules with one head become a union of auxiliary relations.
-    Union { head: Vec<HeadTerm>, branches: Vec<Branch>, agg: Agg },
+    Union {
+        head: Vec<HeadTerm>,
+        branches: Vec<Branch>,
+        agg: Agg,
+    },
 }
 
 impl CoreRule {
     pub fn dependencies(&self) -> Vec<RelId> {
         match self {
-            CoreRule::Transform { body, .. } | CoreRule::Conj { body, .. } => body.atoms.iter().map(|a| a.rel).collect(),
-            CoreRule::Union { branches, .. } => branches.iter().flat_map(|b| b.body.atoms.iter().map(|a| a.rel)).collect(),
+            CoreRule::Transform { body, .. } | CoreRule::Conj { body, .. } => {
+                body.atoms.iter().map(|a| a.rel).collect()
+            }
+            CoreRule::Union { branches, .. } => branches
+                .iter()
+                .flat_map(|b| b.body.atoms.iter().map(|a| a.rel))
+                .collect(),
         }
     }
 
@@ -115,15 +138,22 @@ impl CoreRule {
 
     pub fn head(&self) -> &[HeadTerm] {
         match self {
-            CoreRule::Transform { head, .. } | CoreRule::Conj { head, .. } | CoreRule::Union { head, .. } => head,
+            CoreRule::Transform { head, .. }
+            | CoreRule::Conj { head, .. }
+            | CoreRule::Union { head, .. } => head,
         }
     }
 
     /// The bodies with their expressions: one for a transformation or conjunction.
     pub fn bodies(&self) -> Vec<(&Body, Option<&Expr>)> {
         match self {
-            CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => vec![(body, expr.as_ref())],
-            CoreRule::Union { branches, .. } => branches.iter().map(|b| (&b.body, b.expr.as_ref())).collect(),
+            CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => {
+                vec![(body, expr.as_ref())]
+            }
+            CoreRule::Union { branches, .. } => branches
+                .iter()
+                .map(|b| (&b.body, b.expr.as_ref()))
+                .collect(),
         }
     }
 
@@ -332,7 +362,9 @@ impl Expr {
                 a.walk(f);
                 b.walk(f)
             }
-            ExprKind::Func(_, args) | ExprKind::Apply(_, args) => args.iter().for_each(|a| a.walk(f)),
+            ExprKind::Func(_, args) | ExprKind::Apply(_, args) => {
+                args.iter().for_each(|a| a.walk(f))
+            }
             _ => {}
         }
         f(self)
@@ -365,20 +397,37 @@ pub struct Module {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModuleKind {
-    Linear { input: usize, output: usize, bias: bool },
-    Embedding { num: usize, dim: usize },
-    LayerNorm { dim: usize },
-    Dropout { p: f64 },
+    Linear {
+        input: usize,
+        output: usize,
+        bias: bool,
+    },
+    Embedding {
+        num: usize,
+        dim: usize,
+    },
+    LayerNorm {
+        dim: usize,
+    },
+    Dropout {
+        p: f64,
+    },
     ReLU,
-    LeakyReLU { slope: f64 },
-    ELU { alpha: f64 },
+    LeakyReLU {
+        slope: f64,
+    },
+    ELU {
+        alpha: f64,
+    },
     GELU,
     Sigmoid,
     Tanh,
     Softmax,
     LogSoftmax,
     Identity,
-    OneHot { n: usize },
+    OneHot {
+        n: usize,
+    },
     ArgMax,
     CrossEntropyLoss,
     MSELoss,
@@ -395,7 +444,13 @@ pub struct ParamSpec {
 
 impl ModuleKind {
     pub fn is_loss(&self) -> bool {
-        matches!(self, ModuleKind::CrossEntropyLoss | ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss)
+        matches!(
+            self,
+            ModuleKind::CrossEntropyLoss
+                | ModuleKind::MSELoss
+                | ModuleKind::L1Loss
+                | ModuleKind::BCEWithLogitsLoss
+        )
     }
 
     /// Number of inputs when applied.
@@ -405,18 +460,34 @@ impl ModuleKind {
 
     pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
         use nrp_params::Init;
-        let p = |suffix: &str, shape: Vec<usize>, init: Init| ParamSpec { name: format!("{prefix}.{suffix}"), shape, init };
+        let p = |suffix: &str, shape: Vec<usize>, init: Init| ParamSpec {
+            name: format!("{prefix}.{suffix}"),
+            shape,
+            init,
+        };
         match *self {
-            ModuleKind::Linear { input, output, bias } => {
-                let bound = if input > 0 { 1.0 / (input as f64).sqrt() } else { 0.0 };
-                let mut v = vec![p("weight", vec![output, input], Init::KaimingUniform { fan_in: input })];
+            ModuleKind::Linear {
+                input,
+                output,
+                bias,
+            } => {
+                let mut v = vec![p(
+                    "weight",
+                    vec![output, input],
+                    Init::KaimingUniform { fan_in: input },
+                )];
                 if bias {
-                    v.push(p("bias", vec![output], Init::Uniform { bound }));
+                    v.push(p("bias", vec![output], Init::linear_bias(input)));
                 }
                 v
             }
-            ModuleKind::Embedding { num, dim } => vec![p("weight", vec![num, dim], Init::Normal { mean: 0.0, std: 1.0 })],
-            ModuleKind::LayerNorm { dim } => vec![p("weight", vec![dim], Init::Ones), p("bias", vec![dim], Init::Zeros)],
+            ModuleKind::Embedding { num, dim } => {
+                vec![p("weight", vec![num, dim], Init::embedding())]
+            }
+            ModuleKind::LayerNorm { dim } => vec![
+                p("weight", vec![dim], Init::Ones),
+                p("bias", vec![dim], Init::Zeros),
+            ],
             _ => vec![],
         }
     }
@@ -424,8 +495,16 @@ impl ModuleKind {
     /// How the module reads in a rule listing.
     pub fn describe(&self) -> String {
         match self {
-            ModuleKind::Linear { input, output, bias: true } => format!("Linear({input}, {output})"),
-            ModuleKind::Linear { input, output, bias: false } => format!("Linear({input}, {output}, bias=False)"),
+            ModuleKind::Linear {
+                input,
+                output,
+                bias: true,
+            } => format!("Linear({input}, {output})"),
+            ModuleKind::Linear {
+                input,
+                output,
+                bias: false,
+            } => format!("Linear({input}, {output}, bias=False)"),
             ModuleKind::Embedding { num, dim } => format!("Embedding({num}, {dim})"),
             ModuleKind::LayerNorm { dim } => format!("LayerNorm({dim})"),
             ModuleKind::Dropout { p } => format!("Dropout({p})"),
@@ -442,8 +521,15 @@ impl ModuleKind {
 /// Executable statements, in program order.
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Fit { loss: RelId, params: FitParams, span: Span },
-    Pred { rel: RelId, span: Span },
+    Fit {
+        loss: RelId,
+        params: FitParams,
+        span: Span,
+    },
+    Pred {
+        rel: RelId,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

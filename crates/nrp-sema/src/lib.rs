@@ -10,6 +10,7 @@ pub mod dims;
 pub mod display;
 pub mod ir;
 mod lower;
+pub mod params;
 
 pub use ir::*;
 
@@ -67,18 +68,38 @@ pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, D
                 if let Some(sel) = params.select
                     && relations[sel].dim.is_some_and(|d| d != 1)
                 {
-                    let p = f.params.iter().find(|p| p.name.name == "select").expect("select given");
-                    return Err(Diagnostic::error(format!("`select`: `{}` must be 1-dimensional", relations[sel].name), p.value.span));
+                    let p = f
+                        .params
+                        .iter()
+                        .find(|p| p.name.name == "select")
+                        .expect("select given");
+                    return Err(Diagnostic::error(
+                        format!("`select`: `{}` must be 1-dimensional", relations[sel].name),
+                        p.value.span,
+                    ));
                 }
-                statements.push(Stmt::Fit { loss, params, span: f.span });
+                statements.push(Stmt::Fit {
+                    loss,
+                    params,
+                    span: f.span,
+                });
             }
             ast::Statement::Pred(r) => {
-                statements.push(Stmt::Pred { rel: l.derived_id(&r.head.name.name).expect("declared"), span: r.span });
+                statements.push(Stmt::Pred {
+                    rel: l.derived_id(&r.head.name.name).expect("declared"),
+                    span: r.span,
+                });
             }
             _ => {}
         }
     }
-    Ok(Program { relations, modules: l.modules, order, statements, fragments })
+    Ok(Program {
+        relations,
+        modules: l.modules,
+        order,
+        statements,
+        fragments,
+    })
 }
 
 fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
@@ -90,7 +111,10 @@ fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
 }
 
 /// v1 programs are non-recursive: a cycle among derived relations is an error naming it.
-fn check_recursion(relations: &[Relation], rules: &[(RelId, LoweredRule)]) -> Result<(), Diagnostic> {
+fn check_recursion(
+    relations: &[Relation],
+    rules: &[(RelId, LoweredRule)],
+) -> Result<(), Diagnostic> {
     let n = relations.len();
     let mut deps: Vec<Vec<(RelId, Span)>> = vec![vec![]; n];
     for (rel, r) in rules {
@@ -120,14 +144,22 @@ fn check_recursion(relations: &[Relation], rules: &[(RelId, LoweredRule)]) -> Re
                         path.push((w, 0));
                     }
                     1 => {
-                        let from = path.iter().position(|(x, _)| *x == w).expect("grey nodes are on the path");
-                        let mut names: Vec<&str> = path[from..].iter().map(|(x, _)| relations[*x].name.as_str()).collect();
+                        let from = path
+                            .iter()
+                            .position(|(x, _)| *x == w)
+                            .expect("grey nodes are on the path");
+                        let mut names: Vec<&str> = path[from..]
+                            .iter()
+                            .map(|(x, _)| relations[*x].name.as_str())
+                            .collect();
                         names.push(&relations[w].name);
                         return Err(Diagnostic::error(
                             format!("recursive rules are not supported: {}", names.join(" -> ")),
                             span,
                         )
-                        .with_note("v1 programs must be non-recursive; unroll the recursion into layers")
+                        .with_note(
+                            "v1 programs must be non-recursive; unroll the recursion into layers",
+                        )
                         .with_label(format!("`{}` depends on itself here", relations[w].name)));
                     }
                     _ => {}
@@ -173,9 +205,21 @@ fn classify(relations: &[Relation], rules: &[(RelId, LoweredRule)]) -> Fragments
         count[*rel] += 1;
     }
     let frontier_guarded = rules.iter().all(|(_, r)| {
-        let head_vars: Vec<VarId> = r.head.iter().filter_map(|t| if let HeadTerm::Var(v) = t { Some(*v) } else { None }).collect();
+        let head_vars: Vec<VarId> = r
+            .head
+            .iter()
+            .filter_map(|t| {
+                if let HeadTerm::Var(v) = t {
+                    Some(*v)
+                } else {
+                    None
+                }
+            })
+            .collect();
         r.bodies.iter().all(|b| {
-            b.atoms.iter().any(|a| head_vars.iter().all(|h| a.terms.contains(&Term::Var(*h))))
+            b.atoms
+                .iter()
+                .any(|a| head_vars.iter().all(|h| a.terms.contains(&Term::Var(*h))))
         })
     });
     Fragments {

@@ -17,7 +17,10 @@ enum Named {
     Const(f64),
     Module(ModuleId),
     /// A composite over `inp`: its AST, and the ids of its inner modules in evaluation order.
-    Composite { value: ast::Expr, modules: Vec<ModuleId> },
+    Composite {
+        value: ast::Expr,
+        modules: Vec<ModuleId>,
+    },
 }
 
 /// A surface rule after name resolution, before desugaring.
@@ -37,7 +40,11 @@ pub(crate) struct LoweredRule {
 /// How constructors inside an expression get their module instance.
 enum Alloc {
     /// New instances named `<prefix>.<n>`.
-    Fresh { prefix: String, counter: usize, created: Vec<ModuleId> },
+    Fresh {
+        prefix: String,
+        counter: usize,
+        created: Vec<ModuleId>,
+    },
     /// The instances of a composite module, in the same evaluation order.
     Reuse { ids: Vec<ModuleId>, next: usize },
 }
@@ -69,11 +76,21 @@ pub(crate) struct Lowerer<'a> {
     created: usize,
 }
 
-const AGGREGATIONS: &[(&str, Agg)] =
-    &[("sum", Agg::Sum), ("add", Agg::Sum), ("mean", Agg::Mean), ("avg", Agg::Mean), ("max", Agg::Max), ("min", Agg::Min), ("count", Agg::Count)];
+const AGGREGATIONS: &[(&str, Agg)] = &[
+    ("sum", Agg::Sum),
+    ("add", Agg::Sum),
+    ("mean", Agg::Mean),
+    ("avg", Agg::Mean),
+    ("max", Agg::Max),
+    ("min", Agg::Min),
+    ("count", Agg::Count),
+];
 
 fn aggregation(name: &str) -> Option<Agg> {
-    AGGREGATIONS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    AGGREGATIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
 }
 
 fn callee_name(e: &ast::Expr) -> Option<&str> {
@@ -84,7 +101,11 @@ fn callee_name(e: &ast::Expr) -> Option<&str> {
 }
 
 fn expr(kind: ExprKind, span: Span) -> Expr {
-    Expr { kind, dim: None, span }
+    Expr {
+        kind,
+        dim: None,
+        span,
+    }
 }
 
 impl<'a> Lowerer<'a> {
@@ -112,19 +133,40 @@ impl<'a> Lowerer<'a> {
         self.statement_at = d.span.start;
         let name = &d.name.name;
         if self.names.contains_key(name) {
-            return Err(Diagnostic::error(format!("`{name}` is defined twice"), d.name.span));
+            return Err(Diagnostic::error(
+                format!("`{name}` is defined twice"),
+                d.name.span,
+            ));
         }
-        if catalogue::is_constructor(name) || Func::from_name(name).is_some() || aggregation(name).is_some() {
-            return Err(Diagnostic::error(format!("`{name}` is a built-in name and cannot be redefined"), d.name.span));
+        if catalogue::is_constructor(name)
+            || Func::from_name(name).is_some()
+            || aggregation(name).is_some()
+        {
+            return Err(Diagnostic::error(
+                format!("`{name}` is a built-in name and cannot be redefined"),
+                d.name.span,
+            ));
         }
         let named = if mentions_inp(&d.value) {
             // Create the inner modules once, in evaluation order, named `<name>.<n>`.
             let dummy = expr(ExprKind::Const(0.0), d.value.span);
-            let scope = Scope { input: Some(&dummy), ..Default::default() };
-            let mut alloc = Alloc::Fresh { prefix: name.clone(), counter: 0, created: vec![] };
+            let scope = Scope {
+                input: Some(&dummy),
+                ..Default::default()
+            };
+            let mut alloc = Alloc::Fresh {
+                prefix: name.clone(),
+                counter: 0,
+                created: vec![],
+            };
             self.lower_expr(&d.value, &scope, &mut alloc)?;
-            let Alloc::Fresh { created, .. } = alloc else { unreachable!() };
-            Named::Composite { value: d.value.clone(), modules: created }
+            let Alloc::Fresh { created, .. } = alloc else {
+                unreachable!()
+            };
+            Named::Composite {
+                value: d.value.clone(),
+                modules: created,
+            }
         } else if let AK::Call { callee, args } = &d.value.kind
             && let Some(ctor) = callee_name(callee)
             && catalogue::is_constructor(ctor)
@@ -140,7 +182,12 @@ impl<'a> Lowerer<'a> {
 
     fn add_module(&mut self, name: String, kind: ModuleKind, span: Span) -> ModuleId {
         self.created += 1;
-        self.modules.push(Module { name, kind, span, created_at: (self.statement_at, self.created) });
+        self.modules.push(Module {
+            name,
+            kind,
+            span,
+            created_at: (self.statement_at, self.created),
+        });
         self.modules.len() - 1
     }
 
@@ -148,9 +195,16 @@ impl<'a> Lowerer<'a> {
         let mut cargs = Vec::with_capacity(args.len());
         for a in args {
             let value = self.eval_const(&a.value).map_err(|e| {
-                Diagnostic::error(format!("arguments of `{ctor}(…)` must be constants: {}", e.message), a.value.span)
+                Diagnostic::error(
+                    format!("arguments of `{ctor}(…)` must be constants: {}", e.message),
+                    a.value.span,
+                )
             })?;
-            cargs.push(CtorArg { name: a.name.as_ref().map(|n| (n.name.clone(), n.span)), value, span: a.value.span });
+            cargs.push(CtorArg {
+                name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
+                value,
+                span: a.value.span,
+            });
         }
         catalogue::construct(ctor, &cargs, span)
     }
@@ -158,10 +212,17 @@ impl<'a> Lowerer<'a> {
     /// Constant arithmetic over numbers and earlier constants.
     pub fn eval_const(&self, e: &ast::Expr) -> R<f64> {
         let v = match &e.kind {
-            AK::Number(n) => n.parse::<f64>().map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), e.span))?,
+            AK::Number(n) => n
+                .parse::<f64>()
+                .map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), e.span))?,
             AK::Ident(n) => match self.names.get(n) {
                 Some(Named::Const(c)) => *c,
-                Some(_) => return Err(Diagnostic::error(format!("`{n}` is a module, not a constant"), e.span)),
+                Some(_) => {
+                    return Err(Diagnostic::error(
+                        format!("`{n}` is a module, not a constant"),
+                        e.span,
+                    ));
+                }
                 None => return Err(Diagnostic::error(format!("unknown constant `{n}`"), e.span)),
             },
             AK::Neg(x) => -self.eval_const(x)?,
@@ -189,7 +250,10 @@ impl<'a> Lowerer<'a> {
             _ => return Err(Diagnostic::error("not a constant expression", e.span)),
         };
         if !v.is_finite() {
-            return Err(Diagnostic::error(format!("constant expression evaluates to {v}"), e.span));
+            return Err(Diagnostic::error(
+                format!("constant expression evaluates to {v}"),
+                e.span,
+            ));
         }
         Ok(v)
     }
@@ -204,7 +268,11 @@ impl<'a> Lowerer<'a> {
             let rel = &self.relations[id];
             if rel.arity != head.terms.len() {
                 return Err(Diagnostic::error(
-                    format!("`{name}` has {} here but {} in its first rule", terms(head.terms.len()), rel.arity),
+                    format!(
+                        "`{name}` has {} here but {} in its first rule",
+                        terms(head.terms.len()),
+                        rel.arity
+                    ),
                     head.span,
                 ));
             }
@@ -215,7 +283,11 @@ impl<'a> Lowerer<'a> {
             name: name.clone(),
             arity: head.terms.len(),
             dim: None,
-            kind: RelKind::Derived(CoreRule::Union { head: vec![], branches: vec![], agg: Agg::Sum }),
+            kind: RelKind::Derived(CoreRule::Union {
+                head: vec![],
+                branches: vec![],
+                agg: Agg::Sum,
+            }),
             span: head.name.span,
         });
         self.derived.insert(name.clone(), id);
@@ -232,7 +304,11 @@ impl<'a> Lowerer<'a> {
             let arity = self.relations[id].arity;
             if arity != a.terms.len() {
                 return Err(Diagnostic::error(
-                    format!("`{name}` has {} (see its rules) but is used here with {}", terms(arity), a.terms.len()),
+                    format!(
+                        "`{name}` has {} (see its rules) but is used here with {}",
+                        terms(arity),
+                        a.terms.len()
+                    ),
                     a.span,
                 ));
             }
@@ -241,7 +317,10 @@ impl<'a> Lowerer<'a> {
         let embedding = a.emb.is_some();
         let table = match self.db {
             None => None,
-            Some(db) => match db.resolve(name).map_err(|e| Diagnostic::error(e.message, a.name.span))? {
+            Some(db) => match db
+                .resolve(name)
+                .map_err(|e| Diagnostic::error(e.message, a.name.span))?
+            {
                 Some(t) => Some(t),
                 None => {
                     let tables = db.table_names();
@@ -250,13 +329,19 @@ impl<'a> Lowerer<'a> {
                 }
             },
         };
-        let key = (table.clone().unwrap_or_else(|| name.clone()), a.terms.len(), embedding);
+        let key = (
+            table.clone().unwrap_or_else(|| name.clone()),
+            a.terms.len(),
+            embedding,
+        );
         if let Some(&id) = self.inputs.get(&key) {
             return Ok(id);
         }
         let dim = match (self.db, &table) {
             (Some(db), Some(t)) => {
-                let bound = db.bind(t, a.terms.len(), embedding).map_err(|e| Diagnostic::error(e.message, a.span))?;
+                let bound = db
+                    .bind(t, a.terms.len(), embedding)
+                    .map_err(|e| Diagnostic::error(e.message, a.span))?;
                 Some(bound.dim)
             }
             _ if !embedding => Some(0),
@@ -267,7 +352,11 @@ impl<'a> Lowerer<'a> {
             name: name.clone(),
             arity: a.terms.len(),
             dim,
-            kind: RelKind::Input(InputBinding { table, terms: a.terms.len(), embedding }),
+            kind: RelKind::Input(InputBinding {
+                table,
+                terms: a.terms.len(),
+                embedding,
+            }),
             span: a.span,
         });
         self.inputs.insert(key, id);
@@ -278,14 +367,21 @@ impl<'a> Lowerer<'a> {
 
     pub fn rule(&mut self, rule: &ast::Rule) -> R<RelId> {
         self.statement_at = rule.span.start;
-        let rel = self.derived_id(&rule.head.name.name).expect("heads are declared first");
+        let rel = self
+            .derived_id(&rule.head.name.name)
+            .expect("heads are declared first");
         let head = &rule.head;
         let mut head_vars: Vec<&ast::Ident> = vec![];
         for t in &head.terms {
             match t {
-                ast::Term::Var(v) if !head_vars.iter().any(|h| h.name == v.name) => head_vars.push(v),
+                ast::Term::Var(v) if !head_vars.iter().any(|h| h.name == v.name) => {
+                    head_vars.push(v)
+                }
                 ast::Term::Wildcard(s) => {
-                    return Err(Diagnostic::error("`_` cannot appear in a head: every head term must be bound by the body", *s));
+                    return Err(Diagnostic::error(
+                        "`_` cannot appear in a head: every head term must be bound by the body",
+                        *s,
+                    ));
                 }
                 _ => {}
             }
@@ -294,7 +390,12 @@ impl<'a> Lowerer<'a> {
             .terms
             .iter()
             .map(|t| match t {
-                ast::Term::Var(v) => HeadTerm::Var(head_vars.iter().position(|h| h.name == v.name).expect("collected above")),
+                ast::Term::Var(v) => HeadTerm::Var(
+                    head_vars
+                        .iter()
+                        .position(|h| h.name == v.name)
+                        .expect("collected above"),
+                ),
                 ast::Term::Const(lit, _) => HeadTerm::Const(Value::parse(lit.text())),
                 ast::Term::Wildcard(_) => unreachable!("rejected above"),
             })
@@ -329,11 +430,17 @@ impl<'a> Lowerer<'a> {
             let _ = e;
             for (b, body) in bodies.iter().enumerate() {
                 let atom = &body.atoms[0];
-                let input_without = matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
+                let input_without =
+                    matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
                 if input_without && uses_embedding(e) {
-                    let ast::Body::Union(atoms) = &rule.body else { unreachable!() };
+                    let ast::Body::Union(atoms) = &rule.body else {
+                        unreachable!()
+                    };
                     return Err(Diagnostic::error(
-                        format!("branch `{}` binds no embedding, but the head expression uses one (write `; e`)", atoms[b].name.name),
+                        format!(
+                            "branch `{}` binds no embedding, but the head expression uses one (write `; e`)",
+                            atoms[b].name.name
+                        ),
                         atoms[b].span,
                     ));
                 }
@@ -345,13 +452,29 @@ impl<'a> Lowerer<'a> {
                 b.atoms[0].binds_embedding = true;
             }
         }
-        self.rules.push((rel, LoweredRule { head: head_terms, bodies, is_union, expr, agg, post, span: rule.span }));
+        self.rules.push((
+            rel,
+            LoweredRule {
+                head: head_terms,
+                bodies,
+                is_union,
+                expr,
+                agg,
+                post,
+                span: rule.span,
+            },
+        ));
         Ok(rel)
     }
 
     /// Lowers a conjunction body. Head variables get the first variable ids, in head order,
     /// so that `HeadTerm::Var(j)` means the same in every branch of a union.
-    fn body(&mut self, atoms: &[ast::Atom], filters: &[ast::Filter], head_vars: &[&ast::Ident]) -> R<(Body, Scope<'static>)> {
+    fn body(
+        &mut self,
+        atoms: &[ast::Atom],
+        filters: &[ast::Filter],
+        head_vars: &[&ast::Ident],
+    ) -> R<(Body, Scope<'static>)> {
         let mut vars: Vec<String> = head_vars.iter().map(|v| v.name.clone()).collect();
         let mut occurs = vec![false; vars.len()];
         let mut scope = Scope::default();
@@ -364,7 +487,13 @@ impl<'a> Lowerer<'a> {
                 terms.push(match t {
                     ast::Term::Var(v) => {
                         if scope.emb_vars.contains_key(&v.name) {
-                            return Err(Diagnostic::error(format!("`{}` is an embedding variable and cannot be a content term", v.name), v.span));
+                            return Err(Diagnostic::error(
+                                format!(
+                                    "`{}` is an embedding variable and cannot be a content term",
+                                    v.name
+                                ),
+                                v.span,
+                            ));
                         }
                         let id = match vars.iter().position(|n| *n == v.name) {
                             Some(id) => id,
@@ -390,14 +519,26 @@ impl<'a> Lowerer<'a> {
                 && e.name != "_"
             {
                 if vars.contains(&e.name) {
-                    return Err(Diagnostic::error(format!("`{}` is a content variable and cannot also name an embedding", e.name), e.span));
+                    return Err(Diagnostic::error(
+                        format!(
+                            "`{}` is a content variable and cannot also name an embedding",
+                            e.name
+                        ),
+                        e.span,
+                    ));
                 }
                 if scope.emb_vars.insert(e.name.clone(), i).is_some() {
                     return Err(Diagnostic::error(format!("embedding variable `{}` is bound twice", e.name), e.span)
                         .with_note("each atom's embedding needs its own name; combine them in the head expression"));
                 }
             }
-            lowered_atoms.push(Atom { rel, terms, binds_embedding: a.emb.is_some(), emb_name: a.emb.as_ref().map(|e| e.name.clone()), span: a.span });
+            lowered_atoms.push(Atom {
+                rel,
+                terms,
+                binds_embedding: a.emb.is_some(),
+                emb_name: a.emb.as_ref().map(|e| e.name.clone()),
+                span: a.span,
+            });
         }
         for (name, id) in vars.iter().zip(0..) {
             if !name.starts_with('_') || !occurs[id] {
@@ -406,7 +547,13 @@ impl<'a> Lowerer<'a> {
         }
         for (j, h) in head_vars.iter().enumerate() {
             if !occurs[j] {
-                return Err(Diagnostic::error(format!("unsafe rule: head variable `{}` does not occur in a body atom", h.name), h.span));
+                return Err(Diagnostic::error(
+                    format!(
+                        "unsafe rule: head variable `{}` does not occur in a body atom",
+                        h.name
+                    ),
+                    h.span,
+                ));
             }
         }
         let mut lowered_filters = vec![];
@@ -416,12 +563,20 @@ impl<'a> Lowerer<'a> {
                     ast::Term::Var(v) => match vars.iter().position(|n| *n == v.name) {
                         Some(id) if occurs[id] => Ok(Term::Var(id)),
                         _ if scope.emb_vars.contains_key(&v.name) => Err(Diagnostic::error(
-                            format!("filters compare content; `{}` is an embedding variable", v.name),
+                            format!(
+                                "filters compare content; `{}` is an embedding variable",
+                                v.name
+                            ),
                             v.span,
                         )),
-                        _ => Err(Diagnostic::error(format!("unsafe filter: `{}` does not occur in a body atom", v.name), v.span)),
+                        _ => Err(Diagnostic::error(
+                            format!("unsafe filter: `{}` does not occur in a body atom", v.name),
+                            v.span,
+                        )),
                     },
-                    ast::Term::Wildcard(s) => Err(Diagnostic::error("`_` cannot appear in a filter", *s)),
+                    ast::Term::Wildcard(s) => {
+                        Err(Diagnostic::error("`_` cannot appear in a filter", *s))
+                    }
                     ast::Term::Const(lit, _) => Ok(Term::Const(Value::parse(lit.text()))),
                 }
             };
@@ -433,44 +588,82 @@ impl<'a> Lowerer<'a> {
                 ast::CmpOp::Gt => CmpOp::Gt,
                 ast::CmpOp::Ge => CmpOp::Ge,
             };
-            lowered_filters.push(Filter { lhs: term(&f.lhs)?, op, rhs: term(&f.rhs)? });
+            lowered_filters.push(Filter {
+                lhs: term(&f.lhs)?,
+                op,
+                rhs: term(&f.rhs)?,
+            });
         }
-        Ok((Body { vars, atoms: lowered_atoms, filters: lowered_filters }, scope))
+        Ok((
+            Body {
+                vars,
+                atoms: lowered_atoms,
+                filters: lowered_filters,
+            },
+            scope,
+        ))
     }
 
     /// Splits a head expression at its (single) aggregation: the per-match part inside,
     /// the aggregation, and the per-tuple part around it.
-    fn head_expr(&mut self, e: &ast::Expr, scope: &Scope, head: &ast::Head, rule_span: Span) -> R<(Option<Expr>, Agg, Option<Expr>)> {
+    fn head_expr(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        head: &ast::Head,
+        rule_span: Span,
+    ) -> R<(Option<Expr>, Agg, Option<Expr>)> {
         let mut aggs = vec![];
         find_aggregations(e, &mut aggs);
         if aggs.len() > 1 {
-            return Err(Diagnostic::error("a head expression may contain only one aggregation", aggs[1].span)
-                .with_note("aggregate in one rule, then transform the result in another"));
+            return Err(Diagnostic::error(
+                "a head expression may contain only one aggregation",
+                aggs[1].span,
+            )
+            .with_note("aggregate in one rule, then transform the result in another"));
         }
         let head_name = head.name.name.clone();
         let counter = self.head_counters.get(&head_name).copied().unwrap_or(0);
-        let mut alloc = Alloc::Fresh { prefix: head_name.clone(), counter, created: vec![] };
+        let mut alloc = Alloc::Fresh {
+            prefix: head_name.clone(),
+            counter,
+            created: vec![],
+        };
         let result = match aggs.first() {
             None => {
                 let x = self.lower_expr(e, scope, &mut alloc)?;
-                let is_loss_root = matches!(x.kind, ExprKind::Apply(m, _) if self.modules[m].kind.is_loss());
-                (Some(x), if is_loss_root { Agg::Mean } else { Agg::Sum }, None)
+                let is_loss_root =
+                    matches!(x.kind, ExprKind::Apply(m, _) if self.modules[m].kind.is_loss());
+                (
+                    Some(x),
+                    if is_loss_root { Agg::Mean } else { Agg::Sum },
+                    None,
+                )
             }
             Some(agg_node) => {
-                let AK::Call { callee, args } = &agg_node.kind else { unreachable!() };
-                let agg = aggregation(callee_name(callee).unwrap_or_default()).expect("found as aggregation");
+                let AK::Call { callee, args } = &agg_node.kind else {
+                    unreachable!()
+                };
+                let agg = aggregation(callee_name(callee).unwrap_or_default())
+                    .expect("found as aggregation");
                 let inner = if agg == Agg::Count {
                     None
                 } else {
                     if args.len() != 1 || args[0].name.is_some() {
-                        return Err(Diagnostic::error(format!("`{}` takes one expression", agg.name()), agg_node.span));
+                        return Err(Diagnostic::error(
+                            format!("`{}` takes one expression", agg.name()),
+                            agg_node.span,
+                        ));
                     }
                     Some(self.lower_expr(&args[0].value, scope, &mut alloc)?)
                 };
                 let post = if std::ptr::eq(*agg_node, e) {
                     None
                 } else {
-                    let post_scope = Scope { agg_node: Some(agg_node.span), ..Default::default() };
+                    let post_scope = Scope {
+                        agg_node: Some(agg_node.span),
+                        ..Default::default()
+                    };
                     Some(self.lower_expr(e, &post_scope, &mut alloc)?)
                 };
                 (inner, agg, post)
@@ -492,13 +685,23 @@ impl<'a> Lowerer<'a> {
                 }
             });
             if let Some(span) = bad {
-                let root_ok = post.is_none() && *agg == Agg::Mean && aggs.is_empty() && std::ptr::eq(part, x.as_ref().unwrap()) && part.span == span;
+                let root_ok = post.is_none()
+                    && *agg == Agg::Mean
+                    && aggs.is_empty()
+                    && std::ptr::eq(part, x.as_ref().unwrap())
+                    && part.span == span;
                 if !root_ok {
-                    return Err(Diagnostic::error("a loss must be the outermost call of the head expression", span));
+                    return Err(Diagnostic::error(
+                        "a loss must be the outermost call of the head expression",
+                        span,
+                    ));
                 }
                 if !head.terms.is_empty() {
                     return Err(Diagnostic::error(
-                        format!("a loss reduces over all matches, so its head must be zero-ary: write `{}(; …)`", head.name.name),
+                        format!(
+                            "a loss reduces over all matches, so its head must be zero-ary: write `{}(; …)`",
+                            head.name.name
+                        ),
                         head.span,
                     ));
                 }
@@ -510,7 +713,11 @@ impl<'a> Lowerer<'a> {
 
     fn new_module(&mut self, alloc: &mut Alloc, kind: ModuleKind, span: Span) -> ModuleId {
         match alloc {
-            Alloc::Fresh { prefix, counter, created } => {
+            Alloc::Fresh {
+                prefix,
+                counter,
+                created,
+            } => {
                 let id = self.add_module(format!("{prefix}.{counter}"), kind, span);
                 *counter += 1;
                 created.push(id);
@@ -527,12 +734,22 @@ impl<'a> Lowerer<'a> {
     fn lower_expr(&mut self, e: &ast::Expr, scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
         let span = e.span;
         Ok(match &e.kind {
-            AK::Number(n) => expr(ExprKind::Const(n.parse().map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), span))?), span),
+            AK::Number(n) => expr(
+                ExprKind::Const(
+                    n.parse()
+                        .map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), span))?,
+                ),
+                span,
+            ),
             AK::Str(_) => {
-                return Err(Diagnostic::error("a string is not an embedding", span).with_note("content values become embeddings with an encode: `[col]`"));
+                return Err(Diagnostic::error("a string is not an embedding", span)
+                    .with_note("content values become embeddings with an encode: `[col]`"));
             }
             AK::Ident(name) => self.lower_ident(name, span, scope)?,
-            AK::Neg(x) => expr(ExprKind::Neg(Box::new(self.lower_expr(x, scope, alloc)?)), span),
+            AK::Neg(x) => expr(
+                ExprKind::Neg(Box::new(self.lower_expr(x, scope, alloc)?)),
+                span,
+            ),
             AK::Binary(op, a, b) => {
                 let a = self.lower_expr(a, scope, alloc)?;
                 let b = self.lower_expr(b, scope, alloc)?;
@@ -553,16 +770,32 @@ impl<'a> Lowerer<'a> {
                         ast::Term::Var(v) => match scope.content_vars.get(&v.name) {
                             Some(&id) => Term::Var(id),
                             None if scope.emb_vars.contains_key(&v.name) => {
-                                return Err(Diagnostic::error(format!("`{}` is an embedding; `[…]` encodes content variables", v.name), v.span));
+                                return Err(Diagnostic::error(
+                                    format!(
+                                        "`{}` is an embedding; `[…]` encodes content variables",
+                                        v.name
+                                    ),
+                                    v.span,
+                                ));
                             }
-                            None => return Err(Diagnostic::error(format!("`{}` is not a content variable of the body", v.name), v.span)),
+                            None => {
+                                return Err(Diagnostic::error(
+                                    format!("`{}` is not a content variable of the body", v.name),
+                                    v.span,
+                                ));
+                            }
                         },
                         ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
-                        ast::Term::Wildcard(s) => return Err(Diagnostic::error("`_` cannot be encoded", *s)),
+                        ast::Term::Wildcard(s) => {
+                            return Err(Diagnostic::error("`_` cannot be encoded", *s));
+                        }
                     });
                 }
                 if items.is_empty() {
-                    return Err(Diagnostic::error("an encode needs at least one column: `[col]`", span));
+                    return Err(Diagnostic::error(
+                        "an encode needs at least one column: `[col]`",
+                        span,
+                    ));
                 }
                 expr(ExprKind::Encode(items), span)
             }
@@ -581,56 +814,106 @@ impl<'a> Lowerer<'a> {
         }
         match self.names.get(name) {
             Some(Named::Const(c)) => return Ok(expr(ExprKind::Const(*c), span)),
-            Some(_) => return Err(Diagnostic::error(format!("module `{name}` must be applied to an embedding: `{name}(z)`"), span)),
+            Some(_) => {
+                return Err(Diagnostic::error(
+                    format!("module `{name}` must be applied to an embedding: `{name}(z)`"),
+                    span,
+                ));
+            }
             None => {}
         }
         if scope.content_vars.contains_key(name) {
-            return Err(Diagnostic::error(format!("`{name}` is a content variable, not an embedding"), span)
-                .with_note(format!("encode content as a vector with `[{name}]`")));
+            return Err(Diagnostic::error(
+                format!("`{name}` is a content variable, not an embedding"),
+                span,
+            )
+            .with_note(format!("encode content as a vector with `[{name}]`")));
         }
         if scope.union_branch {
             return Ok(expr(ExprKind::Emb(0), span));
         }
         if catalogue::is_constructor(name) {
-            return Err(Diagnostic::error(format!("`{name}` is a module; create and apply it: `{name}(…)(z)`"), span));
+            return Err(Diagnostic::error(
+                format!("`{name}` is a module; create and apply it: `{name}(…)(z)`"),
+                span,
+            ));
         }
         let mut note = String::new();
         if !scope.emb_vars.is_empty() {
             let mut vs: Vec<&String> = scope.emb_vars.keys().collect();
             vs.sort();
-            note = format!("embedding variables here: {}", vs.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
+            note = format!(
+                "embedding variables here: {}",
+                vs.iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         } else if scope.agg_node.is_some() {
             note = "outside the aggregation only its result can be used".into();
         }
         let d = Diagnostic::error(format!("unknown name `{name}`"), span);
-        Err(if note.is_empty() { d } else { d.with_note(note) })
+        Err(if note.is_empty() {
+            d
+        } else {
+            d.with_note(note)
+        })
     }
 
-    fn lower_args(&mut self, args: &[ast::Arg], scope: &Scope, alloc: &mut Alloc, what: &str) -> R<Vec<Expr>> {
+    fn lower_args(
+        &mut self,
+        args: &[ast::Arg],
+        scope: &Scope,
+        alloc: &mut Alloc,
+        what: &str,
+    ) -> R<Vec<Expr>> {
         let mut out = vec![];
         for a in args {
             if let Some(n) = &a.name {
-                return Err(Diagnostic::error(format!("{what} takes no keyword arguments"), n.span));
+                return Err(Diagnostic::error(
+                    format!("{what} takes no keyword arguments"),
+                    n.span,
+                ));
             }
             out.push(self.lower_expr(&a.value, scope, alloc)?);
         }
         Ok(out)
     }
 
-    fn lower_call(&mut self, e: &ast::Expr, callee: &ast::Expr, args: &[ast::Arg], scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
+    fn lower_call(
+        &mut self,
+        e: &ast::Expr,
+        callee: &ast::Expr,
+        args: &[ast::Arg],
+        scope: &Scope,
+        alloc: &mut Alloc,
+    ) -> R<Expr> {
         let span = e.span;
         if let Some(name) = callee_name(callee) {
             if aggregation(name).is_some() {
                 if scope.agg_node == Some(span) {
                     return Ok(expr(ExprKind::Emb(0), span));
                 }
-                return Err(Diagnostic::error(format!("`{name}` aggregates over the matches of a rule body: it belongs in a rule head"), callee.span));
+                return Err(Diagnostic::error(
+                    format!(
+                        "`{name}` aggregates over the matches of a rule body: it belongs in a rule head"
+                    ),
+                    callee.span,
+                ));
             }
             if let Some(f) = Func::from_name(name) {
                 let xs = self.lower_args(args, scope, alloc, &format!("`{name}`"))?;
-                let ok = if f == Func::Concat { !xs.is_empty() } else { xs.len() == 1 };
+                let ok = if f == Func::Concat {
+                    !xs.is_empty()
+                } else {
+                    xs.len() == 1
+                };
                 if !ok {
-                    let want = if f == Func::Concat { "at least one argument" } else { "one argument" };
+                    let want = if f == Func::Concat {
+                        "at least one argument"
+                    } else {
+                        "one argument"
+                    };
                     return Err(Diagnostic::error(format!("`{name}` takes {want}"), span));
                 }
                 return Ok(expr(ExprKind::Func(f, xs), span));
@@ -643,15 +926,29 @@ impl<'a> Lowerer<'a> {
                 Some(Named::Composite { value, modules }) => {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     if xs.len() != 1 {
-                        return Err(Diagnostic::error(format!("module `{name}` takes one input, got {}", xs.len()), span));
+                        return Err(Diagnostic::error(
+                            format!("module `{name}` takes one input, got {}", xs.len()),
+                            span,
+                        ));
                     }
-                    let inner = Scope { input: Some(&xs[0]), ..Default::default() };
-                    let mut reuse = Alloc::Reuse { ids: modules, next: 0 };
+                    let inner = Scope {
+                        input: Some(&xs[0]),
+                        ..Default::default()
+                    };
+                    let mut reuse = Alloc::Reuse {
+                        ids: modules,
+                        next: 0,
+                    };
                     let mut out = self.lower_expr(&value, &inner, &mut reuse)?;
                     out.span = span;
                     return Ok(out);
                 }
-                Some(Named::Const(_)) => return Err(Diagnostic::error(format!("`{name}` is a constant, not a module"), callee.span)),
+                Some(Named::Const(_)) => {
+                    return Err(Diagnostic::error(
+                        format!("`{name}` is a constant, not a module"),
+                        callee.span,
+                    ));
+                }
                 None => {}
             }
             if catalogue::is_constructor(name) {
@@ -663,14 +960,29 @@ impl<'a> Lowerer<'a> {
                     let m = self.new_module(alloc, kind, span);
                     return self.apply(m, xs, span);
                 }
-                return Err(Diagnostic::error(format!("module `{}` is created but not applied", nrp_syntax::print::print_expr(e)), span)
-                    .with_note(format!("apply it to an embedding: `{}(z)`", nrp_syntax::print::print_expr(e))));
+                return Err(Diagnostic::error(
+                    format!(
+                        "module `{}` is created but not applied",
+                        nrp_syntax::print::print_expr(e)
+                    ),
+                    span,
+                )
+                .with_note(format!(
+                    "apply it to an embedding: `{}(z)`",
+                    nrp_syntax::print::print_expr(e)
+                )));
             }
-            return Err(Diagnostic::error(format!("unknown function or module `{name}`"), callee.span));
+            return Err(Diagnostic::error(
+                format!("unknown function or module `{name}`"),
+                callee.span,
+            ));
         }
         // `Linear(16, 7)(z)`: an inline module. Arguments first: modules are numbered in
         // evaluation order, innermost first.
-        if let AK::Call { callee: ctor, args: cargs } = &callee.kind
+        if let AK::Call {
+            callee: ctor,
+            args: cargs,
+        } = &callee.kind
             && let Some(name) = callee_name(ctor)
             && catalogue::is_constructor(name)
         {
@@ -679,14 +991,27 @@ impl<'a> Lowerer<'a> {
             let m = self.new_module(alloc, kind, callee.span);
             return self.apply(m, xs, span);
         }
-        Err(Diagnostic::error(format!("`{}` cannot be called", nrp_syntax::print::print_expr(callee)), callee.span))
+        Err(Diagnostic::error(
+            format!(
+                "`{}` cannot be called",
+                nrp_syntax::print::print_expr(callee)
+            ),
+            callee.span,
+        ))
     }
 
     fn apply(&self, m: ModuleId, xs: Vec<Expr>, span: Span) -> R<Expr> {
         let want = self.modules[m].kind.inputs();
         if xs.len() != want {
             let what = self.modules[m].kind.describe();
-            return Err(Diagnostic::error(format!("`{what}` takes {want} input{}, got {}", if want == 1 { "" } else { "s" }, xs.len()), span));
+            return Err(Diagnostic::error(
+                format!(
+                    "`{what}` takes {want} input{}, got {}",
+                    if want == 1 { "" } else { "s" },
+                    xs.len()
+                ),
+                span,
+            ));
         }
         Ok(expr(ExprKind::Apply(m, xs), span))
     }
@@ -716,7 +1041,10 @@ impl<'a> Lowerer<'a> {
         let count = |e: &ast::Expr, what: &str| -> R<usize> {
             let v = self.eval_const(e)?;
             if v.fract() != 0.0 || !(0.0..1e15).contains(&v) {
-                return Err(Diagnostic::error(format!("`{what}` must be a non-negative integer, got {v}"), e.span));
+                return Err(Diagnostic::error(
+                    format!("`{what}` must be a non-negative integer, got {v}"),
+                    e.span,
+                ));
             }
             Ok(v as usize)
         };
@@ -724,7 +1052,10 @@ impl<'a> Lowerer<'a> {
         for p in params {
             let name = p.name.name.as_str();
             if seen.contains(&name) {
-                return Err(Diagnostic::error(format!("`{name}` is given twice"), p.name.span));
+                return Err(Diagnostic::error(
+                    format!("`{name}` is given twice"),
+                    p.name.span,
+                ));
             }
             seen.push(name);
             let v = &p.value;
@@ -733,13 +1064,19 @@ impl<'a> Lowerer<'a> {
                 "lr" => {
                     fp.lr = self.eval_const(v)?;
                     if fp.lr <= 0.0 {
-                        return Err(Diagnostic::error(format!("`lr` must be positive, got {}", fp.lr), v.span));
+                        return Err(Diagnostic::error(
+                            format!("`lr` must be positive, got {}", fp.lr),
+                            v.span,
+                        ));
                     }
                 }
                 "weight_decay" => {
                     fp.weight_decay = self.eval_const(v)?;
                     if fp.weight_decay < 0.0 {
-                        return Err(Diagnostic::error("`weight_decay` must be non-negative", v.span));
+                        return Err(Diagnostic::error(
+                            "`weight_decay` must be non-negative",
+                            v.span,
+                        ));
                     }
                 }
                 "momentum" => fp.momentum = self.eval_const(v)?,
@@ -751,28 +1088,55 @@ impl<'a> Lowerer<'a> {
                         Some("adam") => Optimizer::Adam,
                         Some("adamw") => Optimizer::AdamW,
                         Some("sgd") => Optimizer::Sgd,
-                        _ => return Err(Diagnostic::error("`optimizer` must be `adam`, `adamw` or `sgd`", v.span)),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "`optimizer` must be `adam`, `adamw` or `sgd`",
+                                v.span,
+                            ));
+                        }
                     }
                 }
                 "select" => {
                     let Some(rel) = word(v) else {
-                        return Err(Diagnostic::error("`select` names a zero-ary `?pred` relation, e.g. `select=ValAcc`", v.span));
+                        return Err(Diagnostic::error(
+                            "`select` names a zero-ary `?pred` relation, e.g. `select=ValAcc`",
+                            v.span,
+                        ));
                     };
-                    let Some(id) = relations.iter().position(|r| r.name == rel && !r.is_input()) else {
-                        return Err(Diagnostic::error(format!("`select`: no rule defines `{rel}`"), v.span));
+                    let Some(id) = relations
+                        .iter()
+                        .position(|r| r.name == rel && !r.is_input())
+                    else {
+                        return Err(Diagnostic::error(
+                            format!("`select`: no rule defines `{rel}`"),
+                            v.span,
+                        ));
                     };
                     if relations[id].arity != 0 {
-                        return Err(Diagnostic::error(format!("`select`: `{rel}` must be zero-ary (a single number)"), v.span));
+                        return Err(Diagnostic::error(
+                            format!("`select`: `{rel}` must be zero-ary (a single number)"),
+                            v.span,
+                        ));
                     }
                     fp.select = Some(id);
                 }
                 "decay" => {
                     let Some(list) = word(v) else {
-                        return Err(Diagnostic::error("`decay` names the modules that get weight decay, e.g. `decay=\"Lin1\"`", v.span));
+                        return Err(Diagnostic::error(
+                            "`decay` names the modules that get weight decay, e.g. `decay=\"Lin1\"`",
+                            v.span,
+                        ));
                     };
                     for m in list.split([',', ' ']).filter(|s| !s.is_empty()) {
-                        if !self.modules.iter().any(|x| x.name == m || x.name.starts_with(&format!("{m}."))) {
-                            return Err(Diagnostic::error(format!("`decay`: no module named `{m}`"), v.span));
+                        if !self
+                            .modules
+                            .iter()
+                            .any(|x| x.name == m || x.name.starts_with(&format!("{m}.")))
+                        {
+                            return Err(Diagnostic::error(
+                                format!("`decay`: no module named `{m}`"),
+                                v.span,
+                            ));
                         }
                         fp.decay.push(m.to_string());
                     }
@@ -784,9 +1148,16 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        fp.eval_every = eval_every.unwrap_or(if fp.select.is_some() || fp.patience.is_some() { 1 } else { 0 });
+        fp.eval_every = eval_every.unwrap_or(if fp.select.is_some() || fp.patience.is_some() {
+            1
+        } else {
+            0
+        });
         if fp.patience.is_some() && fp.eval_every == 0 {
-            return Err(Diagnostic::error("`patience` needs evaluations: set `eval_every` to at least 1", params[0].name.span));
+            return Err(Diagnostic::error(
+                "`patience` needs evaluations: set `eval_every` to at least 1",
+                params[0].name.span,
+            ));
         }
         Ok(fp)
     }
@@ -801,7 +1172,9 @@ fn mentions_inp(e: &ast::Expr) -> bool {
         AK::Ident(n) => n == "inp",
         AK::Neg(x) => mentions_inp(x),
         AK::Binary(_, a, b) => mentions_inp(a) || mentions_inp(b),
-        AK::Call { callee, args } => mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value)),
+        AK::Call { callee, args } => {
+            mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value))
+        }
         _ => false,
     }
 }
@@ -860,12 +1233,28 @@ pub(crate) fn desugar(relations: &mut Vec<Relation>, rules: Vec<(RelId, LoweredR
             branches.push(pass_through(aux, arity, span));
         }
         let head = (0..arity).map(HeadTerm::Var).collect();
-        relations[rel].kind = RelKind::Derived(CoreRule::Union { head, branches, agg: Agg::Sum });
+        relations[rel].kind = RelKind::Derived(CoreRule::Union {
+            head,
+            branches,
+            agg: Agg::Sum,
+        });
     }
 }
 
-fn add_aux(relations: &mut Vec<Relation>, name: String, arity: usize, core: CoreRule, span: Span) -> RelId {
-    relations.push(Relation { name, arity, dim: None, kind: RelKind::Derived(core), span });
+fn add_aux(
+    relations: &mut Vec<Relation>,
+    name: String,
+    arity: usize,
+    core: CoreRule,
+    span: Span,
+) -> RelId {
+    relations.push(Relation {
+        name,
+        arity,
+        dim: None,
+        kind: RelKind::Derived(core),
+        span,
+    });
     relations.len() - 1
 }
 
@@ -873,30 +1262,73 @@ fn add_aux(relations: &mut Vec<Relation>, name: String, arity: usize, core: Core
 fn pass_through(aux: RelId, arity: usize, span: Span) -> Branch {
     let body = Body {
         vars: (0..arity).map(|i| format!("v{i}")).collect(),
-        atoms: vec![Atom { rel: aux, terms: (0..arity).map(Term::Var).collect(), binds_embedding: true, emb_name: Some("e".into()), span }],
+        atoms: vec![Atom {
+            rel: aux,
+            terms: (0..arity).map(Term::Var).collect(),
+            binds_embedding: true,
+            emb_name: Some("e".into()),
+            span,
+        }],
         filters: vec![],
     };
-    Branch { body, expr: Some(expr(ExprKind::Emb(0), span)) }
+    Branch {
+        body,
+        expr: Some(expr(ExprKind::Emb(0), span)),
+    }
 }
 
 fn emit(relations: &mut Vec<Relation>, name: &str, r: LoweredRule) -> CoreRule {
     let arity = r.head.len();
     let aggregating = if r.is_union {
         let expr = r.expr;
-        let branches = r.bodies.into_iter().map(|body| Branch { body, expr: expr.clone() }).collect();
-        CoreRule::Union { head: r.head, branches, agg: r.agg }
+        let branches = r
+            .bodies
+            .into_iter()
+            .map(|body| Branch {
+                body,
+                expr: expr.clone(),
+            })
+            .collect();
+        CoreRule::Union {
+            head: r.head,
+            branches,
+            agg: r.agg,
+        }
     } else {
-        let body = r.bodies.into_iter().next().expect("a conjunction has one body");
-        let head_vars: Vec<VarId> = r.head.iter().filter_map(|t| if let HeadTerm::Var(v) = t { Some(*v) } else { None }).collect();
+        let body = r
+            .bodies
+            .into_iter()
+            .next()
+            .expect("a conjunction has one body");
+        let head_vars: Vec<VarId> = r
+            .head
+            .iter()
+            .filter_map(|t| {
+                if let HeadTerm::Var(v) = t {
+                    Some(*v)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let all_in_head = body.atoms.len() == 1
             && body.atoms[0].terms.iter().all(|t| match t {
                 Term::Var(v) => head_vars.contains(v),
                 Term::Const(_) => true,
             });
         if all_in_head && r.agg != Agg::Count {
-            CoreRule::Transform { head: r.head, body, expr: r.expr }
+            CoreRule::Transform {
+                head: r.head,
+                body,
+                expr: r.expr,
+            }
         } else {
-            CoreRule::Conj { head: r.head, body, expr: r.expr, agg: r.agg }
+            CoreRule::Conj {
+                head: r.head,
+                body,
+                expr: r.expr,
+                agg: r.agg,
+            }
         }
     };
     match r.post {
@@ -904,7 +1336,11 @@ fn emit(relations: &mut Vec<Relation>, name: &str, r: LoweredRule) -> CoreRule {
         Some(post) => {
             let aux = add_aux(relations, format!("{name}#agg"), arity, aggregating, r.span);
             let branch = pass_through(aux, arity, r.span);
-            CoreRule::Transform { head: (0..arity).map(HeadTerm::Var).collect(), body: branch.body, expr: Some(post) }
+            CoreRule::Transform {
+                head: (0..arity).map(HeadTerm::Var).collect(),
+                body: branch.body,
+                expr: Some(post),
+            }
         }
     }
 }

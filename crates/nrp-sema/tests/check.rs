@@ -6,7 +6,8 @@ use nrp_syntax::{Source, parse};
 
 fn listing(text: &str) -> String {
     let ast = parse(text).unwrap_or_else(|d| panic!("{}", d.render(&Source::new("t.nrp", text))));
-    let p = nrp_sema::check(&ast, None).unwrap_or_else(|d| panic!("{}", d.render(&Source::new("t.nrp", text))));
+    let p = nrp_sema::check(&ast, None)
+        .unwrap_or_else(|d| panic!("{}", d.render(&Source::new("t.nrp", text))));
     format!(
         "relations:\n{}modules:\n{}rules:\n{}fragments: {}\n",
         display::relations(&p),
@@ -114,7 +115,8 @@ fn unions_several_rules_and_composites() {
           R(v0; sum(e)) :- R#1(v0; e) | R#2(v0; e) .    # union
           C(; count()) :- E(a, b), E(b, c), E(c, a), a < b .    # conjunction
         fragments: monadic, frontier-guarded
-    "#]].assert_eq(&listing(
+    "#]]
+    .assert_eq(&listing(
         r#"
 Mlp = Linear(4, 1)(ReLU()(Linear(2, 4)(inp))) .
 U(v; sum(t)) :- A(v; z) | B(v; w) .
@@ -159,7 +161,11 @@ fn semantic_errors_are_located() {
         "H(v; Softmax(0)(z)) :- A(v; z) .",
         "H(v; \"a\") :- A(v) .",
     ];
-    let out: String = cases.iter().map(|c| error(c)).collect::<Vec<_>>().join("\n");
+    let out: String = cases
+        .iter()
+        .map(|c| error(c))
+        .collect::<Vec<_>>()
+        .join("\n");
     expect_test::expect![[r#"
         t.nrp:1:26: error: embedding variable `z` is bound twice
           |

@@ -1,3 +1,255 @@
-fn main() {
-    println!("Hello, world!");
+//! `nrp`: run, check, explain and query Neuro-Relational Programs (LANGUAGE.md §7).
+//!
+//! Exit status 0 on success, 1 on a user error (program, data, arguments) with a message on
+//! stderr that names `file:line:column`, or table, row and column. Never a stack trace.
+
+mod args;
+mod output;
+
+use args::{Args, USAGE};
+use nrp_data::{Database, format_float};
+use nrp_sema::{Program, RelId, RelKind, display};
+use nrp_syntax::{Diagnostic, Source};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// A user-facing failure, already rendered.
+pub struct Failure(String);
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure(format!("error: {s}\n"))
+    }
+}
+
+type R<T> = Result<T, Failure>;
+
+fn main() -> ExitCode {
+    // A panic is a bug in nrp; say so in one line instead of a stack trace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "nrp: internal error{at}: {} (this is a bug in nrp; please report it)",
+            msg.unwrap_or_default()
+        );
+    }));
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(1);
+        }
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("nrp {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let result = match Args::parse(&argv) {
+        Ok(args) => run(&args),
+        Err(e) => Err(Failure(format!("error: {e}\n\n{USAGE}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            eprint!("{msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: &Args) -> R<()> {
+    match args.command.as_str() {
+        "check" => cmd_check(args),
+        "query" => cmd_query(args),
+        other => Err(format!("`nrp {other}` is not available in this build").into()),
+    }
+}
+
+/// The program text, parsed.
+fn load_program(path: &str) -> R<(Source, nrp_syntax::ast::Program)> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read program {path}: {e}"))?;
+    let source = Source::new(path, text);
+    let ast = nrp_syntax::parse(&source.text).map_err(|d| Failure(d.render(&source)))?;
+    Ok((source, ast))
+}
+
+fn open_db(spec: &str) -> R<Database> {
+    Database::open(spec).map_err(|e| Failure::from(e.message))
+}
+
+fn check_program(
+    source: &Source,
+    ast: &nrp_syntax::ast::Program,
+    db: Option<&Database>,
+) -> R<Program> {
+    nrp_sema::check(ast, db).map_err(|d| Failure(d.render(source)))
+}
+
+fn cmd_check(args: &Args) -> R<()> {
+    let (source, ast) = load_program(&args.program)?;
+    let db = args.value("db").map(open_db).transpose()?;
+    let program = check_program(&source, &ast, db.as_ref())?;
+    let fragments = program.fragments.names();
+    let mut out = format!(
+        "{}: ok\nfragments: {}\n\nrelations:\n{}",
+        source.name,
+        if fragments.is_empty() {
+            "(none)".to_string()
+        } else {
+            fragments.join(", ")
+        },
+        display::relations(&program)
+    );
+    if !program.modules.is_empty() {
+        out.push_str(&format!("\nmodules:\n{}", display::modules(&program)));
+    }
+    out.push_str(&format!("\nrules:\n{}", display::rules(&program)));
+    if db.is_none() {
+        out.push_str("\n(no --db given: dimensions shown as ? depend on the database)\n");
+    }
+    print_stdout(&out)
+}
+
+/// The derived relation a user names on the command line.
+fn user_relation(program: &Program, name: &str, source: &Source) -> R<RelId> {
+    if let Some(id) = program
+        .relation(name)
+        .filter(|&id| !program.relations[id].is_auxiliary())
+    {
+        return Ok(id);
+    }
+    if program
+        .relations
+        .iter()
+        .any(|r| r.name == name && r.is_input())
+    {
+        return Err(format!(
+            "`{name}` is an input table, not a relation derived by the program {}",
+            source.name
+        )
+        .into());
+    }
+    let mut names: Vec<&str> = program
+        .relations
+        .iter()
+        .filter(|r| !r.is_input() && !r.is_auxiliary())
+        .map(|r| r.name.as_str())
+        .collect();
+    names.sort();
+    Err(format!(
+        "no rule of {} derives `{name}` (derived relations: {})",
+        source.name,
+        names.join(", ")
+    )
+    .into())
+}
+
+/// Parameters for a query: from `--load`, the rest initialised from `--seed` with a warning.
+fn parameters(args: &Args, program: &Program, needed: &[RelId]) -> R<nrp_params::ParamMap> {
+    let seed = args.number::<u64>("seed")?.unwrap_or(0);
+    let (params, initialised) = match args.value("load") {
+        Some(path) => {
+            let loaded =
+                nrp_sema::params::load_parameters(program, std::path::Path::new(path), seed)
+                    .map_err(Failure::from)?;
+            if !loaded.ignored.is_empty() {
+                eprintln!(
+                    "warning: {path}: ignoring tensors no module of the program owns: {}",
+                    loaded.ignored.join(", ")
+                );
+            }
+            (loaded.params, loaded.initialised)
+        }
+        None => {
+            let params = nrp_sema::params::init_parameters(program, seed);
+            let names = params.keys().cloned().collect();
+            (params, names)
+        }
+    };
+    let used = used_parameters(program, needed);
+    let uninitialised: Vec<&String> = initialised
+        .iter()
+        .filter(|n| used.iter().any(|u| u == *n))
+        .collect();
+    if !uninitialised.is_empty() {
+        let list: Vec<&str> = uninitialised.iter().map(|s| s.as_str()).collect();
+        eprintln!(
+            "warning: parameters not given by --load are initialised from --seed {seed}: {}",
+            list.join(", ")
+        );
+    }
+    Ok(params)
+}
+
+/// Names of the parameters of modules used by the given relations.
+fn used_parameters(program: &Program, rels: &[RelId]) -> Vec<String> {
+    let mut out = vec![];
+    for &r in rels {
+        if let RelKind::Derived(rule) = &program.relations[r].kind {
+            for (_, e) in rule.bodies() {
+                for m in e.map(|e| e.modules()).unwrap_or_default() {
+                    let module = &program.modules[m];
+                    out.extend(module.kind.params(&module.name).into_iter().map(|p| p.name));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn cmd_query(args: &Args) -> R<()> {
+    let (source, ast) = load_program(&args.program)?;
+    let db = open_db(args.required("db")?)?;
+    let name = args.required("relation")?;
+    let format = output::Format::parse(args.value("format").unwrap_or("csv"))?;
+    let program = check_program(&source, &ast, Some(&db))?;
+    let rel = user_relation(&program, name, &source)?;
+    let needed = program.closure(&[rel]);
+    let params = parameters(args, &program, &needed)?;
+    let results = nrp_reference::evaluate(&program, &db, &params, &[rel])
+        .map_err(|d: Diagnostic| Failure(d.render(&source)))?;
+    let facts = results[rel].as_ref().expect("target evaluated");
+    let accept = args.flag("accept");
+    let dim = if accept { 0 } else { facts.dim };
+    let rows = facts
+        .facts
+        .iter()
+        .filter(|(_, e)| !accept || e.iter().cloned().fold(f64::INFINITY, f64::min) > 0.0)
+        .map(|(k, e)| output::Row {
+            content: k.as_slice(),
+            embedding: if accept {
+                vec![]
+            } else {
+                e.iter().map(|&x| format_float(x)).collect()
+            },
+        });
+    let mut out = String::new();
+    output::write_rows(format, facts.arity, dim, rows, &mut out);
+    print_stdout(&out)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(s: &str) -> R<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write output: {e}").into()),
+    }
 }

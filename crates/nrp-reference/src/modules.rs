@@ -1,0 +1,132 @@
+//! The module catalogue in f64, one embedding at a time, with PyTorch's definitions.
+
+use nrp_sema::{Module, ModuleKind};
+use std::collections::HashMap;
+
+type Weights<'a> = HashMap<&'a str, (&'a [usize], Vec<f64>)>;
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn param<'w>(w: &'w Weights, name: &str) -> Result<&'w [f64], String> {
+    w.get(name)
+        .map(|(_, v)| v.as_slice())
+        .ok_or_else(|| format!("parameter `{name}` is missing"))
+}
+
+/// A class index held in a 1-dimensional embedding: an integer in `0..n`.
+fn index(x: &[f64], n: usize, module: &Module) -> Result<usize, String> {
+    let v = x[0];
+    if v.fract() != 0.0 || v < 0.0 || v >= n as f64 {
+        return Err(format!(
+            "`{}` ({}) needs an integer index in 0..{n}, got {v}",
+            module.name,
+            module.kind.describe()
+        ));
+    }
+    Ok(v as usize)
+}
+
+fn log_sum_exp(x: &[f64]) -> f64 {
+    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>, String> {
+    let x = &args[0];
+    let name = &module.name;
+    Ok(match module.kind {
+        ModuleKind::Linear {
+            input,
+            output,
+            bias,
+        } => {
+            let weight = param(w, &format!("{name}.weight"))?;
+            let b = if bias {
+                Some(param(w, &format!("{name}.bias"))?)
+            } else {
+                None
+            };
+            (0..output)
+                .map(|o| {
+                    let row = &weight[o * input..(o + 1) * input];
+                    let dot: f64 = row.iter().zip(x).map(|(a, b)| a * b).sum();
+                    dot + b.map_or(0.0, |b| b[o])
+                })
+                .collect()
+        }
+        ModuleKind::Embedding { num, dim } => {
+            let i = index(x, num, module)?;
+            param(w, &format!("{name}.weight"))?[i * dim..(i + 1) * dim].to_vec()
+        }
+        ModuleKind::LayerNorm { dim } => {
+            let mean = x.iter().sum::<f64>() / dim as f64;
+            let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / dim as f64;
+            let (g, b) = (
+                param(w, &format!("{name}.weight"))?,
+                param(w, &format!("{name}.bias"))?,
+            );
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| (v - mean) * inv * g[i] + b[i])
+                .collect()
+        }
+        ModuleKind::Dropout { .. } | ModuleKind::Identity => x.clone(),
+        ModuleKind::ReLU => x.iter().map(|v| v.max(0.0)).collect(),
+        ModuleKind::LeakyReLU { slope } => x
+            .iter()
+            .map(|&v| if v >= 0.0 { v } else { v * slope })
+            .collect(),
+        ModuleKind::ELU { alpha } => x
+            .iter()
+            .map(|&v| if v > 0.0 { v } else { alpha * v.exp_m1() })
+            .collect(),
+        ModuleKind::GELU => x
+            .iter()
+            .map(|&v| 0.5 * v * (1.0 + libm::erf(v / std::f64::consts::SQRT_2)))
+            .collect(),
+        ModuleKind::Sigmoid => x.iter().map(|&v| sigmoid(v)).collect(),
+        ModuleKind::Tanh => x.iter().map(|v| v.tanh()).collect(),
+        ModuleKind::Softmax => {
+            let lse = log_sum_exp(x);
+            x.iter().map(|v| (v - lse).exp()).collect()
+        }
+        ModuleKind::LogSoftmax => {
+            let lse = log_sum_exp(x);
+            x.iter().map(|v| v - lse).collect()
+        }
+        ModuleKind::OneHot { n } => {
+            let mut v = vec![0.0; n];
+            v[index(x, n, module)?] = 1.0;
+            v
+        }
+        ModuleKind::ArgMax => {
+            let mut best = 0;
+            for (i, v) in x.iter().enumerate() {
+                if *v > x[best] {
+                    best = i;
+                }
+            }
+            vec![best as f64]
+        }
+        ModuleKind::CrossEntropyLoss => {
+            let y = index(&args[1], x.len(), module)?;
+            vec![log_sum_exp(x) - x[y]]
+        }
+        ModuleKind::MSELoss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).powi(2)))],
+        ModuleKind::L1Loss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).abs()))],
+        ModuleKind::BCEWithLogitsLoss => {
+            // max(p, 0) - p*y + log(1 + exp(-|p|)): PyTorch's stable form.
+            vec![mean(x.iter().zip(&args[1]).map(|(&p, &y)| {
+                p.max(0.0) - p * y + (-p.abs()).exp().ln_1p()
+            }))]
+        }
+    })
+}
+
+fn mean(it: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let n = it.len();
+    it.sum::<f64>() / n as f64
+}
