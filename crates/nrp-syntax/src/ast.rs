@@ -68,7 +68,10 @@ pub struct Head {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Body {
     /// Atoms joined by `,` and filters.
-    Conj { atoms: Vec<Atom>, filters: Vec<Filter> },
+    Conj {
+        atoms: Vec<Atom>,
+        filters: Vec<Filter>,
+    },
     /// Single atoms separated by `|`.
     Union(Vec<Atom>),
 }
@@ -185,7 +188,10 @@ pub enum ExprKind {
     /// `callee(args)`: a module constructor (`Linear(16, 7)`), a module application
     /// (`Linear(16, 7)(z)`, `Lin1(z)`), a function (`exp(z)`, `Concat(a, b)`) or an
     /// aggregation (`sum(...)`); sema tells them apart.
-    Call { callee: Box<Expr>, args: Vec<Arg> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
     /// `[col, ..]`: content values of the match as a vector.
     Encode(Vec<Term>),
 }

@@ -15,7 +15,10 @@ impl Span {
     }
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -32,7 +35,11 @@ impl Source {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Source { name: name.into(), text, line_starts }
+        Source {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -40,7 +47,9 @@ impl Source {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text[start..floor_char_boundary(&self.text, offset)].chars().count();
+        let col = self.text[start..floor_char_boundary(&self.text, offset)]
+            .chars()
+            .count();
         (line + 1, col + 1)
     }
 
@@ -52,7 +61,11 @@ impl Source {
 
     fn line_text(&self, line: usize) -> &str {
         let start = self.line_starts[line - 1];
-        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
         self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
@@ -83,11 +96,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Span) -> Diagnostic {
-        Diagnostic { message: message.into(), span: Some(span), label: None, notes: vec![] }
+        Diagnostic {
+            message: message.into(),
+            span: Some(span),
+            label: None,
+            notes: vec![],
+        }
     }
     /// An error about the program as a whole (no location).
     pub fn global(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), span: None, label: None, notes: vec![] }
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            label: None,
+            notes: vec![],
+        }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = Some(label.into());
@@ -120,18 +143,32 @@ impl Diagnostic {
             return out;
         };
         let (line, col) = src.line_col(span.start);
-        out.push_str(&format!("{}:{line}:{col}: {kind}: {}\n", src.name, self.message));
+        out.push_str(&format!(
+            "{}:{line}:{col}: {kind}: {}\n",
+            src.name, self.message
+        ));
         let text = src.line_text(line);
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
         // Caret under the span, clipped to the first line of a multi-line span.
         let (end_line, end_col) = src.line_col(span.end);
         let line_chars = text.chars().count();
-        let last = if end_line == line { end_col.max(col + 1) } else { line_chars + 1 };
+        let last = if end_line == line {
+            end_col.max(col + 1)
+        } else {
+            line_chars + 1
+        };
         let width = last.saturating_sub(col).max(1);
         // Tabs keep their width in the caret line so the caret stays aligned.
-        let lead: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-        out.push_str(&format!("{pad} |\n{line} | {text}\n{pad} | {lead}{}", "^".repeat(width)));
+        let lead: String = text
+            .chars()
+            .take(col - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        out.push_str(&format!(
+            "{pad} |\n{line} | {text}\n{pad} | {lead}{}",
+            "^".repeat(width)
+        ));
         if let Some(label) = &self.label {
             out.push(' ');
             out.push_str(label);
@@ -166,7 +203,9 @@ mod tests {
     #[test]
     fn renders_caret_under_span() {
         let src = Source::new("p.nrp", "x = 1 .\nH(v; z) :- Foo(v; z) .\n");
-        let d = Diagnostic::error("unknown relation `Foo`", Span::new(19, 22)).with_label("not a table").with_note("tables: edge");
+        let d = Diagnostic::error("unknown relation `Foo`", Span::new(19, 22))
+            .with_label("not a table")
+            .with_note("tables: edge");
         expect_test::expect![[r#"
             p.nrp:2:12: error: unknown relation `Foo`
               |

@@ -124,7 +124,10 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                     i += 1;
                 }
                 if i == w {
-                    return Err(Diagnostic::error("expected `?fit` or `?pred`", Span::new(start, i + 1)));
+                    return Err(Diagnostic::error(
+                        "expected `?fit` or `?pred`",
+                        Span::new(start, i + 1),
+                    ));
                 }
                 Tok::Query(text[w..i].to_string())
             }
@@ -156,16 +159,25 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                         let ch = text[i..].chars().next().unwrap_or('?');
                         let span = Span::new(i, i + ch.len_utf8());
                         let hint = if ch == ':' { " (rules use `:-`)" } else { "" };
-                        return Err(Diagnostic::error(format!("unexpected character `{ch}`{hint}"), span));
+                        return Err(Diagnostic::error(
+                            format!("unexpected character `{ch}`{hint}"),
+                            span,
+                        ));
                     }
                 };
                 i += len;
                 tok
             }
         };
-        out.push(Token { tok, span: Span::new(start, i) });
+        out.push(Token {
+            tok,
+            span: Span::new(start, i),
+        });
     }
-    out.push(Token { tok: Tok::Eof, span: Span::new(b.len(), b.len()) });
+    out.push(Token {
+        tok: Tok::Eof,
+        span: Span::new(b.len(), b.len()),
+    });
     Ok(out)
 }
 
@@ -211,14 +223,20 @@ fn scan_string(text: &str, start: usize) -> Result<(String, usize), Diagnostic> 
                 Some((_, c @ ('\\' | '"' | '\''))) => s.push(c),
                 Some((o, c)) => {
                     let at = start + 1 + o;
-                    return Err(Diagnostic::error(format!("unknown escape `\\{c}` in string"), Span::new(pos, at + c.len_utf8())));
+                    return Err(Diagnostic::error(
+                        format!("unknown escape `\\{c}` in string"),
+                        Span::new(pos, at + c.len_utf8()),
+                    ));
                 }
                 None => break,
             },
             c => s.push(c),
         }
     }
-    Err(Diagnostic::error("unterminated string", Span::new(start, start + 1)).with_label("string starts here"))
+    Err(
+        Diagnostic::error("unterminated string", Span::new(start, start + 1))
+            .with_label("string starts here"),
+    )
 }
 
 #[cfg(test)]
@@ -231,10 +249,37 @@ mod tests {
 
     #[test]
     fn number_then_dot_ends_the_statement() {
-        assert_eq!(toks("h = 16."), [Tok::Ident("h".into()), Tok::Assign, Tok::Number("16".into()), Tok::Dot, Tok::Eof]);
-        assert_eq!(toks("h = 1.5 ."), [Tok::Ident("h".into()), Tok::Assign, Tok::Number("1.5".into()), Tok::Dot, Tok::Eof]);
+        assert_eq!(
+            toks("h = 16."),
+            [
+                Tok::Ident("h".into()),
+                Tok::Assign,
+                Tok::Number("16".into()),
+                Tok::Dot,
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            toks("h = 1.5 ."),
+            [
+                Tok::Ident("h".into()),
+                Tok::Assign,
+                Tok::Number("1.5".into()),
+                Tok::Dot,
+                Tok::Eof
+            ]
+        );
         assert_eq!(toks("1.# c"), [Tok::Number("1".into()), Tok::Dot, Tok::Eof]);
-        assert_eq!(toks("5e-4 2E3 3e"), [Tok::Number("5e-4".into()), Tok::Number("2E3".into()), Tok::Number("3".into()), Tok::Ident("e".into()), Tok::Eof]);
+        assert_eq!(
+            toks("5e-4 2E3 3e"),
+            [
+                Tok::Number("5e-4".into()),
+                Tok::Number("2E3".into()),
+                Tok::Number("3".into()),
+                Tok::Ident("e".into()),
+                Tok::Eof
+            ]
+        );
     }
 
     #[test]
@@ -263,14 +308,23 @@ mod tests {
 
     #[test]
     fn strings_and_errors() {
-        assert_eq!(toks(r#"'a"b' "c\"d""#), [Tok::Str("a\"b".into()), Tok::Str("c\"d".into()), Tok::Eof]);
+        assert_eq!(
+            toks(r#"'a"b' "c\"d""#),
+            [Tok::Str("a\"b".into()), Tok::Str("c\"d".into()), Tok::Eof]
+        );
         assert_eq!(lex("\"abc").unwrap_err().message, "unterminated string");
-        assert_eq!(lex("a : b").unwrap_err().message, "unexpected character `:` (rules use `:-`)");
+        assert_eq!(
+            lex("a : b").unwrap_err().message,
+            "unexpected character `:` (rules use `:-`)"
+        );
         assert_eq!(lex("é").unwrap_err().span, Some(Span::new(0, 2)));
     }
 
     #[test]
     fn comments_are_skipped() {
-        assert_eq!(toks("#lang:relnn\nx # y\n"), [Tok::Ident("x".into()), Tok::Eof]);
+        assert_eq!(
+            toks("#lang:relnn\nx # y\n"),
+            [Tok::Ident("x".into()), Tok::Eof]
+        );
     }
 }

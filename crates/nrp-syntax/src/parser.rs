@@ -32,7 +32,11 @@ const MAX_DEPTH: usize = 200;
 
 pub fn parse(text: &str) -> Result<Program, Diagnostic> {
     let tokens = lex(text)?;
-    let mut p = Parser { toks: tokens, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks: tokens,
+        pos: 0,
+        depth: 0,
+    };
     p.program()
 }
 
@@ -55,7 +59,11 @@ impl Parser {
         self.toks[self.pos].span
     }
     fn prev_end(&self) -> usize {
-        if self.pos == 0 { 0 } else { self.toks[self.pos - 1].span.end }
+        if self.pos == 0 {
+            0
+        } else {
+            self.toks[self.pos - 1].span.end
+        }
     }
     fn bump(&mut self) -> Token {
         let t = self.toks[self.pos].clone();
@@ -95,7 +103,10 @@ impl Parser {
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Diagnostic::error("expression nested too deeply", self.span()));
+            return Err(Diagnostic::error(
+                "expression nested too deeply",
+                self.span(),
+            ));
         }
         Ok(())
     }
@@ -115,22 +126,43 @@ impl Parser {
                 let qspan = self.bump().span;
                 match word.as_str() {
                     "fit" => {
-                        let params = if *self.peek() == Tok::Lt { self.fit_params()? } else { vec![] };
+                        let params = if *self.peek() == Tok::Lt {
+                            self.fit_params()?
+                        } else {
+                            vec![]
+                        };
                         let rule = self.rule()?;
-                        Statement::Fit(Fit { params, rule, span: Span::new(start, self.prev_end()) })
+                        Statement::Fit(Fit {
+                            params,
+                            rule,
+                            span: Span::new(start, self.prev_end()),
+                        })
                     }
                     "pred" => Statement::Pred(self.rule()?),
-                    _ => return Err(Diagnostic::error(format!("unknown statement `?{word}`; expected `?fit` or `?pred`"), qspan)),
+                    _ => {
+                        return Err(Diagnostic::error(
+                            format!("unknown statement `?{word}`; expected `?fit` or `?pred`"),
+                            qspan,
+                        ));
+                    }
                 }
             }
             Tok::Ident(_) if *self.peek_at(1) == Tok::Assign => {
                 let name = self.ident("a name")?;
                 self.bump();
                 let value = self.expr()?;
-                Statement::Def(Def { name, value, span: Span::new(start, self.prev_end()) })
+                Statement::Def(Def {
+                    name,
+                    value,
+                    span: Span::new(start, self.prev_end()),
+                })
             }
             Tok::Ident(_) => Statement::Rule(self.rule()?),
-            _ => return Err(self.unexpected("expected a rule, a definition `name = …`, `?fit` or `?pred`")),
+            _ => {
+                return Err(
+                    self.unexpected("expected a rule, a definition `name = …`, `?fit` or `?pred`")
+                );
+            }
         };
         if *self.peek() != Tok::Dot {
             return Err(self.unexpected("expected `.` at the end of the statement"));
@@ -165,11 +197,18 @@ impl Parser {
         let start = self.span().start;
         let head = self.head()?;
         if *self.peek() != Tok::ColonDash {
-            return Err(self.unexpected(&format!("expected `:-` after the head of `{}`", head.name.name)));
+            return Err(self.unexpected(&format!(
+                "expected `:-` after the head of `{}`",
+                head.name.name
+            )));
         }
         self.bump();
         let body = self.body()?;
-        Ok(Rule { head, body, span: Span::new(start, self.prev_end()) })
+        Ok(Rule {
+            head,
+            body,
+            span: Span::new(start, self.prev_end()),
+        })
     }
 
     fn head(&mut self) -> PResult<Head> {
@@ -182,7 +221,12 @@ impl Parser {
         }
         self.expect(&Tok::RParen, &format!("to close head `{}`", name.name))?;
         let span = name.span.to(Span::new(name.span.start, self.prev_end()));
-        Ok(Head { name, terms, expr, span })
+        Ok(Head {
+            name,
+            terms,
+            expr,
+            span,
+        })
     }
 
     /// Comma-separated terms up to (not including) `;` or `)`.
@@ -203,7 +247,10 @@ impl Parser {
         let start = self.span();
         match self.peek().clone() {
             Tok::Ident(name) if name == "_" => Ok(Term::Wildcard(self.bump().span)),
-            Tok::Ident(name) => Ok(Term::Var(Ident { name, span: self.bump().span })),
+            Tok::Ident(name) => Ok(Term::Var(Ident {
+                name,
+                span: self.bump().span,
+            })),
             Tok::Number(n) => Ok(Term::Const(Literal::Number(n), self.bump().span)),
             Tok::Str(s) => Ok(Term::Const(Literal::Str(s), self.bump().span)),
             Tok::Minus => {
@@ -216,7 +263,9 @@ impl Parser {
                     _ => Err(self.unexpected("expected a number after `-`")),
                 }
             }
-            _ => Err(self.unexpected(&format!("expected a term (variable, constant or `_`) in `{owner}(…)`"))),
+            _ => Err(self.unexpected(&format!(
+                "expected a term (variable, constant or `_`) in `{owner}(…)`"
+            ))),
         }
     }
 
@@ -230,7 +279,12 @@ impl Parser {
         }
         self.expect(&Tok::RParen, &format!("to close atom `{}`", name.name))?;
         let span = Span::new(name.span.start, self.prev_end());
-        Ok(Atom { name, terms, emb, span })
+        Ok(Atom {
+            name,
+            terms,
+            emb,
+            span,
+        })
     }
 
     fn body(&mut self) -> PResult<Body> {
@@ -240,23 +294,34 @@ impl Parser {
         self.body_item(&mut atoms, &mut filters)?;
         if *self.peek() == Tok::Pipe {
             if !first_is_atom {
-                return Err(Diagnostic::error("a union body (`|`) consists of atoms only", filters[0].span));
+                return Err(Diagnostic::error(
+                    "a union body (`|`) consists of atoms only",
+                    filters[0].span,
+                ));
             }
             while self.eat(&Tok::Pipe) {
                 if !self.at_atom() {
-                    return Err(self.unexpected("expected an atom after `|` (a union body consists of atoms only)"));
+                    return Err(self.unexpected(
+                        "expected an atom after `|` (a union body consists of atoms only)",
+                    ));
                 }
                 atoms.push(self.atom()?);
             }
             if *self.peek() == Tok::Comma {
-                return Err(Diagnostic::error("a body cannot mix `,` and `|` (split it into two rules)", self.span()));
+                return Err(Diagnostic::error(
+                    "a body cannot mix `,` and `|` (split it into two rules)",
+                    self.span(),
+                ));
             }
             return Ok(Body::Union(atoms));
         }
         while self.eat(&Tok::Comma) {
             self.body_item(&mut atoms, &mut filters)?;
             if *self.peek() == Tok::Pipe {
-                return Err(Diagnostic::error("a body cannot mix `,` and `|` (split it into two rules)", self.span()));
+                return Err(Diagnostic::error(
+                    "a body cannot mix `,` and `|` (split it into two rules)",
+                    self.span(),
+                ));
             }
         }
         Ok(Body::Conj { atoms, filters })
@@ -279,7 +344,12 @@ impl Parser {
             Tok::Le => CmpOp::Le,
             Tok::Gt => CmpOp::Gt,
             Tok::Ge => CmpOp::Ge,
-            Tok::Assign => return Err(Diagnostic::error("`=` is for definitions; compare with `==`", self.span())),
+            Tok::Assign => {
+                return Err(Diagnostic::error(
+                    "`=` is for definitions; compare with `==`",
+                    self.span(),
+                ));
+            }
             _ => return Err(self.unexpected("expected an atom or a filter such as `a != b`")),
         };
         self.bump();
@@ -336,7 +406,10 @@ impl Parser {
             let e = self.unary()?;
             self.depth -= 1;
             let span = start.to(e.span);
-            return Ok(Expr { kind: ExprKind::Neg(Box::new(e)), span });
+            return Ok(Expr {
+                kind: ExprKind::Neg(Box::new(e)),
+                span,
+            });
         }
         self.power()
     }
@@ -370,7 +443,13 @@ impl Parser {
             self.depth -= 1;
             self.expect(&Tok::RParen, "to close the argument list")?;
             let span = e.span.to(Span::new(e.span.start, self.prev_end()));
-            e = Expr { kind: ExprKind::Call { callee: Box::new(e), args }, span };
+            e = Expr {
+                kind: ExprKind::Call {
+                    callee: Box::new(e),
+                    args,
+                },
+                span,
+            };
         }
         Ok(e)
     }
@@ -382,9 +461,15 @@ impl Parser {
             let name = self.ident("an argument name")?;
             self.bump();
             let value = self.expr()?;
-            return Ok(Arg { name: Some(name), value });
+            return Ok(Arg {
+                name: Some(name),
+                value,
+            });
         }
-        Ok(Arg { name: None, value: self.expr()? })
+        Ok(Arg {
+            name: None,
+            value: self.expr()?,
+        })
     }
 
     fn primary(&mut self) -> PResult<Expr> {
@@ -409,7 +494,10 @@ impl Parser {
                 self.depth -= 1;
                 self.expect(&Tok::RParen, "to close `(`")?;
                 // Keep the inner node; widen its span to include the parentheses.
-                return Ok(Expr { kind: e.kind, span: span.to(Span::new(span.start, self.prev_end())) });
+                return Ok(Expr {
+                    kind: e.kind,
+                    span: span.to(Span::new(span.start, self.prev_end())),
+                });
             }
             Tok::LBracket => {
                 self.bump();
@@ -427,13 +515,19 @@ impl Parser {
             }
             _ => return Err(self.unexpected("expected an expression")),
         };
-        Ok(Expr { kind, span: span.to(Span::new(span.start, self.prev_end())) })
+        Ok(Expr {
+            kind,
+            span: span.to(Span::new(span.start, self.prev_end())),
+        })
     }
 }
 
 fn bin(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
     let span = lhs.span.to(rhs.span);
-    Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+        span,
+    }
 }
 
 #[cfg(test)]
@@ -500,19 +594,45 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
             P(x) :- Q(x, -1, "a b", _) .
             Z() :- Q(_, _) .
         "#]]
-        .assert_eq(&round("L = Linear(4, 2, bias=False). P(x) :- Q(x, -1, 'a b', _). Z() :- Q(_, _;)."));
+        .assert_eq(&round(
+            "L = Linear(4, 2, bias=False). P(x) :- Q(x, -1, 'a b', _). Z() :- Q(_, _;).",
+        ));
     }
 
     #[test]
     fn syntax_errors_name_the_problem() {
-        assert_eq!(err("H(v) :- A(v), B(v) | C(v)."), "a body cannot mix `,` and `|` (split it into two rules)");
-        assert_eq!(err("H(v) :- A(v) | B(v), C(v)."), "a body cannot mix `,` and `|` (split it into two rules)");
-        assert_eq!(err("H(v) :- A(v)"), "expected `.` at the end of the statement, found end of file");
-        assert_eq!(err("H(v) A(v)."), "expected `:-` after the head of `H`, found identifier `A`");
-        assert_eq!(err("H(v :- A(v)."), "expected `)` to close head `H`, found `:-`");
-        assert_eq!(err("?train H(v) :- A(v)."), "unknown statement `?train`; expected `?fit` or `?pred`");
-        assert_eq!(err("H(v) :- A(v), v = 1."), "`=` is for definitions; compare with `==`");
-        assert_eq!(err("?fit <epochs 3> L(; x) :- A(; x)."), "expected `=` after parameter `epochs`, found number `3`");
+        assert_eq!(
+            err("H(v) :- A(v), B(v) | C(v)."),
+            "a body cannot mix `,` and `|` (split it into two rules)"
+        );
+        assert_eq!(
+            err("H(v) :- A(v) | B(v), C(v)."),
+            "a body cannot mix `,` and `|` (split it into two rules)"
+        );
+        assert_eq!(
+            err("H(v) :- A(v)"),
+            "expected `.` at the end of the statement, found end of file"
+        );
+        assert_eq!(
+            err("H(v) A(v)."),
+            "expected `:-` after the head of `H`, found identifier `A`"
+        );
+        assert_eq!(
+            err("H(v :- A(v)."),
+            "expected `)` to close head `H`, found `:-`"
+        );
+        assert_eq!(
+            err("?train H(v) :- A(v)."),
+            "unknown statement `?train`; expected `?fit` or `?pred`"
+        );
+        assert_eq!(
+            err("H(v) :- A(v), v = 1."),
+            "`=` is for definitions; compare with `==`"
+        );
+        assert_eq!(
+            err("?fit <epochs 3> L(; x) :- A(; x)."),
+            "expected `=` after parameter `epochs`, found number `3`"
+        );
     }
 
     #[test]

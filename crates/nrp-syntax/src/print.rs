@@ -21,7 +21,11 @@ pub fn print_statement(s: &Statement) -> String {
         Statement::Fit(f) => {
             let mut s = String::from("?fit ");
             if !f.params.is_empty() {
-                let ps: Vec<String> = f.params.iter().map(|p| format!("{} = {}", p.name.name, print_expr(&p.value))).collect();
+                let ps: Vec<String> = f
+                    .params
+                    .iter()
+                    .map(|p| format!("{} = {}", p.name.name, print_expr(&p.value)))
+                    .collect();
                 let _ = write!(s, "<{}> ", ps.join(", "));
             }
             s.push_str(&print_rule(&f.rule));
@@ -62,7 +66,12 @@ pub fn print_atom(a: &Atom) -> String {
 }
 
 fn print_filter(f: &Filter) -> String {
-    format!("{} {} {}", print_term(&f.lhs), f.op.symbol(), print_term(&f.rhs))
+    format!(
+        "{} {} {}",
+        print_term(&f.lhs),
+        f.op.symbol(),
+        print_term(&f.rhs)
+    )
 }
 
 fn print_terms(ts: &[Term]) -> String {
@@ -99,7 +108,9 @@ pub fn print_expr(e: &Expr) -> String {
         ExprKind::Str(s) => quote(s),
         ExprKind::Ident(n) => n.clone(),
         ExprKind::Neg(x) => format!("(-{})", print_expr(x)),
-        ExprKind::Binary(op, a, b) => format!("({} {} {})", print_expr(a), op.symbol(), print_expr(b)),
+        ExprKind::Binary(op, a, b) => {
+            format!("({} {} {})", print_expr(a), op.symbol(), print_expr(b))
+        }
         ExprKind::Call { callee, args } => {
             let args: Vec<String> = args
                 .iter()
