@@ -411,13 +411,13 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("input has {i} features, weight is [{o}, {i2}]"),
             );
         }
-        if let Some(b) = b {
-            if self.value(b).len() != o {
-                return shape_err(
-                    "linear",
-                    format!("bias has {} values for {o} outputs", self.value(b).len()),
-                );
-            }
+        if let Some(b) = b
+            && self.value(b).len() != o
+        {
+            return shape_err(
+                "linear",
+                format!("bias has {} values for {o} outputs", self.value(b).len()),
+            );
         }
         let mut out = self.alloc(n, o);
         self.backend
@@ -455,14 +455,14 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("match list reads {} rows, tensor has {r}", c.n_cols()),
             );
         }
-        if let Some(v) = vals {
-            if self.shape(v) != (c.nnz(), 1) {
-                let (vr, vc) = self.shape(v);
-                return shape_err(
-                    "spmm",
-                    format!("values are [{vr}, {vc}], expected [{}, 1]", c.nnz()),
-                );
-            }
+        if let Some(v) = vals
+            && self.shape(v) != (c.nnz(), 1)
+        {
+            let (vr, vc) = self.shape(v);
+            return shape_err(
+                "spmm",
+                format!("values are [{vr}, {vc}], expected [{}, 1]", c.nnz()),
+            );
         }
         let scale = mean.then(|| mean_scale::<T>(c.segments()));
         let mut out = self.alloc(c.n_rows(), d);
@@ -975,11 +975,11 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     be.matmul(g, true, self.value(*x), false, &mut dw, false);
                     self.acc(grads, *w, dw);
                 }
-                if let Some(b) = b {
-                    if let Some(mut db) = self.grad_buf(*b) {
-                        be.col_sum(g, &mut db.data);
-                        self.acc(grads, *b, db);
-                    }
+                if let Some(b) = b
+                    && let Some(mut db) = self.grad_buf(*b)
+                {
+                    be.col_sum(g, &mut db.data);
+                    self.acc(grads, *b, db);
                 }
             }
             Op::Transpose(x) => {
@@ -1000,11 +1000,11 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     be.spmm_t(c, vd, scale.as_deref(), g, &mut dx);
                     self.acc(grads, *x, dx);
                 }
-                if let Some(v) = vals {
-                    if let Some(mut dv) = self.grad_buf(*v) {
-                        be.spmm_dvals(c, scale.as_deref(), self.value(*x), g, &mut dv.data);
-                        self.acc(grads, *v, dv);
-                    }
+                if let Some(v) = vals
+                    && let Some(mut dv) = self.grad_buf(*v)
+                {
+                    be.spmm_dvals(c, scale.as_deref(), self.value(*x), g, &mut dv.data);
+                    self.acc(grads, *v, dv);
                 }
             }
             Op::Gather { csr, x } => {

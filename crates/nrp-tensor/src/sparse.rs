@@ -135,6 +135,21 @@ pub struct Transposed {
     pub(crate) entries: Vec<u32>,
 }
 
+impl Transposed {
+    /// Row pointers over the columns of the CSR.
+    pub fn segments(&self) -> &Segments {
+        &self.seg
+    }
+    /// Head row of each transposed entry.
+    pub fn rows(&self) -> &[u32] {
+        &self.rows
+    }
+    /// Position in the CSR of each transposed entry.
+    pub fn entries(&self) -> &[u32] {
+        &self.entries
+    }
+}
+
 impl Csr {
     pub fn new(
         n_rows: usize,

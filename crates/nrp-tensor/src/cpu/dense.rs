@@ -77,67 +77,96 @@ pub(crate) fn matmul<T: Float>(
             cs: 1,
         }
     };
-    let c = SendPtr(out.data.as_mut_ptr());
-    // Safety (all calls below): views stay inside `a`, `b`, `out` whose shapes were checked;
-    // parallel calls write disjoint row or column ranges of `out`.
-    let work = m * n * k;
-    if !cpu.parallel(work / 4) || (m < 64 && n < 64) {
-        unsafe { gemm_raw(m, n, k, av, bv, c.0, n as isize, accumulate) };
+    // Safety (all calls below): views stay inside `a`, `b`, `out` (shapes checked above).
+    if m >= n || m * n * k < WIDE_THRESHOLD {
+        unsafe { gemm_rows(cpu, m, n, k, av, bv, out.data.as_mut_ptr(), accumulate) };
         return;
     }
-    let tasks = 2 * cpu.threads();
-    if m >= n {
-        // Split output rows.
-        let per = m.div_ceil(tasks).max(16);
-        cpu.install(|| {
-            (0..m.div_ceil(per)).into_par_iter().for_each(|t| {
-                let (c, av, bv) = (c, av, bv);
-                let (lo, hi) = (t * per, ((t + 1) * per).min(m));
-                let a_sub = View {
-                    ptr: av.ptr.wrapping_offset(lo as isize * av.rs),
-                    ..av
-                };
-                unsafe {
-                    gemm_raw(
-                        hi - lo,
-                        n,
-                        k,
-                        a_sub,
-                        bv,
-                        c.0.add(lo * n),
-                        n as isize,
-                        accumulate,
-                    )
-                };
-            })
-        });
+    // A wide output (e.g. a weight gradient [out, in] with a long reduction): compute
+    // Cᵀ = op(B)ᵀ·op(A)ᵀ split by rows, then transpose. The `gemm` crate's result for an
+    // element depends on the number of output columns it is given, but not on how the rows are
+    // split, so this keeps results independent of the thread count (and is faster: measured).
+    let mut ct = Tensor::<T>::zeros(n, m);
+    let t = |v: View<T>| View {
+        ptr: v.ptr,
+        rs: v.cs,
+        cs: v.rs,
+    };
+    unsafe { gemm_rows(cpu, n, m, k, t(bv), t(av), ct.data.as_mut_ptr(), false) };
+    if accumulate {
+        let mut tmp = Tensor::zeros(m, n);
+        transpose(cpu, &ct, &mut tmp);
+        for (o, v) in out.data.iter_mut().zip(&tmp.data) {
+            *o += *v;
+        }
     } else {
-        // Split output columns (e.g. weight gradients [out, in] with a long reduction).
-        let per = n.div_ceil(tasks).max(16);
-        cpu.install(|| {
-            (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
-                let (c, av, bv) = (c, av, bv);
-                let (lo, hi) = (t * per, ((t + 1) * per).min(n));
-                let b_sub = View {
-                    ptr: bv.ptr.wrapping_offset(lo as isize * bv.cs),
-                    ..bv
-                };
-                unsafe {
-                    gemm_raw(
-                        m,
-                        hi - lo,
-                        k,
-                        av,
-                        b_sub,
-                        c.0.add(lo),
-                        n as isize,
-                        accumulate,
-                    )
-                };
-            })
-        });
+        transpose(cpu, &ct, out);
     }
 }
+
+/// Outputs with fewer rows than columns take the transposed route above this many FMAs.
+const WIDE_THRESHOLD: usize = 1 << 18;
+
+/// `C[m, n] (+)= A·B` with `C` row-major contiguous, parallel over row blocks of `C`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_rows<T: Float>(
+    cpu: &Cpu,
+    m: usize,
+    n: usize,
+    k: usize,
+    av: View<T>,
+    bv: View<T>,
+    c: *mut T,
+    accumulate: bool,
+) {
+    let chunks = gemm_chunks(m, n, k);
+    if chunks == 1 {
+        unsafe { gemm_raw(m, n, k, av, bv, c, n as isize, accumulate) };
+        return;
+    }
+    // The `gemm` crate's blocking (and so the summation order of an element) depends on the
+    // block shape it is given, so the split depends on the shape only, never on the thread
+    // count: results are bit-identical for any number of threads.
+    let c = SendPtr(c);
+    let per = m.div_ceil(chunks);
+    let run = |t: usize| {
+        let (c, av, bv) = (c, av, bv);
+        let (lo, hi) = (t * per, ((t + 1) * per).min(m));
+        let a_sub = View {
+            ptr: av.ptr.wrapping_offset(lo as isize * av.rs),
+            ..av
+        };
+        unsafe {
+            gemm_raw(
+                hi - lo,
+                n,
+                k,
+                a_sub,
+                bv,
+                c.0.add(lo * n),
+                n as isize,
+                accumulate,
+            )
+        };
+    };
+    if cpu.threads() > 1 {
+        cpu.install(|| (0..m.div_ceil(per)).into_par_iter().for_each(run));
+    } else {
+        (0..m.div_ceil(per)).for_each(run);
+    }
+}
+
+/// Row blocks for a GEMM of this shape: one below ~2M FMAs, else blocks of at least 128 rows,
+/// at most 16.
+pub(crate) fn gemm_chunks(m: usize, n: usize, k: usize) -> usize {
+    if m * n * k < GEMM_SPLIT_WORK {
+        1
+    } else {
+        (m / 128).clamp(1, 16)
+    }
+}
+
+const GEMM_SPLIT_WORK: usize = 1 << 21;
 
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_raw<T: Float>(
@@ -235,8 +264,8 @@ pub(crate) fn transpose<T: Float>(cpu: &Cpu, x: &Tensor<T>, out: &mut Tensor<T>)
             for jj in 0..nj {
                 let j = j0 + jj;
                 let dst = &mut chunk[jj * r..(jj + 1) * r];
-                for i in i0..(i0 + TILE).min(r) {
-                    dst[i] = x.data[i * c + j];
+                for (i, d) in dst.iter_mut().enumerate().take((i0 + TILE).min(r)).skip(i0) {
+                    *d = x.data[i * c + j];
                 }
             }
         }

@@ -45,7 +45,7 @@ pub(crate) fn cross_entropy<T: Float>(cpu: &Cpu, x: &Tensor<T>, t: &[u32], out: 
             let xr = x.row(i0 + r);
             let m = xr.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v));
             let s: T = xr.iter().map(|&v| (v - m).exp()).sum();
-            *o = s.ln() + m - xr[t[i0 + r] as usize];
+            *o = s.ln() - (xr[t[i0 + r] as usize] - m); // −log_softmax[t], as PyTorch
         }
     });
 }

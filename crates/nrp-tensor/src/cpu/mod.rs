@@ -95,6 +95,7 @@ impl Cpu {
 
     /// Like [`Cpu::for_rows`] with two outputs split at the same rows (`len_a`, `len_b`
     /// elements per row).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn for_rows2<A: Send, B: Send>(
         &self,
         a: &mut [A],

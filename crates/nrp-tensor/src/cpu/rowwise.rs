@@ -18,9 +18,10 @@ pub(crate) fn softmax<T: Float>(cpu: &Cpu, x: &Tensor<T>, out: &mut Tensor<T>, l
                 s += *o;
             }
             if log {
-                let ls = s.ln() + m;
+                // (x - m) - ln s, as PyTorch: never forms x - (m + ln s) at magnitude m.
+                let ls = s.ln();
                 for (o, &v) in o.iter_mut().zip(xr) {
-                    *o = v - ls;
+                    *o = (v - m) - ls;
                 }
             } else {
                 let inv = T::ONE / s;

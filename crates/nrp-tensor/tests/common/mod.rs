@@ -3,6 +3,9 @@
 
 use nrp_tensor::{Cpu, Float, Graph, Result, Tensor, Var};
 
+/// An op under test: builds its output from the input handles.
+pub type OpFn<'f> = dyn for<'a> Fn(&mut Graph<'a, f64>, &[Var]) -> Result<Var> + 'f;
+
 pub struct Rng(u64);
 
 impl Rng {
@@ -65,7 +68,7 @@ fn weighted_loss<'a>(
     inputs: &'a [Tensor<f64>],
     grad_mask: &[bool],
     weights: &'a std::cell::OnceCell<Tensor<f64>>,
-    f: &dyn Fn(&mut Graph<'a, f64>, &[Var]) -> Result<Var>,
+    f: &OpFn<'_>,
 ) -> (Var, Vec<Var>) {
     let vars: Vec<Var> = inputs
         .iter()
@@ -91,20 +94,11 @@ fn weighted_loss<'a>(
 /// Central-difference gradient check in f64 of every input whose mask is set. Checks up to
 /// `max_elems` elements per input (evenly spread), with tolerance
 /// `|num - ana| <= tol * max(1, |num|)`.
-pub fn gradcheck(
-    inputs: Vec<Tensor<f64>>,
-    grad_mask: &[bool],
-    f: &dyn for<'a> Fn(&mut Graph<'a, f64>, &[Var]) -> Result<Var>,
-) {
+pub fn gradcheck(inputs: Vec<Tensor<f64>>, grad_mask: &[bool], f: &OpFn) {
     gradcheck_tol(inputs, grad_mask, 1e-6, f)
 }
 
-pub fn gradcheck_tol(
-    inputs: Vec<Tensor<f64>>,
-    grad_mask: &[bool],
-    tol: f64,
-    f: &dyn for<'a> Fn(&mut Graph<'a, f64>, &[Var]) -> Result<Var>,
-) {
+pub fn gradcheck_tol(inputs: Vec<Tensor<f64>>, grad_mask: &[bool], tol: f64, f: &OpFn) {
     const H: f64 = 1e-5;
     const MAX_ELEMS: usize = 40;
     for cpu in backends() {

@@ -1,0 +1,368 @@
+//! Forward values against hand-computed results, broadcasting, empty inputs and data errors.
+
+mod common;
+use common::backends;
+use nrp_tensor::{Csr, Graph, Reduce, Reduction, Segments, Tensor, TensorError, UnaryOp};
+
+fn t(rows: &[&[f32]]) -> Tensor {
+    Tensor::from_rows(rows).unwrap()
+}
+
+fn close(a: &Tensor, b: &Tensor, tol: f32) {
+    assert_eq!(a.shape(), b.shape(), "{a:?} vs {b:?}");
+    for (x, y) in a.data.iter().zip(&b.data) {
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{a:?}\nvs\n{b:?}");
+    }
+}
+
+#[test]
+fn elementwise_values_and_broadcasting() {
+    for cpu in backends() {
+        let mut g = Graph::new(&cpu);
+        let a = t(&[&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]]);
+        let col = t(&[&[10.0], &[20.0]]);
+        let row = t(&[&[1.0, 0.5, 0.25]]);
+        let (a, col, row) = (g.constant(&a), g.constant(&col), g.constant(&row));
+        let s = g.scalar(2.0);
+        let v = g.add(a, col).unwrap();
+        assert_eq!(g.value(v), &t(&[&[11.0, 12.0, 13.0], &[24.0, 25.0, 26.0]]));
+        let v = g.mul(row, a).unwrap();
+        assert_eq!(g.value(v), &t(&[&[1.0, 1.0, 0.75], &[4.0, 2.5, 1.5]]));
+        let v = g.sub(s, a).unwrap();
+        assert_eq!(g.value(v), &t(&[&[1.0, 0.0, -1.0], &[-2.0, -3.0, -4.0]]));
+        let v = g.div(a, s).unwrap();
+        assert_eq!(g.value(v), &t(&[&[0.5, 1.0, 1.5], &[2.0, 2.5, 3.0]]));
+        let v = g.pow(a, s).unwrap();
+        assert_eq!(g.value(v), &t(&[&[1.0, 4.0, 9.0], &[16.0, 25.0, 36.0]]));
+        let v = g.eq(a, s).unwrap();
+        assert_eq!(g.value(v), &t(&[&[0.0, 1.0, 0.0], &[0.0, 0.0, 0.0]]));
+        // [n,1] with [1,d] broadcasts both ways.
+        let v = g.mul(col, row).unwrap();
+        assert_eq!(g.value(v), &t(&[&[10.0, 5.0, 2.5], &[20.0, 10.0, 5.0]]));
+        let bad = g.constant_owned(Tensor::zeros(3, 2));
+        assert!(matches!(g.add(a, bad), Err(TensorError::Shape { .. })));
+    }
+}
+
+#[test]
+fn unary_values() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let mut g = Graph::new(&cpu);
+    let x = t(&[&[-1.0, 0.0, 2.0]]);
+    let x = g.constant(&x);
+    let cases: [(UnaryOp, [f32; 3]); 10] = [
+        (UnaryOp::Relu, [0.0, 0.0, 2.0]),
+        (UnaryOp::LeakyRelu(0.1), [-0.1, 0.0, 2.0]),
+        (UnaryOp::Elu(1.0), [-0.632_120_56, 0.0, 2.0]),
+        // x·Φ(x): Φ(-1) = 0.158655254, Φ(2) = 0.977249868
+        (UnaryOp::Gelu, [-0.158_655_25, 0.0, 1.954_499_7]),
+        (UnaryOp::Sigmoid, [0.268_941_43, 0.5, 0.880_797_1]),
+        (UnaryOp::Tanh, [-0.761_594_2, 0.0, 0.964_027_6]),
+        (UnaryOp::Abs, [1.0, 0.0, 2.0]),
+        (UnaryOp::Neg, [1.0, -0.0, -2.0]),
+        (UnaryOp::Exp, [0.367_879_44, 1.0, 7.389_056]),
+        (UnaryOp::Sqrt, [f32::NAN, 0.0, std::f32::consts::SQRT_2]),
+    ];
+    for (op, want) in cases {
+        let y = g.unary(op, x);
+        for (got, want) in g.value(y).data.iter().zip(want) {
+            assert!(
+                (got.is_nan() && want.is_nan()) || (got - want).abs() <= 2e-7 * (1.0 + want.abs()),
+                "{op:?}: {got} vs {want}"
+            );
+        }
+    }
+    // Sigmoid saturates without overflow.
+    let big = t(&[&[-200.0, 200.0]]);
+    let big = g.constant(&big);
+    let y = g.sigmoid(big);
+    assert_eq!(g.value(y).data, vec![0.0, 1.0]);
+}
+
+#[test]
+fn matmul_and_linear_values() {
+    for cpu in backends() {
+        let mut g = Graph::new(&cpu);
+        let x = t(&[&[1.0, 2.0], &[3.0, 4.0], &[5.0, 6.0]]);
+        let w = t(&[&[1.0, 0.0], &[0.0, 1.0], &[1.0, 1.0]]); // [out=3, in=2]
+        let b = t(&[&[0.5, -0.5, 0.0]]);
+        let (x, w, b) = (g.constant(&x), g.constant(&w), g.constant(&b));
+        let y = g.linear(x, w, Some(b)).unwrap();
+        assert_eq!(
+            g.value(y),
+            &t(&[&[1.5, 1.5, 3.0], &[3.5, 3.5, 7.0], &[5.5, 5.5, 11.0]])
+        );
+        let y = g.matmul_t(x, true, x, false).unwrap(); // xᵀx
+        assert_eq!(g.value(y), &t(&[&[35.0, 44.0], &[44.0, 56.0]]));
+        let y = g.transpose(x);
+        assert_eq!(g.value(y), &t(&[&[1.0, 3.0, 5.0], &[2.0, 4.0, 6.0]]));
+        assert!(g.linear(x, b, None).is_err());
+    }
+}
+
+#[test]
+fn large_matmul_matches_naive() {
+    let mut rng = common::Rng::new(3);
+    for cpu in backends() {
+        for (m, k, n) in [(257, 129, 65), (1000, 70, 16), (16, 3000, 200)] {
+            let a: Tensor = rng.tensor(m, k, -1.0, 1.0);
+            let b: Tensor = rng.tensor(n, k, -1.0, 1.0);
+            let mut g = Graph::new(&cpu);
+            let (av, bv) = (g.constant(&a), g.constant(&b));
+            let y = g.linear(av, bv, None).unwrap();
+            let mut want = Tensor::zeros(m, n);
+            for i in 0..m {
+                for j in 0..n {
+                    want.data[i * n + j] = (0..k)
+                        .map(|p| a.get(i, p) as f64 * b.get(j, p) as f64)
+                        .sum::<f64>() as f32;
+                }
+            }
+            close(g.value(y), &want, 1e-4);
+        }
+    }
+}
+
+fn graph_csr() -> Csr {
+    // Head rows: 0 <- {1, 2}, 1 <- {}, 2 <- {0, 0, 2}
+    Csr::new(3, 3, vec![0, 2, 2, 5], vec![1, 2, 0, 0, 2]).unwrap()
+}
+
+#[test]
+fn sparse_values_and_empty_rows() {
+    let csr = graph_csr();
+    for cpu in backends() {
+        let mut g = Graph::new(&cpu);
+        let x = t(&[&[1.0, -1.0], &[2.0, 5.0], &[3.0, 0.0]]);
+        let w = Tensor::column(vec![0.5, 2.0, 1.0, -1.0, 10.0]);
+        let (x, w) = (g.constant(&x), g.constant(&w));
+        let y = g.spmm(&csr, x, Some(w)).unwrap();
+        assert_eq!(g.value(y), &t(&[&[7.0, 2.5], &[0.0, 0.0], &[30.0, 0.0]]));
+        let cases = [
+            (Reduce::Sum, t(&[&[5.0, 5.0], &[0.0, 0.0], &[5.0, -2.0]])),
+            (
+                Reduce::Mean,
+                t(&[&[2.5, 2.5], &[0.0, 0.0], &[5.0 / 3.0, -2.0 / 3.0]]),
+            ),
+            (Reduce::Max, t(&[&[3.0, 5.0], &[0.0, 0.0], &[3.0, 0.0]])),
+            (Reduce::Min, t(&[&[2.0, 0.0], &[0.0, 0.0], &[1.0, -1.0]])),
+        ];
+        for (op, want) in cases {
+            let y = g.gather_reduce(&csr, x, op).unwrap();
+            close(g.value(y), &want, 1e-6);
+        }
+        let c = g.count(csr.segments());
+        assert_eq!(g.value(c).data, vec![2.0, 0.0, 3.0]);
+        let seg = Segments::new(vec![0, 2, 2, 3]).unwrap();
+        let y = g.segment_reduce(&seg, x, Reduce::Max).unwrap();
+        assert_eq!(g.value(y), &t(&[&[2.0, 5.0], &[0.0, 0.0], &[3.0, 0.0]]));
+    }
+}
+
+#[test]
+fn max_ties_route_gradient_to_first_match() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let csr = Csr::new(1, 2, vec![0, 3], vec![0, 1, 0]).unwrap();
+    let x = t(&[&[1.0], &[1.0]]);
+    let mut g = Graph::new(&cpu);
+    let xv = g.input(&x, true);
+    let y = g.gather_reduce(&csr, xv, Reduce::Max).unwrap();
+    let l = g.sum_all(y);
+    let grads = g.backward(l).unwrap();
+    assert_eq!(grads.get(xv).unwrap().data, vec![1.0, 0.0]);
+}
+
+#[test]
+fn empty_inputs() {
+    for cpu in backends() {
+        let mut g = Graph::<f32>::new(&cpu);
+        // 0 head rows, 0 matches.
+        let csr = Csr::new(0, 4, vec![0], vec![]).unwrap();
+        let x = Tensor::zeros(4, 3);
+        let xv = g.input(&x, true);
+        for op in [Reduce::Sum, Reduce::Mean, Reduce::Max, Reduce::Min] {
+            let y = g.gather_reduce(&csr, xv, op).unwrap();
+            assert_eq!(g.shape(y), (0, 3));
+        }
+        // Rows without matches: all reductions give 0.
+        let csr2 = Csr::new(2, 4, vec![0, 0, 0], vec![]).unwrap();
+        let y = g.gather_reduce(&csr2, xv, Reduce::Max).unwrap();
+        assert_eq!(g.value(y), &Tensor::zeros(2, 3));
+        // 0-row dense tensors through everything.
+        let e = Tensor::zeros(0, 5);
+        let ev = g.input(&e, true);
+        let h = g.relu(ev);
+        let s = g.softmax(h);
+        let ln = g.layer_norm(s, None, None, 1e-5).unwrap();
+        let tg = Tensor::zeros(0, 1);
+        let tv = g.constant(&tg);
+        let loss = g.cross_entropy(ln, tv, Reduction::Mean).unwrap();
+        assert_eq!(g.value(loss).data, vec![0.0]);
+        let m = g.mean_all(ev);
+        assert_eq!(g.value(m).data, vec![0.0]);
+        let total = g.add(loss, m).unwrap();
+        let y0 = g.gather_reduce(&csr, xv, Reduce::Sum).unwrap();
+        let s0 = g.sum_all(y0);
+        let total = g.add(total, s0).unwrap();
+        let grads = g.backward(total).unwrap();
+        assert_eq!(grads.get(ev).unwrap().shape(), (0, 5));
+        assert_eq!(grads.get(xv).unwrap(), &Tensor::zeros(4, 3));
+    }
+}
+
+#[test]
+fn softmax_layer_norm_concat_values() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let mut g = Graph::new(&cpu);
+    let x = t(&[&[1.0, 2.0, 3.0], &[1000.0, 1000.0, 1000.0]]);
+    let xv = g.constant(&x);
+    let s = g.softmax(xv);
+    let e = [1.0f32.exp(), 2.0f32.exp(), 3.0f32.exp()];
+    let z: f32 = e.iter().sum();
+    close(
+        g.value(s),
+        &t(&[&[e[0] / z, e[1] / z, e[2] / z], &[1.0 / 3.0; 3]]),
+        1e-6,
+    );
+    let ls = g.log_softmax(xv);
+    close(
+        g.value(ls),
+        &t(&[
+            &[1.0 - z.ln() - 0.0, 2.0 - z.ln(), 3.0 - z.ln()],
+            &[-(3.0f32.ln()); 3],
+        ]),
+        1e-6,
+    );
+    // Layer norm of [1,2,3]: mean 2, biased var 2/3.
+    let w = t(&[&[1.0, 2.0, 0.5]]);
+    let b = t(&[&[0.0, 1.0, 0.0]]);
+    let (wv, bv) = (g.constant(&w), g.constant(&b));
+    let ln = g.layer_norm(xv, Some(wv), Some(bv), 1e-5).unwrap();
+    let r = 1.0 / (2.0f32 / 3.0 + 1e-5).sqrt();
+    close(
+        g.value(ln),
+        &t(&[&[-r, 1.0, 0.5 * r], &[0.0, 1.0, 0.0]]),
+        1e-6,
+    );
+    let c = g.concat(&[wv, bv, wv]).unwrap();
+    assert_eq!(
+        g.value(c),
+        &t(&[&[1.0, 2.0, 0.5, 0.0, 1.0, 0.0, 1.0, 2.0, 0.5]])
+    );
+}
+
+#[test]
+fn one_hot_embedding_argmax_and_index_errors() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let mut g = Graph::new(&cpu);
+    let idx = Tensor::column(vec![2.0, 0.0]);
+    let iv = g.constant(&idx);
+    let oh = g.one_hot(iv, 3).unwrap();
+    assert_eq!(g.value(oh), &t(&[&[0.0, 0.0, 1.0], &[1.0, 0.0, 0.0]]));
+    let w = t(&[&[1.0, 1.5], &[2.0, 2.5], &[3.0, 3.5]]);
+    let wv = g.constant(&w);
+    let e = g.embedding(wv, iv).unwrap();
+    assert_eq!(g.value(e), &t(&[&[3.0, 3.5], &[1.0, 1.5]]));
+    let m = t(&[&[1.0, 3.0, 3.0], &[-1.0, -2.0, -3.0]]);
+    let mv = g.constant(&m);
+    let a = g.argmax(mv);
+    assert_eq!(g.value(a).data, vec![1.0, 0.0]);
+
+    let bad = Tensor::column(vec![0.0, 1.5]);
+    let bv = g.constant(&bad);
+    assert_eq!(
+        g.one_hot(bv, 3).unwrap_err(),
+        TensorError::Index {
+            op: "OneHot",
+            row: 1,
+            value: 1.5,
+            limit: 3
+        }
+    );
+    let bad = Tensor::column(vec![3.0]);
+    let bv = g.constant(&bad);
+    assert!(matches!(
+        g.embedding(wv, bv),
+        Err(TensorError::Index {
+            row: 0,
+            limit: 3,
+            ..
+        })
+    ));
+    let logits = t(&[&[0.0, 1.0]]);
+    let lv = g.constant(&logits);
+    let neg = Tensor::column(vec![-1.0]);
+    let nv = g.constant(&neg);
+    assert!(matches!(
+        g.cross_entropy(lv, nv, Reduction::Mean),
+        Err(TensorError::Index { .. })
+    ));
+    // Malformed sparse structures are errors, not panics.
+    assert!(Csr::new(2, 3, vec![0, 2, 1], vec![0]).is_err());
+    assert!(Csr::new(1, 3, vec![0, 1], vec![3]).is_err());
+    assert!(Csr::from_coo(2, 2, &[0, 2], &[0, 0]).is_err());
+}
+
+#[test]
+fn loss_values() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let mut g = Graph::new(&cpu);
+    let logits = t(&[&[1.0, 2.0, 3.0], &[0.0, 0.0, 0.0]]);
+    let y = Tensor::column(vec![2.0, 0.0]);
+    let (lv, yv) = (g.constant(&logits), g.constant(&y));
+    let ce = g.cross_entropy(lv, yv, Reduction::None).unwrap();
+    let z = (1.0f32.exp() + 2.0f32.exp() + 3.0f32.exp()).ln();
+    close(
+        g.value(ce),
+        &Tensor::column(vec![z - 3.0, 3.0f32.ln()]),
+        1e-6,
+    );
+    let ce = g.cross_entropy(lv, yv, Reduction::Mean).unwrap();
+    close(
+        g.value(ce),
+        &Tensor::scalar((z - 3.0 + 3.0f32.ln()) / 2.0),
+        1e-6,
+    );
+
+    let a = t(&[&[1.0, 2.0], &[3.0, 4.0]]);
+    let b = t(&[&[0.0, 2.0], &[5.0, 3.0]]);
+    let (av, bv) = (g.constant(&a), g.constant(&b));
+    let mse = g.mse(av, bv, Reduction::Mean).unwrap();
+    assert_eq!(g.value(mse).data, vec![(1.0 + 0.0 + 4.0 + 1.0) / 4.0]);
+    let l1 = g.l1(av, bv, Reduction::Mean).unwrap();
+    assert_eq!(g.value(l1).data, vec![(1.0 + 0.0 + 2.0 + 1.0) / 4.0]);
+    // BCE with logits: stable at large |x|.
+    let x = t(&[&[0.0, 100.0, -100.0]]);
+    let yy = t(&[&[1.0, 0.0, 0.0]]);
+    let (xv, yyv) = (g.constant(&x), g.constant(&yy));
+    let bce = g.bce_with_logits(xv, yyv, Reduction::None).unwrap();
+    close(g.value(bce), &t(&[&[2.0f32.ln(), 100.0, 0.0]]), 1e-6);
+}
+
+#[test]
+fn dropout_semantics() {
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let mut g = Graph::new(&cpu);
+    let x = Tensor::full(1, 4, 2.0f32);
+    let xv = g.constant(&x);
+    let draws = [0.1f32, 0.6, 0.5, 0.9];
+    let mut it = draws.iter().copied();
+    let y = g.dropout(xv, 0.5, &mut || it.next().unwrap()).unwrap();
+    assert_eq!(g.value(y).data, vec![0.0, 4.0, 4.0, 4.0]);
+    g.set_training(false);
+    let y = g.dropout(xv, 0.5, &mut || unreachable!()).unwrap();
+    assert_eq!(y, xv);
+    assert!(g.dropout(xv, 1.5, &mut || 0.0).is_err());
+}
+
+#[test]
+fn coo_and_transpose() {
+    let (csr, perm) = Csr::from_coo(3, 4, &[2, 0, 2, 1], &[3, 1, 0, 1]).unwrap();
+    assert_eq!(csr.indptr(), &[0, 1, 2, 4]);
+    assert_eq!(csr.indices(), &[1, 1, 3, 0]);
+    assert_eq!(perm, vec![1, 3, 0, 2]);
+    let tr = csr.transposed();
+    assert_eq!(tr.segments().indptr(), &[0, 1, 3, 3, 4]);
+    assert_eq!(tr.rows(), &[2, 0, 1, 2]);
+    assert_eq!(tr.entries(), &[3, 0, 1, 2]);
+}
