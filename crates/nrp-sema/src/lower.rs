@@ -31,6 +31,9 @@ pub(crate) struct LoweredRule {
     pub is_union: bool,
     /// Per-match expression (in a union, over `Emb(0)` of each branch).
     pub expr: Option<Expr>,
+    /// In a union: the per-match expression of each branch, its content variables renumbered
+    /// by name into that branch's body (empty for a conjunction).
+    pub branch_exprs: Vec<Option<Expr>>,
     pub agg: Agg,
     /// Applied per head tuple to the aggregated value (`Emb(0)`).
     pub post: Option<Expr>,
@@ -410,6 +413,21 @@ impl<'a> Lowerer<'a> {
                 let mut bodies = vec![];
                 let mut scopes = vec![];
                 for a in atoms {
+                    // Safety per branch: every branch must bind every head variable.
+                    if let Some(h) = head_vars.iter().find(|h| {
+                        !a.terms
+                            .iter()
+                            .any(|t| matches!(t, ast::Term::Var(v) if v.name == h.name))
+                    }) {
+                        return Err(Diagnostic::error(
+                            format!(
+                                "unsafe rule: head variable `{}` does not occur in the union branch `{}`",
+                                h.name, a.name.name
+                            ),
+                            a.span,
+                        )
+                        .with_note("every branch of a union must bind every head variable"));
+                    }
                     let (body, mut scope) = self.body(std::slice::from_ref(a), &[], &head_vars)?;
                     scope.union_branch = true;
                     bodies.push(body);
@@ -446,6 +464,19 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
+        let mut branch_exprs = vec![];
+        if is_union {
+            let ast::Body::Union(atoms) = &rule.body else {
+                unreachable!()
+            };
+            for (b, body) in bodies.iter().enumerate() {
+                let mut e = expr.clone();
+                if let Some(e) = &mut e {
+                    rename_vars(e, &bodies[0], body, &atoms[b])?;
+                }
+                branch_exprs.push(e);
+            }
+        }
         let mut bodies = bodies;
         if is_union && expr.as_ref().is_some_and(uses_embedding) {
             for b in &mut bodies {
@@ -459,6 +490,7 @@ impl<'a> Lowerer<'a> {
                 bodies,
                 is_union,
                 expr,
+                branch_exprs,
                 agg,
                 post,
                 span: rule.span,
@@ -1199,6 +1231,49 @@ fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
     }
 }
 
+/// Renumbers the content variables of a union head expression, lowered against the first
+/// branch's body, into branch `to`'s body by name: each branch binds its own variables
+/// (`U(v; [x]) :- P(v, x, y) | Q(v, y, x)` encodes each branch's `x`).
+fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> {
+    let span = e.span;
+    match &mut e.kind {
+        ExprKind::Encode(items) => {
+            for t in items.iter_mut() {
+                if let Term::Var(v) = t {
+                    let name = &from.vars[*v];
+                    match to.vars.iter().position(|n| n == name) {
+                        Some(id) => *v = id,
+                        None => {
+                            return Err(Diagnostic::error(
+                                format!(
+                                    "`{name}` is not bound by the union branch `{}`",
+                                    atom.name.name
+                                ),
+                                span,
+                            )
+                            .with_note(
+                                "a union head can encode only variables that every branch binds",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        ExprKind::Neg(x) => rename_vars(x, from, to, atom)?,
+        ExprKind::Binary(_, a, b) => {
+            rename_vars(a, from, to, atom)?;
+            rename_vars(b, from, to, atom)?;
+        }
+        ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
+            for x in xs {
+                rename_vars(x, from, to, atom)?;
+            }
+        }
+        ExprKind::Emb(_) | ExprKind::Const(_) => {}
+    }
+    Ok(())
+}
+
 fn uses_embedding(e: &Expr) -> bool {
     let mut found = false;
     e.walk(&mut |n| found |= matches!(n.kind, ExprKind::Emb(_)));
@@ -1280,14 +1355,11 @@ fn pass_through(aux: RelId, arity: usize, span: Span) -> Branch {
 fn emit(relations: &mut Vec<Relation>, name: &str, r: LoweredRule) -> CoreRule {
     let arity = r.head.len();
     let aggregating = if r.is_union {
-        let expr = r.expr;
         let branches = r
             .bodies
             .into_iter()
-            .map(|body| Branch {
-                body,
-                expr: expr.clone(),
-            })
+            .zip(r.branch_exprs)
+            .map(|(body, expr)| Branch { body, expr })
             .collect();
         CoreRule::Union {
             head: r.head,

@@ -266,10 +266,11 @@ fn semantic_errors_are_located() {
           |                     ^^^^^^^^^^^^^^^^^^^^
           = note: every rule and union branch of one relation must give embeddings of the same dimension
 
-        t.nrp:1:3: error: unsafe rule: head variable `v` does not occur in a body atom
+        t.nrp:1:22: error: unsafe rule: head variable `v` does not occur in the union branch `B`
           |
         1 | U(v; z) :- A(v; z) | B(w; z) .
-          |   ^
+          |                      ^^^^^^^
+          = note: every branch of a union must bind every head variable
 
         t.nrp:1:14: error: `epochs` must be a non-negative integer, got -1
           |
@@ -318,4 +319,70 @@ fn semantic_errors_are_located() {
           |      ^^^
           = note: content values become embeddings with an encode: `[col]`
     "#]].assert_eq(&out);
+}
+
+/// The encoded variables of each branch of the union defining `rel`, by name.
+fn union_branch_encodes(text: &str, rel: &str) -> Vec<String> {
+    let p = nrp_sema::check(&parse(text).unwrap(), None).unwrap();
+    let id = p.relation(rel).unwrap();
+    let nrp_sema::RelKind::Derived(nrp_sema::CoreRule::Union { branches, .. }) =
+        &p.relations[id].kind
+    else {
+        panic!("{rel} is not a union")
+    };
+    branches
+        .iter()
+        .map(|b| display::expr_text(&p, &b.body, b.expr.as_ref().unwrap()))
+        .collect()
+}
+
+#[test]
+fn union_heads_encode_each_branch_variable_by_name() {
+    // `x` is the second column of P but the third of Q: each branch encodes its own `x`.
+    assert_eq!(
+        union_branch_encodes("U(v; sum([x, v])) :- P(v, x, y) | Q(v, y, x) .", "U"),
+        ["[x, v]", "[x, v]"]
+    );
+    let p = nrp_sema::check(
+        &parse("U(v; sum([x])) :- P(v, x, y) | Q(v, y, x) .").unwrap(),
+        None,
+    )
+    .unwrap();
+    let nrp_sema::RelKind::Derived(nrp_sema::CoreRule::Union { branches, .. }) =
+        &p.relations[p.relation("U").unwrap()].kind
+    else {
+        panic!()
+    };
+    let var = |b: usize| match &branches[b].expr.as_ref().unwrap().kind {
+        nrp_sema::ExprKind::Encode(t) => t[0].clone(),
+        _ => panic!(),
+    };
+    assert_eq!(var(0), nrp_sema::Term::Var(1));
+    assert_eq!(var(1), nrp_sema::Term::Var(2));
+}
+
+#[test]
+fn union_errors_name_the_branch() {
+    let out = [
+        "W(v; sum([x])) :- P(v, x, y) | Q(v, y, z) .",
+        "U(v; z) :- A(v; z) | B(w; z) .",
+    ]
+    .iter()
+    .map(|c| error(c))
+    .collect::<Vec<_>>()
+    .join("\n");
+    expect_test::expect![[r#"
+        t.nrp:1:10: error: `x` is not bound by the union branch `Q`
+          |
+        1 | W(v; sum([x])) :- P(v, x, y) | Q(v, y, z) .
+          |          ^^^
+          = note: a union head can encode only variables that every branch binds
+
+        t.nrp:1:22: error: unsafe rule: head variable `v` does not occur in the union branch `B`
+          |
+        1 | U(v; z) :- A(v; z) | B(w; z) .
+          |                      ^^^^^^^
+          = note: every branch of a union must bind every head variable
+    "#]]
+    .assert_eq(&out);
 }

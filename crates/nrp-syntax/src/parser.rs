@@ -89,7 +89,13 @@ impl Parser {
     }
     fn unexpected(&self, what: &str) -> Diagnostic {
         let found = self.peek().describe();
-        Diagnostic::error(format!("{what}, found {found}"), self.span())
+        // At the end of the text, point just after the last token, not at a trailing blank line.
+        let span = if *self.peek() == Tok::Eof {
+            Span::new(self.prev_end(), self.prev_end())
+        } else {
+            self.span()
+        };
+        Diagnostic::error(format!("{what}, found {found}"), span)
     }
     fn ident(&mut self, context: &str) -> PResult<Ident> {
         match self.peek().clone() {
@@ -647,5 +653,15 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
     fn error_spans_point_at_the_token() {
         let d = parse("H(v) :-\n  A(v) B(v).").unwrap_err();
         assert_eq!(d.span, Some(Span::new(15, 16)));
+    }
+
+    #[test]
+    fn end_of_file_errors_point_after_the_last_token() {
+        let d = parse("H(v) :- A(v)\n\n# done\n").unwrap_err();
+        assert_eq!(
+            d.message,
+            "expected `.` at the end of the statement, found end of file"
+        );
+        assert_eq!(d.span, Some(Span::new(12, 12)));
     }
 }
