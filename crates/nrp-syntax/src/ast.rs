@@ -202,3 +202,97 @@ pub struct Arg {
     pub name: Option<Ident>,
     pub value: Expr,
 }
+
+impl Program {
+    /// Sets every span to `Span::default()`, so that two parses of differently laid out
+    /// text compare equal (`parse(print(p))` against `p`, in the round-trip tests).
+    pub fn erase_spans(&mut self) {
+        for s in &mut self.statements {
+            match s {
+                Statement::Def(d) => {
+                    d.span = Span::default();
+                    d.name.span = Span::default();
+                    d.value.erase_spans();
+                }
+                Statement::Rule(r) | Statement::Pred(r) => r.erase_spans(),
+                Statement::Fit(f) => {
+                    f.span = Span::default();
+                    for p in &mut f.params {
+                        p.name.span = Span::default();
+                        p.value.erase_spans();
+                    }
+                    f.rule.erase_spans();
+                }
+            }
+        }
+    }
+}
+
+impl Rule {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        let h = &mut self.head;
+        h.span = Span::default();
+        h.name.span = Span::default();
+        h.terms.iter_mut().for_each(Term::erase_span);
+        if let Some(e) = &mut h.expr {
+            e.erase_spans();
+        }
+        match &mut self.body {
+            Body::Conj { atoms, filters } => {
+                atoms.iter_mut().for_each(Atom::erase_spans);
+                for f in filters {
+                    f.span = Span::default();
+                    f.lhs.erase_span();
+                    f.rhs.erase_span();
+                }
+            }
+            Body::Union(atoms) => atoms.iter_mut().for_each(Atom::erase_spans),
+        }
+    }
+}
+
+impl Atom {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        self.name.span = Span::default();
+        self.terms.iter_mut().for_each(Term::erase_span);
+        if let Some(e) = &mut self.emb {
+            e.span = Span::default();
+        }
+    }
+}
+
+impl Term {
+    fn erase_span(&mut self) {
+        match self {
+            Term::Var(id) => id.span = Span::default(),
+            Term::Wildcard(s) | Term::Const(_, s) => *s = Span::default(),
+        }
+    }
+}
+
+impl Expr {
+    /// Sets the spans of this expression and all its parts to `Span::default()`.
+    pub fn erase_spans(&mut self) {
+        self.span = Span::default();
+        match &mut self.kind {
+            ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Ident(_) => {}
+            ExprKind::Neg(x) => x.erase_spans(),
+            ExprKind::Binary(_, a, b) => {
+                a.erase_spans();
+                b.erase_spans();
+            }
+            ExprKind::Call { callee, args } => {
+                callee.erase_spans();
+                for a in args {
+                    if let Some(n) = &mut a.name {
+                        n.span = Span::default();
+                    }
+                    a.value.erase_spans();
+                }
+            }
+            ExprKind::Encode(ts) => ts.iter_mut().for_each(Term::erase_span),
+        }
+    }
+}

@@ -27,8 +27,13 @@ use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
 use crate::lexer::{Tok, Token, lex};
 
-/// Nesting beyond this is an error rather than a stack overflow.
+/// The height of an expression tree (1 for a leaf) is at most this; more is an error rather
+/// than a stack overflow in a later recursive walk.
 const MAX_DEPTH: usize = 200;
+/// Parser recursion (parentheses, unary `-`, `**`, argument lists) is at most this. Twice
+/// `MAX_DEPTH`, because the printed form of an expression may need two levels per node
+/// (`(-x)`), and whatever parses must print to text that parses again.
+const MAX_RECURSION: usize = 2 * MAX_DEPTH + 2;
 
 pub fn parse(text: &str) -> Result<Program, Diagnostic> {
     let tokens = lex(text)?;
@@ -108,7 +113,7 @@ impl Parser {
     }
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_RECURSION {
             return Err(Diagnostic::error(
                 "expression nested too deeply",
                 self.span(),
@@ -366,19 +371,33 @@ impl Parser {
     }
 
     // ---- expressions ----------------------------------------------------------------
+    //
+    // The `*_h` functions return the expression with its height (1 for a leaf). A height
+    // above `MAX_DEPTH` is an error, so that every later recursive walk (printing, sema,
+    // evaluation, even `Drop`) stays shallow, however the text was laid out: `a + a + …`
+    // nests as deeply as `(((a + a) + …)`, and a long chain would otherwise overflow them.
 
     pub(crate) fn expr(&mut self) -> PResult<Expr> {
-        let lhs = self.add()?;
+        Ok(self.expr_h()?.0)
+    }
+
+    /// `add` without `==`, for `?fit` parameter values (they stop before `,` and `>`).
+    fn add(&mut self) -> PResult<Expr> {
+        Ok(self.add_h()?.0)
+    }
+
+    fn expr_h(&mut self) -> PResult<(Expr, usize)> {
+        let lhs = self.add_h()?;
         if *self.peek() == Tok::EqEq {
             self.bump();
-            let rhs = self.add()?;
-            return Ok(bin(BinOp::Eq, lhs, rhs));
+            let rhs = self.add_h()?;
+            return self.bin(BinOp::Eq, lhs, rhs);
         }
         Ok(lhs)
     }
 
-    fn add(&mut self) -> PResult<Expr> {
-        let mut lhs = self.mul()?;
+    fn add_h(&mut self) -> PResult<(Expr, usize)> {
+        let mut lhs = self.mul_h()?;
         loop {
             let op = match self.peek() {
                 Tok::Plus => BinOp::Add,
@@ -386,13 +405,13 @@ impl Parser {
                 _ => return Ok(lhs),
             };
             self.bump();
-            let rhs = self.mul()?;
-            lhs = bin(op, lhs, rhs);
+            let rhs = self.mul_h()?;
+            lhs = self.bin(op, lhs, rhs)?;
         }
     }
 
-    fn mul(&mut self) -> PResult<Expr> {
-        let mut lhs = self.unary()?;
+    fn mul_h(&mut self) -> PResult<(Expr, usize)> {
+        let mut lhs = self.unary_h()?;
         loop {
             let op = match self.peek() {
                 Tok::Star => BinOp::Mul,
@@ -400,47 +419,46 @@ impl Parser {
                 _ => return Ok(lhs),
             };
             self.bump();
-            let rhs = self.unary()?;
-            lhs = bin(op, lhs, rhs);
+            let rhs = self.unary_h()?;
+            lhs = self.bin(op, lhs, rhs)?;
         }
     }
 
-    fn unary(&mut self) -> PResult<Expr> {
+    fn unary_h(&mut self) -> PResult<(Expr, usize)> {
         if *self.peek() == Tok::Minus {
             let start = self.bump().span;
             self.enter()?;
-            let e = self.unary()?;
+            let (e, h) = self.unary_h()?;
             self.depth -= 1;
             let span = start.to(e.span);
-            return Ok(Expr {
-                kind: ExprKind::Neg(Box::new(e)),
-                span,
-            });
+            return self.node(ExprKind::Neg(Box::new(e)), span, h + 1);
         }
-        self.power()
+        self.power_h()
     }
 
-    fn power(&mut self) -> PResult<Expr> {
-        let base = self.postfix()?;
+    fn power_h(&mut self) -> PResult<(Expr, usize)> {
+        let base = self.postfix_h()?;
         if *self.peek() == Tok::StarStar {
             self.bump();
             self.enter()?;
-            let exp = self.unary()?;
+            let exp = self.unary_h()?;
             self.depth -= 1;
-            return Ok(bin(BinOp::Pow, base, exp));
+            return self.bin(BinOp::Pow, base, exp);
         }
         Ok(base)
     }
 
-    fn postfix(&mut self) -> PResult<Expr> {
-        let mut e = self.primary()?;
+    fn postfix_h(&mut self) -> PResult<(Expr, usize)> {
+        let (mut e, mut h) = self.primary_h()?;
         while *self.peek() == Tok::LParen {
             self.bump();
             self.enter()?;
             let mut args = Vec::new();
             if *self.peek() != Tok::RParen {
                 loop {
-                    args.push(self.arg()?);
+                    let (arg, ah) = self.arg_h()?;
+                    args.push(arg);
+                    h = h.max(ah);
                     if !self.eat(&Tok::Comma) {
                         break;
                     }
@@ -449,36 +467,30 @@ impl Parser {
             self.depth -= 1;
             self.expect(&Tok::RParen, "to close the argument list")?;
             let span = e.span.to(Span::new(e.span.start, self.prev_end()));
-            e = Expr {
-                kind: ExprKind::Call {
-                    callee: Box::new(e),
-                    args,
-                },
-                span,
+            let kind = ExprKind::Call {
+                callee: Box::new(e),
+                args,
             };
+            (e, h) = self.node(kind, span, h + 1)?;
         }
-        Ok(e)
+        Ok((e, h))
     }
 
-    fn arg(&mut self) -> PResult<Arg> {
-        if let Tok::Ident(_) = self.peek()
+    fn arg_h(&mut self) -> PResult<(Arg, usize)> {
+        let name = if let Tok::Ident(_) = self.peek()
             && *self.peek_at(1) == Tok::Assign
         {
             let name = self.ident("an argument name")?;
             self.bump();
-            let value = self.expr()?;
-            return Ok(Arg {
-                name: Some(name),
-                value,
-            });
-        }
-        Ok(Arg {
-            name: None,
-            value: self.expr()?,
-        })
+            Some(name)
+        } else {
+            None
+        };
+        let (value, h) = self.expr_h()?;
+        Ok((Arg { name, value }, h))
     }
 
-    fn primary(&mut self) -> PResult<Expr> {
+    fn primary_h(&mut self) -> PResult<(Expr, usize)> {
         let span = self.span();
         let kind = match self.peek().clone() {
             Tok::Number(n) => {
@@ -496,14 +508,15 @@ impl Parser {
             Tok::LParen => {
                 self.bump();
                 self.enter()?;
-                let e = self.expr()?;
+                let (e, h) = self.expr_h()?;
                 self.depth -= 1;
                 self.expect(&Tok::RParen, "to close `(`")?;
                 // Keep the inner node; widen its span to include the parentheses.
-                return Ok(Expr {
+                let e = Expr {
                     kind: e.kind,
                     span: span.to(Span::new(span.start, self.prev_end())),
-                });
+                };
+                return Ok((e, h));
             }
             Tok::LBracket => {
                 self.bump();
@@ -521,18 +534,29 @@ impl Parser {
             }
             _ => return Err(self.unexpected("expected an expression")),
         };
-        Ok(Expr {
-            kind,
-            span: span.to(Span::new(span.start, self.prev_end())),
-        })
+        let span = span.to(Span::new(span.start, self.prev_end()));
+        Ok((Expr { kind, span }, 1))
     }
-}
 
-fn bin(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
-    let span = lhs.span.to(rhs.span);
-    Expr {
-        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-        span,
+    fn bin(
+        &self,
+        op: BinOp,
+        (lhs, lh): (Expr, usize),
+        (rhs, rh): (Expr, usize),
+    ) -> PResult<(Expr, usize)> {
+        let span = lhs.span.to(rhs.span);
+        let kind = ExprKind::Binary(op, Box::new(lhs), Box::new(rhs));
+        self.node(kind, span, lh.max(rh) + 1)
+    }
+
+    fn node(&self, kind: ExprKind, span: Span, height: usize) -> PResult<(Expr, usize)> {
+        if height > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                "expression nested too deeply",
+                self.span(),
+            ));
+        }
+        Ok((Expr { kind, span }, height))
     }
 }
 
@@ -647,6 +671,52 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
         assert_eq!(err(&deep), "expression nested too deeply");
         let deep = format!("x = {}1 .", "-".repeat(100_000));
         assert_eq!(err(&deep), "expression nested too deeply");
+    }
+
+    /// Found by fuzzing: `-` costs one level when written `--x` but two when printed
+    /// `(-(-x))`, so a program could parse while its printed form did not.
+    #[test]
+    fn deepest_accepted_expressions_round_trip() {
+        let round_trips = |text: &str| {
+            let mut p = parse(text).unwrap_or_else(|d| panic!("{}", d.message));
+            let printed = print_program(&p);
+            let mut q = parse(&printed).unwrap_or_else(|d| panic!("{}: {printed}", d.message));
+            p.erase_spans();
+            q.erase_spans();
+            assert_eq!(p, q);
+        };
+        let n = MAX_DEPTH - 1;
+        round_trips(&format!("x = {}e .", "-".repeat(n)));
+        round_trips(&format!("x = e{} .", " ** -e".repeat(n / 2)));
+        round_trips(&format!("x = e{} .", " - e".repeat(n)));
+        round_trips(&format!("x = {}e{} .", "f(".repeat(n), ")".repeat(n)));
+        round_trips(&format!(
+            "x = {}-e{} .",
+            "(-".repeat(n / 2),
+            ")".repeat(n / 2)
+        ));
+        assert_eq!(
+            err(&format!("x = {}e .", "-".repeat(n + 1))),
+            "expression nested too deeply"
+        );
+    }
+
+    /// A long chain `a + a + …` is a tree as deep as it is long: too long a chain is an
+    /// error, not a stack overflow when the AST is printed, checked or dropped.
+    #[test]
+    fn long_operator_chains_are_bounded() {
+        for op in ["+", "-", "*", "/", "**"] {
+            let chain = format!("x = a{} .", format!(" {op} a").repeat(100_000));
+            assert_eq!(err(&chain), "expression nested too deeply", "{op}");
+        }
+        let calls = format!("x = f{} .", "(a)".repeat(100_000));
+        assert_eq!(err(&calls), "expression nested too deeply");
+        let parens = format!(
+            "x = {}1{} .",
+            "(".repeat(MAX_RECURSION),
+            ")".repeat(MAX_RECURSION)
+        );
+        assert!(parse(&parens).is_ok());
     }
 
     #[test]
