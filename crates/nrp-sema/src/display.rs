@@ -24,10 +24,15 @@ pub fn relations(p: &Program) -> String {
                     .table
                     .clone()
                     .unwrap_or_else(|| format!("{} (no database)", r.name));
+                let columns = match b.terms {
+                    0 => "no columns".to_string(),
+                    1 => "first column".to_string(),
+                    n => format!("first {n} columns"),
+                };
                 let shape = if b.embedding {
-                    format!("first {} columns; embedding: the rest", b.terms)
+                    format!("{columns}; embedding: the rest")
                 } else {
-                    format!("first {} columns", b.terms)
+                    columns
                 };
                 ("input", format!("table {table}, {shape}"))
             }
@@ -124,6 +129,8 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
     let expr = match (agg, first_expr) {
         (Agg::Count, _) => Some("count()".to_string()),
         (_, None) => None,
+        // A classical relation (several rules, a post-aggregation): nothing to show.
+        _ if p.relations[rel].dim == Some(0) => None,
         (a, Some(e)) => {
             let e = expr_text(p, first_body, e);
             Some(if matches!(rule, CoreRule::Transform { .. }) {
@@ -188,6 +195,9 @@ fn atom_text(p: &Program, b: &Body, a: &Atom) -> String {
     let terms: Vec<String> = a.terms.iter().map(|t| term(b, t)).collect();
     let name = &p.relations[a.rel].name;
     match (&a.emb_name, a.binds_embedding) {
+        (_, true) if !p.relations[a.rel].is_input() && p.relations[a.rel].dim == Some(0) => {
+            format!("{name}({})", terms.join(", "))
+        }
         (Some(e), true) => format!("{name}({}; {e})", terms.join(", ")),
         _ => format!("{name}({})", terms.join(", ")),
     }

@@ -507,9 +507,11 @@ impl ModuleKind {
             } => format!("Linear({input}, {output}, bias=False)"),
             ModuleKind::Embedding { num, dim } => format!("Embedding({num}, {dim})"),
             ModuleKind::LayerNorm { dim } => format!("LayerNorm({dim})"),
-            ModuleKind::Dropout { p } => format!("Dropout({p})"),
-            ModuleKind::LeakyReLU { slope } => format!("LeakyReLU({slope})"),
-            ModuleKind::ELU { alpha } => format!("ELU({alpha})"),
+            ModuleKind::Dropout { p } => format!("Dropout({})", nrp_data::format_float(*p)),
+            ModuleKind::LeakyReLU { slope } => {
+                format!("LeakyReLU({})", nrp_data::format_float(*slope))
+            }
+            ModuleKind::ELU { alpha } => format!("ELU({})", nrp_data::format_float(*alpha)),
             ModuleKind::OneHot { n } => format!("OneHot({n})"),
             ModuleKind::Softmax => "Softmax(-1)".into(),
             ModuleKind::LogSoftmax => "LogSoftmax(-1)".into(),

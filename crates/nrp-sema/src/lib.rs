@@ -56,9 +56,10 @@ pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, D
                 if rel.arity != 0 || rel.dim.is_some_and(|d| d != 1) {
                     return Err(Diagnostic::error(
                         format!(
-                            "`?fit` minimises a zero-ary, 1-dimensional relation; `{}` has {} content terms and dimension {}",
+                            "`?fit` minimises a zero-ary, 1-dimensional relation; `{}` has {} content term{} and dimension {}",
                             rel.name,
                             rel.arity,
+                            if rel.arity == 1 { "" } else { "s" },
                             rel.dim.map(|d| d.to_string()).unwrap_or("?".into())
                         ),
                         f.rule.head.span,

@@ -283,7 +283,7 @@ fn semantic_errors_are_located() {
           |       ^^^^^^^^^
           = note: parameters: epochs, lr, weight_decay, optimizer, momentum, seed, eval_every, patience, select, decay
 
-        t.nrp:1:6: error: `?fit` minimises a zero-ary, 1-dimensional relation; `L` has 1 content terms and dimension ?
+        t.nrp:1:6: error: `?fit` minimises a zero-ary, 1-dimensional relation; `L` has 1 content term and dimension ?
           |
         1 | ?fit L(v; z) :- A(v; z) .
           |      ^^^^^^^
@@ -385,4 +385,32 @@ fn union_errors_name_the_branch() {
           = note: every branch of a union must bind every head variable
     "#]]
     .assert_eq(&out);
+}
+
+#[test]
+fn classical_unions_and_module_arguments_in_listings() {
+    expect_test::expect![[r#"
+        relations:
+          relation  kind       arity  dim  defined by
+          K         derived    1      0    union
+          H         derived    1      1    transformation
+          A         input      1      0    table A (no database), first column
+          C         input      2      0    table C (no database), first 2 columns
+          K#1       auxiliary  1      0    transformation
+          K#2       auxiliary  1      0    conjunction
+        modules:
+          module  kind             parameters
+          H.0     ELU(1.0)         -
+          H.1     LeakyReLU(0.01)  -
+          H.2     Dropout(0.5)     -
+        rules:
+          K#1(v) :- A(v) .    # transformation
+          K#2(v) :- C(v, _1) .    # conjunction
+          K(v0) :- K#1(v0) | K#2(v0) .    # union
+          H(v; H.2(H.1(H.0([v])))) :- K(v) .    # transformation
+        fragments: monadic, frontier-guarded
+    "#]]
+    .assert_eq(&listing(
+        "K(v) :- A(v) . K(v) :- C(v, _) . H(v; Dropout()(LeakyReLU()(ELU()([v])))) :- K(v) .",
+    ));
 }
