@@ -126,7 +126,7 @@ class Transcript:
                     ok = g == fmt_float(w)
                 else:
                     gv = float(g)
-                    ok = (math.isnan(gv) and math.isnan(w)) or abs(gv - w) <= tol * max(1.0, abs(w))
+                    ok = gv == w or (math.isnan(gv) and math.isnan(w)) or abs(gv - w) <= tol * max(1.0, abs(w))
                 if not ok:
                     self.failures.append(f"`{cmd}`: row {line!r}: {g}, expected {fmt_float(w)}")
 
