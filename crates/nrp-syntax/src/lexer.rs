@@ -124,9 +124,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                     i += 1;
                 }
                 if i == w {
+                    // The span is the `?` alone: the next character may be multi-byte,
+                    // or there may be none.
                     return Err(Diagnostic::error(
                         "expected `?fit` or `?pred`",
-                        Span::new(start, i + 1),
+                        Span::new(start, i),
                     ));
                 }
                 Tok::Query(text[w..i].to_string())
@@ -318,6 +320,17 @@ mod tests {
             "unexpected character `:` (rules use `:-`)"
         );
         assert_eq!(lex("é").unwrap_err().span, Some(Span::new(0, 2)));
+    }
+
+    /// Found by the property tests: the span of a lone `?` reached past the end of the
+    /// text, or into the middle of a multi-byte character after it.
+    #[test]
+    fn lone_question_mark_span_is_the_question_mark() {
+        for text in ["?", "?é", "x ?"] {
+            let d = lex(text).unwrap_err();
+            let at = text.find('?').unwrap();
+            assert_eq!(d.span, Some(Span::new(at, at + 1)), "{text:?}");
+        }
     }
 
     #[test]
