@@ -303,6 +303,8 @@ pub struct Gen<'r> {
     /// In the rule being generated: bound content variables and embedding variables.
     content: Vec<String>,
     embs: Vec<String>,
+    /// The next head is zero-ary (a `?fit` loss).
+    zero_ary_head: bool,
 }
 
 impl<'r> Gen<'r> {
@@ -315,6 +317,7 @@ impl<'r> Gen<'r> {
             consts: vec![],
             content: vec![],
             embs: vec![],
+            zero_ary_head: false,
         }
     }
 
@@ -420,7 +423,12 @@ impl<'r> Gen<'r> {
 
     /// A module constructor call such as `Linear(4, 2)`.
     fn ctor(&mut self) -> Expr {
-        let (name, arg_sets) = self.rng.pick(CTORS);
+        let ctors = if self.plausible {
+            &CTORS[..CTORS.len() - 1]
+        } else {
+            CTORS
+        };
+        let (name, arg_sets) = self.rng.pick(ctors);
         let args = self.rng.pick(arg_sets);
         let mut args: Vec<Arg> = args
             .iter()
@@ -528,7 +536,15 @@ impl<'r> Gen<'r> {
         }
         let emb = if emb {
             let name = if self.plausible {
-                self.rng.pick(&["x", "y", "z", "_"]).to_string()
+                let free: Vec<&str> = ["x", "y", "z", "w"]
+                    .into_iter()
+                    .filter(|v| !self.embs.iter().any(|e| e == v))
+                    .collect();
+                if free.is_empty() || self.rng.one_in(8) {
+                    "_".to_string()
+                } else {
+                    self.rng.pick(&free).to_string()
+                }
             } else {
                 self.name()
             };
@@ -570,17 +586,32 @@ impl<'r> Gen<'r> {
             // A union: single atoms of one arity.
             let (name, arity, _) = self.rng.pick(INPUTS);
             let n = 2 + self.rng.below(2);
-            let atoms = (0..n)
-                .map(|i| {
-                    let nm = if self.plausible && i > 0 && !self.derived.is_empty() {
-                        let d = self.rng.pick(&self.derived).clone();
-                        if d.1 == arity { d.0 } else { name.to_string() }
-                    } else {
-                        name.to_string()
-                    };
-                    self.atom(&nm, arity, true)
-                })
-                .collect();
+            let mut atoms: Vec<Atom> = vec![];
+            for i in 0..n {
+                let nm = if self.plausible && i > 0 && !self.derived.is_empty() {
+                    let d = self.rng.pick(&self.derived).clone();
+                    if d.1 == arity { d.0 } else { name.to_string() }
+                } else {
+                    name.to_string()
+                };
+                let mut a = self.atom(&nm, arity, true);
+                if self.plausible && i > 0 && !self.rng.one_in(8) {
+                    // Branches bind the same content variables, as a union's head needs.
+                    a.terms = atoms[0].terms.clone();
+                }
+                atoms.push(a);
+            }
+            if self.plausible {
+                // Only the variables every branch binds are safe in the head.
+                self.content = atoms[0]
+                    .terms
+                    .iter()
+                    .filter_map(|t| match t {
+                        Term::Var(v) => Some(v.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+            }
             Body::Union(atoms)
         } else {
             let atoms: Vec<Atom> = (0..1 + self.rng.below(3))
@@ -588,9 +619,9 @@ impl<'r> Gen<'r> {
                 .collect();
             let filters = (0..self.rng.below(3))
                 .map(|_| Filter {
-                    lhs: self.term(),
+                    lhs: self.filter_term(),
                     op: self.rng.pick(CMPS),
-                    rhs: self.term(),
+                    rhs: self.filter_term(),
                     span: Span::default(),
                 })
                 .collect();
@@ -604,11 +635,27 @@ impl<'r> Gen<'r> {
         }
     }
 
+    /// A filter operand: in plausible mode a bound variable or a constant.
+    fn filter_term(&mut self) -> Term {
+        if self.plausible && !self.rng.one_in(10) {
+            if !self.content.is_empty() && !self.rng.one_in(4) {
+                return Term::Var(id(&self.rng.pick(&self.content)));
+            }
+            let n = self.rng.pick(NUMBERS);
+            return Term::Const(Literal::Number(n.to_string()), Span::default());
+        }
+        self.term()
+    }
+
     fn head(&mut self) -> Head {
-        let (name, arity) = if self.plausible {
+        let (name, arity) = if self.plausible && self.zero_ary_head {
+            let name = format!("R{}", self.derived.len());
+            self.derived.push((name.clone(), 0));
+            (name, 0)
+        } else if self.plausible {
             // Mostly a new relation (so that rules come in dependency order), sometimes an
             // earlier one (several rules with one head, or recursion).
-            if !self.derived.is_empty() && self.rng.one_in(4) {
+            if !self.derived.is_empty() && self.rng.one_in(6) {
                 self.rng.pick(&self.derived).clone()
             } else {
                 let name = format!("R{}", self.derived.len());
@@ -621,7 +668,7 @@ impl<'r> Gen<'r> {
         };
         let terms = (0..arity)
             .map(|_| {
-                if self.plausible && !self.content.is_empty() && !self.rng.one_in(8) {
+                if self.plausible && !self.content.is_empty() && !self.rng.one_in(30) {
                     Term::Var(id(&self.rng.pick(&self.content).clone()))
                 } else {
                     self.term()
@@ -630,6 +677,10 @@ impl<'r> Gen<'r> {
             .collect();
         let expr = if self.rng.one_in(5) {
             None
+        } else if self.plausible && self.rng.one_in(3) {
+            // One aggregation, outermost (as sema wants it).
+            let agg = self.rng.pick(AGGS);
+            Some(call(named(agg), vec![self.expr(3)]))
         } else {
             Some(self.expr(4))
         };
@@ -643,7 +694,9 @@ impl<'r> Gen<'r> {
 
     /// `L(; Loss()(p, y)) :- …`, a zero-ary loss head for `?fit`.
     fn loss_rule(&mut self) -> Rule {
+        self.zero_ary_head = true;
         let mut r = self.rule();
+        self.zero_ary_head = false;
         let a = self.emb_var();
         let b = self.emb_var();
         let loss = call(call(named(self.rng.pick(LOSSES)), vec![]), vec![a, b]);
@@ -654,8 +707,10 @@ impl<'r> Gen<'r> {
 
     fn emb_var(&mut self) -> Expr {
         let bound: Vec<String> = self.embs.iter().filter(|e| *e != "_").cloned().collect();
-        if bound.is_empty() || self.rng.one_in(10) {
+        if self.rng.one_in(200) {
             named(self.rng.pick(&["x", "y", "z", "t"]))
+        } else if bound.is_empty() {
+            num(self.rng.pick(NUMBERS))
         } else {
             named(&self.rng.pick(&bound))
         }
@@ -698,7 +753,7 @@ impl<'r> Gen<'r> {
                 let m = self.ctor();
                 call(m, vec![self.expr(d)])
             }
-            5 => {
+            5 if !self.plausible => {
                 let f = self.rng.pick(AGGS);
                 call(named(f), vec![self.expr(d)])
             }
