@@ -8,14 +8,41 @@ transcript with this helper, so that `NRP_BLESS=1` cannot silently bless a wrong
     /work/venv-bench/bin/python tests/verify/run_all.py   # a Python with torch)
 """
 import csv
+import json
 import math
 import os
+import re
+import struct
 import sys
 
 
 def fmt_float(x):
     """nrp prints floats as Python's repr does (shortest round trip)."""
     return repr(float(x))
+
+
+def f32(x):
+    """x rounded to float32."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def shortest_f32(x):
+    """The shortest decimal that reads back to float32(x), as a float (what nrp prints when
+    it computes in f32)."""
+    if math.isnan(x) or math.isinf(x):
+        return x
+    y = f32(x)
+    for p in range(1, 10):
+        s = "%.*e" % (p - 1, y)
+        if f32(float(s)) == y:
+            return float(s)
+    return y
+
+
+def is_f32_text(text):
+    """Whether a printed number is an f32 printed shortest (e.g. 0.8333333), not an f64."""
+    v = float(text)
+    return math.isfinite(v) and shortest_f32(v) == v
 
 
 def fmt_content(v, quote=True):
@@ -79,6 +106,12 @@ class Transcript:
             self.blocks[cmd] = (stdout, stderr, exit_code)
         self.failures = []
         self.checked = 0
+        # nrp prints f64 (up to 17 significant digits) or, computing in f32, f32 values
+        # printed shortest (at most 9). A transcript with any longer number is f64 throughout.
+        digits = [len(re.sub(r"[^0-9]", "", m.split("e")[0]).lstrip("0"))
+                  for out, _, _ in self.blocks.values()
+                  for m in re.findall(r"-?[0-9]+\.[0-9]+(?:e[-+][0-9]+)?", out)]
+        self.f32 = not any(d > 9 for d in digits)
 
     def db(self, table, db="db"):
         """Rows of db/<table>.csv as lists of strings (header dropped)."""
@@ -92,7 +125,8 @@ class Transcript:
 
     def csv(self, cmd, rows, arity, dim, tol=0.0, sort=True):
         """`rows`: (content tuple, embedding list) pairs; checks header, order and values.
-        `tol` 0 demands the exact printed float; otherwise a relative tolerance."""
+        `tol` 0 demands the exact printed float (the f64 one, or the f32 one when nrp computes
+        in f32); otherwise a relative tolerance, at least 1e-5 for f32 output."""
         got = self._get(cmd)
         self.checked += 1
         if got is None:
@@ -122,13 +156,48 @@ class Transcript:
             if len(emb) != dim:
                 raise ValueError(f"expected row {content} has {len(emb)} coordinates, not {dim}")
             for g, w in zip(cells[arity:], emb):
-                if tol == 0.0:
-                    ok = g == fmt_float(w)
-                else:
-                    gv = float(g)
-                    ok = gv == w or (math.isnan(gv) and math.isnan(w)) or abs(gv - w) <= tol * max(1.0, abs(w))
-                if not ok:
+                if not self._num_ok(g, w, tol):
                     self.failures.append(f"`{cmd}`: row {line!r}: {g}, expected {fmt_float(w)}")
+
+    def _num_ok(self, g, w, tol):
+        """Printed number `g` (text) against the expected value `w` (see `csv`)."""
+        gv = float(g)
+        single = self.f32 and is_f32_text(g)
+        if tol == 0.0:
+            return g == fmt_float(w) or (single and gv == shortest_f32(w))
+        eps = max(tol, 1e-5) if single else tol
+        return gv == w or (math.isnan(gv) and math.isnan(w)) or abs(gv - w) <= eps * max(1.0, abs(w))
+
+    def jsonl(self, cmd, rows, arity, dim, tol=0.0):
+        """As `csv` for `--format jsonl`: one object per fact with keys c0.., e0..; content
+        numbers as JSON numbers, strings as JSON strings, nan/inf as null."""
+        got = self._get(cmd)
+        self.checked += 1
+        if got is None:
+            return
+        rows = sorted(rows, key=lambda r: sort_key(r[0]))
+        lines = got[0].split("\n")[:-1]
+        if len(lines) != len(rows):
+            self.failures.append(f"`{cmd}`: {len(lines)} lines, expected {len(rows)}")
+            return
+        keys = [f"c{i}" for i in range(arity)] + [f"e{i}" for i in range(dim)]
+        for line, (content, emb) in zip(lines, rows):
+            pairs = json.loads(line, object_pairs_hook=list, parse_float=str, parse_int=str)
+            if [k for k, _ in pairs] != keys:
+                self.failures.append(f"`{cmd}`: keys of {line!r}, expected {keys}")
+                continue
+            vals = [v for _, v in pairs]
+            for g, w in zip(vals[:arity], content):
+                want = fmt_content(w, quote=False)
+                if g != want or (isinstance(w, str) and f'"{w}"' not in line):
+                    self.failures.append(f"`{cmd}`: {line!r}: content {g!r}, expected {w!r}")
+            for g, w in zip(vals[arity:], emb):
+                if g is None:
+                    ok = not math.isfinite(w)
+                else:
+                    ok = self._num_ok(g, w, tol)
+                if not ok:
+                    self.failures.append(f"`{cmd}`: {line!r}: {g}, expected {fmt_float(w)}")
 
     def error(self, cmd, *fragments):
         """The command fails with exit 1, nothing on stdout, and stderr holding `fragments`."""

@@ -26,7 +26,7 @@ t.csv("nrp query program.nrp --db db --relation Path --accept",
 kinds = defaultdict(int)
 for _, k in node:
     kinds[k] += 1
-t.stdout("nrp query program.nrp --db db --relation Kinds --format jsonl",
-         "".join(f'{{"c0":"{k}","e0":{float(n)!r}}}\n' for k, n in sorted(kinds.items())))
+t.jsonl("nrp query program.nrp --db db --relation Kinds --format jsonl",
+        [((k,), [float(n)]) for k, n in kinds.items()], 1, 1)
 t.error("nrp query program.nrp --db db --relation Nope", "no rule of program.nrp derives `Nope`")
 t.done()
