@@ -1,1 +1,289 @@
-fn main() {}
+//! Kernel and epoch timings (not a test). Run on a quiet machine:
+//!
+//! ```text
+//! cargo run --release -p nrp-tensor --example bench            # everything, 1 and 2 threads
+//! cargo run --release -p nrp-tensor --example bench -- gcn 2   # one section, 2 threads
+//! ```
+//! Sections: `gemm`, `spmm`, `gcn`. Every number is the median of repeated runs (ms).
+
+use nrp_tensor::{
+    Adam, Backend, BufferPool, Cpu, Csr, Graph, Optimizer, ParamSet, Reduction, Tensor,
+};
+use std::time::Instant;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn tensor(&mut self, r: usize, c: usize) -> Tensor {
+        Tensor::new(r, c, (0..r * c).map(|_| self.uniform() - 0.5).collect())
+    }
+}
+
+fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn gemm(cpu: &Cpu) {
+    let mut rng = Rng(1);
+    for (m, k, n) in [
+        (2708, 1433, 16),
+        (2708, 16, 7),
+        (19717, 500, 16),
+        (100000, 64, 64),
+        (11616, 3066, 64),
+    ] {
+        let x = rng.tensor(m, k);
+        let w = rng.tensor(n, k);
+        let dy = rng.tensor(m, n);
+        let mut y = Tensor::zeros(m, n);
+        let mut dx = Tensor::zeros(m, k);
+        let mut dw = Tensor::zeros(n, k);
+        let reps = if m * n * k > 50_000_000 { 9 } else { 31 };
+        let f = median_ms(reps, || cpu.matmul(&x, false, &w, true, &mut y, false));
+        let b = median_ms(reps, || cpu.matmul(&dy, false, &w, false, &mut dx, false));
+        let c = median_ms(reps, || cpu.matmul(&dy, true, &x, false, &mut dw, false));
+        println!(
+            "gemm  t={} [{m}x{k}]·[{n}x{k}]ᵀ  fwd {f:7.3}  dX {b:7.3}  dW {c:7.3} ms  ({:.0} GFLOP/s fwd)",
+            cpu.threads(),
+            2.0 * (m * n * k) as f64 / f / 1e6
+        );
+    }
+}
+
+/// A random graph with self loops and symmetric GCN normalisation `1/sqrt(d_i d_j)`.
+fn graph(rng: &mut Rng, n: usize, undirected_edges: usize) -> (Csr, Tensor) {
+    let mut rows = Vec::with_capacity(2 * undirected_edges + n);
+    let mut cols = Vec::with_capacity(2 * undirected_edges + n);
+    for _ in 0..undirected_edges {
+        let (a, b) = (rng.below(n) as u32, rng.below(n) as u32);
+        rows.extend([a, b]);
+        cols.extend([b, a]);
+    }
+    for i in 0..n as u32 {
+        rows.push(i);
+        cols.push(i);
+    }
+    let (csr, _) = Csr::from_coo(n, n, &rows, &cols).unwrap();
+    let deg = csr.segments().counts();
+    let mut w = Vec::with_capacity(csr.nnz());
+    for i in 0..n {
+        for &j in &csr.indices()[csr.indptr()[i]..csr.indptr()[i + 1]] {
+            w.push(1.0 / ((deg[i] * deg[j as usize]) as f32).sqrt());
+        }
+    }
+    (csr, Tensor::column(w))
+}
+
+fn spmm(cpu: &Cpu) {
+    let mut rng = Rng(2);
+    for (n, e, d) in [(2708, 5278, 16), (100_000, 1_000_000, 64)] {
+        let (csr, w) = graph(&mut rng, n, e);
+        let x = rng.tensor(n, d);
+        let mut out = Tensor::zeros(n, d);
+        let _ = csr.transposed();
+        let reps = if n > 10_000 { 21 } else { 201 };
+        let f = median_ms(reps, || cpu.spmm(&csr, Some(&w.data), None, &x, &mut out));
+        let t = median_ms(reps, || cpu.spmm_t(&csr, Some(&w.data), None, &x, &mut out));
+        let mut dv = vec![0f32; csr.nnz()];
+        let dvt = median_ms(reps, || cpu.spmm_dvals(&csr, None, &x, &x, &mut dv));
+        let mut arg = vec![0u32; n * d];
+        let mx = median_ms(reps, || {
+            cpu.segment_extreme(
+                csr.segments(),
+                Some(csr.indices()),
+                true,
+                &x,
+                &mut out,
+                &mut arg,
+            )
+        });
+        let idx: Vec<u32> = csr.indices().to_vec();
+        let mut gathered = Tensor::zeros(csr.nnz(), d);
+        let gt = median_ms(reps, || cpu.gather_rows(&idx, &x, &mut gathered));
+        let ss = median_ms(reps, || {
+            cpu.segment_sum(csr.segments(), None, &gathered, &mut out)
+        });
+        println!(
+            "spmm  t={} n={n} nnz={} d={d}: spmm {f:.3}  spmmᵀ {t:.3}  dvals {dvt:.3}  gather-max {mx:.3}  \
+             | unfused: gather {gt:.3} + segment-sum {ss:.3} ms",
+            cpu.threads(),
+            csr.nnz()
+        );
+    }
+}
+
+struct Gcn {
+    x: Tensor,
+    adj: Csr,
+    norm: Tensor,
+    train: Csr,
+    y_train: Tensor,
+}
+
+fn gcn_data(rng: &mut Rng, n: usize, e: usize, f: usize, classes: usize, density: f32) -> Gcn {
+    let (adj, norm) = graph(rng, n, e);
+    let mut x = Tensor::zeros(n, f);
+    for i in 0..n {
+        let row = x.row_mut(i);
+        let mut s = 0.0;
+        for v in row.iter_mut() {
+            if rng.uniform() < density {
+                *v = 1.0;
+                s += 1.0;
+            }
+        }
+        if s > 0.0 {
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+    }
+    let n_train = (n / 20).max(1);
+    let train: Vec<u32> = (0..n_train as u32).collect();
+    let y_train = Tensor::column((0..n_train).map(|_| rng.below(classes) as f32).collect());
+    Gcn {
+        x,
+        adj,
+        norm,
+        train: Csr::from_index(train, n).unwrap(),
+        y_train,
+    }
+}
+
+/// PyG's examples/gcn.py step: dropout → GCNConv → ReLU → dropout → GCNConv → CE on the
+/// train rows → backward → Adam (decay on layer 1 only).
+fn gcn(cpu: &Cpu, name: &str, d: &Gcn, hidden: usize, classes: usize, epochs: usize) {
+    let f = d.x.cols;
+    let mut rng = Rng(3);
+    let mut ps = ParamSet::new();
+    let w1 = ps.add("conv1.lin.weight", rng.tensor(hidden, f));
+    let b1 = ps.add("conv1.bias", Tensor::zeros(1, hidden));
+    let w2 = ps.add("conv2.lin.weight", rng.tensor(classes, hidden));
+    let b2 = ps.add("conv2.bias", Tensor::zeros(1, classes));
+    ps.set_weight_decay(w2, Some(0.0));
+    ps.set_weight_decay(b2, Some(0.0));
+    let mut opt = Adam::new(0.01, 5e-4);
+    let mut pool = BufferPool::new();
+    let _ = d.adj.transposed();
+    let _ = d.train.transposed();
+    let mut drop_rng = Rng(4);
+    let mut times = vec![];
+    let mut loss_v = 0.0;
+    cpu.install(|| {
+        for _ in 0..epochs {
+            let t = Instant::now();
+            let mut g = Graph::with_pool(cpu, std::mem::take(&mut pool));
+            let mut fill = |buf: &mut [f32]| buf.iter_mut().for_each(|u| *u = drop_rng.uniform());
+            let x = g.constant(&d.x);
+            let norm = g.constant(&d.norm);
+            let y = g.constant(&d.y_train);
+            let [w1, b1, w2, b2] = [w1, b1, w2, b2].map(|id| g.param(&ps, id));
+            let h = g.dropout_fill(x, 0.5, &mut fill).unwrap();
+            let h = g.linear(h, w1, None).unwrap();
+            let h = g.spmm(&d.adj, h, Some(norm)).unwrap();
+            let h = g.add(h, b1).unwrap();
+            let h = g.relu(h);
+            let h = g.dropout_fill(h, 0.5, &mut fill).unwrap();
+            let h = g.linear(h, w2, None).unwrap();
+            let h = g.spmm(&d.adj, h, Some(norm)).unwrap();
+            let h = g.add(h, b2).unwrap();
+            let h = g.gather(&d.train, h).unwrap();
+            let loss = g.cross_entropy(h, y, Reduction::Mean).unwrap();
+            loss_v = g.value(loss).data[0];
+            let grads = g.backward(loss).unwrap();
+            pool = g.into_pool();
+            opt.step(&mut ps, &grads);
+            pool.recycle(grads);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    });
+    // Eval-mode forward (no dropout, no backward).
+    let ev = median_ms(21, || {
+        let mut g = Graph::with_pool(cpu, std::mem::take(&mut pool));
+        g.set_training(false);
+        let x = g.constant(&d.x);
+        let norm = g.constant(&d.norm);
+        let [w1, b1, w2, b2] = [w1, b1, w2, b2].map(|id| g.param(&ps, id));
+        let h = g.linear(x, w1, None).unwrap();
+        let h = g.spmm(&d.adj, h, Some(norm)).unwrap();
+        let h = g.add(h, b1).unwrap();
+        let h = g.relu(h);
+        let h = g.linear(h, w2, None).unwrap();
+        let h = g.spmm(&d.adj, h, Some(norm)).unwrap();
+        let h = g.add(h, b2).unwrap();
+        let _ = g.argmax(h);
+        pool = g.into_pool();
+    });
+    let mut sorted = times[1..].to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let (bufs, cap) = pool.stats();
+    println!(
+        "gcn   t={} {name}: train step median {:.3} ms (min {:.3}, first {:.3}), eval forward {ev:.3} ms, \
+         final loss {loss_v:.4}, pool {bufs} buffers / {:.1} MB",
+        cpu.threads(),
+        sorted[sorted.len() / 2],
+        sorted[0],
+        times[0],
+        cap as f64 * 4.0 / 1e6
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let section = args.first().cloned().unwrap_or_else(|| "all".into());
+    let threads: Vec<usize> = match args.get(1) {
+        Some(t) => vec![t.parse().expect("threads")],
+        None => vec![1, 2],
+    };
+    let mut rng = Rng(5);
+    let want = |s: &str| section == "all" || section == "gcn" || section == s;
+    let cora = want("cora").then(|| gcn_data(&mut rng, 2708, 5278, 1433, 7, 0.0127));
+    let big = want("big").then(|| gcn_data(&mut rng, 100_000, 1_000_000, 64, 10, 0.5));
+    for &t in &threads {
+        let cpu = Cpu::new(t).unwrap();
+        if section == "all" || section == "gemm" {
+            gemm(&cpu);
+        }
+        if section == "all" || section == "spmm" {
+            spmm(&cpu);
+        }
+        if let Some(cora) = &cora {
+            gcn(
+                &cpu,
+                "cora-size (2708 x 1433, 13k nnz, hidden 16)",
+                cora,
+                16,
+                7,
+                200,
+            );
+        }
+        if let Some(big) = &big {
+            gcn(
+                &cpu,
+                "100k nodes, 2.1M nnz, 64 features, hidden 64",
+                big,
+                64,
+                10,
+                30,
+            );
+        }
+    }
+}

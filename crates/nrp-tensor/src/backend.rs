@@ -118,6 +118,8 @@ pub trait Backend<T: Float>: Send + Sync {
         da: Option<&mut Tensor<T>>,
         db: Option<&mut Tensor<T>>,
     );
+    /// `out = x · scale` where `keep` is 1, else 0 (dropout forward and backward).
+    fn mask_scale(&self, x: &Tensor<T>, keep: &[u8], scale: T, out: &mut Tensor<T>);
     /// Sums a full-shape gradient into a broadcast operand's shape.
     fn reduce_to(&self, full: &Tensor<T>, out: &mut Tensor<T>);
 

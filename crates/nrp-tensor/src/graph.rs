@@ -120,7 +120,8 @@ enum Op<'a, T> {
     Concat(Vec<Var>),
     Dropout {
         x: Var,
-        mask: Tensor<T>,
+        keep: Vec<u8>,
+        scale: T,
     },
     SumAll {
         x: Var,
@@ -209,9 +210,6 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         for n in std::mem::take(&mut self.nodes) {
             if let Val::Owned(t) = n.val {
                 self.pool.give(t);
-            }
-            if let Op::Dropout { mask, .. } = n.op {
-                self.pool.give(mask);
             }
         }
         self.pool
@@ -685,6 +683,19 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     /// Dropout with probability `p`, mask drawn from `uniform` (values in `[0, 1)`; an element
     /// is kept when its draw is `>= p`), scaled by `1/(1-p)`. Identity when not training.
     pub fn dropout(&mut self, x: Var, p: f64, uniform: &mut dyn FnMut() -> f32) -> Result<Var> {
+        self.dropout_fill(x, p, &mut |buf: &mut [f32]| {
+            buf.iter_mut().for_each(|u| *u = uniform())
+        })
+    }
+
+    /// [`Graph::dropout`] with a bulk source: `fill` writes uniform `[0, 1)` draws into the
+    /// whole slice (row-major order), so a vectorised RNG costs no call per element.
+    pub fn dropout_fill(
+        &mut self,
+        x: Var,
+        p: f64,
+        fill: &mut dyn FnMut(&mut [f32]),
+    ) -> Result<Var> {
         if !(0.0..=1.0).contains(&p) {
             return Err(TensorError::Invalid(format!(
                 "dropout probability {p} outside [0, 1]"
@@ -694,24 +705,28 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             return Ok(x);
         }
         let (r, c) = self.shape(x);
-        let mut mask = self.alloc(r, c);
         let scale = if p >= 1.0 {
             T::ZERO
         } else {
             T::from_f64(1.0 / (1.0 - p))
         };
-        for m in mask.data.iter_mut() {
-            *m = if (uniform() as f64) >= p {
-                scale
-            } else {
-                T::ZERO
-            };
+        // The keep mask is one byte per element (4x less than a float mask); the draws come
+        // from the caller's sequential stream, the scaling runs in parallel.
+        let pf = p as f32;
+        let mut keep = vec![0u8; r * c];
+        let mut draws = [0f32; 1024];
+        for chunk in keep.chunks_mut(draws.len()) {
+            let d = &mut draws[..chunk.len()];
+            fill(d);
+            for (k, &u) in chunk.iter_mut().zip(d.iter()) {
+                *k = (u >= pf) as u8;
+            }
         }
         let mut out = self.alloc(r, c);
         self.backend
-            .binary(BinaryOp::Mul, self.value(x), &mask, &mut out);
+            .mask_scale(self.value(x), &keep, scale, &mut out);
         let grad = self.g(x);
-        Ok(self.push(Val::Owned(out), Op::Dropout { x, mask }, grad))
+        Ok(self.push(Val::Owned(out), Op::Dropout { x, keep, scale }, grad))
     }
 
     // ------------------------------------------------------------------ reductions
@@ -1066,9 +1081,9 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     off += w;
                 }
             }
-            Op::Dropout { x, mask } => {
+            Op::Dropout { x, keep, scale } => {
                 if let Some(mut dx) = self.grad_buf(*x) {
-                    be.binary(BinaryOp::Mul, g, mask, &mut dx);
+                    be.mask_scale(g, keep, *scale, &mut dx);
                     self.acc(grads, *x, dx);
                 }
             }

@@ -70,6 +70,9 @@ impl<T: Float> Backend<T> for Cpu {
     ) {
         ew::binary_backward(self, op, a, b, y, dy, da, db)
     }
+    fn mask_scale(&self, x: &Tensor<T>, keep: &[u8], scale: T, out: &mut Tensor<T>) {
+        ew::mask_scale(self, x, keep, scale, out)
+    }
     fn reduce_to(&self, full: &Tensor<T>, out: &mut Tensor<T>) {
         ew::reduce_to(self, full, out)
     }

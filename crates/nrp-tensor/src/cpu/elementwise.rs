@@ -364,3 +364,19 @@ pub(crate) fn reduce_to<T: Float>(cpu: &Cpu, full: &Tensor<T>, out: &mut Tensor<
         }
     }
 }
+
+/// `out = keep ? x · scale : 0`.
+pub(crate) fn mask_scale<T: Float>(
+    cpu: &Cpu,
+    x: &Tensor<T>,
+    keep: &[u8],
+    scale: T,
+    out: &mut Tensor<T>,
+) {
+    assert!(x.len() == keep.len() && out.len() == keep.len());
+    cpu.for_rows(&mut out.data, 1, 1, |s, o| {
+        for ((o, &v), &k) in o.iter_mut().zip(&x.data[s..]).zip(&keep[s..]) {
+            *o = if k != 0 { v * scale } else { T::ZERO };
+        }
+    });
+}

@@ -1,9 +1,44 @@
 //! CSR kernels: weighted SpMM (fused gather-multiply-reduce), segment reductions, and their
 //! backward passes through the transposed CSR. No atomics: every output row is owned by one
-//! task and summed in CSR order.
+//! task and summed in CSR order, so results do not depend on scheduling or thread count.
 
 use super::Cpu;
+use super::simd::{PREFETCH, add_to, axpy, dot, multiversion, prefetch};
 use crate::{Csr, Float, Segments, Tensor};
+use std::ops::Range;
+
+multiversion! {
+    /// Rows `rows` of `out[i] = s_i · Σ_k v_k · x[idx_k]` into `out` (those rows only).
+    fn spmm_rows<T>(
+        rows: Range<usize>,
+        out: &mut [T],
+        indptr: &[usize],
+        idx: &[u32],
+        vals: Option<&[T]>,
+        scale: Option<&[T]>,
+        x: &[T],
+        d: usize,
+    ) {
+        let end = indptr[rows.end];
+        for (r, o) in rows.zip(out.chunks_exact_mut(d)) {
+            o.fill(T::ZERO);
+            for k in indptr[r]..indptr[r + 1] {
+                if k + PREFETCH < end {
+                    prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * d), d);
+                }
+                let xr = &x[idx[k] as usize * d..][..d];
+                match vals {
+                    None => add_to(o, xr),
+                    Some(v) => axpy(o, v[k], xr),
+                }
+            }
+            if let Some(s) = scale {
+                let s = s[r];
+                o.iter_mut().for_each(|o| *o *= s);
+            }
+        }
+    }
+}
 
 /// `out[i] = s_i · Σ_{k in row i} v_k · x[idx_k]` (`v`, `s` default to 1).
 pub(crate) fn spmm<T: Float>(
@@ -22,31 +57,54 @@ pub(crate) fn spmm<T: Float>(
     }
     let (indptr, idx) = (csr.indptr(), csr.indices());
     cpu.for_segments(csr.segments(), &mut out.data, d, d, |rows, chunk| {
-        for (r, o) in rows.clone().zip(chunk.chunks_exact_mut(d)) {
-            let range = indptr[r]..indptr[r + 1];
-            o.fill(T::ZERO);
-            match vals {
-                None => {
-                    for &c in &idx[range] {
-                        add_to(o, x.row(c as usize));
-                    }
-                }
-                Some(v) => {
-                    for k in range {
-                        axpy(o, v[k], x.row(idx[k] as usize));
-                    }
-                }
-            }
-            if let Some(s) = row_scale {
-                let s = s[r];
-                o.iter_mut().for_each(|o| *o *= s);
-            }
-        }
+        spmm_rows(rows, chunk, indptr, idx, vals, row_scale, &x.data, d)
     });
 }
 
+multiversion! {
+    /// Columns `cols` of the transposed product (see [`spmm_t`]).
+    fn spmm_t_rows<T>(
+        cols: Range<usize>,
+        out: &mut [T],
+        tp: &[usize],
+        trows: &[u32],
+        tentries: &[u32],
+        vals: Option<&[T]>,
+        scale: Option<&[T]>,
+        dy: &[T],
+        d: usize,
+    ) {
+        let end = tp[cols.end];
+        for (c, o) in cols.zip(out.chunks_exact_mut(d)) {
+            o.fill(T::ZERO);
+            for p in tp[c]..tp[c + 1] {
+                if p + PREFETCH < end {
+                    prefetch(dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * d), d);
+                    if let Some(v) = vals {
+                        prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
+                    }
+                }
+                let i = trows[p] as usize;
+                let g = &dy[i * d..][..d];
+                let mut w = match vals {
+                    Some(v) => v[tentries[p] as usize],
+                    None => T::ONE,
+                };
+                if let Some(s) = scale {
+                    w *= s[i];
+                }
+                if vals.is_none() && scale.is_none() {
+                    add_to(o, g);
+                } else {
+                    axpy(o, w, g);
+                }
+            }
+        }
+    }
+}
+
 /// Backward of [`spmm`] wrt `x`: `dx[c] = Σ_{(i,k): idx_k = c} v_k · s_i · dy[i]`, through the
-/// transposed CSR (rows in increasing order: deterministic).
+/// transposed CSR (entries in increasing row order: deterministic).
 pub(crate) fn spmm_t<T: Float>(
     cpu: &Cpu,
     csr: &Csr,
@@ -64,25 +122,36 @@ pub(crate) fn spmm_t<T: Float>(
     let t = csr.transposed();
     let tp = t.seg.indptr();
     cpu.for_segments(&t.seg, &mut dx.data, d, d, |cols, chunk| {
-        for (c, o) in cols.zip(chunk.chunks_exact_mut(d)) {
-            o.fill(T::ZERO);
-            for p in tp[c]..tp[c + 1] {
-                let i = t.rows[p] as usize;
-                let mut w = match vals {
-                    Some(v) => v[t.entries[p] as usize],
-                    None => T::ONE,
-                };
-                if let Some(s) = row_scale {
-                    w *= s[i];
+        spmm_t_rows(
+            cols, chunk, tp, &t.rows, &t.entries, vals, row_scale, &dy.data, d,
+        )
+    });
+}
+
+multiversion! {
+    fn dvals_rows<T>(
+        rows: Range<usize>,
+        out: &mut [T],
+        indptr: &[usize],
+        idx: &[u32],
+        scale: Option<&[T]>,
+        x: &[T],
+        dy: &[T],
+        d: usize,
+    ) {
+        let base = indptr[rows.start];
+        let end = indptr[rows.end];
+        for r in rows {
+            let g = &dy[r * d..][..d];
+            let s = scale.map_or(T::ONE, |s| s[r]);
+            for k in indptr[r]..indptr[r + 1] {
+                if k + PREFETCH < end {
+                    prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * d), d);
                 }
-                if vals.is_none() && row_scale.is_none() {
-                    add_to(o, dy.row(i));
-                } else {
-                    axpy(o, w, dy.row(i));
-                }
+                out[k - base] = s * dot(g, &x[idx[k] as usize * d..][..d]);
             }
         }
-    });
+    }
 }
 
 /// Backward of [`spmm`] wrt the entry values: `dv_k = s_i · <dy[i], x[idx_k]>`.
@@ -98,31 +167,8 @@ pub(crate) fn spmm_dvals<T: Float>(
     let (indptr, idx) = (csr.indptr(), csr.indices());
     let d = x.cols;
     cpu.for_segment_entries(csr.segments(), dvals, 1, d, |rows, chunk| {
-        let base = indptr[rows.start];
-        for r in rows {
-            let g = dy.row(r);
-            let s = row_scale.map_or(T::ONE, |s| s[r]);
-            for k in indptr[r]..indptr[r + 1] {
-                let xr = x.row(idx[k] as usize);
-                let dot: T = g.iter().zip(xr).map(|(&a, &b)| a * b).sum();
-                chunk[k - base] = s * dot;
-            }
-        }
+        dvals_rows(rows, chunk, indptr, idx, row_scale, &x.data, &dy.data, d)
     });
-}
-
-#[inline]
-fn add_to<T: Float>(o: &mut [T], x: &[T]) {
-    for (o, &v) in o.iter_mut().zip(x) {
-        *o += v;
-    }
-}
-
-#[inline]
-fn axpy<T: Float>(o: &mut [T], a: T, x: &[T]) {
-    for (o, &v) in o.iter_mut().zip(x) {
-        *o += a * v;
-    }
 }
 
 /// `1/count` per row (0 for empty rows): the row scale of a mean.
@@ -137,6 +183,55 @@ pub(crate) fn mean_scale<T: Float>(seg: &Segments) -> Vec<T> {
             }
         })
         .collect()
+}
+
+multiversion! {
+    fn extreme_rows<T>(
+        rows: Range<usize>,
+        out: &mut [T],
+        arg: &mut [u32],
+        indptr: &[usize],
+        idx: Option<&[u32]>,
+        max: bool,
+        x: &[T],
+        d: usize,
+    ) {
+        let end = indptr[rows.end];
+        for (r, (o, a)) in rows.zip(out.chunks_exact_mut(d).zip(arg.chunks_exact_mut(d))) {
+            let range = indptr[r]..indptr[r + 1];
+            if range.is_empty() {
+                o.fill(T::ZERO);
+                a.fill(u32::MAX);
+                continue;
+            }
+            let row_of = |k: usize| idx.map_or(k, |ix| ix[k] as usize);
+            o.copy_from_slice(&x[row_of(range.start) * d..][..d]);
+            a.fill(range.start as u32);
+            for k in range.start + 1..range.end {
+                if let Some(ix) = idx {
+                    if k + PREFETCH < end {
+                        prefetch(x.as_ptr().wrapping_add(ix[k + PREFETCH] as usize * d), d);
+                    }
+                }
+                let xr = &x[row_of(k) * d..][..d];
+                let kk = k as u32;
+                // Branch-free selects (vectorisable); strict comparison keeps the first on ties.
+                if max {
+                    for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
+                        let b = v > *o;
+                        *o = if b { v } else { *o };
+                        *a = if b { kk } else { *a };
+                    }
+                } else {
+                    for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
+                        let b = v < *o;
+                        *o = if b { v } else { *o };
+                        *a = if b { kk } else { *a };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Segment max/min per coordinate over row `i`'s entries, read from `x[k]` (dense per-entry
@@ -159,29 +254,30 @@ pub(crate) fn segment_extreme<T: Float>(
     }
     let indptr = seg.indptr();
     cpu.for_segments2(seg, &mut out.data, d, arg, d, d, |rows, o, a| {
-        for (r, (o, a)) in rows.zip(o.chunks_exact_mut(d).zip(a.chunks_exact_mut(d))) {
-            let range = indptr[r]..indptr[r + 1];
-            if range.is_empty() {
-                o.fill(T::ZERO);
-                a.fill(u32::MAX);
-                continue;
+        extreme_rows(rows, o, a, indptr, idx, max, &x.data, d)
+    });
+}
+
+multiversion! {
+    fn segment_sum_rows<T>(
+        rows: Range<usize>,
+        out: &mut [T],
+        indptr: &[usize],
+        scale: Option<&[T]>,
+        x: &[T],
+        d: usize,
+    ) {
+        for (r, o) in rows.zip(out.chunks_exact_mut(d)) {
+            o.fill(T::ZERO);
+            for k in indptr[r]..indptr[r + 1] {
+                add_to(o, &x[k * d..][..d]);
             }
-            let first = range.start;
-            let row_of = |k: usize| idx.map_or(k, |ix| ix[k] as usize);
-            o.copy_from_slice(x.row(row_of(first)));
-            a.fill(first as u32);
-            for k in range.start + 1..range.end {
-                let xr = x.row(row_of(k));
-                for j in 0..d {
-                    let better = if max { xr[j] > o[j] } else { xr[j] < o[j] };
-                    if better {
-                        o[j] = xr[j];
-                        a[j] = k as u32;
-                    }
-                }
+            if let Some(s) = scale {
+                let s = s[r];
+                o.iter_mut().for_each(|o| *o *= s);
             }
         }
-    });
+    }
 }
 
 /// Dense per-entry segment sum/mean: `out[i] = s_i Σ_{k in row i} x[k]`.
@@ -200,16 +296,7 @@ pub(crate) fn segment_sum<T: Float>(
     }
     let indptr = seg.indptr();
     cpu.for_segments(seg, &mut out.data, d, d, |rows, chunk| {
-        for (r, o) in rows.zip(chunk.chunks_exact_mut(d)) {
-            o.fill(T::ZERO);
-            for k in indptr[r]..indptr[r + 1] {
-                add_to(o, x.row(k));
-            }
-            if let Some(s) = row_scale {
-                let s = s[r];
-                o.iter_mut().for_each(|o| *o *= s);
-            }
-        }
+        segment_sum_rows(rows, chunk, indptr, row_scale, &x.data, d)
     });
 }
 
@@ -240,6 +327,30 @@ pub(crate) fn segment_expand<T: Float>(
             }
         }
     });
+}
+
+multiversion! {
+    fn extreme_t_rows<T>(
+        cols: Range<usize>,
+        out: &mut [T],
+        tp: &[usize],
+        trows: &[u32],
+        tentries: &[u32],
+        arg: &[u32],
+        dy: &[T],
+        d: usize,
+    ) {
+        for (c, o) in cols.zip(out.chunks_exact_mut(d)) {
+            o.fill(T::ZERO);
+            for p in tp[c]..tp[c + 1] {
+                let (i, k) = (trows[p] as usize, tentries[p]);
+                let (g, a) = (&dy[i * d..][..d], &arg[i * d..][..d]);
+                for ((o, &g), &a) in o.iter_mut().zip(g).zip(a) {
+                    *o += if a == k { g } else { T::ZERO };
+                }
+            }
+        }
+    }
 }
 
 /// Backward of [`segment_extreme`]: the gradient flows to the recorded entry per coordinate.
@@ -279,18 +390,7 @@ pub(crate) fn segment_extreme_backward<T: Float>(
             let t = csr.transposed();
             let tp = t.seg.indptr();
             cpu.for_segments(&t.seg, &mut dx.data, d, d, |cols, chunk| {
-                for (c, o) in cols.zip(chunk.chunks_exact_mut(d)) {
-                    o.fill(T::ZERO);
-                    for p in tp[c]..tp[c + 1] {
-                        let (i, k) = (t.rows[p] as usize, t.entries[p]);
-                        let (g, a) = (dy.row(i), &arg[i * d..(i + 1) * d]);
-                        for j in 0..d {
-                            if a[j] == k {
-                                o[j] += g[j];
-                            }
-                        }
-                    }
-                }
+                extreme_t_rows(cols, chunk, tp, &t.rows, &t.entries, arg, &dy.data, d)
             });
         }
     }
@@ -306,7 +406,16 @@ pub(crate) fn gather_rows<T: Float>(cpu: &Cpu, idx: &[u32], x: &Tensor<T>, out: 
     let d = x.cols;
     assert_eq!((out.rows, out.cols), (idx.len(), d));
     cpu.for_rows(&mut out.data, d, d, |i0, chunk| {
+        let n = chunk.len() / d.max(1);
         for (r, o) in chunk.chunks_exact_mut(d).enumerate() {
+            if r + PREFETCH < n {
+                prefetch(
+                    x.data
+                        .as_ptr()
+                        .wrapping_add(idx[i0 + r + PREFETCH] as usize * d),
+                    d,
+                );
+            }
             o.copy_from_slice(x.row(idx[i0 + r] as usize));
         }
     });
