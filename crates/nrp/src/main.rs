@@ -230,7 +230,7 @@ fn cmd_query(args: &Args) -> R<()> {
     let rows = facts
         .facts
         .iter()
-        .filter(|(_, e)| !accept || e.iter().cloned().fold(f64::INFINITY, f64::min) > 0.0)
+        .filter(|(_, e)| !accept || output::accepted(e.iter().copied()))
         .map(|(k, e)| output::Row {
             content: k.as_slice(),
             embedding: if accept {

@@ -26,6 +26,13 @@ impl Format {
     }
 }
 
+/// `--accept` (LANGUAGE.md §3 "Gated output"): a strictly positive minimum coordinate, so
+/// every coordinate `> 0` — a `nan` coordinate is not positive, as `x.min() > 0` is false in
+/// PyTorch — and every tuple of dimension 0.
+pub fn accepted(mut e: impl Iterator<Item = f64>) -> bool {
+    e.all(|x| x > 0.0)
+}
+
 pub fn header(arity: usize, dim: usize) -> Vec<String> {
     (0..arity)
         .map(|i| format!("c{i}"))
@@ -131,6 +138,18 @@ mod tests {
             jsonl,
             "{\"c0\":1,\"c1\":\"x, y\",\"e0\":0.5}\n{\"c0\":2.5,\"c1\":\"plain\",\"e0\":null}\n"
         );
+    }
+
+    #[test]
+    fn accept_needs_every_coordinate_positive() {
+        let ok = |v: &[f64]| accepted(v.iter().copied());
+        assert!(ok(&[]));
+        assert!(ok(&[0.5, 2.0]));
+        assert!(!ok(&[0.5, 0.0]));
+        assert!(!ok(&[-1.0, 3.0]));
+        assert!(!ok(&[f64::NAN, 3.0]));
+        assert!(!ok(&[3.0, f64::NAN]));
+        assert!(ok(&[f64::INFINITY]));
     }
 
     #[test]
