@@ -189,7 +189,7 @@ class Transcript:
             vals = [v for _, v in pairs]
             for g, w in zip(vals[:arity], content):
                 want = fmt_content(w, quote=False)
-                if g != want or (isinstance(w, str) and f'"{w}"' not in line):
+                if g != want or (isinstance(w, str) and json.dumps(w) not in line):
                     self.failures.append(f"`{cmd}`: {line!r}: content {g!r}, expected {w!r}")
             for g, w in zip(vals[arity:], emb):
                 if g is None:
