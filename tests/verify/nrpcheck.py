@@ -55,7 +55,7 @@ def fmt_content(v, quote=True):
     if isinstance(v, float):
         return str(int(v)) if v == int(v) else repr(v)
     s = str(v)
-    if quote and any(c in s for c in ',"\n\r') or s.strip() != s or s == "":
+    if quote and (any(c in s for c in ",\"\n\r") or s.strip() != s or s == ""):
         return '"' + s.replace('"', '""') + '"'
     return s
 
