@@ -117,6 +117,10 @@ impl<'a> Evaluator<'a> {
         let relation = &self.program.relations[rel];
         let dim = relation.dim.expect("dimensions are known with a database");
         let agg = rule.agg();
+        // A sum starts from +0.0, as PyTorch's reductions do (`sum`, `index_add_` into
+        // zeros): a sum of `-0.0` alone is `0.0`. A transformation aggregates nothing.
+        let from_zero =
+            matches!(agg, Agg::Sum | Agg::Mean) && !matches!(rule, CoreRule::Transform { .. });
         let mut accs: BTreeMap<Vec<Value>, Acc> = BTreeMap::new();
         for (body, expr) in rule.bodies() {
             let mut matches = vec![];
@@ -145,6 +149,10 @@ impl<'a> Evaluator<'a> {
                 };
                 match accs.get_mut(&key) {
                     None => {
+                        let mut value = value;
+                        if from_zero {
+                            value.iter_mut().for_each(|x| *x += 0.0);
+                        }
                         accs.insert(key, Acc { value, count: 1 });
                     }
                     Some(acc) => {
@@ -306,5 +314,50 @@ fn broadcast(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
         (1, n) if n != 1 => b.iter().map(|&y| f(a[0], y)).collect(),
         (n, 1) if n != 1 => a.iter().map(|&x| f(x, b[0])).collect(),
         _ => a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nrp_data::Table;
+
+    fn run(text: &str, rel: &str) -> Facts {
+        let t = Table::from_rows(
+            "T",
+            vec!["k".into(), "x".into()],
+            &[
+                vec![Value::Int(1), Value::Float(-0.5)],
+                vec![Value::Int(2), Value::Int(0)],
+            ],
+        )
+        .unwrap();
+        let db = Database::from_tables("test", vec![t]).unwrap();
+        let ast = nrp_syntax::parse(text).unwrap();
+        let program = nrp_sema::check(&ast, Some(&db)).unwrap();
+        let id = program.relation(rel).unwrap();
+        let params = nrp_sema::params::init_parameters(&program, 0);
+        evaluate(&program, &db, &params, &[id]).unwrap()[id]
+            .clone()
+            .unwrap()
+    }
+
+    fn bits(f: &Facts) -> Vec<u64> {
+        f.facts.values().flatten().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn sums_of_negative_zero_are_positive_zero_like_torch() {
+        // k = 2 contributes the single match -1 * 0 = -0.0.
+        let sum = run("S(k; sum(x * -1)) :- T(k; x), T(_, _) .", "S");
+        assert_eq!(bits(&sum)[1], 0.0f64.to_bits());
+        let mean = run("S(k; mean(x * -1)) :- T(k; x) , T(_, _) .", "S");
+        assert_eq!(bits(&mean)[1], 0.0f64.to_bits());
+        // A transformation is element-wise: -0.0 stays, as in PyTorch.
+        let tr = run("S(k; x * -1) :- T(k; x) .", "S");
+        assert_eq!(bits(&tr)[1], (-0.0f64).to_bits());
+        // max / min pick a value.
+        let max = run("S(k; max(x * -1)) :- T(k; x), T(_, _) .", "S");
+        assert_eq!(bits(&max)[1], (-0.0f64).to_bits());
     }
 }
