@@ -110,6 +110,21 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
             }
             b'0'..=b'9' => {
                 i = scan_number(b, i);
+                // `16.` ends a statement only before white space, a comment or the end of
+                // the text; `1.e3` or `2.x` is neither that nor a decimal (LANGUAGE.md §7).
+                if b.get(i) == Some(&b'.')
+                    && b.get(i + 1)
+                        .is_some_and(|&c| !c.is_ascii_whitespace() && c != b'#')
+                {
+                    let num = &text[start..i];
+                    return Err(Diagnostic::error(
+                        format!(
+                            "`{num}.` must be followed by a digit (a decimal such as `{num}.0`) \
+                             or by white space (the end of the statement)"
+                        ),
+                        Span::new(i, i + 1),
+                    ));
+                }
                 Tok::Number(text[start..i].to_string())
             }
             b'"' | b'\'' => {
@@ -272,6 +287,15 @@ mod tests {
             ]
         );
         assert_eq!(toks("1.# c"), [Tok::Number("1".into()), Tok::Dot, Tok::Eof]);
+        assert_eq!(toks("1."), [Tok::Number("1".into()), Tok::Dot, Tok::Eof]);
+        assert_eq!(toks("1.\n"), [Tok::Number("1".into()), Tok::Dot, Tok::Eof]);
+        let e = lex("x = 1.e3 .").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`1.` must be followed by a digit (a decimal such as `1.0`) or by white space (the end of the statement)"
+        );
+        assert_eq!(e.span, Some(Span::new(5, 6)));
+        assert!(lex("h = 16.H(v) :- A(v).").is_err());
         assert_eq!(
             toks("5e-4 2E3 3e"),
             [
