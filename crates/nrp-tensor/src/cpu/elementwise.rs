@@ -168,6 +168,50 @@ pub fn broadcast_shape(a: (usize, usize), b: (usize, usize)) -> Option<(usize, u
     Some((dim(a.0, b.0)?, dim(a.1, b.1)?))
 }
 
+#[inline(always)]
+fn broadcast_rows<T: Float, F: Fn(T, T) -> T>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    chunk: &mut [T],
+    i0: usize,
+    cols: usize,
+    f: F,
+) {
+    for (r, o) in chunk.chunks_exact_mut(cols).enumerate() {
+        let i = i0 + r;
+        let ar = a.row(if a.rows == 1 { 0 } else { i });
+        let br = b.row(if b.rows == 1 { 0 } else { i });
+        match (ar.len() == cols, br.len() == cols) {
+            (true, true) => o
+                .iter_mut()
+                .zip(ar.iter().zip(br))
+                .for_each(|(o, (&x, &y))| *o = f(x, y)),
+            (true, false) => {
+                let y = br[0];
+                o.iter_mut().zip(ar).for_each(|(o, &x)| *o = f(x, y))
+            }
+            (false, true) => {
+                let x = ar[0];
+                o.iter_mut().zip(br).for_each(|(o, &y)| *o = f(x, y))
+            }
+            (false, false) => o.fill(f(ar[0], br[0])),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn broadcast_rows_avx2<T: Float, F: Fn(T, T) -> T>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    chunk: &mut [T],
+    i0: usize,
+    cols: usize,
+    f: F,
+) {
+    broadcast_rows(a, b, chunk, i0, cols, f)
+}
+
 /// Applies `f` over the broadcast of `a` and `b` into `out` (shape checked by the caller).
 #[inline]
 fn zip_broadcast<T: Float>(
@@ -183,26 +227,12 @@ fn zip_broadcast<T: Float>(
         return;
     }
     cpu.for_rows(out, cols, cols, |i0, chunk| {
-        for (r, o) in chunk.chunks_exact_mut(cols).enumerate() {
-            let i = i0 + r;
-            let ar = a.row(if a.rows == 1 { 0 } else { i });
-            let br = b.row(if b.rows == 1 { 0 } else { i });
-            match (ar.len() == cols, br.len() == cols) {
-                (true, true) => o
-                    .iter_mut()
-                    .zip(ar.iter().zip(br))
-                    .for_each(|(o, (&x, &y))| *o = f(x, y)),
-                (true, false) => {
-                    let y = br[0];
-                    o.iter_mut().zip(ar).for_each(|(o, &x)| *o = f(x, y))
-                }
-                (false, true) => {
-                    let x = ar[0];
-                    o.iter_mut().zip(br).for_each(|(o, &y)| *o = f(x, y))
-                }
-                (false, false) => o.fill(f(ar[0], br[0])),
-            }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::has_avx2() {
+            // Safety: the CPU has AVX2 and FMA.
+            return unsafe { broadcast_rows_avx2(a, b, chunk, i0, cols, f) };
         }
+        broadcast_rows(a, b, chunk, i0, cols, f)
     });
 }
 
@@ -252,6 +282,19 @@ pub(crate) fn binary_backward<T: Float>(
     db: Option<&mut Tensor<T>>,
 ) {
     let (r, c) = (dy.rows, dy.cols);
+    // Add/Sub pass dy through: reduce it straight into the operand's shape.
+    if matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+        if let Some(da) = da {
+            reduce_to(cpu, dy, da);
+        }
+        if let Some(db) = db {
+            reduce_to(cpu, dy, db);
+            if op == BinaryOp::Sub {
+                db.data.iter_mut().for_each(|v| *v = -*v);
+            }
+        }
+        return;
+    }
     // Per-element partials as functions of (a, b, y, dy).
     if let Some(da) = da {
         let mut full = if da.shape() == (r, c) {
@@ -374,9 +417,12 @@ pub(crate) fn mask_scale<T: Float>(
     out: &mut Tensor<T>,
 ) {
     assert!(x.len() == keep.len() && out.len() == keep.len());
+    // Branch-free (the mask is random: a branch mispredicts half the time). Like PyTorch's
+    // `x * mask / (1 - p)`, a dropped inf/NaN gives NaN.
+    let sc = [T::ZERO, scale];
     cpu.for_rows(&mut out.data, 1, 1, |s, o| {
         for ((o, &v), &k) in o.iter_mut().zip(&x.data[s..]).zip(&keep[s..]) {
-            *o = if k != 0 { v * scale } else { T::ZERO };
+            *o = v * sc[(k & 1) as usize];
         }
     });
 }
