@@ -14,7 +14,13 @@ pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) ->
         else {
             continue;
         };
-        let result = infer_rule(&mut rule, relations, modules);
+        let name = relations[rel]
+            .name
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let result = infer_rule(&mut rule, relations, modules, &name);
         relations[rel].kind = RelKind::Derived(rule);
         relations[rel].dim = result?;
     }
@@ -29,8 +35,14 @@ fn placeholder() -> InputBinding {
     }
 }
 
-fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<Option<usize>> {
+fn infer_rule(
+    rule: &mut CoreRule,
+    rels: &[Relation],
+    modules: &[Module],
+    name: &str,
+) -> R<Option<usize>> {
     let agg = rule.agg();
+    let is_union = matches!(rule, CoreRule::Union { .. });
     let mut bodies: Vec<(&Body, Option<&mut Expr>)> = match rule {
         CoreRule::Transform { body, expr, .. } | CoreRule::Conj { body, expr, .. } => {
             vec![(&*body, expr.as_mut())]
@@ -43,7 +55,7 @@ fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<O
     let mut dim: Option<Option<usize>> = None;
     let mut first_span = Span::default();
     for (body, expr) in bodies.iter_mut() {
-        let (d, span) = match expr {
+        let (d, mut span) = match expr {
             _ if agg == Agg::Count => (
                 Some(1),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
@@ -54,6 +66,11 @@ fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<O
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
         };
+        // A union's branches share the head expression: point at the branch instead (for
+        // several rules with one head, the branch atom spans its rule).
+        if is_union && let Some(a) = body.atoms.first() {
+            span = a.span;
+        }
         match dim {
             None => {
                 dim = Some(d);
@@ -65,7 +82,7 @@ fn infer_rule(rule: &mut CoreRule, rels: &[Relation], modules: &[Module]) -> R<O
                 {
                     let _ = first_span;
                     return Err(Diagnostic::error(
-                        format!("the branches of this relation disagree on the embedding dimension: {b} here, {a} before"),
+                        format!("`{name}` gets a {b}-dimensional embedding here but a {a}-dimensional one from its first rule or branch"),
                         span,
                     )
                     .with_note("every rule and union branch of one relation must give embeddings of the same dimension"));
@@ -151,6 +168,18 @@ fn module_output(
             _ => Ok(()),
         }
     };
+    // Indices and class targets: one number per embedding.
+    let expect_index = |(d, s): (Option<usize>, Span), role: &str| -> R<()> {
+        match d {
+            Some(d) if d != 1 => Err(Diagnostic::error(
+                format!(
+                    "`{name}` ({what}) takes {role} held in a 1-dimensional embedding, got a {d}-dimensional one"
+                ),
+                s,
+            )),
+            _ => Ok(()),
+        }
+    };
     let x = inputs[0];
     Ok(match module.kind {
         ModuleKind::Linear { input, output, .. } => {
@@ -158,7 +187,7 @@ fn module_output(
             Some(output)
         }
         ModuleKind::Embedding { dim, .. } => {
-            expect(x, 1, "a 1-dimensional index input,")?;
+            expect_index(x, "an integer index")?;
             Some(dim)
         }
         ModuleKind::LayerNorm { dim } => {
@@ -166,12 +195,12 @@ fn module_output(
             Some(dim)
         }
         ModuleKind::OneHot { n } => {
-            expect(x, 1, "a 1-dimensional index input,")?;
+            expect_index(x, "an integer index")?;
             Some(n)
         }
         ModuleKind::ArgMax => Some(1),
         ModuleKind::CrossEntropyLoss => {
-            expect(inputs[1], 1, "a 1-dimensional class-index target,")?;
+            expect_index(inputs[1], "a class-index target")?;
             Some(1)
         }
         ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss => {

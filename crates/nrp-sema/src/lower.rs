@@ -1007,7 +1007,8 @@ impl<'a> Lowerer<'a> {
             return Err(Diagnostic::error(
                 format!("unknown function or module `{name}`"),
                 callee.span,
-            ));
+            )
+            .with_note(catalogue_note()));
         }
         // `Linear(16, 7)(z)`: an inline module. Arguments first: modules are numbered in
         // evaluation order, innermost first.
@@ -1022,6 +1023,16 @@ impl<'a> Lowerer<'a> {
             let kind = self.construct(name, cargs, callee.span)?;
             let m = self.new_module(alloc, kind, callee.span);
             return self.apply(m, xs, span);
+        }
+        // `Conv2d(1, 2)(z)`: a constructor call of a module the catalogue does not have.
+        if let AK::Call { callee: ctor, .. } = &callee.kind
+            && let Some(name) = callee_name(ctor)
+            && !self.names.contains_key(name)
+        {
+            return Err(
+                Diagnostic::error(format!("unknown module `{name}`"), ctor.span)
+                    .with_note(catalogue_note()),
+            );
         }
         Err(Diagnostic::error(
             format!(
@@ -1193,6 +1204,13 @@ impl<'a> Lowerer<'a> {
         }
         Ok(fp)
     }
+}
+
+fn catalogue_note() -> String {
+    "modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, \
+     Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, \
+     BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat"
+        .to_string()
 }
 
 fn terms(n: usize) -> String {

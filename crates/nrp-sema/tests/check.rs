@@ -249,6 +249,7 @@ fn semantic_errors_are_located() {
           |
         1 | H(v; Foo(z)) :- A(v; z) .
           |      ^^^
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
 
         t.nrp:1:16: error: `H` has 2 content terms here but 1 in its first rule
           |
@@ -260,7 +261,7 @@ fn semantic_errors_are_located() {
         1 | H(v) :- A(v) . G(v) :- H(v, v) .
           |                        ^^^^^^^
 
-        t.nrp:1:21: error: the branches of this relation disagree on the embedding dimension: 2 here, 1 before
+        t.nrp:1:21: error: `H` gets a 2-dimensional embedding here but a 1-dimensional one from its first rule or branch
           |
         1 | H(v; [v]) :- A(v) . H(v; [v, v]) :- B(v) .
           |                     ^^^^^^^^^^^^^^^^^^^^
@@ -413,4 +414,41 @@ fn classical_unions_and_module_arguments_in_listings() {
     .assert_eq(&listing(
         "K(v) :- A(v) . K(v) :- C(v, _) . H(v; Dropout()(LeakyReLU()(ELU()([v])))) :- K(v) .",
     ));
+}
+
+#[test]
+fn unknown_modules_index_inputs_and_branch_dimensions() {
+    let out = [
+        "H(v; Conv2d(1, 2)(z)) :- A(v; z) .",
+        "H(v; OneHot(3)([v, v])) :- A(v) .",
+        "L(; CrossEntropyLoss()([v, v], [v, v])) :- A(v) .",
+        "H(v; t) :- C1(v; z) | C2(v; w) . C1(v; [v]) :- A(v) . C2(v; [v, v]) :- A(v) .",
+    ]
+    .iter()
+    .map(|c| error(c))
+    .collect::<Vec<_>>()
+    .join("\n");
+    expect_test::expect![[r#"
+        t.nrp:1:6: error: unknown module `Conv2d`
+          |
+        1 | H(v; Conv2d(1, 2)(z)) :- A(v; z) .
+          |      ^^^^^^
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
+
+        t.nrp:1:16: error: `H.0` (OneHot(3)) takes an integer index held in a 1-dimensional embedding, got a 2-dimensional one
+          |
+        1 | H(v; OneHot(3)([v, v])) :- A(v) .
+          |                ^^^^^^
+
+        t.nrp:1:32: error: `L.0` (CrossEntropyLoss()) takes a class-index target held in a 1-dimensional embedding, got a 2-dimensional one
+          |
+        1 | L(; CrossEntropyLoss()([v, v], [v, v])) :- A(v) .
+          |                                ^^^^^^
+
+        t.nrp:1:23: error: `H` gets a 2-dimensional embedding here but a 1-dimensional one from its first rule or branch
+          |
+        1 | H(v; t) :- C1(v; z) | C2(v; w) . C1(v; [v]) :- A(v) . C2(v; [v, v]) :- A(v) .
+          |                       ^^^^^^^^
+          = note: every rule and union branch of one relation must give embeddings of the same dimension
+    "#]].assert_eq(&out);
 }
