@@ -77,7 +77,17 @@ pub(crate) struct Lowerer<'a> {
     /// Offset of the statement being lowered, and modules created so far (init order).
     statement_at: usize,
     created: usize,
+    /// Nesting of `lower_expr`, and nodes made so far while expanding composite modules.
+    lower_depth: usize,
+    expanded: usize,
 }
+
+/// Composite modules are expanded where they are applied, so composites of composites can
+/// make an expression far deeper and larger than its text (`C = Concat(inp, inp)` doubles
+/// with every `C(…)` around it). These bound the lowering: beyond them is an error, not a
+/// stack overflow or an exponential blow-up.
+const MAX_LOWER_DEPTH: usize = 400;
+const MAX_EXPANDED_NODES: usize = 1_000_000;
 
 const AGGREGATIONS: &[(&str, Agg)] = &[
     ("sum", Agg::Sum),
@@ -127,6 +137,8 @@ impl<'a> Lowerer<'a> {
             rules: vec![],
             statement_at: 0,
             created: 0,
+            lower_depth: 0,
+            expanded: 0,
         }
     }
 
@@ -764,6 +776,37 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_expr(&mut self, e: &ast::Expr, scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
+        if let Some(input) = scope.input {
+            // Inside a composite module: count what its expansion makes, `inp` copies too.
+            self.expanded += 1;
+            if matches!(&e.kind, AK::Ident(n) if n == "inp") {
+                input.walk(&mut |_| self.expanded += 1);
+            }
+            if self.expanded > MAX_EXPANDED_NODES {
+                return Err(Diagnostic::error(
+                    format!(
+                        "composite modules expand to more than {MAX_EXPANDED_NODES} operations"
+                    ),
+                    e.span,
+                )
+                .with_note("a composite applied to itself repeatedly grows exponentially"));
+            }
+        }
+        if self.lower_depth >= MAX_LOWER_DEPTH {
+            return Err(Diagnostic::error(
+                format!(
+                    "expression nested more than {MAX_LOWER_DEPTH} levels deep once its composite modules are expanded"
+                ),
+                e.span,
+            ));
+        }
+        self.lower_depth += 1;
+        let result = self.lower_expr_node(e, scope, alloc);
+        self.lower_depth -= 1;
+        result
+    }
+
+    fn lower_expr_node(&mut self, e: &ast::Expr, scope: &Scope, alloc: &mut Alloc) -> R<Expr> {
         let span = e.span;
         Ok(match &e.kind {
             AK::Number(n) => expr(
