@@ -73,3 +73,48 @@ fn mutated_programs_check_without_panicking() {
     });
     eprintln!("sema: {parsed} of {total} mutated programs parsed and were checked");
 }
+
+/// Found while looking for blow-ups: composite modules expand where they are applied, so
+/// `C = Concat(inp, inp)` doubled with every `C(…)` around it (30 of them: minutes, then out
+/// of memory), and a chain of composites each applying the previous one nested as deeply
+/// as it was long (a stack overflow, and quadratic time). Both are bounded errors now.
+#[test]
+fn composite_expansion_is_bounded() {
+    let check = |text: &str| {
+        let ast = parse(text).unwrap_or_else(|d| panic!("{}", d.message));
+        nrp_sema::check(&ast, None).map(|_| ()).map_err(|d| {
+            let _ = d.render(&Source::new("t.nrp", text));
+            d.message
+        })
+    };
+    let t = std::time::Instant::now();
+    let nested = |n: usize| {
+        format!(
+            "C = Concat(inp, inp) .\nR(a; {}x{}) :- E(a; x) .\n",
+            "C(".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    assert_eq!(check(&nested(5)), Ok(()));
+    let e = check(&nested(40)).unwrap_err();
+    assert!(e.contains("expand to more than"), "{e}");
+
+    let mut doubling = String::from("M0 = Linear(4, 4) .\n");
+    for i in 1..40 {
+        doubling += &format!("M{i} = M{j}(M{j}(inp)) .\n", j = i - 1);
+    }
+    let e = check(&doubling).unwrap_err();
+    assert!(e.contains("expand to more than"), "{e}");
+
+    let chain = |n: usize| {
+        let mut s = String::from("M0 = Linear(4, 4) .\n");
+        for i in 1..n {
+            s += &format!("M{i} = Linear(4, 4)(M{}(inp)) .\n", i - 1);
+        }
+        s + &format!("R(a; M{}(x)) :- E(a; x) .\n", n - 1)
+    };
+    assert_eq!(check(&chain(100)), Ok(()));
+    let e = check(&chain(5000)).unwrap_err();
+    assert!(e.contains("levels deep"), "{e}");
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+}
