@@ -145,7 +145,9 @@ impl<'a> Evaluator<'a> {
                     .collect();
                 let value = match (agg, expr) {
                     (Agg::Count, _) | (_, None) => vec![],
-                    (_, Some(e)) => self.expr(e, body, &m)?,
+                    (_, Some(e)) => self.expr(e, body, &m).map_err(|d| {
+                        d.with_note(match_note(self.program, relation, body, &m, &key))
+                    })?,
                 };
                 match accs.get_mut(&key) {
                     None => {
@@ -308,6 +310,46 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// "in a rule for `H`, at the match v = 2, y = "x"": which match an evaluation error is
+/// about (wildcards left out). After desugaring (several rules, an aggregation with
+/// operations around it) the body may read an auxiliary relation: then the head tuple.
+fn match_note(
+    program: &Program,
+    relation: &Relation,
+    body: &Body,
+    m: &Match,
+    key: &[Value],
+) -> String {
+    let name = relation.name.split('#').next().unwrap_or_default();
+    let show = |v: &Value| match v {
+        Value::Str(s) => format!("{s:?}"),
+        v => v.to_string(),
+    };
+    if body
+        .atoms
+        .iter()
+        .any(|a| program.relations[a.rel].is_auxiliary())
+    {
+        let tuple: Vec<String> = key.iter().map(show).collect();
+        return format!(
+            "in a rule for `{name}`, for the tuple {name}({})",
+            tuple.join(", ")
+        );
+    }
+    let vars: Vec<String> = body
+        .vars
+        .iter()
+        .zip(&m.vars)
+        .filter(|(n, _)| !n.starts_with('_'))
+        .filter_map(|(n, v)| v.as_ref().map(|v| format!("{n} = {}", show(v))))
+        .collect();
+    if vars.is_empty() {
+        format!("in a rule for `{name}`")
+    } else {
+        format!("in a rule for `{name}`, at the match {}", vars.join(", "))
+    }
+}
+
 /// Element-wise with a 1-dimensional operand broadcast (sema checked the dimensions).
 fn broadcast(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
     match (a.len(), b.len()) {
@@ -344,6 +386,33 @@ mod tests {
 
     fn bits(f: &Facts) -> Vec<u64> {
         f.facts.values().flatten().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn evaluation_errors_name_the_value_and_the_match() {
+        let t = Table::from_rows(
+            "T",
+            vec!["k".into(), "x".into()],
+            &[vec![Value::parse("a"), Value::Float(2.5)]],
+        )
+        .unwrap();
+        let db = Database::from_tables("test", vec![t]).unwrap();
+        let ast = nrp_syntax::parse("H(k; OneHot(3)(x)) :- T(k; x) .").unwrap();
+        let program = nrp_sema::check(&ast, Some(&db)).unwrap();
+        let id = program.relation("H").unwrap();
+        let params = nrp_sema::params::init_parameters(&program, 0);
+        let e = evaluate(&program, &db, &params, &[id]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "`H.0` (OneHot(3)) needs an integer index in 0..3, got 2.5"
+        );
+        assert_eq!(e.notes, ["in a rule for `H`, at the match k = \"a\""]);
+        // Around an aggregation: the head tuple.
+        let ast = nrp_syntax::parse("H(k; OneHot(3)(sum(x))) :- T(k; x) .").unwrap();
+        let program = nrp_sema::check(&ast, Some(&db)).unwrap();
+        let id = program.relation("H").unwrap();
+        let e = evaluate(&program, &db, &params, &[id]).unwrap_err();
+        assert_eq!(e.notes, ["in a rule for `H`, for the tuple H(\"a\")"]);
     }
 
     #[test]
