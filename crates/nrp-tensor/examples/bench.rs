@@ -308,7 +308,9 @@ fn main() {
         }
         if let Some(cora) = &cora {
             let name = "cora-size, dense X (2708 x 1433, 13k nnz, hidden 16)";
-            gcn(&cpu, name, cora, 16, 7, 200, false);
+            if std::env::var_os("NRP_BENCH_SKIP_DENSE").is_none() {
+                gcn(&cpu, name, cora, 16, 7, 200, false);
+            }
             gcn(
                 &cpu,
                 "cora-size, sparse X (49k feature values)",

@@ -328,3 +328,18 @@ fn composite_gcn_layer() {
         },
     );
 }
+
+#[test]
+fn specialised_widths() {
+    // The CSR kernels have register-resident paths for widths 8/16/32/64.
+    let mut rng = Rng::new(18);
+    for d in [8, 16, 32, 64] {
+        let csr: &'static Csr = Box::leak(Box::new(random_csr(&mut rng, 12, 9, 5)));
+        let x = rng.tensor(9, d, -1.0, 1.0);
+        let w = rng.tensor(csr.nnz(), 1, -1.0, 1.0);
+        gradcheck(vec![x.clone(), w], &[true, true], &|g, v| g.spmm(csr, v[0], Some(v[1])));
+        for op in [Reduce::Mean, Reduce::Max, Reduce::Min] {
+            gradcheck(vec![x.clone()], &[true], &|g, v| g.gather_reduce(csr, v[0], op));
+        }
+    }
+}

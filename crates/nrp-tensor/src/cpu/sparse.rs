@@ -7,6 +7,41 @@ use super::simd::{PREFETCH, add_to, axpy, dot, multiversion, prefetch};
 use crate::{Csr, Float, Segments, Tensor};
 use std::ops::Range;
 
+/// Rows of [`spmm`] for a compile-time width: the accumulator lives in registers.
+/// `w = 1` when there are no values; `1·x == x` exactly, so every width gives the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn spmm_rows_d<T: Float, const D: usize>(
+    rows: Range<usize>,
+    out: &mut [T],
+    indptr: &[usize],
+    idx: &[u32],
+    vals: Option<&[T]>,
+    scale: Option<&[T]>,
+    x: &[T],
+) {
+    let end = indptr[rows.end];
+    for (r, o) in rows.zip(out.chunks_exact_mut(D)) {
+        let mut acc = [T::ZERO; D];
+        for k in indptr[r]..indptr[r + 1] {
+            if k + PREFETCH < end {
+                prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * D), D);
+            }
+            let b = idx[k] as usize * D;
+            let xr: &[T; D] = x[b..b + D].try_into().unwrap();
+            let w = vals.map_or(T::ONE, |v| v[k]);
+            for j in 0..D {
+                acc[j] += w * xr[j];
+            }
+        }
+        if let Some(s) = scale {
+            let s = s[r];
+            acc.iter_mut().for_each(|a| *a *= s);
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
 multiversion! {
     /// Rows `rows` of `out[i] = s_i · Σ_k v_k · x[idx_k]` into `out` (those rows only).
     fn spmm_rows<T>(
@@ -19,6 +54,13 @@ multiversion! {
         x: &[T],
         d: usize,
     ) {
+        match d {
+            8 => return spmm_rows_d::<T, 8>(rows, out, indptr, idx, vals, scale, x),
+            16 => return spmm_rows_d::<T, 16>(rows, out, indptr, idx, vals, scale, x),
+            32 => return spmm_rows_d::<T, 32>(rows, out, indptr, idx, vals, scale, x),
+            64 => return spmm_rows_d::<T, 64>(rows, out, indptr, idx, vals, scale, x),
+            _ => {}
+        }
         let end = indptr[rows.end];
         for (r, o) in rows.zip(out.chunks_exact_mut(d)) {
             o.fill(T::ZERO);
@@ -61,6 +103,46 @@ pub(crate) fn spmm<T: Float>(
     });
 }
 
+/// [`spmm_t_rows`] for a compile-time width (same bits as the generic loop).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn spmm_t_rows_d<T: Float, const D: usize>(
+    cols: Range<usize>,
+    out: &mut [T],
+    tp: &[usize],
+    trows: &[u32],
+    tentries: &[u32],
+    vals: Option<&[T]>,
+    scale: Option<&[T]>,
+    dy: &[T],
+) {
+    let end = tp[cols.end];
+    for (c, o) in cols.zip(out.chunks_exact_mut(D)) {
+        let mut acc = [T::ZERO; D];
+        for p in tp[c]..tp[c + 1] {
+            if p + PREFETCH < end {
+                prefetch(
+                    dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * D),
+                    D,
+                );
+                if let Some(v) = vals {
+                    prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
+                }
+            }
+            let i = trows[p] as usize;
+            let g: &[T; D] = dy[i * D..i * D + D].try_into().unwrap();
+            let mut w = vals.map_or(T::ONE, |v| v[tentries[p] as usize]);
+            if let Some(s) = scale {
+                w *= s[i];
+            }
+            for j in 0..D {
+                acc[j] += w * g[j];
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
 multiversion! {
     /// Columns `cols` of the transposed product (see [`spmm_t`]).
     fn spmm_t_rows<T>(
@@ -74,6 +156,13 @@ multiversion! {
         dy: &[T],
         d: usize,
     ) {
+        match d {
+            8 => return spmm_t_rows_d::<T, 8>(cols, out, tp, trows, tentries, vals, scale, dy),
+            16 => return spmm_t_rows_d::<T, 16>(cols, out, tp, trows, tentries, vals, scale, dy),
+            32 => return spmm_t_rows_d::<T, 32>(cols, out, tp, trows, tentries, vals, scale, dy),
+            64 => return spmm_t_rows_d::<T, 64>(cols, out, tp, trows, tentries, vals, scale, dy),
+            _ => {}
+        }
         let end = tp[cols.end];
         for (c, o) in cols.zip(out.chunks_exact_mut(d)) {
             o.fill(T::ZERO);
@@ -185,6 +274,64 @@ pub(crate) fn mean_scale<T: Float>(seg: &Segments) -> Vec<T> {
         .collect()
 }
 
+/// One step of a running max/min: branch-free selects (vectorisable); the strict comparison
+/// keeps the first entry on ties.
+#[inline(always)]
+fn extreme_step<T: Float>(o: &mut [T], a: &mut [u32], xr: &[T], k: u32, max: bool) {
+    if max {
+        for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
+            let b = v > *o;
+            *o = if b { v } else { *o };
+            *a = if b { k } else { *a };
+        }
+    } else {
+        for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
+            let b = v < *o;
+            *o = if b { v } else { *o };
+            *a = if b { k } else { *a };
+        }
+    }
+}
+
+/// [`extreme_rows`] for a compile-time width, with the running extreme in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn extreme_rows_d<T: Float, const D: usize>(
+    rows: Range<usize>,
+    out: &mut [T],
+    arg: &mut [u32],
+    indptr: &[usize],
+    idx: Option<&[u32]>,
+    max: bool,
+    x: &[T],
+) {
+    let end = indptr[rows.end];
+    for (r, (o, a)) in rows.zip(out.chunks_exact_mut(D).zip(arg.chunks_exact_mut(D))) {
+        let range = indptr[r]..indptr[r + 1];
+        if range.is_empty() {
+            o.fill(T::ZERO);
+            a.fill(u32::MAX);
+            continue;
+        }
+        let row_of = |k: usize| idx.map_or(k, |ix| ix[k] as usize);
+        let b = row_of(range.start) * D;
+        let mut best: [T; D] = x[b..b + D].try_into().unwrap();
+        let mut who = [range.start as u32; D];
+        for k in range.start + 1..range.end {
+            if let Some(ix) = idx
+                && k + PREFETCH < end
+            {
+                prefetch(x.as_ptr().wrapping_add(ix[k + PREFETCH] as usize * D), D);
+            }
+            let b = row_of(k) * D;
+            let xr: &[T; D] = x[b..b + D].try_into().unwrap();
+            extreme_step(&mut best, &mut who, xr, k as u32, max);
+        }
+        o.copy_from_slice(&best);
+        a.copy_from_slice(&who);
+    }
+}
+
 multiversion! {
     fn extreme_rows<T>(
         rows: Range<usize>,
@@ -196,6 +343,13 @@ multiversion! {
         x: &[T],
         d: usize,
     ) {
+        match d {
+            8 => return extreme_rows_d::<T, 8>(rows, out, arg, indptr, idx, max, x),
+            16 => return extreme_rows_d::<T, 16>(rows, out, arg, indptr, idx, max, x),
+            32 => return extreme_rows_d::<T, 32>(rows, out, arg, indptr, idx, max, x),
+            64 => return extreme_rows_d::<T, 64>(rows, out, arg, indptr, idx, max, x),
+            _ => {}
+        }
         let end = indptr[rows.end];
         for (r, (o, a)) in rows.zip(out.chunks_exact_mut(d).zip(arg.chunks_exact_mut(d))) {
             let range = indptr[r]..indptr[r + 1];
@@ -208,27 +362,12 @@ multiversion! {
             o.copy_from_slice(&x[row_of(range.start) * d..][..d]);
             a.fill(range.start as u32);
             for k in range.start + 1..range.end {
-                if let Some(ix) = idx {
-                    if k + PREFETCH < end {
-                        prefetch(x.as_ptr().wrapping_add(ix[k + PREFETCH] as usize * d), d);
-                    }
+                if let Some(ix) = idx
+                    && k + PREFETCH < end
+                {
+                    prefetch(x.as_ptr().wrapping_add(ix[k + PREFETCH] as usize * d), d);
                 }
-                let xr = &x[row_of(k) * d..][..d];
-                let kk = k as u32;
-                // Branch-free selects (vectorisable); strict comparison keeps the first on ties.
-                if max {
-                    for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
-                        let b = v > *o;
-                        *o = if b { v } else { *o };
-                        *a = if b { kk } else { *a };
-                    }
-                } else {
-                    for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
-                        let b = v < *o;
-                        *o = if b { v } else { *o };
-                        *a = if b { kk } else { *a };
-                    }
-                }
+                extreme_step(o, a, &x[row_of(k) * d..][..d], k as u32, max);
             }
         }
     }
