@@ -247,14 +247,15 @@ impl Parser {
             return Ok(terms);
         }
         loop {
-            terms.push(self.term(owner)?);
+            terms.push(self.term(&format!("in `{owner}(…)`"))?);
             if !self.eat(&Tok::Comma) {
                 return Ok(terms);
             }
         }
     }
 
-    fn term(&mut self, owner: &str) -> PResult<Term> {
+    /// A term; `context` says where, for messages ("in a filter").
+    fn term(&mut self, context: &str) -> PResult<Term> {
         let start = self.span();
         match self.peek().clone() {
             Tok::Ident(name) if name == "_" => Ok(Term::Wildcard(self.bump().span)),
@@ -275,7 +276,7 @@ impl Parser {
                 }
             }
             _ => Err(self.unexpected(&format!(
-                "expected a term (variable, constant or `_`) in `{owner}(…)`"
+                "expected a term (variable, constant or `_`) {context}"
             ))),
         }
     }
@@ -347,7 +348,14 @@ impl Parser {
             atoms.push(self.atom()?);
             return Ok(());
         }
-        let lhs = self.term("a filter")?;
+        if !matches!(
+            self.peek(),
+            Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Minus
+        ) {
+            return Err(self
+                .unexpected("expected an atom such as `Edge(u, v)` or a filter such as `a != b`"));
+        }
+        let lhs = self.term("in a filter")?;
         let op = match self.peek() {
             Tok::EqEq => CmpOp::Eq,
             Tok::Ne => CmpOp::Ne,
@@ -364,7 +372,7 @@ impl Parser {
             _ => return Err(self.unexpected("expected an atom or a filter such as `a != b`")),
         };
         self.bump();
-        let rhs = self.term("a filter")?;
+        let rhs = self.term("in a filter")?;
         let span = lhs.span().to(rhs.span());
         filters.push(Filter { lhs, op, rhs, span });
         Ok(())
@@ -523,7 +531,7 @@ impl Parser {
                 let mut terms = Vec::new();
                 if *self.peek() != Tok::RBracket {
                     loop {
-                        terms.push(self.term("an encode `[…]`")?);
+                        terms.push(self.term("in an encode `[…]`")?);
                         if !self.eat(&Tok::Comma) {
                             break;
                         }
@@ -723,6 +731,26 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
     fn error_spans_point_at_the_token() {
         let d = parse("H(v) :-\n  A(v) B(v).").unwrap_err();
         assert_eq!(d.span, Some(Span::new(15, 16)));
+    }
+
+    #[test]
+    fn term_errors_say_where() {
+        assert_eq!(
+            err("H() :- ."),
+            "expected an atom such as `Edge(u, v)` or a filter such as `a != b`, found `.`"
+        );
+        assert_eq!(
+            err("H(v) :- A(v), v < ."),
+            "expected a term (variable, constant or `_`) in a filter, found `.`"
+        );
+        assert_eq!(
+            err("H(v; [v, ]) :- A(v)."),
+            "expected a term (variable, constant or `_`) in an encode `[…]`, found `]`"
+        );
+        assert_eq!(
+            err("H(v, ;) :- A(v)."),
+            "expected a term (variable, constant or `_`) in `H(…)`, found `;`"
+        );
     }
 
     #[test]
