@@ -38,7 +38,7 @@ pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, D
             l.rule(rule)?;
         }
     }
-    check_recursion(&l.relations, &l.rules)?;
+    check_recursion(&l.relations, &l.rules, db)?;
     let fragments = classify(&l.relations, &l.rules);
 
     let rules = std::mem::take(&mut l.rules);
@@ -115,6 +115,7 @@ fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
 fn check_recursion(
     relations: &[Relation],
     rules: &[(RelId, LoweredRule)],
+    db: Option<&Database>,
 ) -> Result<(), Diagnostic> {
     let n = relations.len();
     let mut deps: Vec<Vec<(RelId, Span)>> = vec![vec![]; n];
@@ -154,14 +155,22 @@ fn check_recursion(
                             .map(|(x, _)| relations[*x].name.as_str())
                             .collect();
                         names.push(&relations[w].name);
-                        return Err(Diagnostic::error(
+                        let mut d = Diagnostic::error(
                             format!("recursive rules are not supported: {}", names.join(" -> ")),
                             span,
                         )
                         .with_note(
                             "v1 programs must be non-recursive; unroll the recursion into layers",
                         )
-                        .with_label(format!("`{}` depends on itself here", relations[w].name)));
+                        .with_label(format!("`{}` depends on itself here", relations[w].name));
+                        // `Edge(u, v) :- Edge(u, v), …` meant to read the table `Edge`.
+                        let name = &relations[w].name;
+                        if let Some(Ok(Some(table))) = db.map(|db| db.resolve(name)) {
+                            d = d.with_note(format!(
+                                "a rule defines `{name}`, so `{name}(…)` in a body means that relation, not the table `{table}`; give the rule head another name"
+                            ));
+                        }
+                        return Err(d);
                     }
                     _ => {}
                 }

@@ -452,3 +452,21 @@ fn unknown_modules_index_inputs_and_branch_dimensions() {
           = note: every rule and union branch of one relation must give embeddings of the same dimension
     "#]].assert_eq(&out);
 }
+
+#[test]
+fn recursion_through_a_table_name_explains_the_shadowing() {
+    let t = nrp_data::Table::from_rows(
+        "Edge",
+        vec!["s".into(), "t".into()],
+        &[vec![nrp_data::Value::Int(1), nrp_data::Value::Int(2)]],
+    )
+    .unwrap();
+    let db = nrp_data::Database::from_tables("test", vec![t]).unwrap();
+    let text = "Edge(u, v) :- Edge(u, v), u < v .";
+    let d = nrp_sema::check(&parse(text).unwrap(), Some(&db)).unwrap_err();
+    assert_eq!(d.message, "recursive rules are not supported: Edge -> Edge");
+    assert_eq!(
+        d.notes[1],
+        "a rule defines `Edge`, so `Edge(…)` in a body means that relation, not the table `Edge`; give the rule head another name"
+    );
+}
