@@ -366,3 +366,29 @@ fn coo_and_transpose() {
     assert_eq!(tr.rows(), &[2, 0, 1, 2]);
     assert_eq!(tr.entries(), &[3, 0, 1, 2]);
 }
+
+#[test]
+fn matmul_overwrites_garbage_and_accumulates() {
+    use nrp_tensor::Backend;
+    let mut rng = common::Rng::new(21);
+    for cpu in backends() {
+        for (m, k, n) in [(300, 40, 1), (1, 40, 300), (1, 1, 1), (513, 77, 33), (40, 600, 900)] {
+            let a: Tensor = rng.tensor(m, k, -1.0, 1.0);
+            let b: Tensor = rng.tensor(k, n, -1.0, 1.0);
+            let mut want = Tensor::zeros(m, n);
+            for i in 0..m {
+                for j in 0..n {
+                    want.data[i * n + j] = (0..k).map(|p| a.get(i, p) as f64 * b.get(p, j) as f64).sum::<f64>() as f32;
+                }
+            }
+            let mut out = Tensor::full(m, n, f32::NAN); // a recycled buffer: contents irrelevant
+            cpu.matmul(&a, false, &b, false, &mut out, false);
+            close(&out, &want, 1e-4);
+            cpu.matmul(&a, false, &b, false, &mut out, true);
+            close(&out, &want.map(|v| 2.0 * v), 1e-4);
+            let (at, bt) = (a.transpose(), b.transpose());
+            cpu.matmul(&at, true, &bt, true, &mut out, false);
+            close(&out, &want, 1e-4);
+        }
+    }
+}

@@ -337,9 +337,13 @@ fn specialised_widths() {
         let csr: &'static Csr = Box::leak(Box::new(random_csr(&mut rng, 12, 9, 5)));
         let x = rng.tensor(9, d, -1.0, 1.0);
         let w = rng.tensor(csr.nnz(), 1, -1.0, 1.0);
-        gradcheck(vec![x.clone(), w], &[true, true], &|g, v| g.spmm(csr, v[0], Some(v[1])));
+        gradcheck(vec![x.clone(), w], &[true, true], &|g, v| {
+            g.spmm(csr, v[0], Some(v[1]))
+        });
         for op in [Reduce::Mean, Reduce::Max, Reduce::Min] {
-            gradcheck(vec![x.clone()], &[true], &|g, v| g.gather_reduce(csr, v[0], op));
+            gradcheck(vec![x.clone()], &[true], &|g, v| {
+                g.gather_reduce(csr, v[0], op)
+            });
         }
     }
 }

@@ -168,6 +168,8 @@ pub(crate) fn gemm_chunks(m: usize, n: usize, k: usize) -> usize {
 
 const GEMM_SPLIT_WORK: usize = 1 << 21;
 
+/// One single-threaded GEMM call: `C = A·B` (`+ C` when `accumulate`), `C` with row stride
+/// `c_rs` and unit column stride.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_raw<T: Float>(
     m: usize,
@@ -179,29 +181,42 @@ unsafe fn gemm_raw<T: Float>(
     c_rs: isize,
     accumulate: bool,
 ) {
-    // gemm computes dst = alpha*dst + beta*lhs*rhs; alpha is ignored unless read_dst.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c,
-            1,
-            c_rs,
-            accumulate,
-            a.ptr,
-            a.cs,
-            a.rs,
-            b.ptr,
-            b.cs,
-            b.rs,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        let (ap, bp, cp) = (a.ptr as *const f32, b.ptr as *const f32, c as *mut f32);
+        let f = gemm_f32::gemm::f32::get_gemm_fn();
+        // As `gemm::gemm` does: the microkernels prefer a column-major destination, so a
+        // row-major C is computed as Cᵀ = Bᵀ·Aᵀ. Arguments: dst, dst_cs, dst_rs, read_dst,
+        // lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, alpha (dst scale), beta (product scale).
+        let par = gemm_common::Parallelism::None;
+        unsafe {
+            if c_rs.abs() > 1 {
+                f(
+                    n, m, k, cp, c_rs, 1, accumulate, bp, b.rs, b.cs, ap, a.rs, a.cs, 1.0, 1.0,
+                    false, false, false, par,
+                )
+            } else {
+                f(
+                    m, n, k, cp, 1, c_rs, accumulate, ap, a.cs, a.rs, bp, b.cs, b.rs, 1.0, 1.0,
+                    false, false, false, par,
+                )
+            }
+        }
+        return;
+    }
+    // Other precisions (f64: gradient checks) use a plain loop in a fixed order.
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = T::ZERO;
+            for p in 0..k {
+                // Safety: indices inside the views the caller checked.
+                unsafe {
+                    acc += *a.ptr.offset(i as isize * a.rs + p as isize * a.cs)
+                        * *b.ptr.offset(p as isize * b.rs + j as isize * b.cs);
+                }
+            }
+            let dst = unsafe { &mut *c.offset(i as isize * c_rs + j as isize) };
+            *dst = if accumulate { *dst + acc } else { acc };
+        }
     }
 }
 
