@@ -1,14 +1,112 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The nrp engine: ground once, then run fused kernels every epoch (DESIGN.md).
+//!
+//! `Engine::new` grounds the relations a run needs (`ground`), builds the tensor plan over
+//! the match lists and optimises it (`plan`); `exec` records the plan on an autodiff tape;
+//! `train` runs `?fit`.
+
+pub mod exec;
+pub mod ground;
+mod intern;
+pub mod plan;
+pub mod train;
+
+pub use exec::Params;
+pub use intern::Dict;
+
+use ground::Ground;
+use nrp_data::{Database, Value};
+use nrp_sema::{Program, RelId};
+use nrp_syntax::Diagnostic;
+use nrp_tensor::{Cpu, Graph};
+use plan::Plan;
+use std::time::Instant;
+
+pub struct Engine<'p> {
+    pub program: &'p Program,
+    pub ground: Ground,
+    pub plan: Plan,
+    /// The relations the run needs (targets of the plan).
+    pub rels: Vec<RelId>,
+    /// Seconds spent reading, grounding and constant folding.
+    pub load_seconds: f64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A relation's facts: content values (sorted) and f32 embeddings (row-major).
+pub struct Output {
+    pub arity: usize,
+    pub dim: usize,
+    pub rows: Vec<Vec<Value>>,
+    pub embeddings: Vec<f32>,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl<'p> Engine<'p> {
+    /// Grounds and plans everything the relations `rels` depend on.
+    pub fn new(program: &'p Program, db: &Database, rels: &[RelId]) -> Result<Engine<'p>, Diagnostic> {
+        let start = Instant::now();
+        let needed = program.closure(rels);
+        let ground = Ground::new(program, db, &needed)?;
+        let mut plan = plan::build(program, &ground, &needed)?;
+        plan::rules::optimize(&mut plan, program, rels)?;
+        Ok(Engine { program, ground, plan, rels: rels.to_vec(), load_seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// Evaluates relations in evaluation mode (no dropout, no gradients).
+    pub fn evaluate(&self, backend: &Cpu, params: &Params, rels: &[RelId]) -> Result<Vec<Output>, Diagnostic> {
+        let mut g: Graph = Graph::new(backend);
+        g.set_training(false);
+        let targets = plan::targets(&self.plan, rels);
+        let order = self.plan.topological(&targets);
+        let vars = exec::forward(&mut g, &self.plan, self.program, Some(params), &order, &mut |_| {})?;
+        Ok(rels
+            .iter()
+            .map(|&r| {
+                let rel = self.ground.relations[r].as_ref().expect("grounded");
+                let dim = self.program.relations[r].dim.unwrap_or(0);
+                let embeddings = match self.plan.relation[r] {
+                    Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
+                    None => vec![],
+                };
+                let rows = (0..rel.len).map(|i| ground::row_values(&self.ground.dict, rel, i)).collect();
+                Output { arity: rel.arity, dim, rows, embeddings }
+            })
+            .collect())
+    }
+
+    /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.
+    pub fn explain(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::from("grounding (generic join; sizes measured):\n");
+        for &r in &self.program.closure(&self.rels) {
+            let rel = &self.program.relations[r];
+            let facts = self.ground.relations[r].as_ref().map_or(0, |g| g.len);
+            match &self.ground.rules[r] {
+                None => {
+                    let _ = writeln!(out, "  {} — input, {facts} facts", rel.name);
+                }
+                Some(gr) => {
+                    let _ = writeln!(out, "  {} — {} facts", rel.name, facts);
+                    let nrp_sema::RelKind::Derived(rule) = &rel.kind else { continue };
+                    for (k, ((body, _), report)) in rule.bodies().into_iter().zip(&gr.reports).enumerate() {
+                        let atoms: Vec<String> = body
+                            .atoms
+                            .iter()
+                            .zip(&report.atom_sizes)
+                            .map(|(a, n)| format!("{} ({n})", self.program.relations[a.rel].name))
+                            .collect();
+                        let branch = if gr.bodies.len() > 1 { format!("branch {}: ", k + 1) } else { String::new() };
+                        let _ = writeln!(
+                            out,
+                            "      {branch}{} ⋈ order [{}] → {} matches",
+                            atoms.join(" ⋈ "),
+                            report.var_order.join(", "),
+                            report.matches
+                        );
+                    }
+                }
+            }
+        }
+        out.push_str("\ntensor plan (per epoch; constants folded at grounding):\n");
+        out.push_str(&plan::display::text(&self.plan, Some(self.program), &plan::targets(&self.plan, &self.rels)));
+        out
     }
 }

@@ -5,9 +5,10 @@
 
 mod args;
 mod output;
+mod run;
 
 use args::{Args, USAGE};
-use nrp_data::{Database, format_float};
+use nrp_data::{Database, format_f32, format_float};
 use nrp_sema::{Program, RelId, RelKind, display};
 use nrp_syntax::{Diagnostic, Source};
 use std::io::Write;
@@ -74,12 +75,14 @@ fn run(args: &Args) -> R<()> {
     match args.command.as_str() {
         "check" => cmd_check(args),
         "query" => cmd_query(args),
+        "run" => run::cmd_run(args),
+        "explain" => cmd_explain(args),
         other => Err(format!("`nrp {other}` is not available in this build").into()),
     }
 }
 
 /// The program text, parsed.
-fn load_program(path: &str) -> R<(Source, nrp_syntax::ast::Program)> {
+pub(crate) fn load_program(path: &str) -> R<(Source, nrp_syntax::ast::Program)> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("cannot read program {path}: {e}"))?;
     let source = Source::new(path, text);
@@ -87,11 +90,11 @@ fn load_program(path: &str) -> R<(Source, nrp_syntax::ast::Program)> {
     Ok((source, ast))
 }
 
-fn open_db(spec: &str) -> R<Database> {
+pub(crate) fn open_db(spec: &str) -> R<Database> {
     Database::open(spec).map_err(|e| Failure::from(e.message))
 }
 
-fn check_program(
+pub(crate) fn check_program(
     source: &Source,
     ast: &nrp_syntax::ast::Program,
     db: Option<&Database>,
@@ -159,7 +162,7 @@ fn user_relation(program: &Program, name: &str, source: &Source) -> R<RelId> {
 }
 
 /// Parameters for a query: from `--load`, the rest initialised from `--seed` with a warning.
-fn parameters(args: &Args, program: &Program, needed: &[RelId]) -> R<nrp_params::ParamMap> {
+pub(crate) fn parameters(args: &Args, program: &Program, needed: &[RelId]) -> R<nrp_params::ParamMap> {
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let (params, initialised) = match args.value("load") {
         Some(path) => {
@@ -222,30 +225,64 @@ fn cmd_query(args: &Args) -> R<()> {
     let rel = user_relation(&program, name, &source)?;
     let needed = program.closure(&[rel]);
     let params = parameters(args, &program, &needed)?;
-    let results = nrp_reference::evaluate(&program, &db, &params, &[rel])
-        .map_err(|d: Diagnostic| Failure(d.render(&source)))?;
-    let facts = results[rel].as_ref().expect("target evaluated");
     let accept = args.flag("accept");
-    let dim = if accept { 0 } else { facts.dim };
-    let rows = facts
-        .facts
-        .iter()
-        .filter(|(_, e)| !accept || output::accepted(e.iter().copied()))
-        .map(|(k, e)| output::Row {
-            content: k.as_slice(),
-            embedding: if accept {
-                vec![]
-            } else {
-                e.iter().map(|&x| format_float(x)).collect()
-            },
-        });
+    let render = |d: Diagnostic| Failure(d.render(&source));
     let mut out = String::new();
-    output::write_rows(format, facts.arity, dim, rows, &mut out);
+    if args.flag("reference") {
+        let results = nrp_reference::evaluate(&program, &db, &params, &[rel]).map_err(render)?;
+        let facts = results[rel].as_ref().expect("target evaluated");
+        let rows = facts.facts.iter().filter(|(_, e)| !accept || accepted(e.iter().copied())).map(|(k, e)| output::Row {
+            content: k.as_slice(),
+            embedding: if accept { vec![] } else { e.iter().map(|&x| format_float(x)).collect() },
+        });
+        output::write_rows(format, facts.arity, if accept { 0 } else { facts.dim }, rows, &mut out);
+    } else {
+        let backend = backend(args)?;
+        let engine = nrp_engine::Engine::new(&program, &db, &[rel]).map_err(render)?;
+        let p = nrp_engine::Params::new(&program, &params);
+        let o = engine.evaluate(&backend, &p, &[rel]).map_err(render)?.pop().expect("one relation");
+        let emb = |i: usize| &o.embeddings[i * o.dim..(i + 1) * o.dim];
+        let rows = (0..o.rows.len()).filter(|&i| !accept || accepted(emb(i).iter().map(|&x| x as f64))).map(|i| output::Row {
+            content: o.rows[i].as_slice(),
+            embedding: if accept { vec![] } else { emb(i).iter().map(|&x| format_f32(x)).collect() },
+        });
+        output::write_rows(format, o.arity, if accept { 0 } else { o.dim }, rows, &mut out);
+    }
     print_stdout(&out)
 }
 
+fn cmd_explain(args: &Args) -> R<()> {
+    let (source, ast) = load_program(&args.program)?;
+    let db = open_db(args.required("db")?)?;
+    let program = check_program(&source, &ast, Some(&db))?;
+    let rels = run::statement_relations(&program);
+    let rels = if rels.is_empty() { program.order.iter().copied().filter(|&r| !program.relations[r].is_auxiliary()).collect() } else { rels };
+    let engine = nrp_engine::Engine::new(&program, &db, &rels).map_err(|d| Failure(d.render(&source)))?;
+    if args.flag("dot") {
+        let targets = nrp_engine::plan::targets(&engine.plan, &rels);
+        return print_stdout(&nrp_engine::plan::display::dot(&engine.plan, Some(&program), &targets));
+    }
+    print_stdout(&format!("{}\n\n{}", source.name, engine.explain()))
+}
+
+/// The paper's default acceptance policy: a strictly positive minimum coordinate (every
+/// tuple of dimension 0).
+fn accepted(e: impl Iterator<Item = f64>) -> bool {
+    output::accepted(e)
+}
+
+/// The CPU backend with `--threads N` (default: all cores).
+pub(crate) fn backend(args: &Args) -> R<nrp_tensor::Cpu> {
+    let threads = match args.number::<usize>("threads")? {
+        Some(0) => return Err("`--threads` must be at least 1".to_string().into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    nrp_tensor::Cpu::new(threads).map_err(|e| Failure::from(format!("cannot start {threads} threads: {e}")))
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(s: &str) -> R<()> {
+pub(crate) fn print_stdout(s: &str) -> R<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),

@@ -1,0 +1,156 @@
+//! Execution: records the plan's nodes on an autodiff tape (`nrp_tensor::Graph`), in
+//! dependency order, every epoch. Constants and match lists are borrowed from the plan, so
+//! an epoch allocates only activations (recycled through the graph's buffer pool).
+
+use crate::plan::{LossKind, NodeId, Op, Plan};
+use nrp_params::{ParamMap, ParamTensor};
+use nrp_sema::{Agg, ModuleKind, Program};
+use nrp_syntax::{Diagnostic, Span};
+use nrp_tensor::{Cpu, Graph, ParamId, ParamSet, Reduce, Reduction, Tensor, TensorError, Var};
+
+/// The program's learnable parameters as the tensor layer's named set, and each module's
+/// `(weight, bias)` handles.
+pub struct Params {
+    pub set: ParamSet,
+    pub modules: Vec<Option<(ParamId, Option<ParamId>)>>,
+}
+
+impl Params {
+    pub fn new(program: &Program, values: &ParamMap) -> Params {
+        let mut set = ParamSet::new();
+        let mut modules = vec![None; program.modules.len()];
+        for (id, m) in program.modules.iter().enumerate() {
+            let specs = m.kind.params(&m.name);
+            if specs.is_empty() {
+                continue;
+            }
+            let mut ids = specs.iter().map(|s| {
+                let t = &values[&s.name];
+                // PyTorch shapes are kept in the checkpoint; the tensor layer is 2-D.
+                let (rows, cols) = match t.shape.as_slice() {
+                    [r, c] => (*r, *c),
+                    [n] => (1, *n),
+                    _ => (1, t.data.len()),
+                };
+                set.add(s.name.clone(), Tensor::new(rows, cols, t.data.clone()))
+            });
+            let w = ids.next().expect("a module with parameters has a weight");
+            modules[id] = Some((w, ids.next()));
+        }
+        Params { set, modules }
+    }
+
+    /// Current values with PyTorch shapes, for `--save`.
+    pub fn to_map(&self, program: &Program) -> ParamMap {
+        let mut out = ParamMap::new();
+        for m in &program.modules {
+            for s in m.kind.params(&m.name) {
+                let id = self.set.id(&s.name).expect("every parameter is in the set");
+                out.insert(s.name.clone(), ParamTensor { shape: s.shape.clone(), data: self.set.value(id).data.clone() });
+            }
+        }
+        out
+    }
+}
+
+fn err(e: TensorError, span: Option<Span>) -> Diagnostic {
+    match span {
+        Some(s) => Diagnostic::error(e.to_string(), s),
+        None => Diagnostic::global(e.to_string()),
+    }
+}
+
+/// Records the nodes in `order` (dependencies first) on `g`. `dropout` fills a buffer with
+/// uniform `[0, 1)` draws (used only while `g` is training).
+pub fn forward<'a>(
+    g: &mut Graph<'a>,
+    plan: &'a Plan,
+    program: &'a Program,
+    params: Option<&'a Params>,
+    order: &[NodeId],
+    dropout: &mut dyn FnMut(&mut [f32]),
+) -> Result<Vec<Option<Var>>, Diagnostic> {
+    let mut vars: Vec<Option<Var>> = vec![None; plan.nodes.len()];
+    for &id in order {
+        let node = &plan.nodes[id];
+        let v = |i: NodeId| vars[i].expect("inputs are recorded first");
+        let e = |x: TensorError| err(x, node.span);
+        let var = match &node.op {
+            Op::Const(t) => g.constant(t),
+            Op::Gather { x, index } => g.gather(index, v(*x)).map_err(e)?,
+            Op::Unary(op, x) => g.unary(*op, v(*x)),
+            Op::Binary(op, a, b) => g.binary(*op, v(*a), v(*b)).map_err(e)?,
+            Op::Module { module, x } => {
+                let params = params.expect("parameter-free evaluation never meets a learnable module");
+                let (w, b) = params.modules[*module].expect("modules with parameters are registered");
+                let wv = g.param(&params.set, w);
+                let bv = b.map(|b| g.param(&params.set, b));
+                match program.modules[*module].kind {
+                    ModuleKind::Linear { .. } => g.linear(v(*x), wv, bv).map_err(e)?,
+                    ModuleKind::LayerNorm { .. } => g.layer_norm(v(*x), Some(wv), bv, 1e-5).map_err(e)?,
+                    ModuleKind::Embedding { .. } => g.embedding(wv, v(*x)).map_err(e)?,
+                    ref k => unreachable!("{k:?} has no parameters"),
+                }
+            }
+            Op::Dropout { p, x } => g.dropout_fill(v(*x), *p, dropout).map_err(e)?,
+            Op::Softmax { log: false, x } => g.softmax(v(*x)),
+            Op::Softmax { log: true, x } => g.log_softmax(v(*x)),
+            Op::OneHot { n, x } => g.one_hot(v(*x), *n).map_err(e)?,
+            Op::ArgMax(x) => g.argmax(v(*x)),
+            Op::Concat(xs) => g.concat(&xs.iter().map(|&x| v(x)).collect::<Vec<_>>()).map_err(e)?,
+            Op::Loss { kind, x, y } => match kind {
+                LossKind::CrossEntropy => g.cross_entropy(v(*x), v(*y), Reduction::None).map_err(e)?,
+                LossKind::Mse => {
+                    let el = g.mse(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    g.row_sum(el, true)
+                }
+                LossKind::L1 => {
+                    let el = g.l1(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    g.row_sum(el, true)
+                }
+                LossKind::BceWithLogits => {
+                    let el = g.bce_with_logits(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    g.row_sum(el, true)
+                }
+            },
+            Op::Reduce { x, csr, agg, weights } => {
+                let x = v(*x);
+                match (agg, weights) {
+                    (Agg::Sum, Some(w)) => {
+                        let w = g.constant(w);
+                        g.spmm(csr, x, Some(w)).map_err(e)?
+                    }
+                    (Agg::Sum, None) => g.gather_reduce(csr, x, Reduce::Sum).map_err(e)?,
+                    (Agg::Mean, None) => g.gather_reduce(csr, x, Reduce::Mean).map_err(e)?,
+                    (Agg::Max, None) => g.gather_reduce(csr, x, Reduce::Max).map_err(e)?,
+                    (Agg::Min, None) => g.gather_reduce(csr, x, Reduce::Min).map_err(e)?,
+                    (agg, _) => unreachable!("{agg:?} reductions are built without weights or folded"),
+                }
+            }
+            Op::Stack { xs, place } => {
+                // Each part lands in its rows through a one-entry-per-row placement list.
+                let mut acc: Option<Var> = None;
+                for (&x, p) in xs.iter().zip(place) {
+                    let part = g.spmm(p, v(x), None).map_err(e)?;
+                    acc = Some(match acc {
+                        None => part,
+                        Some(a) => g.add(a, part).map_err(e)?,
+                    });
+                }
+                acc.expect("a stack has parts")
+            }
+        };
+        vars[id] = Some(var);
+    }
+    Ok(vars)
+}
+
+/// Evaluates parameter-free, dropout-free nodes once (for constant folding).
+pub fn evaluate(plan: &Plan, program: &Program, targets: &[NodeId]) -> Result<Vec<Tensor>, Diagnostic> {
+    let backend = Cpu::new(1).expect("a one-thread pool");
+    let mut g: Graph = Graph::new(&backend);
+    g.set_training(false);
+    let order = plan.topological(targets);
+    let vars = forward(&mut g, plan, program, None, &order, &mut |_| unreachable!("no dropout outside training"))?;
+    Ok(targets.iter().map(|&t| g.value(vars[t].expect("evaluated")).clone()).collect())
+}

@@ -1,0 +1,76 @@
+//! The ground plan as text (`nrp explain`, snapshot tests) and as Graphviz (`--dot`).
+
+use super::{LossKind, NodeId, Op, Plan};
+use nrp_sema::Program;
+use std::fmt::Write;
+
+fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
+    let n = &plan.nodes[id];
+    let r = |i: &NodeId| format!("%{i}");
+    match &n.op {
+        Op::Const(_) => "const".into(),
+        Op::Gather { x, index } => format!("gather {} by {} rows", r(x), index.n_rows()),
+        Op::Unary(op, x) => format!("{op:?} {}", r(x)).to_lowercase(),
+        Op::Binary(op, a, b) => format!("{} {} {}", format!("{op:?}").to_lowercase(), r(a), r(b)),
+        Op::Module { module, x } => match program {
+            Some(p) => format!("{} {} {}", p.modules[*module].name, p.modules[*module].kind.describe(), r(x)),
+            None => format!("module#{module} {}", r(x)),
+        },
+        Op::Dropout { p, x } => format!("dropout({p}) {}", r(x)),
+        Op::Softmax { log, x } => format!("{} {}", if *log { "log_softmax" } else { "softmax" }, r(x)),
+        Op::OneHot { n, x } => format!("one_hot({n}) {}", r(x)),
+        Op::ArgMax(x) => format!("argmax {}", r(x)),
+        Op::Concat(xs) => format!("concat {}", xs.iter().map(r).collect::<Vec<_>>().join(" ")),
+        Op::Loss { kind, x, y } => {
+            let k = match kind {
+                LossKind::CrossEntropy => "cross_entropy",
+                LossKind::Mse => "mse",
+                LossKind::L1 => "l1",
+                LossKind::BceWithLogits => "bce_with_logits",
+            };
+            format!("{k} {} {}", r(x), r(y))
+        }
+        Op::Reduce { x, csr, agg, weights } => format!(
+            "reduce {} {} over {} matches{}",
+            agg.name(),
+            r(x),
+            csr.nnz(),
+            if weights.is_some() { ", weighted" } else { "" }
+        ),
+        Op::Stack { xs, .. } => format!("stack {}", xs.iter().map(r).collect::<Vec<_>>().join(" ")),
+    }
+}
+
+/// One line per node reachable from `targets`, inputs first:
+/// `%7 = reduce sum %3 over 13264 matches, weighted   [2708 × 16]  A1`.
+pub fn text(plan: &Plan, program: Option<&Program>, targets: &[NodeId]) -> String {
+    let order = plan.topological(targets);
+    let lines: Vec<(String, String)> = order
+        .iter()
+        .map(|&id| {
+            let n = &plan.nodes[id];
+            (format!("%{id} = {}", describe(plan, program, id)), format!("[{} × {}]  {}", n.rows, n.dim, n.label))
+        })
+        .collect();
+    let width = lines.iter().map(|(a, _)| a.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (a, b) in lines {
+        let _ = writeln!(out, "  {a:<width$}  {b}");
+    }
+    out
+}
+
+/// Graphviz: one box per node, edges from inputs.
+pub fn dot(plan: &Plan, program: Option<&Program>, targets: &[NodeId]) -> String {
+    let mut out = String::from("digraph plan {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for id in plan.topological(targets) {
+        let n = &plan.nodes[id];
+        let label = format!("%{id} {}\\n[{} × {}] {}", describe(plan, program, id), n.rows, n.dim, n.label).replace('"', "\\\"");
+        let _ = writeln!(out, "  n{id} [label=\"{label}\"];");
+        for i in n.op.inputs() {
+            let _ = writeln!(out, "  n{i} -> n{id};");
+        }
+    }
+    out.push_str("}\n");
+    out
+}

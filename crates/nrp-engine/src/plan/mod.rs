@@ -1,0 +1,463 @@
+//! The ground plan: a DAG of tensor operations over the grounded match lists, built from
+//! the core rules, simplified by rewrite rules (one module each under `rules/`), and run
+//! every epoch by `exec`. Every node has a row space: the facts of a relation, the matches
+//! of a rule body, or a single row.
+//!
+//! Lowering is direct: an atom's embedding in a body is a `Gather` of its relation's rows
+//! by the match list, the head expression is evaluated per match, and the aggregation is a
+//! `Reduce` over the match list sorted by head row. The rewrites then hoist per-fact work
+//! out of the matches, fold everything that does not depend on a parameter, and fuse
+//! gathers, factors and reductions into single sparse kernels.
+
+pub mod display;
+pub mod rules;
+
+use crate::ground::{Ground, Matches};
+use nrp_sema::{Agg, BinOp, CoreRule, ExprKind, Func, ModuleId, ModuleKind, Program, RelId, RelKind, Term};
+use nrp_syntax::{Diagnostic, Span};
+use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
+use std::sync::Arc;
+
+pub type NodeId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    CrossEntropy,
+    Mse,
+    L1,
+    BceWithLogits,
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A constant: an input relation's embeddings, an encode, a folded subgraph.
+    Const(Arc<Tensor>),
+    /// `out[i] = x[index[i]]` (a one-entry-per-row CSR).
+    Gather { x: NodeId, index: Arc<Csr> },
+    Unary(UnaryOp, NodeId),
+    Binary(BinaryOp, NodeId, NodeId),
+    /// A learnable module applied row-wise (`Linear`, `LayerNorm`, `Embedding`).
+    Module { module: ModuleId, x: NodeId },
+    Dropout { p: f64, x: NodeId },
+    Softmax { log: bool, x: NodeId },
+    OneHot { n: usize, x: NodeId },
+    ArgMax(NodeId),
+    Concat(Vec<NodeId>),
+    /// Per-row loss, `[n, 1]` (mean over the row's elements for the point losses).
+    Loss { kind: LossKind, x: NodeId, y: NodeId },
+    /// `out[h] = agg_{k ∈ csr[h]} w_k · x[csr.indices[k]]`: a match list sorted by head row.
+    /// `weights` (constant, `[nnz, 1]`) only with `Sum`.
+    Reduce { x: NodeId, csr: Arc<Csr>, agg: Agg, weights: Option<Arc<Tensor>> },
+    /// Rows of several tensors, one after the other; `place[i]` puts part i's rows in place.
+    Stack { xs: Vec<NodeId>, place: Vec<Arc<Csr>> },
+}
+
+impl Op {
+    pub fn inputs(&self) -> Vec<NodeId> {
+        match self {
+            Op::Const(_) => vec![],
+            Op::Gather { x, .. }
+            | Op::Unary(_, x)
+            | Op::Module { x, .. }
+            | Op::Dropout { x, .. }
+            | Op::Softmax { x, .. }
+            | Op::OneHot { x, .. }
+            | Op::ArgMax(x)
+            | Op::Reduce { x, .. } => vec![*x],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![*a, *b],
+            Op::Concat(xs) | Op::Stack { xs, .. } => xs.clone(),
+        }
+    }
+
+    pub fn inputs_mut(&mut self) -> Vec<&mut NodeId> {
+        match self {
+            Op::Const(_) => vec![],
+            Op::Gather { x, .. }
+            | Op::Unary(_, x)
+            | Op::Module { x, .. }
+            | Op::Dropout { x, .. }
+            | Op::Softmax { x, .. }
+            | Op::OneHot { x, .. }
+            | Op::ArgMax(x)
+            | Op::Reduce { x, .. } => vec![x],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![a, b],
+            Op::Concat(xs) | Op::Stack { xs, .. } => xs.iter_mut().collect(),
+        }
+    }
+
+    /// Row-wise: output row i depends only on input row i (so it commutes with a gather).
+    pub fn is_rowwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Unary(..) | Op::Binary(..) | Op::Module { .. } | Op::Dropout { .. } | Op::Softmax { .. } | Op::OneHot { .. } | Op::ArgMax(_) | Op::Concat(_) | Op::Loss { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub rows: usize,
+    pub dim: usize,
+    /// What the node computes, for `nrp explain` (`H`, `matches of A1#1`).
+    pub label: String,
+    /// Source location of the expression, for runtime errors.
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub nodes: Vec<Node>,
+    /// The node holding each relation's embeddings (`None`: not needed or dimension 0).
+    pub relation: Vec<Option<NodeId>>,
+}
+
+type R<T> = Result<T, Diagnostic>;
+
+impl Plan {
+    pub fn add(&mut self, op: Op, rows: usize, dim: usize, label: impl Into<String>, span: Option<Span>) -> NodeId {
+        self.nodes.push(Node { op, rows, dim, label: label.into(), span });
+        self.nodes.len() - 1
+    }
+
+    /// Stacks the rows of `xs`.
+    pub fn stack(&mut self, xs: Vec<NodeId>, dim: usize, label: impl Into<String>) -> NodeId {
+        let total: usize = xs.iter().map(|&x| self.nodes[x].rows).sum();
+        let mut place = vec![];
+        let mut offset = 0;
+        for &x in &xs {
+            let n = self.nodes[x].rows;
+            let indptr: Vec<usize> = (0..=total).map(|r| r.clamp(offset, offset + n) - offset).collect();
+            place.push(Arc::new(Csr::new(total, n, indptr, (0..n as u32).collect()).expect("valid placement")));
+            offset += n;
+        }
+        self.add(Op::Stack { xs, place }, total, dim, label, None)
+    }
+
+    /// Whether a node's value is the same in every epoch: it reads no parameter and draws
+    /// no dropout mask.
+    pub fn constant(&self, program: &Program) -> Vec<bool> {
+        let mut c = vec![false; self.nodes.len()];
+        for id in self.topological(&(0..self.nodes.len()).collect::<Vec<_>>()) {
+            let n = &self.nodes[id];
+            c[id] = match &n.op {
+                Op::Const(_) => true,
+                Op::Module { module, .. } if !program.modules[*module].kind.params("").is_empty() => false,
+                Op::Dropout { .. } => false,
+                op => op.inputs().iter().all(|&i| c[i]),
+            };
+        }
+        c
+    }
+
+    /// The nodes `targets` need, inputs first.
+    pub fn topological(&self, targets: &[NodeId]) -> Vec<NodeId> {
+        let mut state = vec![0u8; self.nodes.len()];
+        let mut order = vec![];
+        for &t in targets {
+            let mut stack = vec![(t, false)];
+            while let Some((n, expanded)) = stack.pop() {
+                if expanded {
+                    if state[n] != 2 {
+                        state[n] = 2;
+                        order.push(n);
+                    }
+                    continue;
+                }
+                if state[n] != 0 {
+                    continue;
+                }
+                state[n] = 1;
+                stack.push((n, true));
+                for i in self.nodes[n].op.inputs().into_iter().rev() {
+                    if state[i] == 0 {
+                        stack.push((i, false));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// How many nodes read each node.
+    pub fn readers(&self) -> Vec<usize> {
+        let mut r = vec![0; self.nodes.len()];
+        for n in &self.nodes {
+            for i in n.op.inputs() {
+                r[i] += 1;
+            }
+        }
+        for &id in self.relation.iter().flatten() {
+            r[id] += 1;
+        }
+        r
+    }
+}
+
+/// A match list sorted by head row as a CSR whose entries index the match rows.
+pub fn match_csr(head_rows: usize, head: &[u32]) -> Csr {
+    let mut counts = vec![0usize; head_rows];
+    for &h in head {
+        counts[h as usize] += 1;
+    }
+    let mut indptr = Vec::with_capacity(head_rows + 1);
+    indptr.push(0);
+    for c in counts {
+        indptr.push(indptr.last().unwrap() + c);
+    }
+    Csr::new(head_rows, head.len(), indptr, (0..head.len() as u32).collect()).expect("head rows are sorted")
+}
+
+/// Builds the plan for the relations `needed` (dependencies first).
+pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
+    let mut plan = Plan { nodes: vec![], relation: vec![None; program.relations.len()] };
+    for &rel in needed {
+        let r = &program.relations[rel];
+        let dim = r.dim.expect("dimensions are known with a database");
+        let rows = ground.relations[rel].as_ref().expect("grounded").len;
+        match &r.kind {
+            RelKind::Input(_) => {
+                if let Some(e) = &ground.input_embeddings[rel] {
+                    let t = Tensor::new(rows, dim, e.iter().map(|&x| x as f32).collect());
+                    plan.relation[rel] = Some(plan.add(Op::Const(Arc::new(t)), rows, dim, &r.name, Some(r.span)));
+                }
+            }
+            RelKind::Derived(rule) => {
+                let gr = ground.rules[rel].as_ref().expect("grounded");
+                let node = Builder { program, ground, plan: &mut plan }.rule(rel, rule, &gr.bodies, rows, dim)?;
+                plan.relation[rel] = node;
+            }
+        }
+    }
+    Ok(plan)
+}
+
+struct Builder<'b> {
+    program: &'b Program,
+    ground: &'b Ground,
+    plan: &'b mut Plan,
+}
+
+impl Builder<'_> {
+    fn rule(&mut self, rel: RelId, rule: &CoreRule, bodies: &[Matches], rows: usize, dim: usize) -> R<Option<NodeId>> {
+        let name = self.program.relations[rel].name.clone();
+        let agg = rule.agg();
+        if agg == Agg::Count {
+            // Matches per head row: known at grounding.
+            let mut counts = vec![0f32; rows];
+            for m in bodies {
+                for &h in &m.head {
+                    counts[h as usize] += 1.0;
+                }
+            }
+            return Ok(Some(self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, name, None)));
+        }
+        if dim == 0 {
+            return Ok(None);
+        }
+        let mut per_match = vec![];
+        for ((body, expr), m) in rule.bodies().into_iter().zip(bodies) {
+            let expr = expr.expect("a relation with an embedding has an expression");
+            per_match.push(self.expr(expr, body, m, &format!("matches of {name}"))?);
+        }
+        if matches!(rule, CoreRule::Transform { .. }) {
+            // One match per head row, in head order: the per-match values are the relation.
+            let n = per_match[0];
+            self.plan.nodes[n].label = name;
+            return Ok(Some(n));
+        }
+        let (x, head): (NodeId, Vec<u32>) = if per_match.len() == 1 {
+            (per_match[0], bodies[0].head.clone())
+        } else {
+            // A union: stack the branches' matches and list them by head row.
+            let total: usize = bodies.iter().map(|m| m.len()).sum();
+            let stacked = self.plan.stack(per_match, dim, format!("matches of {name}"));
+            let mut pairs: Vec<(u32, u32)> = vec![];
+            let mut offset = 0u32;
+            for m in bodies {
+                pairs.extend(m.head.iter().enumerate().map(|(k, &h)| (h, offset + k as u32)));
+                offset += m.len() as u32;
+            }
+            pairs.sort_by_key(|&(h, _)| h); // stable: branch order within a head
+            let indices: Vec<u32> = pairs.iter().map(|&(_, k)| k).collect();
+            let head: Vec<u32> = pairs.iter().map(|&(h, _)| h).collect();
+            let mut csr = match_csr(rows, &head);
+            csr = Csr::new(rows, total, csr.indptr().to_vec(), indices).expect("valid union match list");
+            return Ok(Some(self.plan.add(Op::Reduce { x: stacked, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None)));
+        };
+        let csr = match_csr(rows, &head);
+        Ok(Some(self.plan.add(Op::Reduce { x, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None)))
+    }
+
+    /// The expression evaluated once per match of `body`.
+    fn expr(&mut self, e: &nrp_sema::Expr, body: &nrp_sema::Body, m: &Matches, label: &str) -> R<NodeId> {
+        let rows = m.len();
+        let dim = e.dim.expect("dimensions are known");
+        let span = Some(e.span);
+        let op = match &e.kind {
+            ExprKind::Emb(i) => {
+                let rel = body.atoms[*i].rel;
+                let src = self.plan.relation[rel];
+                let rel_rows = self.ground.relations[rel].as_ref().expect("grounded").len;
+                match src {
+                    Some(src) => Op::Gather { x: src, index: Arc::new(Csr::from_index(m.rows[*i].clone(), rel_rows).expect("rows in range")) },
+                    None => Op::Const(Arc::new(Tensor::zeros(rows, 0))),
+                }
+            }
+            ExprKind::Encode(items) => {
+                let mut data = Vec::with_capacity(rows * items.len());
+                for k in 0..rows {
+                    for t in items {
+                        let v = match t {
+                            Term::Var(x) => self.ground.dict.value(m.vars[*x][k]).clone(),
+                            Term::Const(c) => c.clone(),
+                        };
+                        match v.as_f64() {
+                            Some(x) => data.push(x as f32),
+                            None => {
+                                return Err(Diagnostic::error(format!("cannot encode the non-numeric value {:?} as an embedding", v.to_string()), e.span));
+                            }
+                        }
+                    }
+                }
+                Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
+            }
+            ExprKind::Const(c) => return Ok(self.plan.add(Op::Const(Arc::new(Tensor::scalar(*c as f32))), 1, 1, "constant", span)),
+            ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label)?),
+            ExprKind::Binary(op, a, b) => {
+                let (a, b) = (self.expr(a, body, m, label)?, self.expr(b, body, m, label)?);
+                let op = match op {
+                    BinOp::Add => BinaryOp::Add,
+                    BinOp::Sub => BinaryOp::Sub,
+                    BinOp::Mul => BinaryOp::Mul,
+                    BinOp::Div => BinaryOp::Div,
+                    BinOp::Pow => BinaryOp::Pow,
+                    BinOp::Eq => BinaryOp::Eq,
+                };
+                // Broadcast rows too: a constant scalar has one row.
+                let rows = self.plan.nodes[a].rows.max(self.plan.nodes[b].rows);
+                return Ok(self.plan.add(Op::Binary(op, a, b), rows, dim, label, span));
+            }
+            ExprKind::Func(Func::Concat, xs) => {
+                let mut ids = vec![];
+                for x in xs {
+                    ids.push(self.expr(x, body, m, label)?);
+                }
+                Op::Concat(ids)
+            }
+            ExprKind::Func(f, xs) => {
+                let x = self.expr(&xs[0], body, m, label)?;
+                let op = match f {
+                    Func::Exp => UnaryOp::Exp,
+                    Func::Log => UnaryOp::Log,
+                    Func::Sqrt => UnaryOp::Sqrt,
+                    Func::Abs => UnaryOp::Abs,
+                    Func::Relu => UnaryOp::Relu,
+                    Func::Sigmoid => UnaryOp::Sigmoid,
+                    Func::Tanh => UnaryOp::Tanh,
+                    Func::Concat => unreachable!("handled above"),
+                };
+                Op::Unary(op, x)
+            }
+            ExprKind::Apply(module, xs) => {
+                let mut args = vec![];
+                for x in xs {
+                    args.push(self.expr(x, body, m, label)?);
+                }
+                let x = args[0];
+                match &self.program.modules[*module].kind {
+                    ModuleKind::Linear { .. } | ModuleKind::LayerNorm { .. } | ModuleKind::Embedding { .. } => Op::Module { module: *module, x },
+                    ModuleKind::Dropout { p } => Op::Dropout { p: *p, x },
+                    ModuleKind::ReLU => Op::Unary(UnaryOp::Relu, x),
+                    ModuleKind::LeakyReLU { slope } => Op::Unary(UnaryOp::LeakyRelu(*slope), x),
+                    ModuleKind::ELU { alpha } => Op::Unary(UnaryOp::Elu(*alpha), x),
+                    ModuleKind::GELU => Op::Unary(UnaryOp::Gelu, x),
+                    ModuleKind::Sigmoid => Op::Unary(UnaryOp::Sigmoid, x),
+                    ModuleKind::Tanh => Op::Unary(UnaryOp::Tanh, x),
+                    ModuleKind::Identity => return Ok(x),
+                    ModuleKind::Softmax => Op::Softmax { log: false, x },
+                    ModuleKind::LogSoftmax => Op::Softmax { log: true, x },
+                    ModuleKind::OneHot { n } => Op::OneHot { n: *n, x },
+                    ModuleKind::ArgMax => Op::ArgMax(x),
+                    ModuleKind::CrossEntropyLoss => Op::Loss { kind: LossKind::CrossEntropy, x, y: args[1] },
+                    ModuleKind::MSELoss => Op::Loss { kind: LossKind::Mse, x, y: args[1] },
+                    ModuleKind::L1Loss => Op::Loss { kind: LossKind::L1, x, y: args[1] },
+                    ModuleKind::BCEWithLogitsLoss => Op::Loss { kind: LossKind::BceWithLogits, x, y: args[1] },
+                }
+            }
+        };
+        // Row-wise operations keep their (widest) input's row count.
+        let rows = match &op {
+            Op::Const(t) => t.rows,
+            op => op.inputs().iter().map(|&i| self.plan.nodes[i].rows).max().unwrap_or(rows).max(if matches!(op, Op::Gather { .. }) { rows } else { 0 }),
+        };
+        Ok(self.plan.add(op, rows, dim, label, span))
+    }
+}
+
+/// The nodes holding the given relations' embeddings.
+pub fn targets(plan: &Plan, rels: &[RelId]) -> Vec<NodeId> {
+    rels.iter().filter_map(|&r| plan.relation[r]).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Fixtures for the rewrite rules' snapshot tests: a tiny in-memory database with
+    //! `E(a, b, w)` (a weighted 3-cycle plus a chord) and `F(v, d, w)` (sparse features).
+    use super::*;
+    use nrp_data::{Database, Table, Value};
+
+    pub fn database() -> Database {
+        let v = |s: &str| Value::parse(s);
+        let e = Table::from_rows(
+            "E",
+            vec!["a".into(), "b".into(), "w".into()],
+            &[vec![v("1"), v("2"), v("0.5")], vec![v("2"), v("3"), v("2")], vec![v("3"), v("1"), v("1.5")], vec![v("1"), v("3"), v("1")]],
+        )
+        .unwrap();
+        let f = Table::from_rows(
+            "F",
+            vec!["v".into(), "d".into(), "w".into()],
+            &[vec![v("1"), v("0"), v("1")], vec![v("1"), v("2"), v("0.5")], vec![v("2"), v("1"), v("2")], vec![v("3"), v("3"), v("1")]],
+        )
+        .unwrap();
+        Database::from_tables("test", vec![e, f]).unwrap()
+    }
+
+    pub fn program_of(text: &str) -> Program {
+        let ast = nrp_syntax::parse(text).unwrap_or_else(|d| panic!("{}", d.message));
+        nrp_sema::check(&ast, Some(&database())).unwrap_or_else(|d| panic!("{}", d.message))
+    }
+
+    /// The unoptimised plan of `text` for relation `rel`, and its target nodes.
+    pub fn plan_of(text: &str, rel: &str) -> (Plan, Vec<NodeId>) {
+        let program = program_of(text);
+        let r = program.relation(rel).unwrap();
+        let needed = program.closure(&[r]);
+        let ground = Ground::new(&program, &database(), &needed).unwrap();
+        let plan = build(&program, &ground, &needed).unwrap();
+        let t = targets(&plan, &[r]);
+        (plan, t)
+    }
+
+    /// The plan after the rules that run before `rule` (see `rules::optimize`).
+    pub fn optimized_until(text: &str, rel: &str, rule: &str) -> (Plan, Vec<NodeId>) {
+        let program = program_of(text);
+        let (mut plan, t) = plan_of(text, rel);
+        let r = [program.relation(rel).unwrap()];
+        for (name, f) in rules::ORDER {
+            if *name == rule {
+                break;
+            }
+            let t = targets(&plan, &r);
+            f(&mut plan, &program, &t).unwrap();
+        }
+        let _ = t;
+        let t = targets(&plan, &r);
+        (plan, t)
+    }
+
+    pub fn snapshot(plan: &Plan, targets: &[NodeId]) -> String {
+        display::text(plan, None, targets)
+    }
+}

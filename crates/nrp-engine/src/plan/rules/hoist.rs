@@ -1,0 +1,68 @@
+//! Hoisting: `f(gather(x, i))` → `gather(f(x), i)` for a row-wise `f` whose row inputs are
+//! all gathers by the same match index (scalars broadcast). A module applied to one atom's
+//! embedding inside a join thus runs once per fact of that atom instead of once per match.
+
+use crate::plan::{NodeId, Op, Plan};
+use std::sync::Arc;
+
+pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
+    for id in plan.topological(targets) {
+        if !plan.nodes[id].op.is_rowwise() {
+            continue;
+        }
+        let inputs = plan.nodes[id].op.inputs();
+        let mut index = None;
+        let mut sources = vec![];
+        let mut ok = true;
+        for &i in &inputs {
+            match &plan.nodes[i].op {
+                Op::Gather { x, index: idx } => {
+                    match &index {
+                        None => index = Some(idx.clone()),
+                        Some(first) if Arc::ptr_eq(first, idx) => {}
+                        Some(_) => ok = false,
+                    }
+                    sources.push(*x);
+                }
+                _ if plan.nodes[i].rows == 1 => sources.push(i),
+                _ => ok = false,
+            }
+        }
+        let Some(index) = index.filter(|_| ok) else { continue };
+        let mut op = plan.nodes[id].op.clone();
+        for (slot, &s) in op.inputs_mut().into_iter().zip(&sources) {
+            *slot = s;
+        }
+        let node = &plan.nodes[id];
+        let (dim, label, span) = (node.dim, node.label.clone(), node.span);
+        let rows = sources.iter().map(|&s| plan.nodes[s].rows).max().unwrap_or(1);
+        let hoisted = plan.add(op, rows, dim, format!("{label} (per fact)"), span);
+        plan.nodes[id].op = Op::Gather { x: hoisted, index };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::tests::{plan_of, snapshot};
+
+    #[test]
+    fn module_on_one_atom_runs_per_fact() {
+        let (mut plan, targets) = plan_of("A(x, y) :- E(x, y). F(x; [x]) :- E(x, _). H(y; sum(Linear(1, 2)(f))) :- F(x; f), A(x, y) .", "H");
+        let before = snapshot(&plan, &targets);
+        super::apply(&mut plan, &targets);
+        expect_test::expect![[r#"
+              %0 = const                         [4 × 1]  matches of F
+              %1 = reduce sum %0 over 4 matches  [3 × 1]  F
+              %2 = gather %1 by 4 rows           [4 × 1]  matches of H
+              %3 = module#0 %2                   [4 × 2]  matches of H
+              %4 = reduce sum %3 over 4 matches  [3 × 2]  H
+
+            --- after ---
+              %0 = const                         [4 × 1]  matches of F
+              %1 = reduce sum %0 over 4 matches  [3 × 1]  F
+              %5 = module#0 %1                   [3 × 2]  matches of H (per fact)
+              %3 = gather %5 by 4 rows           [4 × 2]  matches of H
+              %4 = reduce sum %3 over 4 matches  [3 × 2]  H
+        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+    }
+}

@@ -1,0 +1,61 @@
+//! Rewrites of the ground plan, one per module, applied in this order:
+//!
+//! 1. [`hoist`] — a row-wise operation on one atom's gathered embedding runs once per fact,
+//!    then is gathered (LANGUAGE.md §3: "evaluated once per fact of that atom").
+//! 2. [`onehot_sum`] — `sum(w * OneHot(n)(k))` with constant `w`, `k` is a scatter into a
+//!    `[heads, n]` constant, never a per-match `[matches, n]` tensor.
+//! 3. [`fold`] — every node that reads no parameter and draws no dropout mask is computed
+//!    once, at grounding.
+//! 4. [`factor_split`] — constant per-match factors of a `sum` become the match list's
+//!    weights (the fused weighted SpMM of `sum(z * w)`).
+//! 5. [`gather_through`] — a reduction (or gather) of a gather reads the source directly;
+//!    one-match-per-head reductions become gathers; identity gathers vanish.
+//!
+//! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
+//! snapshot tests of the plan before and after.
+
+pub mod factor_split;
+pub mod fold;
+pub mod gather_through;
+pub mod hoist;
+pub mod onehot_sum;
+
+use super::{NodeId, Plan};
+use nrp_sema::{Program, RelId};
+use nrp_syntax::Diagnostic;
+
+type Rule = fn(&mut Plan, &Program, &[NodeId]) -> Result<(), Diagnostic>;
+
+/// The rules in the order they run.
+pub const ORDER: &[(&str, Rule)] = &[
+    ("hoist", |p, _, t| Ok(hoist::apply(p, t))),
+    ("onehot_sum", |p, _, t| onehot_sum::apply(p, t)),
+    ("fold", fold::apply),
+    ("factor_split", |p, _, t| Ok(factor_split::apply(p, t))),
+    ("gather_through", |p, _, t| Ok(gather_through::apply(p, t))),
+];
+
+/// Applies every rule to the plan of the relations `rels`.
+pub fn optimize(plan: &mut Plan, program: &Program, rels: &[RelId]) -> Result<(), Diagnostic> {
+    for (_, rule) in ORDER {
+        let targets = super::targets(plan, rels);
+        rule(plan, program, &targets)?;
+    }
+    Ok(())
+}
+
+/// Replaces every reference to node `from` by `to` (relation nodes included).
+pub(crate) fn redirect(plan: &mut Plan, from: NodeId, to: NodeId) {
+    for n in &mut plan.nodes {
+        for i in n.op.inputs_mut() {
+            if *i == from {
+                *i = to;
+            }
+        }
+    }
+    for r in plan.relation.iter_mut().flatten() {
+        if *r == from {
+            *r = to;
+        }
+    }
+}
