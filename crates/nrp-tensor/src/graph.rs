@@ -207,6 +207,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
 
     /// Ends the graph, returning every buffer it owns to the pool.
     pub fn into_pool(mut self) -> BufferPool<T> {
+        self.pool.end_graph();
         for n in std::mem::take(&mut self.nodes) {
             if let Val::Owned(t) = n.val {
                 self.pool.give(t);
@@ -592,7 +593,11 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
 
     /// `count(...)`: matches per head row, `[n, 1]` (a constant).
     pub fn count(&mut self, seg: &Segments) -> Var {
-        self.constant_owned(crate::cpu::sparse::counts(seg))
+        let mut out = self.alloc(seg.n_rows(), 1);
+        for (o, w) in out.data.iter_mut().zip(seg.indptr().windows(2)) {
+            *o = T::from_usize(w[1] - w[0]);
+        }
+        self.constant_owned(out)
     }
 
     // ------------------------------------------------------------------ row-wise
@@ -676,8 +681,9 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
 
     /// Index of the first maximum per row as `[n, 1]` (a constant).
     pub fn argmax(&mut self, x: Var) -> Var {
-        let t = crate::cpu::rowwise::argmax(self.value(x));
-        self.constant_owned(t)
+        let mut out = self.alloc(self.shape(x).0, 1);
+        crate::cpu::rowwise::argmax(self.value(x), &mut out.data);
+        self.constant_owned(out)
     }
 
     /// Dropout with probability `p`, mask drawn from `uniform` (values in `[0, 1)`; an element

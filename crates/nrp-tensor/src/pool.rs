@@ -6,8 +6,13 @@ use crate::{Float, Tensor};
 
 #[derive(Debug, Default)]
 pub struct BufferPool<T = f32> {
-    free: Vec<Vec<T>>,
+    /// Free buffers with the number of graphs that ended without taking them.
+    free: Vec<(Vec<T>, u32)>,
 }
+
+/// A buffer no graph took for this many graphs in a row is released, so the pool tracks what
+/// the current mix of graphs (e.g. alternating train and eval passes) needs.
+const MAX_IDLE: u32 = 3;
 
 impl<T: Float> BufferPool<T> {
     pub fn new() -> Self {
@@ -22,12 +27,12 @@ impl<T: Float> BufferPool<T> {
             .free
             .iter()
             .enumerate()
-            .filter(|(_, v)| v.capacity() >= len)
-            .min_by_key(|(_, v)| v.capacity())
+            .filter(|(_, (v, _))| v.capacity() >= len)
+            .min_by_key(|(_, (v, _))| v.capacity())
             .map(|(i, _)| i);
         let data = match best {
             Some(i) => {
-                let mut v = self.free.swap_remove(i);
+                let (mut v, _) = self.free.swap_remove(i);
                 v.resize(len, T::ZERO);
                 v
             }
@@ -44,15 +49,22 @@ impl<T: Float> BufferPool<T> {
     }
 
     pub fn give(&mut self, t: Tensor<T>) {
-        if t.data.capacity() > 0 {
-            self.free.push(t.data);
-        }
+        self.give_vec(t.data);
     }
 
     pub fn give_vec(&mut self, v: Vec<T>) {
         if v.capacity() > 0 {
-            self.free.push(v);
+            self.free.push((v, 0));
         }
+    }
+
+    /// Called when a graph ends (before its buffers come back): ages the buffers it did not
+    /// take and releases those idle for too long.
+    pub(crate) fn end_graph(&mut self) {
+        self.free.retain_mut(|(_, idle)| {
+            *idle += 1;
+            *idle <= MAX_IDLE
+        });
     }
 
     /// Returns every gradient buffer (after the optimiser step).
@@ -66,7 +78,7 @@ impl<T: Float> BufferPool<T> {
     pub fn stats(&self) -> (usize, usize) {
         (
             self.free.len(),
-            self.free.iter().map(|v| v.capacity()).sum(),
+            self.free.iter().map(|(v, _)| v.capacity()).sum(),
         )
     }
 }

@@ -372,13 +372,22 @@ fn matmul_overwrites_garbage_and_accumulates() {
     use nrp_tensor::Backend;
     let mut rng = common::Rng::new(21);
     for cpu in backends() {
-        for (m, k, n) in [(300, 40, 1), (1, 40, 300), (1, 1, 1), (513, 77, 33), (40, 600, 900)] {
+        for (m, k, n) in [
+            (300, 40, 1),
+            (1, 40, 300),
+            (1, 1, 1),
+            (513, 77, 33),
+            (700, 80, 70),
+            (40, 600, 900),
+        ] {
             let a: Tensor = rng.tensor(m, k, -1.0, 1.0);
             let b: Tensor = rng.tensor(k, n, -1.0, 1.0);
             let mut want = Tensor::zeros(m, n);
             for i in 0..m {
                 for j in 0..n {
-                    want.data[i * n + j] = (0..k).map(|p| a.get(i, p) as f64 * b.get(p, j) as f64).sum::<f64>() as f32;
+                    want.data[i * n + j] = (0..k)
+                        .map(|p| a.get(i, p) as f64 * b.get(p, j) as f64)
+                        .sum::<f64>() as f32;
                 }
             }
             let mut out = Tensor::full(m, n, f32::NAN); // a recycled buffer: contents irrelevant

@@ -203,19 +203,21 @@ unsafe fn gemm_raw<T: Float>(
         }
         return;
     }
-    // Other precisions (f64: gradient checks) use a plain loop in a fixed order.
+    // Other precisions (f64: gradient checks) use a plain loop; each element sums over k in
+    // increasing order.
+    let mut row = vec![T::ZERO; n];
     for i in 0..m {
-        for j in 0..n {
-            let mut acc = T::ZERO;
-            for p in 0..k {
-                // Safety: indices inside the views the caller checked.
-                unsafe {
-                    acc += *a.ptr.offset(i as isize * a.rs + p as isize * a.cs)
-                        * *b.ptr.offset(p as isize * b.rs + j as isize * b.cs);
-                }
+        row.fill(T::ZERO);
+        for p in 0..k {
+            // Safety: indices inside the views the caller checked.
+            let aip = unsafe { *a.ptr.offset(i as isize * a.rs + p as isize * a.cs) };
+            for (j, r) in row.iter_mut().enumerate() {
+                *r += aip * unsafe { *b.ptr.offset(p as isize * b.rs + j as isize * b.cs) };
             }
+        }
+        for (j, &r) in row.iter().enumerate() {
             let dst = unsafe { &mut *c.offset(i as isize * c_rs + j as isize) };
-            *dst = if accumulate { *dst + acc } else { acc };
+            *dst = if accumulate { *dst + r } else { r };
         }
     }
 }

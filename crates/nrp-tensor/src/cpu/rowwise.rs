@@ -174,9 +174,8 @@ pub(crate) fn split_cols<T: Float>(cpu: &Cpu, x: &Tensor<T>, start: usize, out: 
 
 /// Index of the first maximum of each row (NaN counts as maximal, as in PyTorch); `[n, 1]`.
 /// Rows of width 0 give 0.
-pub(crate) fn argmax<T: Float>(x: &Tensor<T>) -> Tensor<T> {
-    let mut out = Vec::with_capacity(x.rows);
-    for i in 0..x.rows {
+pub(crate) fn argmax<T: Float>(x: &Tensor<T>, out: &mut [T]) {
+    for (i, o) in out.iter_mut().enumerate() {
         let r = x.row(i);
         let mut best = 0;
         for j in 1..r.len() {
@@ -187,7 +186,6 @@ pub(crate) fn argmax<T: Float>(x: &Tensor<T>) -> Tensor<T> {
                 best = j;
             }
         }
-        out.push(T::from_usize(best));
+        *o = T::from_usize(best);
     }
-    Tensor::column(out)
 }

@@ -535,11 +535,6 @@ pub(crate) fn segment_extreme_backward<T: Float>(
     }
 }
 
-/// `count(...)` per row as a `[n, 1]` tensor.
-pub(crate) fn counts<T: Float>(seg: &Segments) -> Tensor<T> {
-    Tensor::column(seg.counts().into_iter().map(T::from_usize).collect())
-}
-
 /// One-entry-per-row gather (`index_select`) fast path: `out[i] = x[idx[i]]`.
 pub(crate) fn gather_rows<T: Float>(cpu: &Cpu, idx: &[u32], x: &Tensor<T>, out: &mut Tensor<T>) {
     let d = x.cols;
