@@ -1,5 +1,6 @@
 //! Named parameters and optimisers with PyTorch's update rules.
 
+use crate::cpu::simd::multiversion;
 use crate::{Float, Grads, Tensor};
 
 /// Index of a parameter in a [`ParamSet`].
@@ -144,13 +145,43 @@ impl<T: Float> Adam<T> {
     }
 }
 
-/// `torch.lerp` as PyTorch's CPU kernel evaluates it.
-#[inline]
-fn lerp<T: Float>(a: T, b: T, w: T) -> T {
-    if w.abs() < T::from_f64(0.5) {
-        a + w * (b - a)
-    } else {
-        b - (b - a) * (T::ONE - w)
+/// The element loop of one Adam/AdamW step, in PyTorch's operation order (f32 CPU kernels):
+/// `grad.add(param, alpha=wd)` or `param.mul_(1 - lr*wd)`; `exp_avg.lerp_(grad, 1 - β1)`
+/// (its vector kernel: `fmadd(coeff, end - start, base)`); `exp_avg_sq.mul_(β2)
+/// .addcmul_(grad, grad, value=1 - β2)`; `denom = exp_avg_sq.sqrt() / sqrt(bc2) + eps`;
+/// `param.addcdiv_(exp_avg, denom, value=-step_size)` = `p + (-step_size·m) / denom`.
+struct AdamScalars<T> {
+    decoupled: bool,
+    /// Weight decay is non-zero (PyTorch skips the op entirely otherwise).
+    apply_wd: bool,
+    wd: T,
+    decay: T,
+    lerp_coeff: T,
+    lerp_small: bool,
+    b2: T,
+    omb2: T,
+    bc2_sqrt: T,
+    eps: T,
+    neg_step: T,
+}
+
+multiversion! {
+    fn adam_update<T>(x: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &AdamScalars<T>) {
+        for (((x, &g), m), v) in x.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let mut gk = g;
+            if s.apply_wd {
+                if s.decoupled {
+                    *x *= s.decay;
+                } else {
+                    gk += s.wd * *x;
+                }
+            }
+            let base = if s.lerp_small { *m } else { gk };
+            *m = s.lerp_coeff.mul_add(gk - *m, base);
+            *v = *v * s.b2 + s.omb2 * gk * gk;
+            let denom = v.sqrt() / s.bc2_sqrt + s.eps;
+            *x += (s.neg_step * *m) / denom;
+        }
     }
 }
 
@@ -175,32 +206,21 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             // passes them to its f32 kernels.
             let bc1 = 1.0 - self.beta1.powi(st.step as i32);
             let bc2 = 1.0 - self.beta2.powi(st.step as i32);
-            let step_size = T::from_f64(self.lr / bc1);
-            let bc2_sqrt = T::from_f64(bc2.sqrt());
-            let (w1, b2, omb2) = (
-                T::from_f64(1.0 - self.beta1),
-                T::from_f64(self.beta2),
-                T::from_f64(1.0 - self.beta2),
-            );
-            let eps = T::from_f64(self.eps);
-            let decay = T::from_f64(1.0 - self.lr * wd);
-            let wdt = T::from_f64(wd);
-            for (k, x) in p.value.data.iter_mut().enumerate() {
-                let mut gk = g.data[k];
-                if self.decoupled {
-                    if wd != 0.0 {
-                        *x *= decay; // param.mul_(1 - lr * weight_decay)
-                    }
-                } else if wd != 0.0 {
-                    gk += wdt * *x; // grad.add(param, alpha=weight_decay)
-                }
-                let m = lerp(st.m[k], gk, w1); // exp_avg.lerp_(grad, 1 - beta1)
-                let v = st.v[k] * b2 + omb2 * gk * gk; // exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
-                st.m[k] = m;
-                st.v[k] = v;
-                let denom = v.sqrt() / bc2_sqrt + eps;
-                *x += -step_size * (m / denom); // param.addcdiv_(exp_avg, denom, value=-step_size)
-            }
+            let w = 1.0 - self.beta1;
+            let sc = AdamScalars {
+                decoupled: self.decoupled,
+                apply_wd: wd != 0.0,
+                wd: T::from_f64(wd),
+                decay: T::from_f64(1.0 - self.lr * wd),
+                lerp_small: w.abs() < 0.5,
+                lerp_coeff: T::from_f64(if w.abs() < 0.5 { w } else { w - 1.0 }),
+                b2: T::from_f64(self.beta2),
+                omb2: T::from_f64(1.0 - self.beta2),
+                bc2_sqrt: T::from_f64(bc2.sqrt()),
+                eps: T::from_f64(self.eps),
+                neg_step: T::from_f64(-(self.lr / bc1)),
+            };
+            adam_update(&mut p.value.data, &g.data, &mut st.m, &mut st.v, &sc);
         }
     }
     fn lr(&self) -> f64 {

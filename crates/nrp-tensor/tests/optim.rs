@@ -148,12 +148,13 @@ fn adam_first_step_is_bit_exact_torch() {
     let mut opt = Adam::new(0.01, 5e-4);
     let g = grads_of(&cpu, &ps, &[(a, Tensor::scalar(0.1))]);
     opt.step(&mut ps, &g);
-    // The f32 sequence of PyTorch's single-tensor kernel, spelled out.
+    // The f32 sequence of PyTorch's single-tensor kernel, spelled out (lerp as its vector
+    // kernel's fmadd, addcdiv as `p + (value * t1) / t2`).
     let gp = 0.1f32 + 5e-4f32 * 0.5;
-    let m = 0.0f32 + 0.1f32 * (gp - 0.0);
+    let m = 0.1f32.mul_add(gp - 0.0, 0.0);
     let v = 0.0f32 * 0.999f32 + 0.001f32 * gp * gp;
     let denom = v.sqrt() / (0.001f64.sqrt() as f32) + 1e-8f32;
-    let want = 0.5f32 + -((0.01f64 / 0.1f64) as f32) * (m / denom);
+    let want = 0.5f32 + (-((0.01f64 / 0.1f64) as f32) * m) / denom;
     assert_eq!(ps.value(a).data[0].to_bits(), want.to_bits());
 }
 
