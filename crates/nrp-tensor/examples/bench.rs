@@ -7,7 +7,7 @@
 //! Sections: `gemm`, `spmm`, `gcn`. Every number is the median of repeated runs (ms).
 
 use nrp_tensor::{
-    Adam, Backend, BufferPool, Cpu, Csr, Graph, Optimizer, ParamSet, Reduction, Tensor,
+    Adam, Backend, BufferPool, CounterRng, Cpu, Csr, Graph, Optimizer, ParamSet, Reduction, Tensor,
 };
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -230,7 +230,7 @@ fn gcn(cpu: &Cpu, name: &str, d: &Gcn, hidden: usize, classes: usize, epochs: us
     let mut pool = BufferPool::new();
     let _ = d.adj.transposed();
     let _ = d.train.transposed();
-    let mut counter = 0u64;
+    let mut rng = CounterRng::new(4);
     let mut marks = vec![];
     let mut first_wall = 0.0;
     let mut loss_v = 0.0;
@@ -239,19 +239,7 @@ fn gcn(cpu: &Cpu, name: &str, d: &Gcn, hidden: usize, classes: usize, epochs: us
         for epoch in 0..epochs {
             let wall = Instant::now();
             let mut g = Graph::with_pool(cpu, std::mem::take(&mut pool));
-            // Counter-based splitmix64: no loop-carried state, so the fill vectorises.
-            let mut fill = |buf: &mut [f32]| {
-                let base = counter;
-                for (i, u) in buf.iter_mut().enumerate() {
-                    let mut z = base
-                        .wrapping_add(i as u64)
-                        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                    *u = ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32;
-                }
-                counter += buf.len() as u64;
-            };
+            let mut fill = |buf: &mut [f32]| rng.fill(buf);
             let x = g.constant(&d.x);
             let norm = g.constant(&d.norm);
             let y = g.constant(&d.y_train);

@@ -716,21 +716,32 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         } else {
             T::from_f64(1.0 / (1.0 - p))
         };
-        // The keep mask is one byte per element (4x less than a float mask); the draws come
-        // from the caller's sequential stream, the scaling runs in parallel.
+        // One fused pass over the caller's draws: scale or zero each element, and record a
+        // one-byte keep mask (4x smaller than a float mask) only when a gradient will need it.
         let pf = p as f32;
-        let mut keep = vec![0u8; r * c];
-        let mut draws = [0f32; 1024];
-        for chunk in keep.chunks_mut(draws.len()) {
-            let d = &mut draws[..chunk.len()];
+        let need_keep = self.g(x);
+        let mut keep = if need_keep {
+            vec![0u8; r * c]
+        } else {
+            Vec::new()
+        };
+        let mut out = self.alloc(r, c);
+        let xs = &self.nodes[x.index()].val.get().data;
+        const BLOCK: usize = 1024;
+        let mut draws = [0f32; BLOCK];
+        for (b, (o, xv)) in out.data.chunks_mut(BLOCK).zip(xs.chunks(BLOCK)).enumerate() {
+            let d = &mut draws[..o.len()];
             fill(d);
-            for (k, &u) in chunk.iter_mut().zip(d.iter()) {
-                *k = (u >= pf) as u8;
+            for ((o, &v), &u) in o.iter_mut().zip(xv).zip(d.iter()) {
+                *o = v * if u >= pf { scale } else { T::ZERO };
+            }
+            if need_keep {
+                let k = &mut keep[b * BLOCK..b * BLOCK + d.len()];
+                for (k, &u) in k.iter_mut().zip(d.iter()) {
+                    *k = (u >= pf) as u8;
+                }
             }
         }
-        let mut out = self.alloc(r, c);
-        self.backend
-            .mask_scale(self.value(x), &keep, scale, &mut out);
         let grad = self.g(x);
         Ok(self.push(Val::Owned(out), Op::Dropout { x, keep, scale }, grad))
     }

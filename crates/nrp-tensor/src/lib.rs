@@ -15,6 +15,7 @@ pub mod float;
 mod graph;
 pub mod optim;
 mod pool;
+pub mod rng;
 pub mod sparse;
 mod tensor;
 
@@ -26,5 +27,6 @@ pub use float::Float;
 pub use graph::{Grads, Graph, Var};
 pub use optim::{Adam, Optimizer, ParamId, ParamSet, Parameter, Sgd};
 pub use pool::BufferPool;
+pub use rng::CounterRng;
 pub use sparse::{Csr, Segments, Transposed};
 pub use tensor::Tensor;

@@ -8,6 +8,8 @@ use crate::{Float, Tensor};
 pub struct BufferPool<T = f32> {
     /// Free buffers with the number of graphs that ended without taking them.
     free: Vec<(Vec<T>, u32)>,
+    /// Buffers allocated because no free one fitted (for tests and diagnostics).
+    fresh: usize,
 }
 
 /// A buffer no graph took for this many graphs in a row is released, so the pool tracks what
@@ -16,7 +18,10 @@ const MAX_IDLE: u32 = 3;
 
 impl<T: Float> BufferPool<T> {
     pub fn new() -> Self {
-        BufferPool { free: Vec::new() }
+        BufferPool {
+            free: Vec::new(),
+            fresh: 0,
+        }
     }
 
     /// A tensor of the given shape with unspecified (initialised) contents: the smallest free
@@ -36,7 +41,10 @@ impl<T: Float> BufferPool<T> {
                 v.resize(len, T::ZERO);
                 v
             }
-            None => vec![T::ZERO; len],
+            None => {
+                self.fresh += 1;
+                vec![T::ZERO; len]
+            }
         };
         Tensor { rows, cols, data }
     }
@@ -72,6 +80,11 @@ impl<T: Float> BufferPool<T> {
         for t in grads.into_tensors() {
             self.give(t);
         }
+    }
+
+    /// How many buffers `take` had to allocate so far (0 growth per epoch once warm).
+    pub fn fresh_allocations(&self) -> usize {
+        self.fresh
     }
 
     /// Number of buffers held, and their total capacity in elements.

@@ -99,3 +99,51 @@ fn bit_identical_across_runs_and_thread_counts() {
         );
     }
 }
+
+#[test]
+fn warm_epochs_allocate_nothing() {
+    // Train + eval passes alternate; after the first round every buffer comes from the pool.
+    let d = data();
+    let cpu = Cpu::new(2).unwrap();
+    let mut ps = params();
+    let ids: Vec<_> = ps.iter().map(|(id, _)| id).collect();
+    let mut opt = Adam::new(0.01, 0.0);
+    let mut pool = BufferPool::new();
+    let mut fresh = vec![];
+    for epoch in 0..4 {
+        for training in [true, false] {
+            let mut g = Graph::with_pool(&cpu, pool);
+            g.set_training(training);
+            let x = g.constant(&d.x);
+            let y = g.constant(&d.y);
+            let [w1, b1, _, _, w2] =
+                [ids[0], ids[1], ids[2], ids[3], ids[4]].map(|id| g.param(&ps, id));
+            let h = g.linear(x, w1, Some(b1)).unwrap();
+            let mut rng = Rng::new(epoch);
+            let h = g.dropout(h, 0.5, &mut || rng.uniform() as f32).unwrap();
+            let h = g.gather_reduce(&d.adj, h, Reduce::Mean).unwrap();
+            let h2 = g.gather_reduce(&d.adj, h, Reduce::Max).unwrap();
+            let h = g.concat(&[h, h2]).unwrap();
+            let o = g.linear(h, w2, None).unwrap();
+            let loss = g.cross_entropy(o, y, Reduction::Mean).unwrap();
+            if training {
+                let grads = g.backward(loss).unwrap();
+                pool = g.into_pool();
+                opt.step(&mut ps, &grads);
+                pool.recycle(grads);
+            } else {
+                let _ = g.argmax(o);
+                pool = g.into_pool();
+            }
+        }
+        fresh.push(pool.fresh_allocations());
+    }
+    assert_eq!(
+        fresh[1], fresh[3],
+        "allocations per round after warm-up: {fresh:?}"
+    );
+    assert_eq!(
+        fresh[2], fresh[3],
+        "allocations per round after warm-up: {fresh:?}"
+    );
+}

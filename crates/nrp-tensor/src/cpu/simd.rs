@@ -14,6 +14,15 @@ pub(crate) fn has_avx2() -> bool {
     *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
+/// `has_avx2()` on x86-64, `false` elsewhere.
+#[inline]
+pub(crate) fn has_avx2_or_false() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return has_avx2();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Prefetches the cache lines of `len` elements starting at `p` (a hint; never faults).
 #[inline(always)]
 pub(crate) fn prefetch<T>(p: *const T, len: usize) {
