@@ -303,7 +303,7 @@ fn gcn(cpu: &Cpu, name: &str, d: &Gcn, hidden: usize, classes: usize, epochs: us
         "gcn   t={} {name}: train step {mean:.3} ms (mean of epochs 2..{epochs}; first {first:.3} wall), \
          eval forward {ev:.3} ms, final loss {loss_v:.4}, pool {bufs} buffers / {:.1} MB",
         cpu.threads(),
-        cap as f64 * 4.0 / 1e6
+        cap as f64 / 1e6
     );
 }
 

@@ -212,6 +212,15 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             if let Val::Owned(t) = n.val {
                 self.pool.give(t);
             }
+            match n.op {
+                Op::SegExtreme { arg, .. } => self.pool.give_index(arg),
+                Op::Dropout { keep, .. } => self.pool.give_mask(keep),
+                Op::LayerNorm { stats, .. } => self.pool.give_vec(stats),
+                Op::SpMM { scale: Some(s), .. } | Op::SegSum { scale: Some(s), .. } => {
+                    self.pool.give_vec(s)
+                }
+                _ => {}
+            }
         }
         self.pool
     }
@@ -262,6 +271,13 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
 
     fn alloc(&mut self, rows: usize, cols: usize) -> Tensor<T> {
         self.pool.take(rows, cols)
+    }
+
+    /// `1/count` per row of `seg`, in a pooled buffer.
+    fn mean_scale(&mut self, seg: &Segments) -> Vec<T> {
+        let mut v = self.pool.take(seg.n_rows(), 1).data;
+        mean_scale(seg, &mut v);
+        v
     }
 
     // ------------------------------------------------------------------ leaves
@@ -463,7 +479,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("values are [{vr}, {vc}], expected [{}, 1]", c.nnz()),
             );
         }
-        let scale = mean.then(|| mean_scale::<T>(c.segments()));
+        let scale = mean.then(|| self.mean_scale(c.segments()));
         let mut out = self.alloc(c.n_rows(), d);
         let vd = vals.map(|v| &self.value(v).data[..]);
         self.backend
@@ -522,13 +538,13 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         let mut out = self.alloc(seg.n_rows(), d);
         match op {
             Reduce::Sum | Reduce::Mean => {
-                let scale = (op == Reduce::Mean).then(|| mean_scale::<T>(seg));
+                let scale = (op == Reduce::Mean).then(|| self.mean_scale(seg));
                 self.backend
                     .segment_sum(seg, scale.as_deref(), self.value(x), &mut out);
                 Ok(self.push(Val::Owned(out), Op::SegSum { seg, x, scale }, grad))
             }
             Reduce::Max | Reduce::Min => {
-                let mut arg = vec![0u32; seg.n_rows() * d];
+                let mut arg = self.pool.take_index(seg.n_rows() * d);
                 self.backend.segment_extreme(
                     seg,
                     None,
@@ -566,7 +582,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     );
                 }
                 let mut out = self.alloc(csr.n_rows(), d);
-                let mut arg = vec![0u32; csr.n_rows() * d];
+                let mut arg = self.pool.take_index(csr.n_rows() * d);
                 self.backend.segment_extreme(
                     csr.segments(),
                     Some(csr.indices()),
@@ -634,7 +650,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             }
         }
         let mut out = self.alloc(r, d);
-        let mut stats = vec![T::ZERO; 2 * r];
+        let mut stats = self.pool.take(2 * r, 1).data;
         let wd = w.map(|w| &self.value(w).data[..]);
         let bd = b.map(|b| &self.value(b).data[..]);
         self.backend
@@ -721,7 +737,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         let pf = p as f32;
         let need_keep = self.g(x);
         let mut keep = if need_keep {
-            vec![0u8; r * c]
+            self.pool.take_mask(r * c)
         } else {
             Vec::new()
         };

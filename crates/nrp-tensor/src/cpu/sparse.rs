@@ -260,18 +260,15 @@ pub(crate) fn spmm_dvals<T: Float>(
     });
 }
 
-/// `1/count` per row (0 for empty rows): the row scale of a mean.
-pub(crate) fn mean_scale<T: Float>(seg: &Segments) -> Vec<T> {
-    seg.indptr()
-        .windows(2)
-        .map(|w| {
-            if w[1] > w[0] {
-                T::ONE / T::from_usize(w[1] - w[0])
-            } else {
-                T::ZERO
-            }
-        })
-        .collect()
+/// `1/count` per row (0 for empty rows) into `out`: the row scale of a mean.
+pub(crate) fn mean_scale<T: Float>(seg: &Segments, out: &mut [T]) {
+    for (o, w) in out.iter_mut().zip(seg.indptr().windows(2)) {
+        *o = if w[1] > w[0] {
+            T::ONE / T::from_usize(w[1] - w[0])
+        } else {
+            T::ZERO
+        };
+    }
 }
 
 /// One step of a running max/min: branch-free selects (vectorisable); the strict comparison
