@@ -14,7 +14,7 @@ t.csv(Q + "Wide", [((r[0],), fl(r[1:])) for r in F], 1, 4)
 t.csv(Q + "Rest", [((r[0], r[1]), fl(r[2:])) for r in F], 2, 3)
 t.csv(Q + "Last", [((r[0],), fl(r[4:])) for r in F], 1, 1)
 t.csv(Q + "Content", [(tuple(r), []) for r in F], 5, 0)
-t.csv(Q + "Squares", [((r[0],), [float(x) * float(x) for x in r[1:]]) for r in F], 1, 4)
+t.csv(Q + "Squares", [((r[0],), [float(x) * float(x) for x in r[1:]]) for r in F], 1, 4, 1e-15)
 t.csv(Q + "Vec", [((i,), v) for i, v in A.items()], 1, 2)
 last = {r[0]: float(r[4]) for r in F}
 t.csv(Q + "Mixed", [((i,), [x * 2 + last[i] for x in v]) for i, v in A.items()], 1, 2)
