@@ -5,7 +5,6 @@
 use crate::plan::{LossKind, NodeId, Op, Plan};
 use nrp_params::{ParamMap, ParamTensor};
 use nrp_sema::{Agg, ModuleKind, Program};
-use nrp_syntax::{Diagnostic, Span};
 use nrp_tensor::{Cpu, Graph, ParamId, ParamSet, Reduce, Reduction, Tensor, TensorError, Var};
 
 /// The program's learnable parameters as the tensor layer's named set, and each module's
@@ -53,11 +52,11 @@ impl Params {
     }
 }
 
-fn err(e: TensorError, span: Option<Span>) -> Diagnostic {
-    match span {
-        Some(s) => Diagnostic::error(e.to_string(), s),
-        None => Diagnostic::global(e.to_string()),
-    }
+/// A kernel refused its input (an index out of range, a shape): at which node.
+#[derive(Debug, Clone)]
+pub struct ExecError {
+    pub node: NodeId,
+    pub error: TensorError,
 }
 
 /// Records the nodes in `order` (dependencies first) on `g`. `dropout` fills a buffer with
@@ -69,12 +68,12 @@ pub fn forward<'a>(
     params: Option<&'a Params>,
     order: &[NodeId],
     dropout: &mut dyn FnMut(&mut [f32]),
-) -> Result<Vec<Option<Var>>, Diagnostic> {
+) -> Result<Vec<Option<Var>>, ExecError> {
     let mut vars: Vec<Option<Var>> = vec![None; plan.nodes.len()];
     for &id in order {
         let node = &plan.nodes[id];
         let v = |i: NodeId| vars[i].expect("inputs are recorded first");
-        let e = |x: TensorError| err(x, node.span);
+        let e = |error: TensorError| ExecError { node: id, error };
         let var = match &node.op {
             Op::Const(t) => g.constant(t),
             Op::Gather { x, index } => g.gather(index, v(*x)).map_err(e)?,
@@ -146,7 +145,7 @@ pub fn forward<'a>(
 }
 
 /// Evaluates parameter-free, dropout-free nodes once (for constant folding).
-pub fn evaluate(plan: &Plan, program: &Program, targets: &[NodeId]) -> Result<Vec<Tensor>, Diagnostic> {
+pub fn evaluate(plan: &Plan, program: &Program, targets: &[NodeId]) -> Result<Vec<Tensor>, ExecError> {
     let backend = Cpu::new(1).expect("a one-thread pool");
     let mut g: Graph = Graph::new(&backend);
     g.set_training(false);

@@ -10,7 +10,7 @@ mod intern;
 pub mod plan;
 pub mod train;
 
-pub use exec::Params;
+pub use exec::{ExecError, Params};
 pub use intern::Dict;
 
 use ground::Ground;
@@ -18,7 +18,7 @@ use nrp_data::{Database, Value};
 use nrp_sema::{Program, RelId};
 use nrp_syntax::Diagnostic;
 use nrp_tensor::{Cpu, Graph};
-use plan::Plan;
+use plan::{Plan, Space};
 use std::time::Instant;
 
 pub struct Engine<'p> {
@@ -46,7 +46,7 @@ impl<'p> Engine<'p> {
         let needed = program.closure(rels);
         let ground = Ground::new(program, db, &needed)?;
         let mut plan = plan::build(program, &ground, &needed)?;
-        plan::rules::optimize(&mut plan, program, rels)?;
+        plan::rules::optimize(&mut plan, program, &ground, rels)?;
         Ok(Engine { program, ground, plan, rels: rels.to_vec(), load_seconds: start.elapsed().as_secs_f64() })
     }
 
@@ -56,7 +56,7 @@ impl<'p> Engine<'p> {
         g.set_training(false);
         let targets = plan::targets(&self.plan, rels);
         let order = self.plan.topological(&targets);
-        let vars = exec::forward(&mut g, &self.plan, self.program, Some(params), &order, &mut |_| {})?;
+        let vars = exec::forward(&mut g, &self.plan, self.program, Some(params), &order, &mut |_| {}).map_err(|e| self.error(e))?;
         Ok(rels
             .iter()
             .map(|&r| {
@@ -70,6 +70,11 @@ impl<'p> Engine<'p> {
                 Output { arity: rel.arity, dim, rows, embeddings }
             })
             .collect())
+    }
+
+    /// A kernel error as a located diagnostic naming the fact or match.
+    pub fn error(&self, e: ExecError) -> Diagnostic {
+        runtime_error(self.program, &self.ground, &self.plan, e)
     }
 
     /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.
@@ -108,5 +113,64 @@ impl<'p> Engine<'p> {
         out.push_str("\ntensor plan (per epoch; constants folded at grounding):\n");
         out.push_str(&plan::display::text(&self.plan, Some(self.program), &plan::targets(&self.plan, &self.rels)));
         out
+    }
+}
+
+/// "in a rule for `H`, at the match v = 1, w = 2" / "for the tuple H(1)".
+pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> Option<String> {
+    let user_name = |r: RelId| program.relations[r].name.split('#').next().unwrap_or_default().to_string();
+    match space {
+        Space::One => None,
+        Space::Facts(r) => {
+            let rel = ground.relations[r].as_ref()?;
+            (row < rel.len).then(|| {
+                let vals: Vec<String> = ground::row_values(&ground.dict, rel, row).iter().map(quoted).collect();
+                let tuple = format!("{}({})", user_name(r), vals.join(", "));
+                if program.relations[r].is_input() { format!("for the fact {tuple}") } else { format!("in a rule for `{}`, for the tuple {tuple}", user_name(r)) }
+            })
+        }
+        Space::Matches(r, b) => {
+            let nrp_sema::RelKind::Derived(rule) = &program.relations[r].kind else { return None };
+            let (body, _) = rule.bodies().into_iter().nth(b)?;
+            let m = ground.rules[r].as_ref()?.bodies.get(b)?;
+            if row >= m.len() {
+                return None;
+            }
+            let vars: Vec<String> = body
+                .vars
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.starts_with('_'))
+                .map(|(v, n)| format!("{n} = {}", quoted(ground.dict.value(m.vars[v][row]))))
+                .collect();
+            Some(format!("in a rule for `{}`, at the match {}", user_name(r), vars.join(", ")))
+        }
+    }
+}
+
+fn quoted(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("{s:?}"),
+        v => v.to_string(),
+    }
+}
+
+/// A kernel error as the user reads it: which module refused which value, and where.
+pub fn runtime_error(program: &Program, ground: &Ground, plan: &Plan, e: ExecError) -> Diagnostic {
+    let node = &plan.nodes[e.node];
+    let (message, row) = match (&e.error, node.module) {
+        (nrp_tensor::TensorError::Index { row, value, limit, .. }, Some(m)) => {
+            let module = &program.modules[m];
+            (format!("`{}` ({}) needs an integer index in 0..{limit}, got {}", module.name, module.kind.describe(), Value::from_f64(*value)), Some(*row))
+        }
+        (err, _) => (err.to_string(), None),
+    };
+    let d = match node.span {
+        Some(s) => Diagnostic::error(message, s),
+        None => Diagnostic::global(message),
+    };
+    match row.and_then(|r| locate(program, ground, node.space, r)) {
+        Some(note) => d.with_note(note),
+        None => d,
     }
 }

@@ -104,7 +104,8 @@ pub fn fit(
         let t0 = Instant::now();
         let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
         g.set_training(true);
-        let vars = exec::forward(&mut g, &engine.plan, program, Some(params), &order, &mut |buf: &mut [f32]| rng.fill_uniform(buf, 0.0, 1.0))?;
+        let vars = exec::forward(&mut g, &engine.plan, program, Some(params), &order, &mut |buf: &mut [f32]| rng.fill_uniform(buf, 0.0, 1.0))
+            .map_err(|e| engine.error(e))?;
         let loss_var = vars[loss_node].expect("loss recorded");
         let loss_value = g.value(loss_var).data[0] as f64;
         let grads = g.backward(loss_var).map_err(|e| Diagnostic::error(e.to_string(), span))?;

@@ -94,9 +94,22 @@ impl Op {
     }
 }
 
+/// What a node's rows are: facts of a relation, matches of a rule body, or a single row.
+/// Runtime errors use it to name the offending fact or match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    Facts(RelId),
+    /// Matches of body `b` of the relation's core rule.
+    Matches(RelId, usize),
+    One,
+}
+
 #[derive(Clone, Debug)]
 pub struct Node {
     pub op: Op,
+    pub space: Space,
+    /// The module whose application this node is (for messages).
+    pub module: Option<ModuleId>,
     pub rows: usize,
     pub dim: usize,
     /// What the node computes, for `nrp explain` (`H`, `matches of A1#1`).
@@ -115,8 +128,8 @@ pub struct Plan {
 type R<T> = Result<T, Diagnostic>;
 
 impl Plan {
-    pub fn add(&mut self, op: Op, rows: usize, dim: usize, label: impl Into<String>, span: Option<Span>) -> NodeId {
-        self.nodes.push(Node { op, rows, dim, label: label.into(), span });
+    pub fn add(&mut self, op: Op, rows: usize, dim: usize, label: impl Into<String>, span: Option<Span>, space: Space) -> NodeId {
+        self.nodes.push(Node { op, space, module: None, rows, dim, label: label.into(), span });
         self.nodes.len() - 1
     }
 
@@ -131,7 +144,7 @@ impl Plan {
             place.push(Arc::new(Csr::new(total, n, indptr, (0..n as u32).collect()).expect("valid placement")));
             offset += n;
         }
-        self.add(Op::Stack { xs, place }, total, dim, label, None)
+        self.add(Op::Stack { xs, place }, total, dim, label, None, Space::One)
     }
 
     /// Whether a node's value is the same in every epoch: it reads no parameter and draws
@@ -211,7 +224,18 @@ pub fn match_csr(head_rows: usize, head: &[u32]) -> Csr {
 /// Builds the plan for the relations `needed` (dependencies first).
 pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
     let mut plan = Plan { nodes: vec![], relation: vec![None; program.relations.len()] };
+    // Input relations first (`needed` lists derived relations; their inputs come along).
+    let mut inputs: Vec<RelId> = needed.to_vec();
     for &rel in needed {
+        if let RelKind::Derived(rule) = &program.relations[rel].kind {
+            inputs.extend(rule.dependencies());
+        }
+    }
+    inputs.retain(|&r| program.relations[r].is_input());
+    inputs.sort_unstable();
+    inputs.dedup();
+    let needed: Vec<RelId> = inputs.into_iter().chain(needed.iter().copied().filter(|&r| !program.relations[r].is_input())).collect();
+    for &rel in &needed {
         let r = &program.relations[rel];
         let dim = r.dim.expect("dimensions are known with a database");
         let rows = ground.relations[rel].as_ref().expect("grounded").len;
@@ -219,7 +243,7 @@ pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
             RelKind::Input(_) => {
                 if let Some(e) = &ground.input_embeddings[rel] {
                     let t = Tensor::new(rows, dim, e.iter().map(|&x| x as f32).collect());
-                    plan.relation[rel] = Some(plan.add(Op::Const(Arc::new(t)), rows, dim, &r.name, Some(r.span)));
+                    plan.relation[rel] = Some(plan.add(Op::Const(Arc::new(t)), rows, dim, &r.name, Some(r.span), Space::Facts(rel)));
                 }
             }
             RelKind::Derived(rule) => {
@@ -250,15 +274,22 @@ impl Builder<'_> {
                     counts[h as usize] += 1.0;
                 }
             }
-            return Ok(Some(self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, name, None)));
+            return Ok(Some(self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, name, None, Space::Facts(rel))));
         }
         if dim == 0 {
             return Ok(None);
         }
         let mut per_match = vec![];
-        for ((body, expr), m) in rule.bodies().into_iter().zip(bodies) {
+        for (b, ((body, expr), m)) in rule.bodies().into_iter().zip(bodies).enumerate() {
             let expr = expr.expect("a relation with an embedding has an expression");
-            per_match.push(self.expr(expr, body, m, &format!("matches of {name}"))?);
+            let space = Space::Matches(rel, b);
+            let mut node = self.expr(expr, body, m, &format!("matches of {name}"), space)?;
+            if self.plan.nodes[node].rows != m.len() {
+                // A constant expression (one row) broadcast to every match.
+                let index = Csr::from_index(vec![0; m.len()], self.plan.nodes[node].rows).expect("row 0 exists");
+                node = self.plan.add(Op::Gather { x: node, index: Arc::new(index) }, m.len(), dim, format!("matches of {name}"), Some(expr.span), space);
+            }
+            per_match.push(node);
         }
         if matches!(rule, CoreRule::Transform { .. }) {
             // One match per head row, in head order: the per-match values are the relation.
@@ -283,14 +314,14 @@ impl Builder<'_> {
             let head: Vec<u32> = pairs.iter().map(|&(h, _)| h).collect();
             let mut csr = match_csr(rows, &head);
             csr = Csr::new(rows, total, csr.indptr().to_vec(), indices).expect("valid union match list");
-            return Ok(Some(self.plan.add(Op::Reduce { x: stacked, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None)));
+            return Ok(Some(self.plan.add(Op::Reduce { x: stacked, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None, Space::Facts(rel))));
         };
         let csr = match_csr(rows, &head);
-        Ok(Some(self.plan.add(Op::Reduce { x, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None)))
+        Ok(Some(self.plan.add(Op::Reduce { x, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None, Space::Facts(rel))))
     }
 
     /// The expression evaluated once per match of `body`.
-    fn expr(&mut self, e: &nrp_sema::Expr, body: &nrp_sema::Body, m: &Matches, label: &str) -> R<NodeId> {
+    fn expr(&mut self, e: &nrp_sema::Expr, body: &nrp_sema::Body, m: &Matches, label: &str, space: Space) -> R<NodeId> {
         let rows = m.len();
         let dim = e.dim.expect("dimensions are known");
         let span = Some(e.span);
@@ -315,17 +346,21 @@ impl Builder<'_> {
                         match v.as_f64() {
                             Some(x) => data.push(x as f32),
                             None => {
-                                return Err(Diagnostic::error(format!("cannot encode the non-numeric value {:?} as an embedding", v.to_string()), e.span));
+                                let d = Diagnostic::error(format!("cannot encode the non-numeric value {:?} as an embedding", v.to_string()), e.span);
+                                return Err(match crate::locate(self.program, self.ground, space, k) {
+                                    Some(note) => d.with_note(note),
+                                    None => d,
+                                });
                             }
                         }
                     }
                 }
                 Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
             }
-            ExprKind::Const(c) => return Ok(self.plan.add(Op::Const(Arc::new(Tensor::scalar(*c as f32))), 1, 1, "constant", span)),
-            ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label)?),
+            ExprKind::Const(c) => return Ok(self.plan.add(Op::Const(Arc::new(Tensor::scalar(*c as f32))), 1, 1, "constant", span, Space::One)),
+            ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label, space)?),
             ExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.expr(a, body, m, label)?, self.expr(b, body, m, label)?);
+                let (a, b) = (self.expr(a, body, m, label, space)?, self.expr(b, body, m, label, space)?);
                 let op = match op {
                     BinOp::Add => BinaryOp::Add,
                     BinOp::Sub => BinaryOp::Sub,
@@ -336,17 +371,17 @@ impl Builder<'_> {
                 };
                 // Broadcast rows too: a constant scalar has one row.
                 let rows = self.plan.nodes[a].rows.max(self.plan.nodes[b].rows);
-                return Ok(self.plan.add(Op::Binary(op, a, b), rows, dim, label, span));
+                return Ok(self.plan.add(Op::Binary(op, a, b), rows, dim, label, span, space));
             }
             ExprKind::Func(Func::Concat, xs) => {
                 let mut ids = vec![];
                 for x in xs {
-                    ids.push(self.expr(x, body, m, label)?);
+                    ids.push(self.expr(x, body, m, label, space)?);
                 }
                 Op::Concat(ids)
             }
             ExprKind::Func(f, xs) => {
-                let x = self.expr(&xs[0], body, m, label)?;
+                let x = self.expr(&xs[0], body, m, label, space)?;
                 let op = match f {
                     Func::Exp => UnaryOp::Exp,
                     Func::Log => UnaryOp::Log,
@@ -362,7 +397,7 @@ impl Builder<'_> {
             ExprKind::Apply(module, xs) => {
                 let mut args = vec![];
                 for x in xs {
-                    args.push(self.expr(x, body, m, label)?);
+                    args.push(self.expr(x, body, m, label, space)?);
                 }
                 let x = args[0];
                 match &self.program.modules[*module].kind {
@@ -386,12 +421,17 @@ impl Builder<'_> {
                 }
             }
         };
-        // Row-wise operations keep their (widest) input's row count.
+        // Row-wise operations keep their (widest) input's row count; scalars broadcast.
         let rows = match &op {
             Op::Const(t) => t.rows,
-            op => op.inputs().iter().map(|&i| self.plan.nodes[i].rows).max().unwrap_or(rows).max(if matches!(op, Op::Gather { .. }) { rows } else { 0 }),
+            Op::Gather { index, .. } => index.n_rows(),
+            op => op.inputs().iter().map(|&i| self.plan.nodes[i].rows).max().unwrap_or(rows),
         };
-        Ok(self.plan.add(op, rows, dim, label, span))
+        let id = self.plan.add(op, rows, dim, label, span, space);
+        if let ExprKind::Apply(module, _) = &e.kind {
+            self.plan.nodes[id].module = Some(*module);
+        }
+        Ok(id)
     }
 }
 
@@ -450,11 +490,19 @@ pub(crate) mod tests {
                 break;
             }
             let t = targets(&plan, &r);
-            f(&mut plan, &program, &t).unwrap();
+            with_ctx(text, |ctx| f(&mut plan, ctx, &t).unwrap());
         }
         let _ = t;
         let t = targets(&plan, &r);
         (plan, t)
+    }
+
+    /// Runs `f` with the rule context (program and grounding) of `text`.
+    pub fn with_ctx<T>(text: &str, f: impl FnOnce(&rules::Ctx) -> T) -> T {
+        let program = program_of(text);
+        let needed = program.closure(&(0..program.relations.len()).filter(|&r| !program.relations[r].is_input()).collect::<Vec<_>>());
+        let ground = Ground::new(&program, &database(), &needed).unwrap();
+        f(&rules::Ctx { program: &program, ground: &ground })
     }
 
     pub fn snapshot(plan: &Plan, targets: &[NodeId]) -> String {

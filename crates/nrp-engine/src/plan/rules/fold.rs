@@ -6,11 +6,12 @@
 
 use crate::exec;
 use crate::plan::{NodeId, Op, Plan};
-use nrp_sema::Program;
+use super::Ctx;
 use nrp_syntax::Diagnostic;
 use std::sync::Arc;
 
-pub fn apply(plan: &mut Plan, program: &Program, targets: &[NodeId]) -> Result<(), Diagnostic> {
+pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagnostic> {
+    let program = ctx.program;
     let constant = plan.constant(program);
     let reachable = plan.topological(targets);
     let is_const_op = |plan: &Plan, i: NodeId| matches!(plan.nodes[i].op, Op::Const(_));
@@ -26,7 +27,7 @@ pub fn apply(plan: &mut Plan, program: &Program, targets: &[NodeId]) -> Result<(
     if frontier.is_empty() {
         return Ok(());
     }
-    let values = exec::evaluate(plan, program, &frontier)?;
+    let values = exec::evaluate(plan, program, &frontier).map_err(|e| crate::runtime_error(program, ctx.ground, plan, e))?;
     for (id, t) in frontier.into_iter().zip(values) {
         let node = &mut plan.nodes[id];
         node.rows = t.rows;
@@ -37,16 +38,15 @@ pub fn apply(plan: &mut Plan, program: &Program, targets: &[NodeId]) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::tests::{optimized_until, program_of, snapshot};
+    use crate::plan::tests::{optimized_until, snapshot, with_ctx};
 
     #[test]
     fn normalisation_is_computed_once() {
         let text = "D(v; count()) :- E(_, v). N(u, v; 1 / sqrt(a * b)) :- E(u, v), D(u; a), D(v; b). \
                     F(v; [v]) :- E(v, _). H(v; sum(Linear(1, 1)(f) * w)) :- F(u; f), N(u, v; w) .";
-        let program = program_of(text);
         let (mut plan, targets) = optimized_until(text, "H", "fold");
         let before = snapshot(&plan, &targets);
-        super::apply(&mut plan, &program, &targets).unwrap();
+        with_ctx(text, |ctx| super::apply(&mut plan, ctx, &targets).unwrap());
         expect_test::expect![[r#"
               %8 = const                           [4 × 1]  matches of F
               %9 = reduce sum %8 over 4 matches    [3 × 1]  F

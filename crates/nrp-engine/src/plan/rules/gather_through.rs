@@ -12,11 +12,12 @@ use nrp_tensor::Csr;
 use std::sync::Arc;
 
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
+    let mut targets = targets.to_vec();
     // Iterate to a fixpoint: each rewrite may enable another upstream.
     loop {
         let mut changed = false;
-        for id in plan.topological(targets) {
-            changed |= rewrite(plan, id);
+        for id in plan.topological(&targets) {
+            changed |= rewrite(plan, id, &mut targets);
         }
         if !changed {
             return;
@@ -24,7 +25,7 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     }
 }
 
-fn rewrite(plan: &mut Plan, id: NodeId) -> bool {
+fn rewrite(plan: &mut Plan, id: NodeId, targets: &mut [NodeId]) -> bool {
     match plan.nodes[id].op.clone() {
         Op::Reduce { x, csr, agg, weights } => {
             if let Op::Gather { x: src, index } = &plan.nodes[x].op {
@@ -49,13 +50,14 @@ fn rewrite(plan: &mut Plan, id: NodeId) -> bool {
             }
             let identity = index.n_rows() == plan.nodes[x].rows && index.indices().iter().enumerate().all(|(i, &k)| i as u32 == k);
             if identity {
-                let label = std::mem::take(&mut plan.nodes[id].label);
+                let label = plan.nodes[id].label.clone();
                 redirect(plan, id, x);
+                for t in targets.iter_mut().filter(|t| **t == id) {
+                    *t = x;
+                }
                 if plan.nodes[x].label.contains("matches") || plan.nodes[x].label.ends_with("(per fact)") {
                     plan.nodes[x].label = label;
                 }
-                // `id` is now unreachable; leave it as an inert alias.
-                plan.nodes[id].op = Op::Gather { x, index };
                 return true;
             }
             false

@@ -36,7 +36,10 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
         let node = &plan.nodes[id];
         let (dim, label, span) = (node.dim, node.label.clone(), node.span);
         let rows = sources.iter().map(|&s| plan.nodes[s].rows).max().unwrap_or(1);
-        let hoisted = plan.add(op, rows, dim, format!("{label} (per fact)"), span);
+        let space = sources.iter().map(|&s| plan.nodes[s].space).find(|s| *s != crate::plan::Space::One).unwrap_or(crate::plan::Space::One);
+        let module = plan.nodes[id].module;
+        let hoisted = plan.add(op, rows, dim, format!("{label} (per fact)"), span, space);
+        plan.nodes[hoisted].module = module;
         plan.nodes[id].op = Op::Gather { x: hoisted, index };
     }
 }

@@ -21,25 +21,33 @@ pub mod hoist;
 pub mod onehot_sum;
 
 use super::{NodeId, Plan};
+use crate::ground::Ground;
 use nrp_sema::{Program, RelId};
 use nrp_syntax::Diagnostic;
 
-type Rule = fn(&mut Plan, &Program, &[NodeId]) -> Result<(), Diagnostic>;
+/// What the rules may consult besides the plan.
+pub struct Ctx<'a> {
+    pub program: &'a Program,
+    pub ground: &'a Ground,
+}
+
+type Rule = fn(&mut Plan, &Ctx, &[NodeId]) -> Result<(), Diagnostic>;
 
 /// The rules in the order they run.
 pub const ORDER: &[(&str, Rule)] = &[
     ("hoist", |p, _, t| Ok(hoist::apply(p, t))),
-    ("onehot_sum", |p, _, t| onehot_sum::apply(p, t)),
+    ("onehot_sum", onehot_sum::apply),
     ("fold", fold::apply),
     ("factor_split", |p, _, t| Ok(factor_split::apply(p, t))),
     ("gather_through", |p, _, t| Ok(gather_through::apply(p, t))),
 ];
 
 /// Applies every rule to the plan of the relations `rels`.
-pub fn optimize(plan: &mut Plan, program: &Program, rels: &[RelId]) -> Result<(), Diagnostic> {
+pub fn optimize(plan: &mut Plan, program: &Program, ground: &Ground, rels: &[RelId]) -> Result<(), Diagnostic> {
+    let ctx = Ctx { program, ground };
     for (_, rule) in ORDER {
         let targets = super::targets(plan, rels);
-        rule(plan, program, &targets)?;
+        rule(plan, &ctx, &targets)?;
     }
     Ok(())
 }
