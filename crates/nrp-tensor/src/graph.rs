@@ -96,6 +96,10 @@ enum Op<'a, T> {
         csr: CsrRef<'a>,
         x: Var,
     },
+    ToDense {
+        csr: &'a Csr,
+        vals: Var,
+    },
     SegSum {
         seg: &'a Segments,
         x: Var,
@@ -522,6 +526,27 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             .gather_rows(c.indices(), self.value(x), &mut out);
         let grad = self.g(x);
         Ok(self.push(Val::Owned(out), Op::Gather { csr, x }, grad))
+    }
+
+    /// A sparse matrix as a dense one: `out[r, csr.indices[k]] += vals[k]` for the entries k
+    /// of row r (`vals` is `[nnz, 1]`). Backward reads the gradient back at the entries.
+    pub fn to_dense(&mut self, csr: &'a Csr, vals: Var) -> Result<Var> {
+        if self.shape(vals) != (csr.nnz(), 1) {
+            let (vr, vc) = self.shape(vals);
+            return shape_err("to_dense", format!("values are [{vr}, {vc}], expected [{}, 1]", csr.nnz()));
+        }
+        let (n, d) = (csr.n_rows(), csr.n_cols());
+        let mut out = self.alloc(n, d);
+        out.data.iter_mut().for_each(|x| *x = T::ZERO);
+        let v = &self.value(vals).data;
+        for r in 0..n {
+            let row = &mut out.data[r * d..(r + 1) * d];
+            for k in csr.segments().range(r) {
+                row[csr.indices()[k] as usize] += v[k];
+            }
+        }
+        let grad = self.g(vals);
+        Ok(self.push(Val::Owned(out), Op::ToDense { csr, vals }, grad))
     }
 
     /// Segment reduction of a dense per-match tensor `x` (`[nnz, d]`, rows in CSR order) into
@@ -1059,6 +1084,17 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 if let Some(mut dx) = self.grad_buf(*x) {
                     be.spmm_t(csr.get(), None, None, g, &mut dx);
                     self.acc(grads, *x, dx);
+                }
+            }
+            Op::ToDense { csr, vals } => {
+                if let Some(mut dv) = self.grad_buf(*vals) {
+                    let d = csr.n_cols();
+                    for r in 0..csr.n_rows() {
+                        for k in csr.segments().range(r) {
+                            dv.data[k] = g.data[r * d + csr.indices()[k] as usize];
+                        }
+                    }
+                    self.acc(grads, *vals, dv);
                 }
             }
             Op::SegSum { seg, x, scale } => {

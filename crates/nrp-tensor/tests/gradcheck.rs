@@ -175,6 +175,22 @@ fn spmm_wrt_features_and_values() {
 }
 
 #[test]
+fn to_dense_wrt_values() {
+    let mut rng = Rng::new(17);
+    // Repeated columns in a row accumulate; the gradient reads each entry's position.
+    for (nr, nc, deg) in [(9, 6, 4), (50, 40, 8)] {
+        let csr: &'static Csr = Box::leak(Box::new(random_csr(&mut rng, nr, nc, deg)));
+        let w = rng.tensor(csr.nnz(), 1, -1.0, 1.0);
+        let x = rng.tensor(nc, 3, -1.0, 1.0);
+        // Multiply by a dense matrix so that every output position has its own weight.
+        gradcheck(vec![w, x], &[true, false], &|g, v| {
+            let d = g.to_dense(csr, v[0])?;
+            g.matmul(d, v[1])
+        });
+    }
+}
+
+#[test]
 fn gather_reduce_all_ops() {
     let mut rng = Rng::new(8);
     for (nr, nc, deg, d) in [(9, 6, 4, 3), (700, 400, 10, 12)] {
