@@ -45,7 +45,13 @@ impl Params {
         for m in &program.modules {
             for s in m.kind.params(&m.name) {
                 let id = self.set.id(&s.name).expect("every parameter is in the set");
-                out.insert(s.name.clone(), ParamTensor { shape: s.shape.clone(), data: self.set.value(id).data.clone() });
+                out.insert(
+                    s.name.clone(),
+                    ParamTensor {
+                        shape: s.shape.clone(),
+                        data: self.set.value(id).data.clone(),
+                    },
+                );
             }
         }
         out
@@ -79,14 +85,61 @@ pub fn forward<'a>(
             Op::Gather { x, index } => g.gather(index, v(*x)).map_err(e)?,
             Op::Unary(op, x) => g.unary(*op, v(*x)),
             Op::Binary(op, a, b) => g.binary(*op, v(*a), v(*b)).map_err(e)?,
+            Op::Linear { module, x, bias } => {
+                let params =
+                    params.expect("parameter-free evaluation never meets a learnable module");
+                let (w, b) =
+                    params.modules[*module].expect("modules with parameters are registered");
+                let wv = g.param(&params.set, w);
+                let bv = if *bias {
+                    b.map(|b| g.param(&params.set, b))
+                } else {
+                    None
+                };
+                match &plan.nodes[*x].sparse {
+                    None => g.linear(v(*x), wv, bv).map_err(e)?,
+                    Some(structure) => {
+                        // Sparse rows times Wᵀ: one SpMM over the non-zeros.
+                        let wt = g.transpose(wv);
+                        let out = g.spmm(structure, wt, Some(v(*x))).map_err(e)?;
+                        match bv {
+                            Some(b) => g.add(out, b).map_err(e)?,
+                            None => out,
+                        }
+                    }
+                }
+            }
+            Op::Bias { module, x } => {
+                let params =
+                    params.expect("parameter-free evaluation never meets a learnable module");
+                let (_, b) =
+                    params.modules[*module].expect("modules with parameters are registered");
+                let bv = g.param(
+                    &params.set,
+                    b.expect("a bias node belongs to a Linear with bias"),
+                );
+                g.add(v(*x), bv).map_err(e)?
+            }
+            Op::Densify(x) => g
+                .to_dense(
+                    plan.nodes[*x]
+                        .sparse
+                        .as_ref()
+                        .expect("densify reads a sparse node"),
+                    v(*x),
+                )
+                .map_err(e)?,
             Op::Module { module, x } => {
-                let params = params.expect("parameter-free evaluation never meets a learnable module");
-                let (w, b) = params.modules[*module].expect("modules with parameters are registered");
+                let params =
+                    params.expect("parameter-free evaluation never meets a learnable module");
+                let (w, b) =
+                    params.modules[*module].expect("modules with parameters are registered");
                 let wv = g.param(&params.set, w);
                 let bv = b.map(|b| g.param(&params.set, b));
                 match program.modules[*module].kind {
-                    ModuleKind::Linear { .. } => g.linear(v(*x), wv, bv).map_err(e)?,
-                    ModuleKind::LayerNorm { .. } => g.layer_norm(v(*x), Some(wv), bv, 1e-5).map_err(e)?,
+                    ModuleKind::LayerNorm { .. } => {
+                        g.layer_norm(v(*x), Some(wv), bv, 1e-5).map_err(e)?
+                    }
                     ModuleKind::Embedding { .. } => g.embedding(wv, v(*x)).map_err(e)?,
                     ref k => unreachable!("{k:?} has no parameters"),
                 }
@@ -96,9 +149,13 @@ pub fn forward<'a>(
             Op::Softmax { log: true, x } => g.log_softmax(v(*x)),
             Op::OneHot { n, x } => g.one_hot(v(*x), *n).map_err(e)?,
             Op::ArgMax(x) => g.argmax(v(*x)),
-            Op::Concat(xs) => g.concat(&xs.iter().map(|&x| v(x)).collect::<Vec<_>>()).map_err(e)?,
+            Op::Concat(xs) => g
+                .concat(&xs.iter().map(|&x| v(x)).collect::<Vec<_>>())
+                .map_err(e)?,
             Op::Loss { kind, x, y } => match kind {
-                LossKind::CrossEntropy => g.cross_entropy(v(*x), v(*y), Reduction::None).map_err(e)?,
+                LossKind::CrossEntropy => {
+                    g.cross_entropy(v(*x), v(*y), Reduction::None).map_err(e)?
+                }
                 LossKind::Mse => {
                     let el = g.mse(v(*x), v(*y), Reduction::None).map_err(e)?;
                     g.row_sum(el, true)
@@ -108,11 +165,18 @@ pub fn forward<'a>(
                     g.row_sum(el, true)
                 }
                 LossKind::BceWithLogits => {
-                    let el = g.bce_with_logits(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    let el = g
+                        .bce_with_logits(v(*x), v(*y), Reduction::None)
+                        .map_err(e)?;
                     g.row_sum(el, true)
                 }
             },
-            Op::Reduce { x, csr, agg, weights } => {
+            Op::Reduce {
+                x,
+                csr,
+                agg,
+                weights,
+            } => {
                 let x = v(*x);
                 match (agg, weights) {
                     (Agg::Sum, Some(w)) => {
@@ -123,7 +187,9 @@ pub fn forward<'a>(
                     (Agg::Mean, None) => g.gather_reduce(csr, x, Reduce::Mean).map_err(e)?,
                     (Agg::Max, None) => g.gather_reduce(csr, x, Reduce::Max).map_err(e)?,
                     (Agg::Min, None) => g.gather_reduce(csr, x, Reduce::Min).map_err(e)?,
-                    (agg, _) => unreachable!("{agg:?} reductions are built without weights or folded"),
+                    (agg, _) => {
+                        unreachable!("{agg:?} reductions are built without weights or folded")
+                    }
                 }
             }
             Op::Stack { xs, place } => {
@@ -145,11 +211,20 @@ pub fn forward<'a>(
 }
 
 /// Evaluates parameter-free, dropout-free nodes once (for constant folding).
-pub fn evaluate(plan: &Plan, program: &Program, targets: &[NodeId]) -> Result<Vec<Tensor>, ExecError> {
+pub fn evaluate(
+    plan: &Plan,
+    program: &Program,
+    targets: &[NodeId],
+) -> Result<Vec<Tensor>, ExecError> {
     let backend = Cpu::new(1).expect("a one-thread pool");
     let mut g: Graph = Graph::new(&backend);
     g.set_training(false);
     let order = plan.topological(targets);
-    let vars = forward(&mut g, plan, program, None, &order, &mut |_| unreachable!("no dropout outside training"))?;
-    Ok(targets.iter().map(|&t| g.value(vars[t].expect("evaluated")).clone()).collect())
+    let vars = forward(&mut g, plan, program, None, &order, &mut |_| {
+        unreachable!("no dropout outside training")
+    })?;
+    Ok(targets
+        .iter()
+        .map(|&t| g.value(vars[t].expect("evaluated")).clone())
+        .collect())
 }

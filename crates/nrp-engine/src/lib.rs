@@ -41,22 +41,45 @@ pub struct Output {
 
 impl<'p> Engine<'p> {
     /// Grounds and plans everything the relations `rels` depend on.
-    pub fn new(program: &'p Program, db: &Database, rels: &[RelId]) -> Result<Engine<'p>, Diagnostic> {
+    pub fn new(
+        program: &'p Program,
+        db: &Database,
+        rels: &[RelId],
+    ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let needed = program.closure(rels);
         let ground = Ground::new(program, db, &needed)?;
         let mut plan = plan::build(program, &ground, &needed)?;
         plan::rules::optimize(&mut plan, program, &ground, rels)?;
-        Ok(Engine { program, ground, plan, rels: rels.to_vec(), load_seconds: start.elapsed().as_secs_f64() })
+        Ok(Engine {
+            program,
+            ground,
+            plan,
+            rels: rels.to_vec(),
+            load_seconds: start.elapsed().as_secs_f64(),
+        })
     }
 
     /// Evaluates relations in evaluation mode (no dropout, no gradients).
-    pub fn evaluate(&self, backend: &Cpu, params: &Params, rels: &[RelId]) -> Result<Vec<Output>, Diagnostic> {
+    pub fn evaluate(
+        &self,
+        backend: &Cpu,
+        params: &Params,
+        rels: &[RelId],
+    ) -> Result<Vec<Output>, Diagnostic> {
         let mut g: Graph = Graph::new(backend);
         g.set_training(false);
         let targets = plan::targets(&self.plan, rels);
         let order = self.plan.topological(&targets);
-        let vars = exec::forward(&mut g, &self.plan, self.program, Some(params), &order, &mut |_| {}).map_err(|e| self.error(e))?;
+        let vars = exec::forward(
+            &mut g,
+            &self.plan,
+            self.program,
+            Some(params),
+            &order,
+            &mut |_| {},
+        )
+        .map_err(|e| self.error(e))?;
         Ok(rels
             .iter()
             .map(|&r| {
@@ -66,8 +89,15 @@ impl<'p> Engine<'p> {
                     Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
                     None => vec![],
                 };
-                let rows = (0..rel.len).map(|i| ground::row_values(&self.ground.dict, rel, i)).collect();
-                Output { arity: rel.arity, dim, rows, embeddings }
+                let rows = (0..rel.len)
+                    .map(|i| ground::row_values(&self.ground.dict, rel, i))
+                    .collect();
+                Output {
+                    arity: rel.arity,
+                    dim,
+                    rows,
+                    embeddings,
+                }
             })
             .collect())
     }
@@ -90,15 +120,23 @@ impl<'p> Engine<'p> {
                 }
                 Some(gr) => {
                     let _ = writeln!(out, "  {} — {} facts", rel.name, facts);
-                    let nrp_sema::RelKind::Derived(rule) = &rel.kind else { continue };
-                    for (k, ((body, _), report)) in rule.bodies().into_iter().zip(&gr.reports).enumerate() {
+                    let nrp_sema::RelKind::Derived(rule) = &rel.kind else {
+                        continue;
+                    };
+                    for (k, ((body, _), report)) in
+                        rule.bodies().into_iter().zip(&gr.reports).enumerate()
+                    {
                         let atoms: Vec<String> = body
                             .atoms
                             .iter()
                             .zip(&report.atom_sizes)
                             .map(|(a, n)| format!("{} ({n})", self.program.relations[a.rel].name))
                             .collect();
-                        let branch = if gr.bodies.len() > 1 { format!("branch {}: ", k + 1) } else { String::new() };
+                        let branch = if gr.bodies.len() > 1 {
+                            format!("branch {}: ", k + 1)
+                        } else {
+                            String::new()
+                        };
                         let _ = writeln!(
                             out,
                             "      {branch}{} ⋈ order [{}] → {} matches",
@@ -111,26 +149,46 @@ impl<'p> Engine<'p> {
             }
         }
         out.push_str("\ntensor plan (per epoch; constants folded at grounding):\n");
-        out.push_str(&plan::display::text(&self.plan, Some(self.program), &plan::targets(&self.plan, &self.rels)));
+        out.push_str(&plan::display::text(
+            &self.plan,
+            Some(self.program),
+            &plan::targets(&self.plan, &self.rels),
+        ));
         out
     }
 }
 
 /// "in a rule for `H`, at the match v = 1, w = 2" / "for the tuple H(1)".
 pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> Option<String> {
-    let user_name = |r: RelId| program.relations[r].name.split('#').next().unwrap_or_default().to_string();
+    let user_name = |r: RelId| {
+        program.relations[r]
+            .name
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
     match space {
         Space::One => None,
         Space::Facts(r) => {
             let rel = ground.relations[r].as_ref()?;
             (row < rel.len).then(|| {
-                let vals: Vec<String> = ground::row_values(&ground.dict, rel, row).iter().map(quoted).collect();
+                let vals: Vec<String> = ground::row_values(&ground.dict, rel, row)
+                    .iter()
+                    .map(quoted)
+                    .collect();
                 let tuple = format!("{}({})", user_name(r), vals.join(", "));
-                if program.relations[r].is_input() { format!("for the fact {tuple}") } else { format!("in a rule for `{}`, for the tuple {tuple}", user_name(r)) }
+                if program.relations[r].is_input() {
+                    format!("for the fact {tuple}")
+                } else {
+                    format!("in a rule for `{}`, for the tuple {tuple}", user_name(r))
+                }
             })
         }
         Space::Matches(r, b) => {
-            let nrp_sema::RelKind::Derived(rule) = &program.relations[r].kind else { return None };
+            let nrp_sema::RelKind::Derived(rule) = &program.relations[r].kind else {
+                return None;
+            };
             let (body, _) = rule.bodies().into_iter().nth(b)?;
             let m = ground.rules[r].as_ref()?.bodies.get(b)?;
             if row >= m.len() {
@@ -143,7 +201,11 @@ pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> O
                 .filter(|(_, n)| !n.starts_with('_'))
                 .map(|(v, n)| format!("{n} = {}", quoted(ground.dict.value(m.vars[v][row]))))
                 .collect();
-            Some(format!("in a rule for `{}`, at the match {}", user_name(r), vars.join(", ")))
+            Some(format!(
+                "in a rule for `{}`, at the match {}",
+                user_name(r),
+                vars.join(", ")
+            ))
         }
     }
 }
@@ -159,9 +221,22 @@ fn quoted(v: &Value) -> String {
 pub fn runtime_error(program: &Program, ground: &Ground, plan: &Plan, e: ExecError) -> Diagnostic {
     let node = &plan.nodes[e.node];
     let (message, row) = match (&e.error, node.module) {
-        (nrp_tensor::TensorError::Index { row, value, limit, .. }, Some(m)) => {
+        (
+            nrp_tensor::TensorError::Index {
+                row, value, limit, ..
+            },
+            Some(m),
+        ) => {
             let module = &program.modules[m];
-            (format!("`{}` ({}) needs an integer index in 0..{limit}, got {}", module.name, module.kind.describe(), Value::from_f64(*value)), Some(*row))
+            (
+                format!(
+                    "`{}` ({}) needs an integer index in 0..{limit}, got {}",
+                    module.name,
+                    module.kind.describe(),
+                    Value::from_f64(*value)
+                ),
+                Some(*row),
+            )
         }
         (err, _) => (err.to_string(), None),
     };

@@ -45,16 +45,30 @@ pub fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Values of zero-ary, one-dimensional relations (NaN when a relation has no fact).
-pub fn scalars(engine: &Engine, backend: &Cpu, params: &Params, rels: &[RelId]) -> Result<Vec<(String, f64)>, Diagnostic> {
+pub fn scalars(
+    engine: &Engine,
+    backend: &Cpu,
+    params: &Params,
+    rels: &[RelId],
+) -> Result<Vec<(String, f64)>, Diagnostic> {
     let outs = engine.evaluate(backend, params, rels)?;
     Ok(rels
         .iter()
         .zip(outs)
-        .map(|(&r, o)| (engine.program.relations[r].name.clone(), o.embeddings.first().map_or(f64::NAN, |&x| x as f64)))
+        .map(|(&r, o)| {
+            (
+                engine.program.relations[r].name.clone(),
+                o.embeddings.first().map_or(f64::NAN, |&x| x as f64),
+            )
+        })
         .collect())
 }
 
@@ -73,17 +87,31 @@ pub fn fit(
     let program = engine.program;
     let loss_name = &program.relations[loss].name;
     let Some(loss_node) = engine.plan.relation[loss] else {
-        return Err(Diagnostic::error(format!("the loss relation `{loss_name}` has no embedding to minimise"), span));
+        return Err(Diagnostic::error(
+            format!("the loss relation `{loss_name}` has no embedding to minimise"),
+            span,
+        ));
     };
     if engine.plan.nodes[loss_node].rows == 0 {
-        return Err(Diagnostic::error(format!("the loss relation `{loss_name}` has no fact: its body has no matches in this database"), span));
+        return Err(Diagnostic::error(
+            format!(
+                "the loss relation `{loss_name}` has no fact: its body has no matches in this database"
+            ),
+            span,
+        ));
     }
     // Weight decay only on the named modules' parameters when `decay` lists some.
     if !fp.decay.is_empty() {
-        let ids: Vec<_> = params.set.iter().map(|(id, p)| (id, p.name.clone())).collect();
+        let ids: Vec<_> = params
+            .set
+            .iter()
+            .map(|(id, p)| (id, p.name.clone()))
+            .collect();
         for (id, name) in ids {
             let decayed = fp.decay.iter().any(|m| name.starts_with(&format!("{m}.")));
-            params.set.set_weight_decay(id, Some(if decayed { fp.weight_decay } else { 0.0 }));
+            params
+                .set
+                .set_weight_decay(id, Some(if decayed { fp.weight_decay } else { 0.0 }));
         }
     }
     let mut optimizer: Box<dyn Optimizer<f32>> = match fp.optimizer {
@@ -104,11 +132,20 @@ pub fn fit(
         let t0 = Instant::now();
         let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
         g.set_training(true);
-        let vars = exec::forward(&mut g, &engine.plan, program, Some(params), &order, &mut |buf: &mut [f32]| rng.fill_uniform(buf, 0.0, 1.0))
-            .map_err(|e| engine.error(e))?;
+        let vars = exec::forward(
+            &mut g,
+            &engine.plan,
+            program,
+            Some(params),
+            &order,
+            &mut |buf: &mut [f32]| rng.fill_uniform(buf, 0.0, 1.0),
+        )
+        .map_err(|e| engine.error(e))?;
         let loss_var = vars[loss_node].expect("loss recorded");
         let loss_value = g.value(loss_var).data[0] as f64;
-        let grads = g.backward(loss_var).map_err(|e| Diagnostic::error(e.to_string(), span))?;
+        let grads = g
+            .backward(loss_var)
+            .map_err(|e| Diagnostic::error(e.to_string(), span))?;
         pool = g.into_pool();
         optimizer.step(&mut params.set, &grads);
         pool.recycle(grads);
@@ -123,7 +160,10 @@ pub fn fit(
             evaluated = true;
             // The monitored value: the selection metric (maximised) or the loss (minimised).
             let score = match select {
-                Some(s) => latest.iter().find(|(n, _)| *n == program.relations[s].name).map_or(f64::NAN, |m| m.1),
+                Some(s) => latest
+                    .iter()
+                    .find(|(n, _)| *n == program.relations[s].name)
+                    .map_or(f64::NAN, |m| m.1),
                 None => -loss_value,
             };
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
@@ -135,7 +175,12 @@ pub fn fit(
             }
         }
         report.epoch_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        progress(&Epoch { epoch, epochs: fp.epochs, loss: loss_value, metrics: evaluated.then_some(latest.as_slice()) });
+        progress(&Epoch {
+            epoch,
+            epochs: fp.epochs,
+            loss: loss_value,
+            metrics: evaluated.then_some(latest.as_slice()),
+        });
         if let Some(p) = fp.patience
             && since_best > p
         {

@@ -162,7 +162,11 @@ fn user_relation(program: &Program, name: &str, source: &Source) -> R<RelId> {
 }
 
 /// Parameters for a query: from `--load`, the rest initialised from `--seed` with a warning.
-pub(crate) fn parameters(args: &Args, program: &Program, needed: &[RelId]) -> R<nrp_params::ParamMap> {
+pub(crate) fn parameters(
+    args: &Args,
+    program: &Program,
+    needed: &[RelId],
+) -> R<nrp_params::ParamMap> {
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let (params, initialised) = match args.value("load") {
         Some(path) => {
@@ -231,22 +235,52 @@ fn cmd_query(args: &Args) -> R<()> {
     if args.flag("reference") {
         let results = nrp_reference::evaluate(&program, &db, &params, &[rel]).map_err(render)?;
         let facts = results[rel].as_ref().expect("target evaluated");
-        let rows = facts.facts.iter().filter(|(_, e)| !accept || accepted(e.iter().copied())).map(|(k, e)| output::Row {
-            content: k.as_slice(),
-            embedding: if accept { vec![] } else { e.iter().map(|&x| format_float(x)).collect() },
-        });
-        output::write_rows(format, facts.arity, if accept { 0 } else { facts.dim }, rows, &mut out);
+        let rows = facts
+            .facts
+            .iter()
+            .filter(|(_, e)| !accept || accepted(e.iter().copied()))
+            .map(|(k, e)| output::Row {
+                content: k.as_slice(),
+                embedding: if accept {
+                    vec![]
+                } else {
+                    e.iter().map(|&x| format_float(x)).collect()
+                },
+            });
+        output::write_rows(
+            format,
+            facts.arity,
+            if accept { 0 } else { facts.dim },
+            rows,
+            &mut out,
+        );
     } else {
         let backend = backend(args)?;
         let engine = nrp_engine::Engine::new(&program, &db, &[rel]).map_err(render)?;
         let p = nrp_engine::Params::new(&program, &params);
-        let o = engine.evaluate(&backend, &p, &[rel]).map_err(render)?.pop().expect("one relation");
+        let o = engine
+            .evaluate(&backend, &p, &[rel])
+            .map_err(render)?
+            .pop()
+            .expect("one relation");
         let emb = |i: usize| &o.embeddings[i * o.dim..(i + 1) * o.dim];
-        let rows = (0..o.rows.len()).filter(|&i| !accept || accepted(emb(i).iter().map(|&x| x as f64))).map(|i| output::Row {
-            content: o.rows[i].as_slice(),
-            embedding: if accept { vec![] } else { emb(i).iter().map(|&x| format_f32(x)).collect() },
-        });
-        output::write_rows(format, o.arity, if accept { 0 } else { o.dim }, rows, &mut out);
+        let rows = (0..o.rows.len())
+            .filter(|&i| !accept || accepted(emb(i).iter().map(|&x| x as f64)))
+            .map(|i| output::Row {
+                content: o.rows[i].as_slice(),
+                embedding: if accept {
+                    vec![]
+                } else {
+                    emb(i).iter().map(|&x| format_f32(x)).collect()
+                },
+            });
+        output::write_rows(
+            format,
+            o.arity,
+            if accept { 0 } else { o.dim },
+            rows,
+            &mut out,
+        );
     }
     print_stdout(&out)
 }
@@ -256,11 +290,25 @@ fn cmd_explain(args: &Args) -> R<()> {
     let db = open_db(args.required("db")?)?;
     let program = check_program(&source, &ast, Some(&db))?;
     let rels = run::statement_relations(&program);
-    let rels = if rels.is_empty() { program.order.iter().copied().filter(|&r| !program.relations[r].is_auxiliary()).collect() } else { rels };
-    let engine = nrp_engine::Engine::new(&program, &db, &rels).map_err(|d| Failure(d.render(&source)))?;
+    let rels = if rels.is_empty() {
+        program
+            .order
+            .iter()
+            .copied()
+            .filter(|&r| !program.relations[r].is_auxiliary())
+            .collect()
+    } else {
+        rels
+    };
+    let engine =
+        nrp_engine::Engine::new(&program, &db, &rels).map_err(|d| Failure(d.render(&source)))?;
     if args.flag("dot") {
         let targets = nrp_engine::plan::targets(&engine.plan, &rels);
-        return print_stdout(&nrp_engine::plan::display::dot(&engine.plan, Some(&program), &targets));
+        return print_stdout(&nrp_engine::plan::display::dot(
+            &engine.plan,
+            Some(&program),
+            &targets,
+        ));
     }
     print_stdout(&format!("{}\n\n{}", source.name, engine.explain()))
 }
@@ -278,7 +326,8 @@ pub(crate) fn backend(args: &Args) -> R<nrp_tensor::Cpu> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    nrp_tensor::Cpu::new(threads).map_err(|e| Failure::from(format!("cannot start {threads} threads: {e}")))
+    nrp_tensor::Cpu::new(threads)
+        .map_err(|e| Failure::from(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

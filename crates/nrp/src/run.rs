@@ -3,7 +3,9 @@
 //! With `--json` the last stdout line is one JSON object describing the run.
 
 use crate::args::Args;
-use crate::{Failure, R, backend, check_program, load_program, open_db, output, parameters, print_stdout};
+use crate::{
+    Failure, R, backend, check_program, load_program, open_db, output, parameters, print_stdout,
+};
 use nrp_data::format_f32;
 use nrp_engine::train::{self, Epoch, FitReport, median};
 use nrp_engine::{Engine, Params};
@@ -63,7 +65,8 @@ pub fn cmd_run(args: &Args) -> R<()> {
     let values = parameters(args, &program, &program.closure(&rels))?;
     let out_dir = args.value("out").map(std::path::PathBuf::from);
     if let Some(dir) = &out_dir {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create --out directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create --out directory {}: {e}", dir.display()))?;
     }
     let backend = backend(args)?;
     let engine = Engine::new(&program, &db, &rels).map_err(render)?;
@@ -76,21 +79,47 @@ pub fn cmd_run(args: &Args) -> R<()> {
     let mut stdout = String::new();
     for stmt in &program.statements {
         match stmt {
-            Stmt::Fit { loss, params: fp, span } => {
+            Stmt::Fit {
+                loss,
+                params: fp,
+                span,
+            } => {
                 let mut progress = Progress::new(&program.relations[*loss].name);
-                let report = train::fit(&engine, &backend, &mut params, *loss, fp, &metrics, seed, *span, &mut |e| progress.epoch(e)).map_err(render)?;
+                let report = train::fit(
+                    &engine,
+                    &backend,
+                    &mut params,
+                    *loss,
+                    fp,
+                    &metrics,
+                    seed,
+                    *span,
+                    &mut |e| progress.epoch(e),
+                )
+                .map_err(render)?;
                 progress.finish(&report);
                 fits.push(report);
             }
             Stmt::Pred { rel, .. } => {
                 let r = &program.relations[*rel];
-                let o = engine.evaluate(&backend, &params, &[*rel]).map_err(render)?.pop().expect("one relation");
+                let o = engine
+                    .evaluate(&backend, &params, &[*rel])
+                    .map_err(render)?
+                    .pop()
+                    .expect("one relation");
                 if r.arity == 0 {
                     let value = match (o.rows.len(), o.dim) {
                         (0, _) => "(no fact)".to_string(),
                         (_, 0) => "true".to_string(),
                         (_, 1) => format_f32(o.embeddings[0]),
-                        _ => format!("[{}]", o.embeddings.iter().map(|&x| format_f32(x)).collect::<Vec<_>>().join(", ")),
+                        _ => format!(
+                            "[{}]",
+                            o.embeddings
+                                .iter()
+                                .map(|&x| format_f32(x))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     };
                     if o.dim == 1 && !o.rows.is_empty() {
                         results.push((r.name.clone(), o.embeddings[0] as f64));
@@ -100,14 +129,27 @@ pub fn cmd_run(args: &Args) -> R<()> {
                     let mut csv = String::new();
                     let rows = (0..o.rows.len()).map(|i| output::Row {
                         content: o.rows[i].as_slice(),
-                        embedding: o.embeddings[i * o.dim..(i + 1) * o.dim].iter().map(|&x| format_f32(x)).collect(),
+                        embedding: o.embeddings[i * o.dim..(i + 1) * o.dim]
+                            .iter()
+                            .map(|&x| format_f32(x))
+                            .collect(),
                     });
                     output::write_rows(output::Format::Csv, o.arity, o.dim, rows, &mut csv);
                     let path = dir.join(format!("{}.csv", r.name));
-                    std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    stdout.push_str(&format!("{}: {} facts -> {}\n", r.name, o.rows.len(), path.display()));
+                    std::fs::write(&path, csv)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    stdout.push_str(&format!(
+                        "{}: {} facts -> {}\n",
+                        r.name,
+                        o.rows.len(),
+                        path.display()
+                    ));
                 } else {
-                    stdout.push_str(&format!("{}: {} facts (give --out DIR to write them)\n", r.name, o.rows.len()));
+                    stdout.push_str(&format!(
+                        "{}: {} facts (give --out DIR to write them)\n",
+                        r.name,
+                        o.rows.len()
+                    ));
                 }
             }
         }
@@ -124,22 +166,59 @@ pub fn cmd_run(args: &Args) -> R<()> {
     print_stdout(&stdout)
 }
 
-fn json_line(fits: &[FitReport], results: &[(String, f64)], load_seconds: f64, args: &Args, seed: u64) -> String {
-    let steps: Vec<f64> = fits.iter().flat_map(|f| f.step_ms.iter().copied()).collect();
-    let epochs_incl: Vec<f64> = fits.iter().flat_map(|f| f.epoch_ms.iter().copied()).collect();
-    let num = |x: f64| if x.is_finite() { Json::Number(x) } else { Json::Null };
+fn json_line(
+    fits: &[FitReport],
+    results: &[(String, f64)],
+    load_seconds: f64,
+    args: &Args,
+    seed: u64,
+) -> String {
+    let steps: Vec<f64> = fits
+        .iter()
+        .flat_map(|f| f.step_ms.iter().copied())
+        .collect();
+    let epochs_incl: Vec<f64> = fits
+        .iter()
+        .flat_map(|f| f.epoch_ms.iter().copied())
+        .collect();
+    let num = |x: f64| {
+        if x.is_finite() {
+            Json::Number(x)
+        } else {
+            Json::Null
+        }
+    };
     let mut obj: Vec<(String, Json)> = vec![
-        ("epochs".into(), Json::Number(fits.iter().map(|f| f.epochs).sum::<usize>() as f64)),
+        (
+            "epochs".into(),
+            Json::Number(fits.iter().map(|f| f.epochs).sum::<usize>() as f64),
+        ),
         ("ms_per_epoch".into(), num(median(&steps))),
         ("ms_per_epoch_incl_eval".into(), num(median(&epochs_incl))),
-        ("total_train_seconds".into(), num(fits.iter().map(|f| f.train_seconds).sum())),
+        (
+            "total_train_seconds".into(),
+            num(fits.iter().map(|f| f.train_seconds).sum()),
+        ),
         ("load_seconds".into(), num(load_seconds)),
-        ("threads".into(), Json::Number(args.number::<usize>("threads").ok().flatten().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())) as f64)),
+        (
+            "threads".into(),
+            Json::Number(
+                args.number::<usize>("threads")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    as f64,
+            ),
+        ),
         ("seed".into(), Json::Number(seed as f64)),
     ];
     if let Some(last) = fits.last() {
         obj.push(("final_loss".into(), num(last.final_loss)));
-        obj.push(("best_epoch".into(), last.best_epoch.map_or(Json::Null, |e| Json::Number(e as f64))));
+        obj.push((
+            "best_epoch".into(),
+            last.best_epoch
+                .map_or(Json::Null, |e| Json::Number(e as f64)),
+        ));
     }
     let metrics: Vec<(String, Json)> = results.iter().map(|(n, v)| (n.clone(), num(*v))).collect();
     for (n, v) in results {
@@ -164,11 +243,18 @@ struct Progress {
 
 impl Progress {
     fn new(name: &str) -> Progress {
-        Progress { tty: std::io::stderr().is_terminal(), name: name.to_string(), last_line: 0 }
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            name: name.to_string(),
+            last_line: 0,
+        }
     }
 
     fn line(&self, e: &Epoch) -> String {
-        let mut s = format!("epoch {:>4}/{} {} {:.4}", e.epoch, e.epochs, self.name, e.loss);
+        let mut s = format!(
+            "epoch {:>4}/{} {} {:.4}",
+            e.epoch, e.epochs, self.name, e.loss
+        );
         if let Some(ms) = e.metrics {
             for (n, v) in ms {
                 s.push_str(&format!("  {n} {v:.4}"));
@@ -181,7 +267,12 @@ impl Progress {
         if self.tty {
             let width = 24;
             let done = e.epoch * width / e.epochs.max(1);
-            eprint!("\r[{}{}] {}\x1b[K", "#".repeat(done), " ".repeat(width - done), self.line(e));
+            eprint!(
+                "\r[{}{}] {}\x1b[K",
+                "#".repeat(done),
+                " ".repeat(width - done),
+                self.line(e)
+            );
         } else {
             let every = (e.epochs / 10).max(1);
             if e.epoch % every == 0 || e.epoch == e.epochs {
@@ -195,7 +286,10 @@ impl Progress {
         if self.tty {
             eprintln!();
         }
-        let best = r.best_epoch.map(|b| format!(", kept the weights of epoch {b}")).unwrap_or_default();
+        let best = r
+            .best_epoch
+            .map(|b| format!(", kept the weights of epoch {b}"))
+            .unwrap_or_default();
         eprintln!(
             "trained {} epochs in {:.2} s ({:.2} ms per step){best}",
             r.epochs,

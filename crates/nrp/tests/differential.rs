@@ -7,8 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run(dir: &Path, args: &[String]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nrp")).args(args).current_dir(dir).output().expect("run nrp");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_nrp"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run nrp");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// Splits a CSV line, honouring `"…"` quoting.
@@ -33,7 +40,8 @@ fn fields(line: &str) -> Vec<String> {
 /// A line as (key, value, is_embedding) triples: CSV under its header, or a JSON object.
 fn cells(header: &[String], line: &str) -> Result<Vec<(String, String, bool)>, String> {
     if line.starts_with('{') {
-        let v = nrp_params::json::parse(line).map_err(|e| format!("bad JSON line {line}: {e:?}"))?;
+        let v =
+            nrp_params::json::parse(line).map_err(|e| format!("bad JSON line {line}: {e:?}"))?;
         let obj = v.as_object().ok_or("not an object")?;
         return Ok(obj
             .iter()
@@ -46,7 +54,11 @@ fn cells(header: &[String], line: &str) -> Result<Vec<(String, String, bool)>, S
             })
             .collect());
     }
-    Ok(header.iter().zip(fields(line)).map(|(h, v)| (h.clone(), v, h.starts_with('e'))).collect())
+    Ok(header
+        .iter()
+        .zip(fields(line))
+        .map(|(h, v)| (h.clone(), v, h.starts_with('e')))
+        .collect())
 }
 
 fn compare(engine: &str, reference: &str) -> Result<(), String> {
@@ -74,7 +86,10 @@ fn compare(engine: &str, reference: &str) -> Result<(), String> {
                 }
                 continue;
             }
-            let (x, y): (f64, f64) = (x.parse().map_err(|_| format!("not a number: {x}"))?, y.parse().map_err(|_| format!("not a number: {y}"))?);
+            let (x, y): (f64, f64) = (
+                x.parse().map_err(|_| format!("not a number: {x}"))?,
+                y.parse().map_err(|_| format!("not a number: {y}"))?,
+            );
             let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-6 + 1e-5 * y.abs();
             if !ok {
                 return Err(format!("line {}: engine {x} vs reference {y}", i + 1));
@@ -87,13 +102,23 @@ fn compare(engine: &str, reference: &str) -> Result<(), String> {
 #[test]
 fn engine_agrees_with_reference_on_every_golden_query() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     let mut checked = 0;
     let mut failures = vec![];
     for dir in dirs {
-        let Ok(cmds) = std::fs::read_to_string(dir.join("cmds")) else { continue };
-        for line in cmds.lines().map(str::trim).filter(|l| l.starts_with("nrp query")) {
+        let Ok(cmds) = std::fs::read_to_string(dir.join("cmds")) else {
+            continue;
+        };
+        for line in cmds
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("nrp query"))
+        {
             let args: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
             if args.iter().any(|a| a == "--reference") {
                 continue;
@@ -102,13 +127,25 @@ fn engine_agrees_with_reference_on_every_golden_query() {
             let mut ref_args = args.clone();
             ref_args.push("--reference".into());
             let (cr, or) = run(&dir, &ref_args);
-            let outcome = if ce != cr { Err(format!("exit {ce} vs {cr}")) } else { compare(&oe, &or) };
+            let outcome = if ce != cr {
+                Err(format!("exit {ce} vs {cr}"))
+            } else {
+                compare(&oe, &or)
+            };
             if let Err(e) = outcome {
-                failures.push(format!("{}: `{line}`: {e}", dir.file_name().unwrap().to_string_lossy()));
+                failures.push(format!(
+                    "{}: `{line}`: {e}",
+                    dir.file_name().unwrap().to_string_lossy()
+                ));
             }
             checked += 1;
         }
     }
     assert!(checked > 0, "no queries found");
-    assert!(failures.is_empty(), "{} of {checked} queries disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} queries disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -23,7 +23,12 @@ struct Trie {
     vars: Vec<usize>,
 }
 
-pub fn join(body: &Body, atoms: &[&GroundRelation], consts: &[Vec<Option<u32>>], dict: &Dict) -> (Matches, JoinReport) {
+pub fn join(
+    body: &Body,
+    atoms: &[&GroundRelation],
+    consts: &[Vec<Option<u32>>],
+    dict: &Dict,
+) -> (Matches, JoinReport) {
     let nvars = body.vars.len();
     // Candidate rows: constants match, repeated variables agree.
     let mut candidates: Vec<Vec<u32>> = vec![];
@@ -43,8 +48,13 @@ pub fn join(body: &Body, atoms: &[&GroundRelation], consts: &[Vec<Option<u32>>],
         let rows = (0..rel.len as u32)
             .filter(|&r| {
                 let r = r as usize;
-                consts[i].iter().enumerate().all(|(pos, c)| c.is_none_or(|c| rel.cols[pos][r] == c))
-                    && repeats.iter().all(|&(p, q)| rel.cols[p][r] == rel.cols[q][r])
+                consts[i]
+                    .iter()
+                    .enumerate()
+                    .all(|(pos, c)| c.is_none_or(|c| rel.cols[pos][r] == c))
+                    && repeats
+                        .iter()
+                        .all(|&(p, q)| rel.cols[p][r] == rel.cols[q][r])
             })
             .collect();
         candidates.push(rows);
@@ -64,24 +74,57 @@ pub fn join(body: &Body, atoms: &[&GroundRelation], consts: &[Vec<Option<u32>>],
             vars.sort_by_key(|(v, _)| rank[*v]);
             let rel = atoms[i];
             let mut rows = candidates[i].clone();
-            rows.sort_by(|&a, &b| vars.iter().map(|&(_, p)| rel.cols[p][a as usize].cmp(&rel.cols[p][b as usize])).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal));
-            let levels = vars.iter().map(|&(_, p)| rows.iter().map(|&r| rel.cols[p][r as usize]).collect()).collect();
-            Trie { levels, rows, vars: vars.into_iter().map(|(v, _)| v).collect() }
+            rows.sort_by(|&a, &b| {
+                vars.iter()
+                    .map(|&(_, p)| rel.cols[p][a as usize].cmp(&rel.cols[p][b as usize]))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let levels = vars
+                .iter()
+                .map(|&(_, p)| rows.iter().map(|&r| rel.cols[p][r as usize]).collect())
+                .collect();
+            Trie {
+                levels,
+                rows,
+                vars: vars.into_iter().map(|(v, _)| v).collect(),
+            }
         })
         .collect();
     // Each filter is checked as soon as its last variable is bound.
     let mut filters_at: Vec<Vec<&Filter>> = vec![vec![]; order.len() + 1];
     for f in &body.filters {
-        let level = [&f.lhs, &f.rhs].iter().filter_map(|t| if let Term::Var(v) = t { Some(rank[*v] + 1) } else { None }).max().unwrap_or(0);
+        let level = [&f.lhs, &f.rhs]
+            .iter()
+            .filter_map(|t| {
+                if let Term::Var(v) = t {
+                    Some(rank[*v] + 1)
+                } else {
+                    None
+                }
+            })
+            .max()
+            .unwrap_or(0);
         filters_at[level].push(f);
     }
-    let mut m = Matches { rows: vec![vec![]; atoms.len()], vars: vec![vec![]; nvars], head: vec![] };
+    let mut m = Matches {
+        rows: vec![vec![]; atoms.len()],
+        vars: vec![vec![]; nvars],
+        head: vec![],
+    };
     let report = JoinReport {
         var_order: order.iter().map(|&v| body.vars[v].clone()).collect(),
         atom_sizes: candidates.iter().map(Vec::len).collect(),
         matches: 0,
     };
-    let mut search = Search { tries: &tries, order: &order, filters_at: &filters_at, dict, binding: vec![u32::MAX; nvars], out: &mut m };
+    let mut search = Search {
+        tries: &tries,
+        order: &order,
+        filters_at: &filters_at,
+        dict,
+        binding: vec![u32::MAX; nvars],
+        out: &mut m,
+    };
     let consts_ok = filters_at[0].iter().all(|f| search.holds(f));
     if consts_ok && candidates.iter().all(|c| !c.is_empty()) {
         let ranges: Vec<(usize, usize)> = tries.iter().map(|t| (0, t.rows.len())).collect();
@@ -93,16 +136,40 @@ pub fn join(body: &Body, atoms: &[&GroundRelation], consts: &[Vec<Option<u32>>],
     (m, JoinReport { matches, ..report })
 }
 
-fn variable_order(nvars: usize, atom_vars: &[Vec<(usize, usize)>], candidates: &[Vec<u32>]) -> Vec<usize> {
-    let occurs: Vec<Vec<usize>> = (0..nvars).map(|v| (0..atom_vars.len()).filter(|&i| atom_vars[i].iter().any(|(x, _)| *x == v)).collect()).collect();
+fn variable_order(
+    nvars: usize,
+    atom_vars: &[Vec<(usize, usize)>],
+    candidates: &[Vec<u32>],
+) -> Vec<usize> {
+    let occurs: Vec<Vec<usize>> = (0..nvars)
+        .map(|v| {
+            (0..atom_vars.len())
+                .filter(|&i| atom_vars[i].iter().any(|(x, _)| *x == v))
+                .collect()
+        })
+        .collect();
     let mut bound = vec![false; nvars];
     let mut order = vec![];
     for _ in 0..nvars {
-        let best = (0..nvars).filter(|&v| !bound[v] && !occurs[v].is_empty()).max_by_key(|&v| {
-            let connected = occurs[v].iter().filter(|&&a| atom_vars[a].iter().any(|(x, _)| bound[*x])).count();
-            let smallest = occurs[v].iter().map(|&a| candidates[a].len()).min().unwrap_or(0);
-            (connected, occurs[v].len(), std::cmp::Reverse(smallest), std::cmp::Reverse(v))
-        });
+        let best = (0..nvars)
+            .filter(|&v| !bound[v] && !occurs[v].is_empty())
+            .max_by_key(|&v| {
+                let connected = occurs[v]
+                    .iter()
+                    .filter(|&&a| atom_vars[a].iter().any(|(x, _)| bound[*x]))
+                    .count();
+                let smallest = occurs[v]
+                    .iter()
+                    .map(|&a| candidates[a].len())
+                    .min()
+                    .unwrap_or(0);
+                (
+                    connected,
+                    occurs[v].len(),
+                    std::cmp::Reverse(smallest),
+                    std::cmp::Reverse(v),
+                )
+            });
         match best {
             Some(v) => {
                 bound[v] = true;
@@ -135,7 +202,11 @@ impl Search<'_> {
     fn level(&mut self, k: usize, ranges: &[(usize, usize)], depth: &[usize]) {
         if k == self.order.len() {
             for (i, t) in self.tries.iter().enumerate() {
-                debug_assert_eq!(ranges[i].1 - ranges[i].0, 1, "a full binding selects one row");
+                debug_assert_eq!(
+                    ranges[i].1 - ranges[i].0,
+                    1,
+                    "a full binding selects one row"
+                );
                 self.out.rows[i].push(t.rows[ranges[i].0]);
             }
             for (v, col) in self.out.vars.iter_mut().enumerate() {
@@ -144,9 +215,14 @@ impl Search<'_> {
             return;
         }
         let var = self.order[k];
-        let part: Vec<usize> = (0..self.tries.len()).filter(|&i| self.tries[i].vars.get(depth[i]) == Some(&var)).collect();
+        let part: Vec<usize> = (0..self.tries.len())
+            .filter(|&i| self.tries[i].vars.get(depth[i]) == Some(&var))
+            .collect();
         // Drive the intersection with the smallest range.
-        let driver = *part.iter().min_by_key(|&&i| ranges[i].1 - ranges[i].0).expect("every variable occurs in an atom");
+        let driver = *part
+            .iter()
+            .min_by_key(|&&i| ranges[i].1 - ranges[i].0)
+            .expect("every variable occurs in an atom");
         let (mut lo, hi) = ranges[driver];
         let dlevel = &self.tries[driver].levels[depth[driver]];
         let mut cursors: Vec<usize> = part.iter().map(|&i| ranges[i].0).collect();

@@ -78,7 +78,12 @@ impl Ground {
     /// Grounds the relations `needed` (dependencies first, as `Program::closure` gives them).
     pub fn new(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
         let n = program.relations.len();
-        let mut g = Ground { dict: Dict::default(), relations: vec![None; n], rules: vec![None; n], input_embeddings: vec![None; n] };
+        let mut g = Ground {
+            dict: Dict::default(),
+            relations: vec![None; n],
+            rules: vec![None; n],
+            input_embeddings: vec![None; n],
+        };
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
                 for dep in rule.dependencies() {
@@ -95,7 +100,9 @@ impl Ground {
                     g.relations[rel] = Some(relation);
                     g.rules[rel] = Some(ground);
                 }
-                RelKind::Input(_) if g.relations[rel].is_none() => g.load_input(program, db, rel)?,
+                RelKind::Input(_) if g.relations[rel].is_none() => {
+                    g.load_input(program, db, rel)?
+                }
                 RelKind::Input(_) => {}
             }
         }
@@ -104,16 +111,27 @@ impl Ground {
 
     fn load_input(&mut self, program: &Program, db: &Database, rel: RelId) -> R<()> {
         let r = &program.relations[rel];
-        let RelKind::Input(b) = &r.kind else { unreachable!("inputs only") };
+        let RelKind::Input(b) = &r.kind else {
+            unreachable!("inputs only")
+        };
         let table = b.table.as_deref().unwrap_or(&r.name);
-        let bound = db.bind(table, b.terms, b.embedding).map_err(|e| Diagnostic::error(e.message, r.span))?;
+        let bound = db
+            .bind(table, b.terms, b.embedding)
+            .map_err(|e| Diagnostic::error(e.message, r.span))?;
         let len = bound.len();
-        let cols: Vec<Vec<u32>> = bound.content.iter().map(|c| self.dict.intern_column(c)).collect();
+        let cols: Vec<Vec<u32>> = bound
+            .content
+            .iter()
+            .map(|c| self.dict.intern_column(c))
+            .collect();
         // Sort rows by content so that every relation has the same row order convention.
         let mut perm: Vec<u32> = (0..len as u32).collect();
         let dict = &self.dict;
         perm.sort_by(|&a, &b| cmp_rows(dict, &cols, a as usize, b as usize));
-        let cols = cols.iter().map(|c| perm.iter().map(|&p| c[p as usize]).collect()).collect();
+        let cols = cols
+            .iter()
+            .map(|c| perm.iter().map(|&p| c[p as usize]).collect())
+            .collect();
         let dim = bound.dim;
         let emb = if dim > 0 {
             let mut e = Vec::with_capacity(len * dim);
@@ -124,7 +142,11 @@ impl Ground {
         } else {
             None
         };
-        self.relations[rel] = Some(GroundRelation { arity: bound.arity, cols, len });
+        self.relations[rel] = Some(GroundRelation {
+            arity: bound.arity,
+            cols,
+            len,
+        });
         self.input_embeddings[rel] = emb;
         Ok(())
     }
@@ -132,15 +154,43 @@ impl Ground {
     fn ground_rule(&mut self, rule: &CoreRule) -> R<(GroundRelation, GroundRule)> {
         let head = rule.head();
         let arity = head.len();
-        let const_ids: Vec<Option<u32>> = head.iter().map(|t| if let HeadTerm::Const(c) = t { Some(self.dict.intern(c)) } else { None }).collect();
+        let const_ids: Vec<Option<u32>> = head
+            .iter()
+            .map(|t| {
+                if let HeadTerm::Const(c) = t {
+                    Some(self.dict.intern(c))
+                } else {
+                    None
+                }
+            })
+            .collect();
         let mut bodies = vec![];
         let mut reports = vec![];
         for (body, _) in rule.bodies() {
-            let atoms: Vec<&GroundRelation> = body.atoms.iter().map(|a| self.relations[a.rel].as_ref().expect("dependencies are grounded first")).collect();
+            let atoms: Vec<&GroundRelation> = body
+                .atoms
+                .iter()
+                .map(|a| {
+                    self.relations[a.rel]
+                        .as_ref()
+                        .expect("dependencies are grounded first")
+                })
+                .collect();
             let consts: Vec<Vec<Option<u32>>> = body
                 .atoms
                 .iter()
-                .map(|a| a.terms.iter().map(|t| if let Term::Const(c) = t { Some(self.dict.intern(c)) } else { None }).collect())
+                .map(|a| {
+                    a.terms
+                        .iter()
+                        .map(|t| {
+                            if let Term::Const(c) = t {
+                                Some(self.dict.intern(c))
+                            } else {
+                                None
+                            }
+                        })
+                        .collect()
+                })
                 .collect();
             for f in &body.filters {
                 for t in [&f.lhs, &f.rhs] {
@@ -163,18 +213,32 @@ impl Ground {
                 })
                 .collect()
         };
-        let mut tuples: Vec<Vec<u32>> = bodies.iter().flat_map(|m| (0..m.len()).map(move |i| head_tuple(m, i))).collect();
+        let mut tuples: Vec<Vec<u32>> = bodies
+            .iter()
+            .flat_map(|m| (0..m.len()).map(move |i| head_tuple(m, i)))
+            .collect();
         let dict = &self.dict;
         tuples.sort_by(|a, b| cmp_tuples(dict, a, b));
         tuples.dedup();
-        let index: std::collections::HashMap<&[u32], u32> = tuples.iter().enumerate().map(|(i, t)| (t.as_slice(), i as u32)).collect();
+        let index: std::collections::HashMap<&[u32], u32> = tuples
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_slice(), i as u32))
+            .collect();
         for m in &mut bodies {
-            let rows: Vec<u32> = (0..m.len()).map(|i| index[head_tuple(m, i).as_slice()]).collect();
+            let rows: Vec<u32> = (0..m.len())
+                .map(|i| index[head_tuple(m, i).as_slice()])
+                .collect();
             sort_by_head(m, rows);
         }
         let len = tuples.len();
-        let cols = (0..arity).map(|j| tuples.iter().map(|t| t[j]).collect()).collect();
-        Ok((GroundRelation { arity, cols, len }, GroundRule { bodies, reports }))
+        let cols = (0..arity)
+            .map(|j| tuples.iter().map(|t| t[j]).collect())
+            .collect();
+        Ok((
+            GroundRelation { arity, cols, len },
+            GroundRule { bodies, reports },
+        ))
     }
 }
 
@@ -211,5 +275,8 @@ fn cmp_rows(dict: &Dict, cols: &[Vec<u32>], a: usize, b: usize) -> Ordering {
 
 /// The content values of a row, for output.
 pub fn row_values(dict: &Dict, rel: &GroundRelation, row: usize) -> Vec<Value> {
-    rel.cols.iter().map(|c| dict.value(c[row]).clone()).collect()
+    rel.cols
+        .iter()
+        .map(|c| dict.value(c[row]).clone())
+        .collect()
 }

@@ -12,12 +12,32 @@ fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
         Op::Gather { x, index } => format!("gather {} by {} rows", r(x), index.n_rows()),
         Op::Unary(op, x) => format!("{op:?} {}", r(x)).to_lowercase(),
         Op::Binary(op, a, b) => format!("{} {} {}", format!("{op:?}").to_lowercase(), r(a), r(b)),
+        Op::Linear { module, x, bias } => {
+            let name = program.map_or(format!("module#{module}"), |p| {
+                p.modules[*module].name.clone()
+            });
+            format!("{name}{} {}", if *bias { "" } else { " (no bias)" }, r(x))
+        }
+        Op::Bias { module, x } => {
+            let name = program.map_or(format!("module#{module}"), |p| {
+                p.modules[*module].name.clone()
+            });
+            format!("{name}.bias + {}", r(x))
+        }
+        Op::Densify(x) => format!("densify {}", r(x)),
         Op::Module { module, x } => match program {
-            Some(p) => format!("{} {} {}", p.modules[*module].name, p.modules[*module].kind.describe(), r(x)),
+            Some(p) => format!(
+                "{} {} {}",
+                p.modules[*module].name,
+                p.modules[*module].kind.describe(),
+                r(x)
+            ),
             None => format!("module#{module} {}", r(x)),
         },
         Op::Dropout { p, x } => format!("dropout({p}) {}", r(x)),
-        Op::Softmax { log, x } => format!("{} {}", if *log { "log_softmax" } else { "softmax" }, r(x)),
+        Op::Softmax { log, x } => {
+            format!("{} {}", if *log { "log_softmax" } else { "softmax" }, r(x))
+        }
         Op::OneHot { n, x } => format!("one_hot({n}) {}", r(x)),
         Op::ArgMax(x) => format!("argmax {}", r(x)),
         Op::Concat(xs) => format!("concat {}", xs.iter().map(r).collect::<Vec<_>>().join(" ")),
@@ -30,7 +50,12 @@ fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
             };
             format!("{k} {} {}", r(x), r(y))
         }
-        Op::Reduce { x, csr, agg, weights } => format!(
+        Op::Reduce {
+            x,
+            csr,
+            agg,
+            weights,
+        } => format!(
             "reduce {} {} over {} matches{}",
             agg.name(),
             r(x),
@@ -49,10 +74,22 @@ pub fn text(plan: &Plan, program: Option<&Program>, targets: &[NodeId]) -> Strin
         .iter()
         .map(|&id| {
             let n = &plan.nodes[id];
-            (format!("%{id} = {}", describe(plan, program, id)), format!("[{} × {}]  {}", n.rows, n.dim, n.label))
+            let sparse = n
+                .sparse
+                .as_ref()
+                .map(|c| format!(" sparse, {} nnz", c.nnz()))
+                .unwrap_or_default();
+            (
+                format!("%{id} = {}", describe(plan, program, id)),
+                format!("[{} × {}{sparse}]  {}", n.rows, n.dim, n.label),
+            )
         })
         .collect();
-    let width = lines.iter().map(|(a, _)| a.chars().count()).max().unwrap_or(0);
+    let width = lines
+        .iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (a, b) in lines {
         let _ = writeln!(out, "  {a:<width$}  {b}");
@@ -62,10 +99,19 @@ pub fn text(plan: &Plan, program: Option<&Program>, targets: &[NodeId]) -> Strin
 
 /// Graphviz: one box per node, edges from inputs.
 pub fn dot(plan: &Plan, program: Option<&Program>, targets: &[NodeId]) -> String {
-    let mut out = String::from("digraph plan {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out = String::from(
+        "digraph plan {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     for id in plan.topological(targets) {
         let n = &plan.nodes[id];
-        let label = format!("%{id} {}\\n[{} × {}] {}", describe(plan, program, id), n.rows, n.dim, n.label).replace('"', "\\\"");
+        let label = format!(
+            "%{id} {}\\n[{} × {}] {}",
+            describe(plan, program, id),
+            n.rows,
+            n.dim,
+            n.label
+        )
+        .replace('"', "\\\"");
         let _ = writeln!(out, "  n{id} [label=\"{label}\"];");
         for i in n.op.inputs() {
             let _ = writeln!(out, "  n{i} -> n{id};");

@@ -13,7 +13,9 @@ pub mod display;
 pub mod rules;
 
 use crate::ground::{Ground, Matches};
-use nrp_sema::{Agg, BinOp, CoreRule, ExprKind, Func, ModuleId, ModuleKind, Program, RelId, RelKind, Term};
+use nrp_sema::{
+    Agg, BinOp, CoreRule, ExprKind, Func, ModuleId, ModuleKind, Program, RelId, RelKind, Term,
+};
 use nrp_syntax::{Diagnostic, Span};
 use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
 use std::sync::Arc;
@@ -33,23 +35,63 @@ pub enum Op {
     /// A constant: an input relation's embeddings, an encode, a folded subgraph.
     Const(Arc<Tensor>),
     /// `out[i] = x[index[i]]` (a one-entry-per-row CSR).
-    Gather { x: NodeId, index: Arc<Csr> },
+    Gather {
+        x: NodeId,
+        index: Arc<Csr>,
+    },
     Unary(UnaryOp, NodeId),
     Binary(BinaryOp, NodeId, NodeId),
-    /// A learnable module applied row-wise (`Linear`, `LayerNorm`, `Embedding`).
-    Module { module: ModuleId, x: NodeId },
-    Dropout { p: f64, x: NodeId },
-    Softmax { log: bool, x: NodeId },
-    OneHot { n: usize, x: NodeId },
+    /// `x · Wᵀ (+ b)` of a `Linear` module; `x` may be sparse (then one SpMM).
+    Linear {
+        module: ModuleId,
+        x: NodeId,
+        bias: bool,
+    },
+    /// Adds a `Linear` module's bias (after a pushed-down aggregation).
+    Bias {
+        module: ModuleId,
+        x: NodeId,
+    },
+    /// A learnable module applied row-wise (`LayerNorm`, `Embedding`).
+    Module {
+        module: ModuleId,
+        x: NodeId,
+    },
+    /// A sparse node as a dense `[rows, dim]` tensor.
+    Densify(NodeId),
+    Dropout {
+        p: f64,
+        x: NodeId,
+    },
+    Softmax {
+        log: bool,
+        x: NodeId,
+    },
+    OneHot {
+        n: usize,
+        x: NodeId,
+    },
     ArgMax(NodeId),
     Concat(Vec<NodeId>),
     /// Per-row loss, `[n, 1]` (mean over the row's elements for the point losses).
-    Loss { kind: LossKind, x: NodeId, y: NodeId },
+    Loss {
+        kind: LossKind,
+        x: NodeId,
+        y: NodeId,
+    },
     /// `out[h] = agg_{k ∈ csr[h]} w_k · x[csr.indices[k]]`: a match list sorted by head row.
     /// `weights` (constant, `[nnz, 1]`) only with `Sum`.
-    Reduce { x: NodeId, csr: Arc<Csr>, agg: Agg, weights: Option<Arc<Tensor>> },
+    Reduce {
+        x: NodeId,
+        csr: Arc<Csr>,
+        agg: Agg,
+        weights: Option<Arc<Tensor>>,
+    },
     /// Rows of several tensors, one after the other; `place[i]` puts part i's rows in place.
-    Stack { xs: Vec<NodeId>, place: Vec<Arc<Csr>> },
+    Stack {
+        xs: Vec<NodeId>,
+        place: Vec<Arc<Csr>>,
+    },
 }
 
 impl Op {
@@ -58,7 +100,10 @@ impl Op {
             Op::Const(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
+            | Op::Linear { x, .. }
+            | Op::Bias { x, .. }
             | Op::Module { x, .. }
+            | Op::Densify(x)
             | Op::Dropout { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
@@ -74,7 +119,10 @@ impl Op {
             Op::Const(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
+            | Op::Linear { x, .. }
+            | Op::Bias { x, .. }
             | Op::Module { x, .. }
+            | Op::Densify(x)
             | Op::Dropout { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
@@ -89,7 +137,17 @@ impl Op {
     pub fn is_rowwise(&self) -> bool {
         matches!(
             self,
-            Op::Unary(..) | Op::Binary(..) | Op::Module { .. } | Op::Dropout { .. } | Op::Softmax { .. } | Op::OneHot { .. } | Op::ArgMax(_) | Op::Concat(_) | Op::Loss { .. }
+            Op::Unary(..)
+                | Op::Binary(..)
+                | Op::Linear { .. }
+                | Op::Bias { .. }
+                | Op::Module { .. }
+                | Op::Dropout { .. }
+                | Op::Softmax { .. }
+                | Op::OneHot { .. }
+                | Op::ArgMax(_)
+                | Op::Concat(_)
+                | Op::Loss { .. }
         )
     }
 }
@@ -110,6 +168,9 @@ pub struct Node {
     pub space: Space,
     /// The module whose application this node is (for messages).
     pub module: Option<ModuleId>,
+    /// A sparse node's structure (`rows × dim`); its tensor then holds the `[nnz, 1]` values,
+    /// and gathers and reductions act on those values.
+    pub sparse: Option<Arc<Csr>>,
     pub rows: usize,
     pub dim: usize,
     /// What the node computes, for `nrp explain` (`H`, `matches of A1#1`).
@@ -128,8 +189,25 @@ pub struct Plan {
 type R<T> = Result<T, Diagnostic>;
 
 impl Plan {
-    pub fn add(&mut self, op: Op, rows: usize, dim: usize, label: impl Into<String>, span: Option<Span>, space: Space) -> NodeId {
-        self.nodes.push(Node { op, space, module: None, rows, dim, label: label.into(), span });
+    pub fn add(
+        &mut self,
+        op: Op,
+        rows: usize,
+        dim: usize,
+        label: impl Into<String>,
+        span: Option<Span>,
+        space: Space,
+    ) -> NodeId {
+        self.nodes.push(Node {
+            op,
+            space,
+            module: None,
+            sparse: None,
+            rows,
+            dim,
+            label: label.into(),
+            span,
+        });
         self.nodes.len() - 1
     }
 
@@ -140,8 +218,12 @@ impl Plan {
         let mut offset = 0;
         for &x in &xs {
             let n = self.nodes[x].rows;
-            let indptr: Vec<usize> = (0..=total).map(|r| r.clamp(offset, offset + n) - offset).collect();
-            place.push(Arc::new(Csr::new(total, n, indptr, (0..n as u32).collect()).expect("valid placement")));
+            let indptr: Vec<usize> = (0..=total)
+                .map(|r| r.clamp(offset, offset + n) - offset)
+                .collect();
+            place.push(Arc::new(
+                Csr::new(total, n, indptr, (0..n as u32).collect()).expect("valid placement"),
+            ));
             offset += n;
         }
         self.add(Op::Stack { xs, place }, total, dim, label, None, Space::One)
@@ -155,7 +237,12 @@ impl Plan {
             let n = &self.nodes[id];
             c[id] = match &n.op {
                 Op::Const(_) => true,
-                Op::Module { module, .. } if !program.modules[*module].kind.params("").is_empty() => false,
+                Op::Linear { .. } | Op::Bias { .. } => false,
+                Op::Module { module, .. }
+                    if !program.modules[*module].kind.params("").is_empty() =>
+                {
+                    false
+                }
                 Op::Dropout { .. } => false,
                 op => op.inputs().iter().all(|&i| c[i]),
             };
@@ -192,16 +279,16 @@ impl Plan {
         order
     }
 
-    /// How many nodes read each node.
-    pub fn readers(&self) -> Vec<usize> {
+    /// How many nodes reachable from `targets` read each node (a target counts as read).
+    pub fn readers(&self, targets: &[NodeId]) -> Vec<usize> {
         let mut r = vec![0; self.nodes.len()];
-        for n in &self.nodes {
-            for i in n.op.inputs() {
+        for id in self.topological(targets) {
+            for i in self.nodes[id].op.inputs() {
                 r[i] += 1;
             }
         }
-        for &id in self.relation.iter().flatten() {
-            r[id] += 1;
+        for &t in targets {
+            r[t] += 1;
         }
         r
     }
@@ -218,12 +305,21 @@ pub fn match_csr(head_rows: usize, head: &[u32]) -> Csr {
     for c in counts {
         indptr.push(indptr.last().unwrap() + c);
     }
-    Csr::new(head_rows, head.len(), indptr, (0..head.len() as u32).collect()).expect("head rows are sorted")
+    Csr::new(
+        head_rows,
+        head.len(),
+        indptr,
+        (0..head.len() as u32).collect(),
+    )
+    .expect("head rows are sorted")
 }
 
 /// Builds the plan for the relations `needed` (dependencies first).
 pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
-    let mut plan = Plan { nodes: vec![], relation: vec![None; program.relations.len()] };
+    let mut plan = Plan {
+        nodes: vec![],
+        relation: vec![None; program.relations.len()],
+    };
     // Input relations first (`needed` lists derived relations; their inputs come along).
     let mut inputs: Vec<RelId> = needed.to_vec();
     for &rel in needed {
@@ -234,7 +330,15 @@ pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
     inputs.retain(|&r| program.relations[r].is_input());
     inputs.sort_unstable();
     inputs.dedup();
-    let needed: Vec<RelId> = inputs.into_iter().chain(needed.iter().copied().filter(|&r| !program.relations[r].is_input())).collect();
+    let needed: Vec<RelId> = inputs
+        .into_iter()
+        .chain(
+            needed
+                .iter()
+                .copied()
+                .filter(|&r| !program.relations[r].is_input()),
+        )
+        .collect();
     for &rel in &needed {
         let r = &program.relations[rel];
         let dim = r.dim.expect("dimensions are known with a database");
@@ -243,12 +347,24 @@ pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
             RelKind::Input(_) => {
                 if let Some(e) = &ground.input_embeddings[rel] {
                     let t = Tensor::new(rows, dim, e.iter().map(|&x| x as f32).collect());
-                    plan.relation[rel] = Some(plan.add(Op::Const(Arc::new(t)), rows, dim, &r.name, Some(r.span), Space::Facts(rel)));
+                    plan.relation[rel] = Some(plan.add(
+                        Op::Const(Arc::new(t)),
+                        rows,
+                        dim,
+                        &r.name,
+                        Some(r.span),
+                        Space::Facts(rel),
+                    ));
                 }
             }
             RelKind::Derived(rule) => {
                 let gr = ground.rules[rel].as_ref().expect("grounded");
-                let node = Builder { program, ground, plan: &mut plan }.rule(rel, rule, &gr.bodies, rows, dim)?;
+                let node = Builder {
+                    program,
+                    ground,
+                    plan: &mut plan,
+                }
+                .rule(rel, rule, &gr.bodies, rows, dim)?;
                 plan.relation[rel] = node;
             }
         }
@@ -263,7 +379,14 @@ struct Builder<'b> {
 }
 
 impl Builder<'_> {
-    fn rule(&mut self, rel: RelId, rule: &CoreRule, bodies: &[Matches], rows: usize, dim: usize) -> R<Option<NodeId>> {
+    fn rule(
+        &mut self,
+        rel: RelId,
+        rule: &CoreRule,
+        bodies: &[Matches],
+        rows: usize,
+        dim: usize,
+    ) -> R<Option<NodeId>> {
         let name = self.program.relations[rel].name.clone();
         let agg = rule.agg();
         if agg == Agg::Count {
@@ -274,7 +397,14 @@ impl Builder<'_> {
                     counts[h as usize] += 1.0;
                 }
             }
-            return Ok(Some(self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, name, None, Space::Facts(rel))));
+            return Ok(Some(self.plan.add(
+                Op::Const(Arc::new(Tensor::new(rows, 1, counts))),
+                rows,
+                1,
+                name,
+                None,
+                Space::Facts(rel),
+            )));
         }
         if dim == 0 {
             return Ok(None);
@@ -286,8 +416,19 @@ impl Builder<'_> {
             let mut node = self.expr(expr, body, m, &format!("matches of {name}"), space)?;
             if self.plan.nodes[node].rows != m.len() {
                 // A constant expression (one row) broadcast to every match.
-                let index = Csr::from_index(vec![0; m.len()], self.plan.nodes[node].rows).expect("row 0 exists");
-                node = self.plan.add(Op::Gather { x: node, index: Arc::new(index) }, m.len(), dim, format!("matches of {name}"), Some(expr.span), space);
+                let index = Csr::from_index(vec![0; m.len()], self.plan.nodes[node].rows)
+                    .expect("row 0 exists");
+                node = self.plan.add(
+                    Op::Gather {
+                        x: node,
+                        index: Arc::new(index),
+                    },
+                    m.len(),
+                    dim,
+                    format!("matches of {name}"),
+                    Some(expr.span),
+                    space,
+                );
             }
             per_match.push(node);
         }
@@ -302,26 +443,65 @@ impl Builder<'_> {
         } else {
             // A union: stack the branches' matches and list them by head row.
             let total: usize = bodies.iter().map(|m| m.len()).sum();
-            let stacked = self.plan.stack(per_match, dim, format!("matches of {name}"));
+            let stacked = self
+                .plan
+                .stack(per_match, dim, format!("matches of {name}"));
             let mut pairs: Vec<(u32, u32)> = vec![];
             let mut offset = 0u32;
             for m in bodies {
-                pairs.extend(m.head.iter().enumerate().map(|(k, &h)| (h, offset + k as u32)));
+                pairs.extend(
+                    m.head
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &h)| (h, offset + k as u32)),
+                );
                 offset += m.len() as u32;
             }
             pairs.sort_by_key(|&(h, _)| h); // stable: branch order within a head
             let indices: Vec<u32> = pairs.iter().map(|&(_, k)| k).collect();
             let head: Vec<u32> = pairs.iter().map(|&(h, _)| h).collect();
             let mut csr = match_csr(rows, &head);
-            csr = Csr::new(rows, total, csr.indptr().to_vec(), indices).expect("valid union match list");
-            return Ok(Some(self.plan.add(Op::Reduce { x: stacked, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None, Space::Facts(rel))));
+            csr = Csr::new(rows, total, csr.indptr().to_vec(), indices)
+                .expect("valid union match list");
+            return Ok(Some(self.plan.add(
+                Op::Reduce {
+                    x: stacked,
+                    csr: Arc::new(csr),
+                    agg,
+                    weights: None,
+                },
+                rows,
+                dim,
+                name,
+                None,
+                Space::Facts(rel),
+            )));
         };
         let csr = match_csr(rows, &head);
-        Ok(Some(self.plan.add(Op::Reduce { x, csr: Arc::new(csr), agg, weights: None }, rows, dim, name, None, Space::Facts(rel))))
+        Ok(Some(self.plan.add(
+            Op::Reduce {
+                x,
+                csr: Arc::new(csr),
+                agg,
+                weights: None,
+            },
+            rows,
+            dim,
+            name,
+            None,
+            Space::Facts(rel),
+        )))
     }
 
     /// The expression evaluated once per match of `body`.
-    fn expr(&mut self, e: &nrp_sema::Expr, body: &nrp_sema::Body, m: &Matches, label: &str, space: Space) -> R<NodeId> {
+    fn expr(
+        &mut self,
+        e: &nrp_sema::Expr,
+        body: &nrp_sema::Body,
+        m: &Matches,
+        label: &str,
+        space: Space,
+    ) -> R<NodeId> {
         let rows = m.len();
         let dim = e.dim.expect("dimensions are known");
         let span = Some(e.span);
@@ -331,7 +511,12 @@ impl Builder<'_> {
                 let src = self.plan.relation[rel];
                 let rel_rows = self.ground.relations[rel].as_ref().expect("grounded").len;
                 match src {
-                    Some(src) => Op::Gather { x: src, index: Arc::new(Csr::from_index(m.rows[*i].clone(), rel_rows).expect("rows in range")) },
+                    Some(src) => Op::Gather {
+                        x: src,
+                        index: Arc::new(
+                            Csr::from_index(m.rows[*i].clone(), rel_rows).expect("rows in range"),
+                        ),
+                    },
                     None => Op::Const(Arc::new(Tensor::zeros(rows, 0))),
                 }
             }
@@ -346,21 +531,41 @@ impl Builder<'_> {
                         match v.as_f64() {
                             Some(x) => data.push(x as f32),
                             None => {
-                                let d = Diagnostic::error(format!("cannot encode the non-numeric value {:?} as an embedding", v.to_string()), e.span);
-                                return Err(match crate::locate(self.program, self.ground, space, k) {
-                                    Some(note) => d.with_note(note),
-                                    None => d,
-                                });
+                                let d = Diagnostic::error(
+                                    format!(
+                                        "cannot encode the non-numeric value {:?} as an embedding",
+                                        v.to_string()
+                                    ),
+                                    e.span,
+                                );
+                                return Err(
+                                    match crate::locate(self.program, self.ground, space, k) {
+                                        Some(note) => d.with_note(note),
+                                        None => d,
+                                    },
+                                );
                             }
                         }
                     }
                 }
                 Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
             }
-            ExprKind::Const(c) => return Ok(self.plan.add(Op::Const(Arc::new(Tensor::scalar(*c as f32))), 1, 1, "constant", span, Space::One)),
+            ExprKind::Const(c) => {
+                return Ok(self.plan.add(
+                    Op::Const(Arc::new(Tensor::scalar(*c as f32))),
+                    1,
+                    1,
+                    "constant",
+                    span,
+                    Space::One,
+                ));
+            }
             ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label, space)?),
             ExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.expr(a, body, m, label, space)?, self.expr(b, body, m, label, space)?);
+                let (a, b) = (
+                    self.expr(a, body, m, label, space)?,
+                    self.expr(b, body, m, label, space)?,
+                );
                 let op = match op {
                     BinOp::Add => BinaryOp::Add,
                     BinOp::Sub => BinaryOp::Sub,
@@ -371,7 +576,9 @@ impl Builder<'_> {
                 };
                 // Broadcast rows too: a constant scalar has one row.
                 let rows = self.plan.nodes[a].rows.max(self.plan.nodes[b].rows);
-                return Ok(self.plan.add(Op::Binary(op, a, b), rows, dim, label, span, space));
+                return Ok(self
+                    .plan
+                    .add(Op::Binary(op, a, b), rows, dim, label, span, space));
             }
             ExprKind::Func(Func::Concat, xs) => {
                 let mut ids = vec![];
@@ -401,7 +608,14 @@ impl Builder<'_> {
                 }
                 let x = args[0];
                 match &self.program.modules[*module].kind {
-                    ModuleKind::Linear { .. } | ModuleKind::LayerNorm { .. } | ModuleKind::Embedding { .. } => Op::Module { module: *module, x },
+                    ModuleKind::Linear { bias, .. } => Op::Linear {
+                        module: *module,
+                        x,
+                        bias: *bias,
+                    },
+                    ModuleKind::LayerNorm { .. } | ModuleKind::Embedding { .. } => {
+                        Op::Module { module: *module, x }
+                    }
                     ModuleKind::Dropout { p } => Op::Dropout { p: *p, x },
                     ModuleKind::ReLU => Op::Unary(UnaryOp::Relu, x),
                     ModuleKind::LeakyReLU { slope } => Op::Unary(UnaryOp::LeakyRelu(*slope), x),
@@ -414,10 +628,26 @@ impl Builder<'_> {
                     ModuleKind::LogSoftmax => Op::Softmax { log: true, x },
                     ModuleKind::OneHot { n } => Op::OneHot { n: *n, x },
                     ModuleKind::ArgMax => Op::ArgMax(x),
-                    ModuleKind::CrossEntropyLoss => Op::Loss { kind: LossKind::CrossEntropy, x, y: args[1] },
-                    ModuleKind::MSELoss => Op::Loss { kind: LossKind::Mse, x, y: args[1] },
-                    ModuleKind::L1Loss => Op::Loss { kind: LossKind::L1, x, y: args[1] },
-                    ModuleKind::BCEWithLogitsLoss => Op::Loss { kind: LossKind::BceWithLogits, x, y: args[1] },
+                    ModuleKind::CrossEntropyLoss => Op::Loss {
+                        kind: LossKind::CrossEntropy,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::MSELoss => Op::Loss {
+                        kind: LossKind::Mse,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::L1Loss => Op::Loss {
+                        kind: LossKind::L1,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::BCEWithLogitsLoss => Op::Loss {
+                        kind: LossKind::BceWithLogits,
+                        x,
+                        y: args[1],
+                    },
                 }
             }
         };
@@ -425,7 +655,12 @@ impl Builder<'_> {
         let rows = match &op {
             Op::Const(t) => t.rows,
             Op::Gather { index, .. } => index.n_rows(),
-            op => op.inputs().iter().map(|&i| self.plan.nodes[i].rows).max().unwrap_or(rows),
+            op => op
+                .inputs()
+                .iter()
+                .map(|&i| self.plan.nodes[i].rows)
+                .max()
+                .unwrap_or(rows),
         };
         let id = self.plan.add(op, rows, dim, label, span, space);
         if let ExprKind::Apply(module, _) = &e.kind {
@@ -452,13 +687,23 @@ pub(crate) mod tests {
         let e = Table::from_rows(
             "E",
             vec!["a".into(), "b".into(), "w".into()],
-            &[vec![v("1"), v("2"), v("0.5")], vec![v("2"), v("3"), v("2")], vec![v("3"), v("1"), v("1.5")], vec![v("1"), v("3"), v("1")]],
+            &[
+                vec![v("1"), v("2"), v("0.5")],
+                vec![v("2"), v("3"), v("2")],
+                vec![v("3"), v("1"), v("1.5")],
+                vec![v("1"), v("3"), v("1")],
+            ],
         )
         .unwrap();
         let f = Table::from_rows(
             "F",
             vec!["v".into(), "d".into(), "w".into()],
-            &[vec![v("1"), v("0"), v("1")], vec![v("1"), v("2"), v("0.5")], vec![v("2"), v("1"), v("2")], vec![v("3"), v("3"), v("1")]],
+            &[
+                vec![v("1"), v("0"), v("1")],
+                vec![v("1"), v("2"), v("0.5")],
+                vec![v("2"), v("1"), v("2")],
+                vec![v("3"), v("3"), v("1")],
+            ],
         )
         .unwrap();
         Database::from_tables("test", vec![e, f]).unwrap()
@@ -500,9 +745,16 @@ pub(crate) mod tests {
     /// Runs `f` with the rule context (program and grounding) of `text`.
     pub fn with_ctx<T>(text: &str, f: impl FnOnce(&rules::Ctx) -> T) -> T {
         let program = program_of(text);
-        let needed = program.closure(&(0..program.relations.len()).filter(|&r| !program.relations[r].is_input()).collect::<Vec<_>>());
+        let needed = program.closure(
+            &(0..program.relations.len())
+                .filter(|&r| !program.relations[r].is_input())
+                .collect::<Vec<_>>(),
+        );
         let ground = Ground::new(&program, &database(), &needed).unwrap();
-        f(&rules::Ctx { program: &program, ground: &ground })
+        f(&rules::Ctx {
+            program: &program,
+            ground: &ground,
+        })
     }
 
     pub fn snapshot(plan: &Plan, targets: &[NodeId]) -> String {

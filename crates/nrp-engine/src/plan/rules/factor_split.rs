@@ -11,16 +11,30 @@ use std::sync::Arc;
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     for id in plan.topological(targets) {
         loop {
-            let Op::Reduce { x, csr, agg: agg @ (Agg::Sum | Agg::Mean), weights } = &plan.nodes[id].op else { break };
+            let Op::Reduce {
+                x,
+                csr,
+                agg: agg @ (Agg::Sum | Agg::Mean),
+                weights,
+            } = &plan.nodes[id].op
+            else {
+                break;
+            };
             let (x, csr, agg, weights) = (*x, csr.clone(), *agg, weights.clone());
-            let Op::Binary(BinaryOp::Mul, a, b) = plan.nodes[x].op else { break };
+            let Op::Binary(BinaryOp::Mul, a, b) = plan.nodes[x].op else {
+                break;
+            };
             let scalar_factor = |i: NodeId| match &plan.nodes[i].op {
-                Op::Const(t) if t.cols == 1 && (t.rows == 1 || t.rows == plan.nodes[x].rows) => Some(t.clone()),
+                Op::Const(t) if t.cols == 1 && (t.rows == 1 || t.rows == plan.nodes[x].rows) => {
+                    Some(t.clone())
+                }
                 _ => None,
             };
             // The other factor keeps the product's dimension (a 1-column factor broadcasts).
             let split = [(a, b), (b, a)].into_iter().find_map(|(keep, w)| {
-                (plan.nodes[keep].dim == plan.nodes[x].dim && plan.nodes[keep].rows == plan.nodes[x].rows).then_some(())?;
+                (plan.nodes[keep].dim == plan.nodes[x].dim
+                    && plan.nodes[keep].rows == plan.nodes[x].rows)
+                    .then_some(())?;
                 scalar_factor(w).map(|t| (keep, t))
             });
             let Some((keep, w)) = split else { break };
@@ -38,7 +52,12 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                     vals.push(v);
                 }
             }
-            plan.nodes[id].op = Op::Reduce { x: keep, csr, agg: Agg::Sum, weights: Some(Arc::new(Tensor::new(vals.len(), 1, vals))) };
+            plan.nodes[id].op = Op::Reduce {
+                x: keep,
+                csr,
+                agg: Agg::Sum,
+                weights: Some(Arc::new(Tensor::new(vals.len(), 1, vals))),
+            };
         }
     }
 }
@@ -49,7 +68,8 @@ mod tests {
 
     #[test]
     fn edge_weights_become_match_weights() {
-        let text = "F(v; [v, v]) :- E(v, _, _). H(v; sum(Linear(2, 2)(f) * [w])) :- F(u; f), E(u, v, w) .";
+        let text =
+            "F(v; [v, v]) :- E(v, _, _). H(v; sum(Linear(2, 2)(f) * [w])) :- F(u; f), E(u, v, w) .";
         let (mut plan, targets) = optimized_until(text, "H", "factor_split");
         let before = snapshot(&plan, &targets);
         super::apply(&mut plan, &targets);
@@ -66,6 +86,10 @@ mod tests {
               %7 = module#0 %1                             [3 × 2]  matches of H (per fact)
               %3 = gather %7 by 4 rows                     [4 × 2]  matches of H
               %6 = reduce sum %3 over 4 matches, weighted  [3 × 2]  H
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 }

@@ -4,9 +4,9 @@
 //! relational preprocessing of a program (degrees, normalisations, features, labels) costs
 //! nothing per epoch.
 
+use super::Ctx;
 use crate::exec;
 use crate::plan::{NodeId, Op, Plan};
-use super::Ctx;
 use nrp_syntax::Diagnostic;
 use std::sync::Arc;
 
@@ -18,16 +18,28 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
     let mut frontier: Vec<NodeId> = vec![];
     for &id in &reachable {
         if !constant[id] {
-            frontier.extend(plan.nodes[id].op.inputs().into_iter().filter(|&i| constant[i] && !is_const_op(plan, i)));
+            frontier.extend(
+                plan.nodes[id]
+                    .op
+                    .inputs()
+                    .into_iter()
+                    .filter(|&i| constant[i] && !is_const_op(plan, i)),
+            );
         }
     }
-    frontier.extend(targets.iter().copied().filter(|&t| constant[t] && !is_const_op(plan, t)));
+    frontier.extend(
+        targets
+            .iter()
+            .copied()
+            .filter(|&t| constant[t] && !is_const_op(plan, t)),
+    );
     frontier.sort_unstable();
     frontier.dedup();
     if frontier.is_empty() {
         return Ok(());
     }
-    let values = exec::evaluate(plan, program, &frontier).map_err(|e| crate::runtime_error(program, ctx.ground, plan, e))?;
+    let values = exec::evaluate(plan, program, &frontier)
+        .map_err(|e| crate::runtime_error(program, ctx.ground, plan, e))?;
     for (id, t) in frontier.into_iter().zip(values) {
         let node = &mut plan.nodes[id];
         node.rows = t.rows;
@@ -71,6 +83,10 @@ mod tests {
               %12 = const                          [4 × 1]  matches of H
               %13 = mul %11 %12                    [4 × 1]  matches of H
               %14 = reduce sum %13 over 4 matches  [3 × 1]  H
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 }

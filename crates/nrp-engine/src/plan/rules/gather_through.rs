@@ -27,35 +27,77 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
 
 fn rewrite(plan: &mut Plan, id: NodeId, targets: &mut [NodeId]) -> bool {
     match plan.nodes[id].op.clone() {
-        Op::Reduce { x, csr, agg, weights } => {
+        Op::Reduce {
+            x,
+            csr,
+            agg,
+            weights,
+        } => {
             if let Op::Gather { x: src, index } = &plan.nodes[x].op {
-                let indices: Vec<u32> = csr.indices().iter().map(|&k| index.indices()[k as usize]).collect();
-                let fused = Csr::new(csr.n_rows(), plan.nodes[*src].rows, csr.indptr().to_vec(), indices).expect("composed match list");
-                plan.nodes[id].op = Op::Reduce { x: *src, csr: Arc::new(fused), agg, weights };
+                let indices: Vec<u32> = csr
+                    .indices()
+                    .iter()
+                    .map(|&k| index.indices()[k as usize])
+                    .collect();
+                let fused = Csr::new(
+                    csr.n_rows(),
+                    plan.nodes[*src].rows,
+                    csr.indptr().to_vec(),
+                    indices,
+                )
+                .expect("composed match list");
+                plan.nodes[id].op = Op::Reduce {
+                    x: *src,
+                    csr: Arc::new(fused),
+                    agg,
+                    weights,
+                };
                 return true;
             }
             if weights.is_none() && csr.segments().counts().iter().all(|&c| c == 1) {
-                let index = Csr::from_index(csr.indices().to_vec(), csr.n_cols()).expect("one entry per row");
-                plan.nodes[id].op = Op::Gather { x, index: Arc::new(index) };
+                let index = Csr::from_index(csr.indices().to_vec(), csr.n_cols())
+                    .expect("one entry per row");
+                plan.nodes[id].op = Op::Gather {
+                    x,
+                    index: Arc::new(index),
+                };
                 return true;
             }
             false
         }
         Op::Gather { x, index } => {
-            if let Op::Gather { x: src, index: inner } = &plan.nodes[x].op {
-                let indices: Vec<u32> = index.indices().iter().map(|&k| inner.indices()[k as usize]).collect();
+            if let Op::Gather {
+                x: src,
+                index: inner,
+            } = &plan.nodes[x].op
+            {
+                let indices: Vec<u32> = index
+                    .indices()
+                    .iter()
+                    .map(|&k| inner.indices()[k as usize])
+                    .collect();
                 let composed = Csr::from_index(indices, inner.n_cols()).expect("composed index");
-                plan.nodes[id].op = Op::Gather { x: *src, index: Arc::new(composed) };
+                plan.nodes[id].op = Op::Gather {
+                    x: *src,
+                    index: Arc::new(composed),
+                };
                 return true;
             }
-            let identity = index.n_rows() == plan.nodes[x].rows && index.indices().iter().enumerate().all(|(i, &k)| i as u32 == k);
+            let identity = index.n_rows() == plan.nodes[x].rows
+                && index
+                    .indices()
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &k)| i as u32 == k);
             if identity {
                 let label = plan.nodes[id].label.clone();
                 redirect(plan, id, x);
                 for t in targets.iter_mut().filter(|t| **t == id) {
                     *t = x;
                 }
-                if plan.nodes[x].label.contains("matches") || plan.nodes[x].label.ends_with("(per fact)") {
+                if plan.nodes[x].label.contains("matches")
+                    || plan.nodes[x].label.ends_with("(per fact)")
+                {
                     plan.nodes[x].label = label;
                 }
                 return true;
@@ -82,7 +124,10 @@ fn rewrite(plan: &mut Plan, id: NodeId, targets: &mut [NodeId]) -> bool {
             }
             let stacked = plan.stack(sources, dim, format!("{label} (facts)"));
             let index = Csr::from_index(indices, offset as usize).expect("stacked index");
-            plan.nodes[id].op = Op::Gather { x: stacked, index: Arc::new(index) };
+            plan.nodes[id].op = Op::Gather {
+                x: stacked,
+                index: Arc::new(index),
+            };
             true
         }
         _ => false,
@@ -110,7 +155,11 @@ mod tests {
               %9 = const                                     [3 × 2]  F
               %15 = module#0 %9                              [3 × 2]  matches of H (per fact)
               %14 = reduce sum %15 over 4 matches, weighted  [3 × 2]  H
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 
     #[test]
@@ -134,6 +183,10 @@ mod tests {
               %13 = module#0 %5                    [3 × 1]  C#2
               %11 = stack %9 %13                   [6 × 1]  matches of C
               %12 = reduce sum %11 over 6 matches  [3 × 1]  C
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 }

@@ -28,15 +28,25 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                 _ => ok = false,
             }
         }
-        let Some(index) = index.filter(|_| ok) else { continue };
+        let Some(index) = index.filter(|_| ok) else {
+            continue;
+        };
         let mut op = plan.nodes[id].op.clone();
         for (slot, &s) in op.inputs_mut().into_iter().zip(&sources) {
             *slot = s;
         }
         let node = &plan.nodes[id];
         let (dim, label, span) = (node.dim, node.label.clone(), node.span);
-        let rows = sources.iter().map(|&s| plan.nodes[s].rows).max().unwrap_or(1);
-        let space = sources.iter().map(|&s| plan.nodes[s].space).find(|s| *s != crate::plan::Space::One).unwrap_or(crate::plan::Space::One);
+        let rows = sources
+            .iter()
+            .map(|&s| plan.nodes[s].rows)
+            .max()
+            .unwrap_or(1);
+        let space = sources
+            .iter()
+            .map(|&s| plan.nodes[s].space)
+            .find(|s| *s != crate::plan::Space::One)
+            .unwrap_or(crate::plan::Space::One);
         let module = plan.nodes[id].module;
         let hoisted = plan.add(op, rows, dim, format!("{label} (per fact)"), span, space);
         plan.nodes[hoisted].module = module;
@@ -50,7 +60,10 @@ mod tests {
 
     #[test]
     fn module_on_one_atom_runs_per_fact() {
-        let (mut plan, targets) = plan_of("A(x, y) :- E(x, y). F(x; [x]) :- E(x, _). H(y; sum(Linear(1, 2)(f))) :- F(x; f), A(x, y) .", "H");
+        let (mut plan, targets) = plan_of(
+            "A(x, y) :- E(x, y). F(x; [x]) :- E(x, _). H(y; sum(Linear(1, 2)(f))) :- F(x; f), A(x, y) .",
+            "H",
+        );
         let before = snapshot(&plan, &targets);
         super::apply(&mut plan, &targets);
         expect_test::expect![[r#"
@@ -66,6 +79,10 @@ mod tests {
               %5 = module#0 %1                   [3 × 2]  matches of H (per fact)
               %3 = gather %5 by 4 rows           [4 × 2]  matches of H
               %4 = reduce sum %3 over 4 matches  [3 × 2]  H
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 }

@@ -10,6 +10,12 @@
 //!    weights (the fused weighted SpMM of `sum(z * w)`).
 //! 5. [`gather_through`] — a reduction (or gather) of a gather reads the source directly;
 //!    one-match-per-head reductions become gathers; identity gathers vanish.
+//! 6. [`merge_sums`] — sums of sums over the same facts (several rules of one head, a
+//!    union) become one weighted sum.
+//! 7. [`linear_pushdown`] — `Lin(Σ w x)` becomes `Σ w Lin(x)` when `Lin` shrinks the
+//!    dimension (then [`gather_through`] again tidies up).
+//! 8. [`sparsify`] — mostly-zero constants are kept as their non-zeros, and the operations
+//!    that preserve zeros run on those only.
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
@@ -18,7 +24,10 @@ pub mod factor_split;
 pub mod fold;
 pub mod gather_through;
 pub mod hoist;
+pub mod linear_pushdown;
+pub mod merge_sums;
 pub mod onehot_sum;
+pub mod sparsify;
 
 use super::{NodeId, Plan};
 use crate::ground::Ground;
@@ -40,10 +49,21 @@ pub const ORDER: &[(&str, Rule)] = &[
     ("fold", fold::apply),
     ("factor_split", |p, _, t| Ok(factor_split::apply(p, t))),
     ("gather_through", |p, _, t| Ok(gather_through::apply(p, t))),
+    ("merge_sums", |p, _, t| Ok(merge_sums::apply(p, t))),
+    ("linear_pushdown", |p, _, t| {
+        Ok(linear_pushdown::apply(p, t))
+    }),
+    ("cleanup", |p, _, t| Ok(gather_through::apply(p, t))),
+    ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
 ];
 
 /// Applies every rule to the plan of the relations `rels`.
-pub fn optimize(plan: &mut Plan, program: &Program, ground: &Ground, rels: &[RelId]) -> Result<(), Diagnostic> {
+pub fn optimize(
+    plan: &mut Plan,
+    program: &Program,
+    ground: &Ground,
+    rels: &[RelId],
+) -> Result<(), Diagnostic> {
     let ctx = Ctx { program, ground };
     for (_, rule) in ORDER {
         let targets = super::targets(plan, rels);

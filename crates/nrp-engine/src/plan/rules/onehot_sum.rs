@@ -12,10 +12,22 @@ use std::sync::Arc;
 
 pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagnostic> {
     for id in plan.topological(targets) {
-        let Op::Reduce { x, csr, agg: Agg::Sum, weights: None } = &plan.nodes[id].op else { continue };
+        let Op::Reduce {
+            x,
+            csr,
+            agg: Agg::Sum,
+            weights: None,
+        } = &plan.nodes[id].op
+        else {
+            continue;
+        };
         let (x, csr) = (*x, csr.clone());
-        let Some((n, k, w)) = one_hot_product(plan, x) else { continue };
-        let Op::Const(kt) = &plan.nodes[k].op else { unreachable!("checked") };
+        let Some((n, k, w)) = one_hot_product(plan, x) else {
+            continue;
+        };
+        let Op::Const(kt) = &plan.nodes[k].op else {
+            unreachable!("checked")
+        };
         let wt = w.map(|w| match &plan.nodes[w].op {
             Op::Const(t) => t.clone(),
             _ => unreachable!("checked"),
@@ -27,11 +39,35 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
                 let m = csr.indices()[e] as usize;
                 let kv = kt.data[if kt.rows == 1 { 0 } else { m }];
                 if kv.fract() != 0.0 || kv < 0.0 || kv >= n as f32 {
-                    let one_hot = if matches!(plan.nodes[x].op, Op::OneHot { .. }) { x } else { plan.nodes[x].op.inputs().into_iter().find(|&i| matches!(plan.nodes[i].op, Op::OneHot { .. })).expect("matched a one-hot") };
-                    let error = nrp_tensor::TensorError::Index { op: "OneHot", row: m, value: kv as f64, limit: n };
-                    return Err(crate::runtime_error(ctx.program, ctx.ground, plan, crate::ExecError { node: one_hot, error }));
+                    let one_hot = if matches!(plan.nodes[x].op, Op::OneHot { .. }) {
+                        x
+                    } else {
+                        plan.nodes[x]
+                            .op
+                            .inputs()
+                            .into_iter()
+                            .find(|&i| matches!(plan.nodes[i].op, Op::OneHot { .. }))
+                            .expect("matched a one-hot")
+                    };
+                    let error = nrp_tensor::TensorError::Index {
+                        op: "OneHot",
+                        row: m,
+                        value: kv as f64,
+                        limit: n,
+                    };
+                    return Err(crate::runtime_error(
+                        ctx.program,
+                        ctx.ground,
+                        plan,
+                        crate::ExecError {
+                            node: one_hot,
+                            error,
+                        },
+                    ));
                 }
-                let wv = wt.as_ref().map_or(1.0, |t| t.data[if t.rows == 1 { 0 } else { m }]);
+                let wv = wt
+                    .as_ref()
+                    .map_or(1.0, |t| t.data[if t.rows == 1 { 0 } else { m }]);
                 out[h * n + kv as usize] += wv;
             }
         }
@@ -42,7 +78,8 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
 
 /// `OneHot(n)(k)`, `w * OneHot(n)(k)` or `OneHot(n)(k) * w` with constant one-column `k`, `w`.
 fn one_hot_product(plan: &Plan, x: NodeId) -> Option<(usize, NodeId, Option<NodeId>)> {
-    let is_const_col = |i: NodeId| matches!(plan.nodes[i].op, Op::Const(_)) && plan.nodes[i].dim == 1;
+    let is_const_col =
+        |i: NodeId| matches!(plan.nodes[i].op, Op::Const(_)) && plan.nodes[i].dim == 1;
     let one_hot = |i: NodeId| match plan.nodes[i].op {
         Op::OneHot { n, x: k } if is_const_col(k) => Some((n, k)),
         _ => None,
@@ -70,7 +107,9 @@ mod tests {
     fn sparse_features_are_scattered() {
         let (mut plan, targets) = plan_of("X(v; sum([w] * OneHot(4)([d]))) :- F(v, d, w) .", "X");
         let before = snapshot(&plan, &targets);
-        crate::plan::tests::with_ctx("X(v; sum([w] * OneHot(4)([d]))) :- F(v, d, w) .", |ctx| super::apply(&mut plan, ctx, &targets).unwrap());
+        crate::plan::tests::with_ctx("X(v; sum([w] * OneHot(4)([d]))) :- F(v, d, w) .", |ctx| {
+            super::apply(&mut plan, ctx, &targets).unwrap()
+        });
         expect_test::expect![[r#"
               %0 = const                         [4 × 1]  matches of X
               %1 = const                         [4 × 1]  matches of X
@@ -80,6 +119,10 @@ mod tests {
 
             --- after ---
               %4 = const  [3 × 4]  X
-        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
     }
 }

@@ -1,0 +1,107 @@
+//! `Linear` pushed below a weighted sum when it shrinks the dimension:
+//! `Lin(Σ_k w_k x_k) = Σ_k w_k (W x_k) + b` — the sum then moves `out` instead of `in`
+//! columns per match (a GCN layer aggregates 16 columns, not 1433), and the bias is added
+//! once per head row, exactly as before. Also for `mean` (its weights sum to one).
+
+use crate::plan::{NodeId, Op, Plan};
+use nrp_sema::Agg;
+
+pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
+    let readers = plan.readers(targets);
+    for id in plan.topological(targets) {
+        let Op::Linear { module, x: r, bias } = plan.nodes[id].op.clone() else {
+            continue;
+        };
+        let Op::Reduce {
+            x,
+            csr,
+            agg: agg @ (Agg::Sum | Agg::Mean),
+            weights,
+        } = plan.nodes[r].op.clone()
+        else {
+            continue;
+        };
+        let (out, inp) = (plan.nodes[id].dim, plan.nodes[r].dim);
+        if out >= inp || readers[r] != 1 {
+            continue;
+        }
+        let (label, span, space) = (
+            plan.nodes[id].label.clone(),
+            plan.nodes[id].span,
+            plan.nodes[x].space,
+        );
+        let lin = plan.add(
+            Op::Linear {
+                module,
+                x,
+                bias: false,
+            },
+            plan.nodes[x].rows,
+            out,
+            format!("{label} (per fact, before the sum)"),
+            span,
+            space,
+        );
+        plan.nodes[lin].module = Some(module);
+        let rows = plan.nodes[r].rows;
+        let r_space = plan.nodes[r].space;
+        let sum = plan.add(
+            Op::Reduce {
+                x: lin,
+                csr,
+                agg,
+                weights,
+            },
+            rows,
+            out,
+            format!("{label} (sum)"),
+            None,
+            r_space,
+        );
+        plan.nodes[id].op = if bias {
+            Op::Bias { module, x: sum }
+        } else {
+            Op::Gather {
+                x: sum,
+                index: identity(rows),
+            }
+        };
+    }
+}
+
+/// The identity gather (elided by a later `gather_through`, or cheap).
+fn identity(rows: usize) -> std::sync::Arc<nrp_tensor::Csr> {
+    std::sync::Arc::new(
+        nrp_tensor::Csr::from_index((0..rows as u32).collect(), rows).expect("identity"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::tests::{optimized_until, snapshot};
+
+    #[test]
+    fn linear_moves_below_the_sum() {
+        let text = "F(v; Linear(1, 4)([v])) :- E(v, _). A(v; sum(x * [w])) :- F(u; x), E(u, v, w). H(v; Linear(4, 2)(a)) :- A(v; a) .";
+        let (mut plan, targets) = optimized_until(text, "H", "linear_pushdown");
+        let before = snapshot(&plan, &targets);
+        super::apply(&mut plan, &targets);
+        expect_test::expect![[r#"
+              %0 = const                                   [4 × 1]  matches of F
+              %1 = module#0 %0                             [4 × 4]  matches of F
+              %6 = reduce sum %1 over 6 matches, weighted  [3 × 4]  A
+              %9 = module#1 %6                             [3 × 2]  H
+
+            --- after ---
+              %0 = const                                     [4 × 1]  matches of F
+              %1 = module#0 %0                               [4 × 4]  matches of F
+              %10 = module#1 (no bias) %1                    [4 × 2]  H (per fact, before the sum)
+              %11 = reduce sum %10 over 6 matches, weighted  [3 × 2]  H (sum)
+              %9 = module#1.bias + %11                       [3 × 2]  H
+        "#]]
+        .assert_eq(&format!(
+            "{before}\n--- after ---\n{}",
+            snapshot(&plan, &targets)
+        ));
+    }
+}

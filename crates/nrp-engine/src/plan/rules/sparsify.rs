@@ -1,0 +1,272 @@
+//! Sparse constants: a constant matrix that is mostly zeros (bag-of-words features built by
+//! `sum([value] * OneHot(n)([dim]))`) is kept as its non-zeros, and sparsity flows forward
+//! through the operations that map zero to zero — dropout (the mask is drawn for the
+//! non-zeros only: the zeros stay zero whatever it says, so the distribution is the same),
+//! scaling by a constant or a per-row value, negation, relu, abs, sqrt, row gathers and
+//! weighted sums (a sparse·sparse product with a structure fixed at grounding) — and a
+//! `Linear` on sparse rows is one SpMM over the non-zeros. Any other reader gets a dense copy.
+//!
+//! For a sparse node, the ops act on its `[nnz, 1]` values: a gather selects entries, a
+//! weighted sum maps entries of the input to entries of the output.
+
+use crate::plan::{NodeId, Op, Plan};
+use nrp_sema::Agg;
+use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
+use std::sync::Arc;
+
+/// At most this share of non-zeros for a matrix to be kept sparse.
+const DENSITY: f64 = 0.25;
+/// Smaller constants are not worth it.
+const MIN_SIZE: usize = 4096;
+
+pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
+    let order = plan.topological(targets);
+    for &id in &order {
+        if let Op::Const(t) = &plan.nodes[id].op
+            && t.cols >= 2
+            && t.rows * t.cols >= MIN_SIZE
+        {
+            let nnz = t.data.iter().filter(|&&x| x != 0.0).count();
+            if (nnz as f64) <= DENSITY * t.data.len() as f64 {
+                let (structure, values) = to_sparse(t);
+                plan.nodes[id].op = Op::Const(Arc::new(values));
+                plan.nodes[id].sparse = Some(Arc::new(structure));
+            }
+        }
+    }
+    let mut dense_copy: Vec<Option<NodeId>> = vec![None; plan.nodes.len()];
+    for &id in &order {
+        if matches!(plan.nodes[id].op, Op::Const(_))
+            || !plan.nodes[id]
+                .op
+                .inputs()
+                .iter()
+                .any(|&i| plan.nodes[i].sparse.is_some())
+        {
+            continue;
+        }
+        if !propagate(plan, id) {
+            // This reader needs dense rows: give it a dense copy of each sparse input.
+            let mut op = plan.nodes[id].op.clone();
+            for slot in op.inputs_mut() {
+                if plan.nodes[*slot].sparse.is_some() {
+                    *slot = densify(plan, &mut dense_copy, *slot);
+                }
+            }
+            plan.nodes[id].op = op;
+        }
+    }
+    // Relations whose values are read out must be dense.
+    for r in 0..plan.relation.len() {
+        if let Some(n) = plan.relation[r]
+            && targets.contains(&n)
+            && plan.nodes[n].sparse.is_some()
+        {
+            plan.relation[r] = Some(densify(plan, &mut dense_copy, n));
+        }
+    }
+}
+
+fn densify(plan: &mut Plan, cache: &mut Vec<Option<NodeId>>, x: NodeId) -> NodeId {
+    cache.resize(plan.nodes.len().max(cache.len()), None);
+    if let Some(d) = cache[x] {
+        return d;
+    }
+    let n = &plan.nodes[x];
+    let (rows, dim, label, span, space) = (n.rows, n.dim, n.label.clone(), n.span, n.space);
+    let d = plan.add(Op::Densify(x), rows, dim, label, span, space);
+    cache[x] = Some(d);
+    d
+}
+
+fn to_sparse(t: &Tensor) -> (Csr, Tensor) {
+    let mut indptr = vec![0usize];
+    let mut indices = vec![];
+    let mut values = vec![];
+    for r in 0..t.rows {
+        for (c, &x) in t.row(r).iter().enumerate() {
+            if x != 0.0 {
+                indices.push(c as u32);
+                values.push(x);
+            }
+        }
+        indptr.push(indices.len());
+    }
+    let n = values.len();
+    (
+        Csr::new(t.rows, t.cols, indptr, indices).expect("row-major non-zeros"),
+        Tensor::new(n, 1, values),
+    )
+}
+
+/// Makes `id` sparse if its operation preserves zeros; false when it needs dense input.
+fn propagate(plan: &mut Plan, id: NodeId) -> bool {
+    let sparse_of = |plan: &Plan, i: NodeId| plan.nodes[i].sparse.clone();
+    match plan.nodes[id].op.clone() {
+        Op::Linear { .. } => true, // one SpMM over the non-zeros; dense output
+        Op::Dropout { x, .. }
+        | Op::Unary(UnaryOp::Neg | UnaryOp::Relu | UnaryOp::Abs | UnaryOp::Sqrt, x) => {
+            plan.nodes[id].sparse = sparse_of(plan, x);
+            true
+        }
+        Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Div), a, b) => {
+            // sparse * s, s * sparse, sparse / s with s a constant or a per-row column.
+            let (sp, other) = match (
+                plan.nodes[a].sparse.is_some(),
+                plan.nodes[b].sparse.is_some(),
+            ) {
+                (true, false) => (a, b),
+                (false, true) if op == BinaryOp::Mul => (b, a),
+                _ => return false,
+            };
+            let structure = sparse_of(plan, sp).expect("sparse");
+            let o = &plan.nodes[other];
+            let per_entry = if o.rows == 1 && o.dim == 1 {
+                other
+            } else if o.rows == structure.n_rows() && o.dim == 1 {
+                // Spread the per-row value to the row's entries.
+                let rows: Vec<u32> = structure.segments().row_of_entries();
+                let index = Csr::from_index(rows, o.rows).expect("rows in range");
+                let (span, space) = (o.span, o.space);
+                plan.add(
+                    Op::Gather {
+                        x: other,
+                        index: Arc::new(index),
+                    },
+                    structure.nnz(),
+                    1,
+                    "per entry",
+                    span,
+                    space,
+                )
+            } else {
+                return false;
+            };
+            plan.nodes[id].op = if sp == a {
+                Op::Binary(op, sp, per_entry)
+            } else {
+                Op::Binary(op, per_entry, sp)
+            };
+            plan.nodes[id].sparse = Some(structure);
+            true
+        }
+        Op::Gather { x, index } => {
+            let s = sparse_of(plan, x).expect("sparse input");
+            let mut indptr = vec![0usize];
+            let mut cols = vec![];
+            let mut entries = vec![];
+            for &r in index.indices() {
+                for k in s.segments().range(r as usize) {
+                    cols.push(s.indices()[k]);
+                    entries.push(k as u32);
+                }
+                indptr.push(cols.len());
+            }
+            let structure =
+                Csr::new(index.n_rows(), s.n_cols(), indptr, cols).expect("selected rows");
+            plan.nodes[id].op = Op::Gather {
+                x,
+                index: Arc::new(Csr::from_index(entries, s.nnz()).expect("entries in range")),
+            };
+            plan.nodes[id].sparse = Some(Arc::new(structure));
+            true
+        }
+        Op::Reduce {
+            x,
+            csr,
+            agg: Agg::Sum,
+            weights,
+        } => {
+            let s = sparse_of(plan, x).expect("sparse input");
+            let Some((structure, map, map_weights)) = product(&csr, weights.as_deref(), &s) else {
+                return false;
+            };
+            plan.nodes[id].op = Op::Reduce {
+                x,
+                csr: Arc::new(map),
+                agg: Agg::Sum,
+                weights: Some(Arc::new(map_weights)),
+            };
+            plan.nodes[id].sparse = Some(Arc::new(structure));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The structure of `C · S` (C the weighted match list, S sparse rows) and, per output
+/// entry, the input entries and weights that sum into it. `None` when the product is dense.
+fn product(c: &Csr, w: Option<&Tensor>, s: &Csr) -> Option<(Csr, Csr, Tensor)> {
+    let dim = s.n_cols();
+    let mut slot = vec![u32::MAX; dim]; // output entry of each column in the current row
+    let mut indptr = vec![0usize];
+    let mut cols: Vec<u32> = vec![];
+    let mut contrib: Vec<Vec<(u32, f32)>> = vec![];
+    for h in 0..c.n_rows() {
+        let start = cols.len();
+        for e in c.segments().range(h) {
+            let we = w.map_or(1.0, |w| w.data[e]);
+            let j = c.indices()[e] as usize;
+            for k in s.segments().range(j) {
+                let col = s.indices()[k] as usize;
+                if slot[col] == u32::MAX {
+                    slot[col] = cols.len() as u32;
+                    cols.push(col as u32);
+                    contrib.push(vec![]);
+                }
+                contrib[slot[col] as usize].push((k as u32, we));
+            }
+        }
+        for &col in &cols[start..] {
+            slot[col as usize] = u32::MAX;
+        }
+        indptr.push(cols.len());
+        if (cols.len() as f64) > DENSITY * ((h + 1) * dim) as f64 && cols.len() > MIN_SIZE {
+            return None;
+        }
+    }
+    let structure = Csr::new(c.n_rows(), dim, indptr, cols).ok()?;
+    let mut map_ptr = vec![0usize];
+    let mut map_idx = vec![];
+    let mut map_w = vec![];
+    for list in &contrib {
+        for &(k, we) in list {
+            map_idx.push(k);
+            map_w.push(we);
+        }
+        map_ptr.push(map_idx.len());
+    }
+    let n = map_w.len();
+    let map = Csr::new(contrib.len(), s.nnz(), map_ptr, map_idx).ok()?;
+    Some((structure, map, Tensor::new(n, 1, map_w)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::tests::{optimized_until, snapshot};
+
+    #[test]
+    fn bag_of_words_features_stay_sparse() {
+        // 3 nodes × 2000 one-hot dimensions: 4 non-zeros.
+        let text = "X(v; sum([w] * OneHot(2000)([d]))) :- F(v, d, w). \
+                    Xn(v; Dropout(0.5)(x * 2)) :- X(v; x). \
+                    H(v; Linear(2000, 2)(sum(x * [w]))) :- Xn(u; x), E(u, v, w) .";
+        let (mut plan, targets) = optimized_until(text, "H", "sparsify");
+        let before = snapshot(&plan, &targets);
+        super::apply(&mut plan, &targets);
+        expect_test::expect![[r#"
+              %15 = const                                    [3 × 2000]  matches of Xn (per fact)
+              %16 = dropout(0.5) %15                         [3 × 2000]  Xn
+              %18 = module#2 (no bias) %16                   [3 × 2]  H (per fact, before the sum)
+              %19 = reduce sum %18 over 4 matches, weighted  [3 × 2]  H (sum)
+              %17 = module#2.bias + %19                      [3 × 2]  H
+
+            --- after ---
+              %15 = const                                    [3 × 2000 sparse, 4 nnz]  matches of Xn (per fact)
+              %16 = dropout(0.5) %15                         [3 × 2000 sparse, 4 nnz]  Xn
+              %18 = module#2 (no bias) %16                   [3 × 2]  H (per fact, before the sum)
+              %19 = reduce sum %18 over 4 matches, weighted  [3 × 2]  H (sum)
+              %17 = module#2.bias + %19                      [3 × 2]  H
+        "#]].assert_eq(&format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets)));
+    }
+}
