@@ -463,34 +463,25 @@ impl Builder<'_> {
             let mut csr = match_csr(rows, &head);
             csr = Csr::new(rows, total, csr.indptr().to_vec(), indices)
                 .expect("valid union match list");
-            return Ok(Some(self.plan.add(
-                Op::Reduce {
-                    x: stacked,
-                    csr: Arc::new(csr),
-                    agg,
-                    weights: None,
-                },
-                rows,
-                dim,
-                name,
-                None,
-                Space::Facts(rel),
-            )));
+            return Ok(Some(self.reduce(stacked, csr, agg, rows, dim, name, rel)));
         };
         let csr = match_csr(rows, &head);
-        Ok(Some(self.plan.add(
-            Op::Reduce {
-                x,
-                csr: Arc::new(csr),
-                agg,
-                weights: None,
-            },
-            rows,
-            dim,
-            name,
-            None,
-            Space::Facts(rel),
-        )))
+        Ok(Some(self.reduce(x, csr, agg, rows, dim, name, rel)))
+    }
+
+    /// The aggregation of per-match values into head rows. A mean is a sum divided by the
+    /// match count, as PyTorch computes it (exact for counts, unlike scaling each term).
+    #[allow(clippy::too_many_arguments)]
+    fn reduce(&mut self, x: NodeId, csr: Csr, agg: Agg, rows: usize, dim: usize, name: String, rel: RelId) -> NodeId {
+        let space = Space::Facts(rel);
+        let csr = Arc::new(csr);
+        if agg != Agg::Mean {
+            return self.plan.add(Op::Reduce { x, csr, agg, weights: None }, rows, dim, name, None, space);
+        }
+        let counts: Vec<f32> = csr.segments().counts().iter().map(|&c| c as f32).collect();
+        let sum = self.plan.add(Op::Reduce { x, csr, agg: Agg::Sum, weights: None }, rows, dim, format!("{name} (sum)"), None, space);
+        let n = self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, format!("{name} (count)"), None, space);
+        self.plan.add(Op::Binary(BinaryOp::Div, sum, n), rows, dim, name, None, space)
     }
 
     /// The expression evaluated once per match of `body`.
@@ -575,7 +566,7 @@ impl Builder<'_> {
                     BinOp::Eq => BinaryOp::Eq,
                 };
                 // Broadcast rows too: a constant scalar has one row.
-                let rows = self.plan.nodes[a].rows.max(self.plan.nodes[b].rows);
+                let rows = broadcast_rows([self.plan.nodes[a].rows, self.plan.nodes[b].rows]);
                 return Ok(self
                     .plan
                     .add(Op::Binary(op, a, b), rows, dim, label, span, space));
@@ -651,16 +642,23 @@ impl Builder<'_> {
                 }
             }
         };
-        // Row-wise operations keep their (widest) input's row count; scalars broadcast.
+        // Concat and losses pair rows up: one-row operands (scalar constants) are repeated.
+        let mut op = op;
+        if matches!(op, Op::Concat(_) | Op::Loss { .. }) {
+            let n = broadcast_rows(op.inputs().iter().map(|&i| self.plan.nodes[i].rows));
+            for i in op.inputs_mut() {
+                if n != 1 && self.plan.nodes[*i].rows == 1 {
+                    let index = Arc::new(Csr::from_index(vec![0; n], 1).expect("row 0 exists"));
+                    let d = self.plan.nodes[*i].dim;
+                    *i = self.plan.add(Op::Gather { x: *i, index }, n, d, label, span, space);
+                }
+            }
+        }
+        // Row-wise operations keep their input's row count; scalars broadcast.
         let rows = match &op {
             Op::Const(t) => t.rows,
             Op::Gather { index, .. } => index.n_rows(),
-            op => op
-                .inputs()
-                .iter()
-                .map(|&i| self.plan.nodes[i].rows)
-                .max()
-                .unwrap_or(rows),
+            op => broadcast_rows(op.inputs().iter().map(|&i| self.plan.nodes[i].rows)),
         };
         let id = self.plan.add(op, rows, dim, label, span, space);
         if let ExprKind::Apply(module, _) = &e.kind {
@@ -668,6 +666,12 @@ impl Builder<'_> {
         }
         Ok(id)
     }
+}
+
+/// Rows of a row-wise result: one-row operands (scalar constants) broadcast, so the result
+/// has the rows of the others — none when a match list is empty (not the scalar's one).
+pub fn broadcast_rows(rows: impl IntoIterator<Item = usize>) -> usize {
+    rows.into_iter().fold(1, |acc, r| if r == 1 { acc } else { r })
 }
 
 /// The nodes holding the given relations' embeddings.

@@ -37,11 +37,7 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
         }
         let node = &plan.nodes[id];
         let (dim, label, span) = (node.dim, node.label.clone(), node.span);
-        let rows = sources
-            .iter()
-            .map(|&s| plan.nodes[s].rows)
-            .max()
-            .unwrap_or(1);
+        let rows = crate::plan::broadcast_rows(sources.iter().map(|&s| plan.nodes[s].rows));
         let space = sources
             .iter()
             .map(|&s| plan.nodes[s].space)
