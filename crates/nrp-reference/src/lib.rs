@@ -26,6 +26,12 @@ type R<T> = Result<T, Diagnostic>;
 
 /// Evaluates the relations `targets` depend on (inputs and derived), in dependency order.
 /// Dropout is the identity (evaluation mode).
+///
+/// Content never depends on embeddings, so a relation whose embedding nothing reads (a
+/// dependency used only for its content, `R4(v) :- T(v), R2()`) gets its facts but not its
+/// embeddings: an evaluation error there (an index out of range) is not raised, as the
+/// engine, which computes only what its targets read, does not raise it either. Such
+/// relations hold zero embeddings and are never returned as targets.
 pub fn evaluate(
     program: &Program,
     db: &Database,
@@ -55,6 +61,7 @@ pub fn evaluate(
             }
         }
     }
+    let embedded = embeddings_read(program, &needed, targets);
     for &rel in &needed {
         let RelKind::Derived(rule) = &program.relations[rel].kind else {
             continue;
@@ -64,7 +71,7 @@ pub fn evaluate(
             weights: &weights,
             rels: &out,
         }
-        .rule(rel, rule)?;
+        .rule(rel, rule, embedded[rel])?;
         out[rel] = Some(facts);
     }
     for &t in targets {
@@ -73,6 +80,33 @@ pub fn evaluate(
         }
     }
     Ok(out)
+}
+
+/// Which relations' embeddings are read: the targets', and those of the atoms whose
+/// embedding an expression of a read relation's rule uses.
+fn embeddings_read(program: &Program, needed: &[RelId], targets: &[RelId]) -> Vec<bool> {
+    let mut read = vec![false; program.relations.len()];
+    for &t in targets {
+        read[t] = true;
+    }
+    for &rel in needed.iter().rev() {
+        let RelKind::Derived(rule) = &program.relations[rel].kind else {
+            continue;
+        };
+        if !read[rel] || rule.agg() == Agg::Count {
+            continue;
+        }
+        for (body, expr) in rule.bodies() {
+            if let Some(e) = expr {
+                e.walk(&mut |n| {
+                    if let ExprKind::Emb(i) = n.kind {
+                        read[body.atoms[i].rel] = true;
+                    }
+                });
+            }
+        }
+    }
+    read
 }
 
 fn load_input(program: &Program, db: &Database, rel: RelId) -> R<Facts> {
@@ -113,7 +147,8 @@ struct Acc {
 }
 
 impl<'a> Evaluator<'a> {
-    fn rule(&self, rel: RelId, rule: &CoreRule) -> R<Facts> {
+    /// The facts of `rel`; their embeddings only when `embedded` (else zeros).
+    fn rule(&self, rel: RelId, rule: &CoreRule, embedded: bool) -> R<Facts> {
         let relation = &self.program.relations[rel];
         let dim = relation.dim.expect("dimensions are known with a database");
         let agg = rule.agg();
@@ -145,6 +180,7 @@ impl<'a> Evaluator<'a> {
                     .collect();
                 let value = match (agg, expr) {
                     (Agg::Count, _) | (_, None) => vec![],
+                    _ if !embedded => vec![0.0; dim],
                     (_, Some(e)) => self.expr(e, body, &m).map_err(|d| {
                         d.with_note(match_note(self.program, relation, body, &m, &key))
                     })?,
