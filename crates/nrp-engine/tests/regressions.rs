@@ -29,3 +29,40 @@ fn scalar_broadcast_over_no_matches() {
          H(v; 2 * z) :- T(v; z), S(v, _) .",
     );
 }
+
+/// `Concat` and losses pair rows up; a scalar operand (one row) was not repeated per match.
+#[test]
+fn scalar_operands_of_concat_and_losses() {
+    agree(
+        vec![table("T", &["c0", "x0"], &[&["1", "0.5"], &["2", "1.5"]]), table("S", &["c0"], &[&["3"]])],
+        "L(; MSELoss()(1.5, z)) :- T(v; z) .\n\
+         C(v; Concat(1.5, z, 2)) :- T(v; z) .\n\
+         E(v; Concat(1.5, Linear(1, 2)([v]))) :- T(v; z), S(v) .\n\
+         B(; BCEWithLogitsLoss()(Sigmoid()(1.5), z)) :- T(_; z) .",
+    );
+}
+
+/// With a single match, a per-match operand has one row and was taken for a scalar: the
+/// loss (or `Concat`) was hoisted to the facts of the other operand's atom, whose row
+/// count differs.
+#[test]
+fn single_match_operand_is_not_a_scalar() {
+    agree(
+        vec![table("E", &["c0", "c1", "x0"], &[&["0", "3", "-0.5"], &["1", "1", "-1.25"]])],
+        "L(; MSELoss()(Linear(1, 1)(z), 0.5 / [v])) :- E(v, v; z) .\n\
+         C(v; Concat(Linear(1, 1)(z), [v])) :- E(v, v; z) .",
+    );
+}
+
+/// A dependency read only for its content: an error in its embedding (an index out of range)
+/// is not raised, since nothing reads that embedding (the engine never computes it; the
+/// reference used to compute every embedding of the closure).
+#[test]
+fn unread_embeddings_raise_no_error() {
+    agree(
+        vec![table("E", &["c0", "c1", "x0"], &[&["3", "3", "-1"]]), table("T", &["c0", "c1"], &[&["2", "3"]])],
+        "R2(; max(OneHot(3)([v]))) :- E(v, v, _) .\n\
+         R4(v) :- T(v, w), R2() .\n\
+         R5(v; count()) :- T(v, w), R2(; z) .",
+    );
+}

@@ -24,7 +24,9 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                     }
                     sources.push(*x);
                 }
-                _ if plan.nodes[i].rows == 1 => sources.push(i),
+                // Only element-wise operators broadcast a one-row operand (a scalar, or the
+                // value of a single match); `Concat` and losses pair rows up.
+                _ if plan.nodes[i].rows == 1 && matches!(plan.nodes[id].op, Op::Binary(..)) => sources.push(i),
                 _ => ok = false,
             }
         }
