@@ -49,7 +49,11 @@ impl<'p> Engine<'p> {
         let start = Instant::now();
         let needed = program.closure(rels);
         let ground = Ground::new(program, db, &needed)?;
-        let mut plan = plan::build(program, &ground, &needed)?;
+        // Embeddings are planned only where read: a relation needed for its content alone
+        // computes none (nor raises their errors, as the reference does).
+        let read = program.embeddings_read(rels);
+        let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
+        let mut plan = plan::build(program, &ground, &embedded)?;
         plan::rules::optimize(&mut plan, program, &ground, rels)?;
         Ok(Engine {
             program,

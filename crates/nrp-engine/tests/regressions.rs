@@ -66,3 +66,14 @@ fn unread_embeddings_raise_no_error() {
          R5(v; count()) :- T(v, w), R2(; z) .",
     );
 }
+
+/// The same for an encode of a non-numeric value, which the engine checked while planning
+/// every relation of the closure.
+#[test]
+fn unread_encodes_raise_no_error() {
+    agree(
+        vec![table("T0", &["c0"], &[&["b"], &["1"]]), table("E", &["c0", "c1"], &[&["0", "1"]])],
+        "R1(v; sum(OneHot(2)([v]))) :- T0(v) .\n\
+         R6(; mean(Concat(2, [w]) + 0.5)) :- E(0, w), R1(u; z) .",
+    );
+}

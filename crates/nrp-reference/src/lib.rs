@@ -61,7 +61,7 @@ pub fn evaluate(
             }
         }
     }
-    let embedded = embeddings_read(program, &needed, targets);
+    let embedded = program.embeddings_read(targets);
     for &rel in &needed {
         let RelKind::Derived(rule) = &program.relations[rel].kind else {
             continue;
@@ -80,33 +80,6 @@ pub fn evaluate(
         }
     }
     Ok(out)
-}
-
-/// Which relations' embeddings are read: the targets', and those of the atoms whose
-/// embedding an expression of a read relation's rule uses.
-fn embeddings_read(program: &Program, needed: &[RelId], targets: &[RelId]) -> Vec<bool> {
-    let mut read = vec![false; program.relations.len()];
-    for &t in targets {
-        read[t] = true;
-    }
-    for &rel in needed.iter().rev() {
-        let RelKind::Derived(rule) = &program.relations[rel].kind else {
-            continue;
-        };
-        if !read[rel] || rule.agg() == Agg::Count {
-            continue;
-        }
-        for (body, expr) in rule.bodies() {
-            if let Some(e) = expr {
-                e.walk(&mut |n| {
-                    if let ExprKind::Emb(i) = n.kind {
-                        read[body.atoms[i].rel] = true;
-                    }
-                });
-            }
-        }
-    }
-    read
 }
 
 fn load_input(program: &Program, db: &Database, rel: RelId) -> R<Facts> {

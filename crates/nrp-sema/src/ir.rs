@@ -42,6 +42,36 @@ impl Program {
         self.order.iter().copied().filter(|&r| need[r]).collect()
     }
 
+    /// Which relations' embeddings evaluating `targets` reads: the targets', and, for each
+    /// relation read, those of the body atoms its expressions use (`Emb(i)`). A relation
+    /// needed only for its content (`H(v) :- T(v), R()`) is not read: its embeddings need
+    /// not be computed, and an evaluation error in them is not raised.
+    pub fn embeddings_read(&self, targets: &[RelId]) -> Vec<bool> {
+        let mut read = vec![false; self.relations.len()];
+        for &t in targets {
+            read[t] = true;
+        }
+        // Dependents before their dependencies.
+        for &rel in self.closure(targets).iter().rev() {
+            let RelKind::Derived(rule) = &self.relations[rel].kind else {
+                continue;
+            };
+            if !read[rel] || rule.agg() == Agg::Count {
+                continue;
+            }
+            for (body, expr) in rule.bodies() {
+                if let Some(e) = expr {
+                    e.walk(&mut |n| {
+                        if let ExprKind::Emb(i) = n.kind {
+                            read[body.atoms[i].rel] = true;
+                        }
+                    });
+                }
+            }
+        }
+        read
+    }
+
     /// Learnable parameters: (full name, shape, init), in module construction order.
     pub fn parameters(&self) -> Vec<ParamSpec> {
         let mut by_order: Vec<&Module> = self.modules.iter().collect();
