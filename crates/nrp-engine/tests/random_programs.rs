@@ -235,7 +235,14 @@ impl Gen {
         }
     }
 
+    /// Tables and the derived relations made so far.
     fn sources(&self) -> Vec<Source> {
+        self.sources_before(self.derived.len())
+    }
+
+    /// Tables and the first `limit` derived relations (a rule for relation `limit` may read
+    /// only those: programs are non-recursive).
+    fn sources_before(&self, limit: usize) -> Vec<Source> {
         let mut out = vec![];
         for t in &self.tables {
             if t.emb > 0 {
@@ -261,7 +268,7 @@ impl Gen {
                 });
             }
         }
-        for d in &self.derived {
+        for d in &self.derived[..limit] {
             out.push(Source {
                 name: d.name.clone(),
                 cols: d.cols.clone(),
@@ -549,8 +556,8 @@ impl Gen {
     // ---- rules --------------------------------------------------------------------------
 
     /// A conjunction body: atom and filter texts and what it binds.
-    fn conj_body(&mut self) -> Option<(Vec<String>, Scope, Vec<(String, Ty)>)> {
-        let sources = self.sources();
+    fn conj_body(&mut self, limit: usize) -> Option<(Vec<String>, Scope, Vec<(String, Ty)>)> {
+        let sources = self.sources_before(limit);
         if sources.is_empty() {
             return None;
         }
@@ -710,18 +717,16 @@ impl Gen {
     }
 
     fn conj_rule(&mut self) {
-        let Some((parts, scope, vars)) = self.conj_body() else {
+        // Another rule for an existing head (reading only relations made before it), or a
+        // new relation.
+        let existing: Vec<usize> = (0..self.derived.len()).filter(|&i| !self.derived[i].name.starts_with('L')).collect();
+        let again = (!existing.is_empty() && self.rng.chance(0.2)).then(|| *self.rng.pick(&existing));
+        let Some((parts, scope, vars)) = self.conj_body(again.unwrap_or(self.derived.len())) else {
             return;
         };
-        // Another rule for an existing head, or a new relation.
-        let existing: Vec<Derived> = self
-            .derived
-            .iter()
-            .filter(|d| d.cols.len() <= vars.len() && !d.name.starts_with('L'))
-            .cloned()
-            .collect();
-        let (name, arity, dim, new) = if !existing.is_empty() && self.rng.chance(0.2) {
-            let d = self.rng.pick(&existing).clone();
+        let again = again.filter(|&i| self.derived[i].cols.len() <= vars.len());
+        let (name, arity, dim, new) = if let Some(i) = again {
+            let d = self.derived[i].clone();
             (d.name, d.cols.len(), d.dim, false)
         } else {
             let arity = self.rng.range(0, vars.len().min(3));
@@ -863,7 +868,7 @@ impl Gen {
     }
 
     fn loss_rule(&mut self) {
-        let Some((parts, scope, _)) = self.conj_body() else {
+        let Some((parts, scope, _)) = self.conj_body(self.derived.len()) else {
             return;
         };
         let name = self.new_name("L");
@@ -924,7 +929,9 @@ impl Gen {
         }
         if self.rng.chance(0.15) {
             // Rules may come in any order.
-            self.rng.shuffle(&mut self.stmts);
+            // Definitions must come first.
+            let defs = self.stmts.iter().filter(|s| !s.contains(":-")).count();
+            self.rng.shuffle(&mut self.stmts[defs..]);
         }
         Case {
             tables: self.tables,
