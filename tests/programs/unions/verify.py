@@ -30,4 +30,7 @@ t.csv(Q + "Keys", [((v,), []) for v in {v for br in (A, B, C) for v, _ in br}], 
 t.csv(Q + "Affine", union([A, B], total, lambda e: 2 * e + 1), 1, 1)
 t.csv(Q + "ByName", union([[(v, x - y) for v, x, y in P], [(v, x - y) for v, x, y in Qt]], total), 1, 1)
 t.csv(Q + "Mixed", union([[(v, 10 * z) for v, z in A], B], max), 1, 1)
+Rt = [(int(v), float(z)) for v, _, z in t.db("R")]
+t.csv(Q + "Pooled", union([Rt, B], lambda xs: total(xs) / len(xs)), 1, 1, 1e-15)
+t.csv(Q + "PooledMax", union([Rt, B], max), 1, 1)
 t.done()
