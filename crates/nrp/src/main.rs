@@ -121,7 +121,7 @@ fn cmd_check(args: &Args) -> R<()> {
         out.push_str(&format!("\nmodules:\n{}", display::modules(&program)));
     }
     out.push_str(&format!("\nrules:\n{}", display::rules(&program)));
-    if db.is_none() {
+    if db.is_none() && program.relations.iter().any(|r| r.dim.is_none()) {
         out.push_str("\n(no --db given: dimensions shown as ? depend on the database)\n");
     }
     print_stdout(&out)
