@@ -704,8 +704,18 @@ impl<'a> Lowerer<'a> {
                 let post = if std::ptr::eq(*agg_node, e) {
                     None
                 } else {
+                    // Per head tuple, the head's content variables are known: the
+                    // transformation after the aggregation binds head position `j` to its
+                    // variable `j` (see `pass_through`).
+                    let mut content_vars = HashMap::new();
+                    for (j, t) in head.terms.iter().enumerate() {
+                        if let ast::Term::Var(v) = t {
+                            content_vars.entry(v.name.clone()).or_insert(j);
+                        }
+                    }
                     let post_scope = Scope {
                         agg_node: Some(agg_node.span),
+                        content_vars,
                         ..Default::default()
                     };
                     Some(self.lower_expr(e, &post_scope, &mut alloc)?)
@@ -852,6 +862,16 @@ impl<'a> Lowerer<'a> {
                                     ),
                                     v.span,
                                 ));
+                            }
+                            None if scope.agg_node.is_some() => {
+                                return Err(Diagnostic::error(
+                                    format!(
+                                        "`{}` is not a head variable: around the aggregation, only head variables can be encoded",
+                                        v.name
+                                    ),
+                                    v.span,
+                                )
+                                .with_note("the aggregation projects the other body variables out; encode them inside it"));
                             }
                             None => {
                                 return Err(Diagnostic::error(

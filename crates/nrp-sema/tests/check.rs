@@ -470,3 +470,28 @@ fn recursion_through_a_table_name_explains_the_shadowing() {
         "a rule defines `Edge`, so `Edge(…)` in a body means that relation, not the table `Edge`; give the rule head another name"
     );
 }
+
+#[test]
+fn head_variables_around_an_aggregation() {
+    expect_test::expect![[r#"
+        relations:
+          relation  kind       arity  dim  defined by
+          H         derived    2      2    transformation
+          A         input      2      ?    table A (no database), first 2 columns; embedding: the rest
+          H#agg     auxiliary  2      1    transformation
+        modules:
+          module  kind  parameters
+        rules:
+          H#agg(v, w; [v]) :- A(v, w; z) .    # transformation
+          H(v0, v1; Concat(e, [v1])) :- H#agg(v0, v1; e) .    # transformation
+        fragments: frontier-guarded, disjunction-free
+    "#]]
+    .assert_eq(&listing("H(v, w; Concat(sum([v]), [w])) :- A(v, w; z) ."));
+    expect_test::expect![[r#"
+        t.nrp:1:16: error: `w` is not a head variable: around the aggregation, only head variables can be encoded
+          |
+        1 | H(v; sum(z) + [w]) :- A(v; z), B(w) .
+          |                ^
+          = note: the aggregation projects the other body variables out; encode them inside it
+    "#]].assert_eq(&error("H(v; sum(z) + [w]) :- A(v; z), B(w) ."));
+}
