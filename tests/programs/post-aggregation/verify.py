@@ -38,6 +38,8 @@ with torch.no_grad():
     rel("Before", lambda Z: relu(lin(Z)).sum(0))
     rel("Mean", lambda Z: lin(Z.mean(0)))
     rel("Inline", lambda Z: in1(in0(Z).max(0).values))
+    t.csv(Q + "Tagged" + L, [((v,), torch.cat([torch.stack(zs).sum(0), d([10.0 * v])]).tolist())
+                            for v, zs in matches.items()], 1, 3)
     deg = {}
     for _, v in E:
         deg[v] = deg.get(v, 0) + 1
