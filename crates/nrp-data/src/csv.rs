@@ -19,13 +19,13 @@ use crate::value::parse_number;
 
 /// Reads and parses the CSV file of `table`.
 pub(crate) fn load(path: &Path, table: &str) -> Result<Table, DataError> {
-    let buf = std::fs::read(path).map_err(|e| read_error(path, &e))?;
+    let buf = std::fs::read(path).map_err(|e| read_error(path, table, &e))?;
     parse(&buf, path, table)
 }
 
 /// The column names of the CSV file of `table`, reading only as much as the header needs.
 pub(crate) fn read_header(path: &Path, table: &str) -> Result<Vec<String>, DataError> {
-    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, &e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, table, &e))?;
     let mut buf = Vec::new();
     let mut want = 1 << 16;
     loop {
@@ -33,7 +33,7 @@ pub(crate) fn read_header(path: &Path, table: &str) -> Result<Vec<String>, DataE
             .by_ref()
             .take((want - buf.len()) as u64)
             .read_to_end(&mut buf)
-            .map_err(|e| read_error(path, &e))?;
+            .map_err(|e| read_error(path, table, &e))?;
         let complete = buf.len() < want || got == 0;
         let mut p = Parser::new(&buf, path, table);
         match p.header() {
@@ -45,8 +45,11 @@ pub(crate) fn read_header(path: &Path, table: &str) -> Result<Vec<String>, DataE
     }
 }
 
-fn read_error(path: &Path, e: &std::io::Error) -> DataError {
-    DataError::new(format!("cannot read {}: {e}", path.display()))
+fn read_error(path: &Path, table: &str, e: &std::io::Error) -> DataError {
+    DataError::new(format!(
+        "cannot read table `{table}` ({}): {e}",
+        path.display()
+    ))
 }
 
 /// What ends a field.

@@ -186,7 +186,13 @@ fn unreadable_files_and_sources_give_os_errors() {
     #[cfg(unix)]
     {
         let e = err(db.table("gone"));
-        assert_has(&e, &["cannot read ", "gone.csv: No such file or directory"]);
+        assert_has(
+            &e,
+            &[
+                "cannot read table `gone` (",
+                "gone.csv): No such file or directory",
+            ],
+        );
         assert_has(
             &err(db.columns("gone")),
             &["gone.csv: No such file or directory"],
