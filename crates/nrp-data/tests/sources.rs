@@ -195,7 +195,7 @@ fn unreadable_files_and_sources_give_os_errors() {
         );
         assert_has(
             &err(db.columns("gone")),
-            &["gone.csv: No such file or directory"],
+            &["gone.csv): No such file or directory"],
         );
     }
     let missing = d.path().join("missing");
