@@ -18,7 +18,7 @@ t.error(q("emb.nrp", "quote"), "table `T` (quote/T.csv), line 2: text after the 
 t.error(q("emb.nrp", "unterminated"), "table `T` (unterminated/T.csv), line 2: unterminated quoted field in column `x`")
 t.error(q("emb.nrp", "arr"), "table `T` (k, x), line 3, column `x`: array of 3 numbers, but line 2 has 2")
 t.error(q("emb.nrp", "arr2"), "table `T` (k, x), line 3, column `x`", '"[1, x]" is not an array of numbers')
-t.error(q("emb.nrp", "broken"), "cannot read broken/T.csv")
+t.error(q("emb.nrp", "broken"), "cannot read table `T` (broken/T.csv)")
 t.error(q("emb.nrp", "emptyfile"), "table `T` (emptyfile/T.csv) is empty: a CSV table needs a header row")
 t.error(q("emb.nrp", "empty"), "unknown relation `T`", "tables: (none)")
 t.error(q("node.nrp", "ambiguous"), "relation `NODE` matches several tables", "(`Node`, `node`)")
