@@ -719,8 +719,11 @@ impl Gen {
     fn conj_rule(&mut self) {
         // Another rule for an existing head (reading only relations made before it), or a
         // new relation.
-        let existing: Vec<usize> = (0..self.derived.len()).filter(|&i| !self.derived[i].name.starts_with('L')).collect();
-        let again = (!existing.is_empty() && self.rng.chance(0.2)).then(|| *self.rng.pick(&existing));
+        let existing: Vec<usize> = (0..self.derived.len())
+            .filter(|&i| !self.derived[i].name.starts_with('L'))
+            .collect();
+        let again =
+            (!existing.is_empty() && self.rng.chance(0.2)).then(|| *self.rng.pick(&existing));
         let Some((parts, scope, vars)) = self.conj_body(again.unwrap_or(self.derived.len())) else {
             return;
         };

@@ -12,10 +12,14 @@ fn agree(tables: Vec<Table>, text: &str) {
     let program = program(text, &db);
     let params = nrp_sema::params::init_parameters(&program, 0);
     let cpu = nrp_tensor::Cpu::new(1).unwrap();
-    let rels: Vec<usize> = (0..program.relations.len()).filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary()).collect();
-    differential(&program, &db, &params, &rels, &cpu, 1e-5).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let rels: Vec<usize> = (0..program.relations.len())
+        .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())
+        .collect();
+    differential(&program, &db, &params, &rels, &cpu, 1e-5)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
     for r in rels {
-        differential(&program, &db, &params, &[r], &cpu, 1e-5).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        differential(&program, &db, &params, &[r], &cpu, 1e-5)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 }
 
@@ -24,7 +28,10 @@ fn agree(tables: Vec<Table>, text: &str) {
 #[test]
 fn scalar_broadcast_over_no_matches() {
     agree(
-        vec![table("T", &["c0", "x0"], &[&["1", "0.5"]]), table("S", &["c0", "c1"], &[&["0", "0"]])],
+        vec![
+            table("T", &["c0", "x0"], &[&["1", "0.5"]]),
+            table("S", &["c0", "c1"], &[&["0", "0"]]),
+        ],
         "R(v; sum(1 + Linear(1, 1)([v]))) :- T(v; z), S(v, _) .\n\
          H(v; 2 * z) :- T(v; z), S(v, _) .",
     );
@@ -34,7 +41,10 @@ fn scalar_broadcast_over_no_matches() {
 #[test]
 fn scalar_operands_of_concat_and_losses() {
     agree(
-        vec![table("T", &["c0", "x0"], &[&["1", "0.5"], &["2", "1.5"]]), table("S", &["c0"], &[&["3"]])],
+        vec![
+            table("T", &["c0", "x0"], &[&["1", "0.5"], &["2", "1.5"]]),
+            table("S", &["c0"], &[&["3"]]),
+        ],
         "L(; MSELoss()(1.5, z)) :- T(v; z) .\n\
          C(v; Concat(1.5, z, 2)) :- T(v; z) .\n\
          E(v; Concat(1.5, Linear(1, 2)([v]))) :- T(v; z), S(v) .\n\
@@ -48,7 +58,11 @@ fn scalar_operands_of_concat_and_losses() {
 #[test]
 fn single_match_operand_is_not_a_scalar() {
     agree(
-        vec![table("E", &["c0", "c1", "x0"], &[&["0", "3", "-0.5"], &["1", "1", "-1.25"]])],
+        vec![table(
+            "E",
+            &["c0", "c1", "x0"],
+            &[&["0", "3", "-0.5"], &["1", "1", "-1.25"]],
+        )],
         "L(; MSELoss()(Linear(1, 1)(z), 0.5 / [v])) :- E(v, v; z) .\n\
          C(v; Concat(Linear(1, 1)(z), [v])) :- E(v, v; z) .",
     );
@@ -60,7 +74,10 @@ fn single_match_operand_is_not_a_scalar() {
 #[test]
 fn unread_embeddings_raise_no_error() {
     agree(
-        vec![table("E", &["c0", "c1", "x0"], &[&["3", "3", "-1"]]), table("T", &["c0", "c1"], &[&["2", "3"]])],
+        vec![
+            table("E", &["c0", "c1", "x0"], &[&["3", "3", "-1"]]),
+            table("T", &["c0", "c1"], &[&["2", "3"]]),
+        ],
         "R2(; max(OneHot(3)([v]))) :- E(v, v, _) .\n\
          R4(v) :- T(v, w), R2() .\n\
          R5(v; count()) :- T(v, w), R2(; z) .",
@@ -72,8 +89,26 @@ fn unread_embeddings_raise_no_error() {
 #[test]
 fn unread_encodes_raise_no_error() {
     agree(
-        vec![table("T0", &["c0"], &[&["b"], &["1"]]), table("E", &["c0", "c1"], &[&["0", "1"]])],
+        vec![
+            table("T0", &["c0"], &[&["b"], &["1"]]),
+            table("E", &["c0", "c1"], &[&["0", "1"]]),
+        ],
         "R1(v; sum(OneHot(2)([v]))) :- T0(v) .\n\
          R6(; mean(Concat(2, [w]) + 0.5)) :- E(0, w), R1(u; z) .",
+    );
+}
+
+/// max/min aggregations propagate NaN whatever its position among the matches (as PyTorch's
+/// `amax`/`amin`); the engine kept a NaN only when it came first, the reference never did.
+/// `ArgMax` takes NaN for the largest value, as `torch.argmax`.
+#[test]
+fn nan_propagates_through_max_and_min() {
+    agree(
+        vec![table("T", &["c0"], &[&["0"], &["1"], &["2"]])],
+        "Max(; max([v, 1] / [v, v])) :- T(v) .\n\
+         Min(; min([v, 1] / [v, v])) :- T(v) .\n\
+         MaxLast(; max([2 - v, 1] / [2 - v, 2 - v])) :- T(v) .\n\
+         MinLast(g; min([2 - v] / [2 - v])) :- T(v), T(g) .\n\
+         Arg(v; ArgMax()(Concat([1], [v] / [v], [2]))) :- T(v) .",
     );
 }

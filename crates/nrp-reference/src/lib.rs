@@ -38,6 +38,34 @@ pub fn evaluate(
     params: &ParamMap,
     targets: &[RelId],
 ) -> R<Results> {
+    evaluate_with(program, db, params, targets, None)
+}
+
+/// [`evaluate`] with every non-integral intermediate value (each expression node's result,
+/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` uniform in `[-1, 1]`
+/// drawn from `seed`: a simulation of f32 rounding (stochastic arithmetic). Integral values
+/// stay exact (as they are in f32), so indices and comparisons of encodes do not move. How
+/// far this lands from [`evaluate`] estimates how much an f32 evaluation of the same program
+/// may legitimately differ from the exact one (a LayerNorm of a nearly constant vector, a
+/// cancellation): the differential tests scale their tolerance by it.
+pub fn evaluate_perturbed(
+    program: &Program,
+    db: &Database,
+    params: &ParamMap,
+    targets: &[RelId],
+    seed: u64,
+) -> R<Results> {
+    evaluate_with(program, db, params, targets, Some(seed))
+}
+
+fn evaluate_with(
+    program: &Program,
+    db: &Database,
+    params: &ParamMap,
+    targets: &[RelId],
+    noise: Option<u64>,
+) -> R<Results> {
+    let noise = noise.map(std::cell::Cell::new);
     let weights: HashMap<&str, (&[usize], Vec<f64>)> = params
         .iter()
         .map(|(k, t)| {
@@ -70,6 +98,7 @@ pub fn evaluate(
             program,
             weights: &weights,
             rels: &out,
+            noise: noise.as_ref(),
         }
         .rule(rel, rule, embedded[rel])?;
         out[rel] = Some(facts);
@@ -105,6 +134,8 @@ struct Evaluator<'a> {
     program: &'a Program,
     weights: &'a HashMap<&'a str, (&'a [usize], Vec<f64>)>,
     rels: &'a Results,
+    /// The generator state of [`evaluate_perturbed`].
+    noise: Option<&'a std::cell::Cell<u64>>,
 }
 
 /// One match: a value for every body variable and the embedding of every atom.
@@ -171,10 +202,15 @@ impl<'a> Evaluator<'a> {
                         for (a, x) in acc.value.iter_mut().zip(&value) {
                             *a = match agg {
                                 Agg::Sum | Agg::Mean => *a + x,
+                                // NaN propagates, as in PyTorch's `amax` / `amin`.
+                                _ if a.is_nan() || x.is_nan() => f64::NAN,
                                 Agg::Max => a.max(*x),
                                 Agg::Min => a.min(*x),
                                 Agg::Count => *a,
                             };
+                        }
+                        if matches!(agg, Agg::Sum | Agg::Mean) {
+                            acc.value = self.round(std::mem::take(&mut acc.value));
                         }
                     }
                 }
@@ -185,7 +221,9 @@ impl<'a> Evaluator<'a> {
             .map(|(k, acc)| {
                 let v = match agg {
                     Agg::Count => vec![acc.count as f64],
-                    Agg::Mean => acc.value.iter().map(|x| x / acc.count as f64).collect(),
+                    Agg::Mean => {
+                        self.round(acc.value.iter().map(|x| x / acc.count as f64).collect())
+                    }
                     _ => acc.value,
                 };
                 (k, v)
@@ -245,7 +283,34 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise).
+    fn round(&self, mut v: Vec<f64>) -> Vec<f64> {
+        if let Some(state) = self.noise {
+            for x in v.iter_mut().filter(|x| x.fract() != 0.0) {
+                // SplitMix64.
+                let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+                state.set(s);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                let u = (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+                *x *= 1.0 + u * f64::from(f32::EPSILON) / 2.0;
+            }
+        }
+        v
+    }
+
     fn expr(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
+        let v = self.expr_exact(e, body, m)?;
+        Ok(match e.kind {
+            ExprKind::Emb(_) | ExprKind::Encode(_) | ExprKind::Const(_) => v,
+            _ => self.round(v),
+        })
+    }
+
+    /// One node, its operands rounded by `expr`.
+    fn expr_exact(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
         Ok(match &e.kind {
             ExprKind::Emb(i) => m.embs[*i].to_vec(),
             ExprKind::Const(c) => vec![*c],

@@ -103,9 +103,13 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
             v
         }
         ModuleKind::ArgMax => {
+            // The first maximum; NaN counts as the largest value, as in `torch.argmax`.
             let mut best = 0;
             for (i, v) in x.iter().enumerate() {
-                if *v > x[best] {
+                if x[best].is_nan() {
+                    break;
+                }
+                if *v > x[best] || v.is_nan() {
                     best = i;
                 }
             }

@@ -275,15 +275,16 @@ pub(crate) fn mean_scale<T: Float>(seg: &Segments, out: &mut [T]) {
 /// keeps the first entry on ties.
 #[inline(always)]
 fn extreme_step<T: Float>(o: &mut [T], a: &mut [u32], xr: &[T], k: u32, max: bool) {
+    // NaN propagates (the first NaN wins and stays), as in PyTorch's `amax` / `amin`.
     if max {
         for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
-            let b = v > *o;
+            let b = v > *o || (v.is_nan() && !o.is_nan());
             *o = if b { v } else { *o };
             *a = if b { k } else { *a };
         }
     } else {
         for ((o, a), &v) in o.iter_mut().zip(a.iter_mut()).zip(xr) {
-            let b = v < *o;
+            let b = v < *o || (v.is_nan() && !o.is_nan());
             *o = if b { v } else { *o };
             *a = if b { k } else { *a };
         }
