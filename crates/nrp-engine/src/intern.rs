@@ -10,6 +10,8 @@ pub struct Dict {
     ids: HashMap<Value, u32>,
     /// Fast path for the common all-integer columns.
     ints: HashMap<i64, u32>,
+    /// `rank[id]`: the value's position in content order, once frozen.
+    rank: Vec<u32>,
 }
 
 impl Dict {
@@ -45,6 +47,38 @@ impl Dict {
             Column::Int(xs) => xs.iter().map(|&i| self.intern_int(i)).collect(),
             _ => (0..c.len()).map(|i| self.intern(&c.get(i))).collect(),
         }
+    }
+
+    /// The id of a value already interned.
+    pub fn id(&self, v: &Value) -> Option<u32> {
+        match v {
+            Value::Int(i) => self.ints.get(i).copied(),
+            v => self.ids.get(v).copied(),
+        }
+    }
+
+    /// Ranks every value in content order (numbers, then strings), so that comparisons are
+    /// integer comparisons. Values interned later compare by value.
+    pub fn freeze(&mut self) {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        self.rank = vec![0; self.values.len()];
+        for (r, &id) in order.iter().enumerate() {
+            self.rank[id as usize] = r as u32;
+        }
+    }
+
+    /// Content order of two ids.
+    pub fn cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        match (self.rank.get(a as usize), self.rank.get(b as usize)) {
+            (Some(x), Some(y)) => x.cmp(y),
+            _ => self.values[a as usize].cmp(&self.values[b as usize]),
+        }
+    }
+
+    /// The rank of an id (its position in content order), when frozen.
+    pub fn rank(&self, id: u32) -> Option<u32> {
+        self.rank.get(id as usize).copied()
     }
 
     pub fn value(&self, id: u32) -> &Value {

@@ -47,13 +47,16 @@ impl<'p> Engine<'p> {
         rels: &[RelId],
     ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
+        let mut t = Instant::now();
         let needed = program.closure(rels);
         let ground = Ground::new(program, db, &needed)?;
+        trace("ground", &mut t);
         // Embeddings are planned only where read: a relation needed for its content alone
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
         let mut plan = plan::build(program, &ground, &embedded)?;
+        trace("build plan", &mut t);
         plan::rules::optimize(&mut plan, program, &ground, rels)?;
         Ok(Engine {
             program,
@@ -160,6 +163,14 @@ impl<'p> Engine<'p> {
         ));
         out
     }
+}
+
+/// Stage timings on stderr when `NRP_TRACE` is set (a profiling aid; restarts the clock).
+pub fn trace(what: &str, t: &mut Instant) {
+    if std::env::var_os("NRP_TRACE").is_some() {
+        eprintln!("[trace] {what}: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+    *t = Instant::now();
 }
 
 /// "in a rule for `H`, at the match v = 1, w = 2" / "for the tuple H(1)".

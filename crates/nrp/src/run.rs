@@ -56,9 +56,11 @@ fn peak_rss_mb() -> Option<f64> {
 
 pub fn cmd_run(args: &Args) -> R<()> {
     let start = Instant::now();
+    let mut t = Instant::now();
     let (source, ast) = load_program(&args.program)?;
     let db = open_db(args.required("db")?)?;
     let program = check_program(&source, &ast, Some(&db))?;
+    nrp_engine::trace("parse, check, read and bind tables", &mut t);
     let render = |d: nrp_syntax::Diagnostic| Failure(d.render(&source));
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let rels = statement_relations(&program);

@@ -7,11 +7,14 @@
 //!
 //! Variable order: greedily the variable shared by the most atoms, preferring variables
 //! connected to those already bound, then smaller candidate sets (real cardinalities: all
-//! dependencies are grounded before a rule is).
+//! dependencies are grounded before a rule is). Which atoms take part at each level, and how
+//! deep each atom's trie is there, is fixed by that order; the search itself allocates
+//! nothing.
 
 use super::{GroundRelation, JoinReport, Matches};
 use crate::intern::Dict;
-use nrp_sema::{Body, Filter, Term};
+use nrp_sema::{Body, CmpOp, Filter, Term};
+use std::cmp::Ordering;
 
 /// One atom as a trie: candidate rows sorted by its variables' values in global order.
 struct Trie {
@@ -19,8 +22,13 @@ struct Trie {
     levels: Vec<Vec<u32>>,
     /// `rows[k]`: the relation row of sorted row k.
     rows: Vec<u32>,
-    /// The atom's variables, in global order.
-    vars: Vec<usize>,
+}
+
+/// A filter with its constants interned (they were interned before ranks were frozen).
+struct IdFilter {
+    lhs: Result<usize, u32>,
+    op: CmpOp,
+    rhs: Result<usize, u32>,
 }
 
 pub fn join(
@@ -45,13 +53,15 @@ pub fn join(
                 }
             }
         }
+        let fixed: Vec<(usize, u32)> = consts[i]
+            .iter()
+            .enumerate()
+            .filter_map(|(p, c)| c.map(|c| (p, c)))
+            .collect();
         let rows = (0..rel.len as u32)
             .filter(|&r| {
                 let r = r as usize;
-                consts[i]
-                    .iter()
-                    .enumerate()
-                    .all(|(pos, c)| c.is_none_or(|c| rel.cols[pos][r] == c))
+                fixed.iter().all(|&(p, c)| rel.cols[p][r] == c)
                     && repeats
                         .iter()
                         .all(|&(p, q)| rel.cols[p][r] == rel.cols[q][r])
@@ -60,80 +70,156 @@ pub fn join(
         candidates.push(rows);
         atom_vars.push(first);
     }
-    let order = variable_order(nvars, &atom_vars, &candidates);
-    let rank: Vec<usize> = {
-        let mut r = vec![usize::MAX; nvars];
-        for (k, &v) in order.iter().enumerate() {
-            r[v] = k;
-        }
-        r
-    };
-    let tries: Vec<Trie> = (0..atoms.len())
-        .map(|i| {
-            let mut vars = atom_vars[i].clone();
-            vars.sort_by_key(|(v, _)| rank[*v]);
-            let rel = atoms[i];
-            let mut rows = candidates[i].clone();
-            rows.sort_by(|&a, &b| {
-                vars.iter()
-                    .map(|&(_, p)| rel.cols[p][a as usize].cmp(&rel.cols[p][b as usize]))
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let levels = vars
-                .iter()
-                .map(|&(_, p)| rows.iter().map(|&r| rel.cols[p][r as usize]).collect())
-                .collect();
-            Trie {
-                levels,
-                rows,
-                vars: vars.into_iter().map(|(v, _)| v).collect(),
+    let filters: Vec<IdFilter> = body
+        .filters
+        .iter()
+        .map(|f: &Filter| {
+            let side = |t: &Term| match t {
+                Term::Var(v) => Ok(*v),
+                Term::Const(c) => Err(dict
+                    .id(c)
+                    .expect("filter constants are interned before grounding")),
+            };
+            IdFilter {
+                lhs: side(&f.lhs),
+                op: f.op,
+                rhs: side(&f.rhs),
             }
         })
         .collect();
-    // Each filter is checked as soon as its last variable is bound.
-    let mut filters_at: Vec<Vec<&Filter>> = vec![vec![]; order.len() + 1];
-    for f in &body.filters {
-        let level = [&f.lhs, &f.rhs]
-            .iter()
-            .filter_map(|t| {
-                if let Term::Var(v) = t {
-                    Some(rank[*v] + 1)
-                } else {
-                    None
-                }
-            })
-            .max()
-            .unwrap_or(0);
-        filters_at[level].push(f);
-    }
     let mut m = Matches {
         rows: vec![vec![]; atoms.len()],
         vars: vec![vec![]; nvars],
         head: vec![],
     };
+    if atoms.len() == 1 {
+        let var_order: Vec<String> = atom_vars[0]
+            .iter()
+            .map(|&(v, _)| body.vars[v].clone())
+            .collect();
+        single_atom(
+            atoms[0],
+            &candidates[0],
+            &atom_vars[0],
+            &filters,
+            dict,
+            &mut m,
+        );
+        let matches = m.rows[0].len();
+        m.head = vec![0; matches];
+        return (
+            m,
+            JoinReport {
+                var_order,
+                atom_sizes: vec![candidates[0].len()],
+                matches,
+            },
+        );
+    }
+    let order = variable_order(nvars, &atom_vars, &candidates);
+    let mut rank = vec![usize::MAX; nvars];
+    for (k, &v) in order.iter().enumerate() {
+        rank[v] = k;
+    }
+    let mut tries = vec![];
+    let mut trie_vars = vec![];
+    for i in 0..atoms.len() {
+        let mut vars = atom_vars[i].clone();
+        vars.sort_by_key(|(v, _)| rank[*v]);
+        let rel = atoms[i];
+        let mut rows = candidates[i].clone();
+        rows.sort_unstable_by(|&a, &b| {
+            vars.iter()
+                .map(|&(_, p)| rel.cols[p][a as usize].cmp(&rel.cols[p][b as usize]))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        let levels = vars
+            .iter()
+            .map(|&(_, p)| rows.iter().map(|&r| rel.cols[p][r as usize]).collect())
+            .collect();
+        tries.push(Trie { levels, rows });
+        trie_vars.push(vars.into_iter().map(|(v, _)| v).collect::<Vec<_>>());
+    }
+    // Static plan of the search: participants and their trie depth at each level.
+    let levels = order.len();
+    let part: Vec<Vec<(usize, usize)>> = order
+        .iter()
+        .map(|&var| {
+            (0..tries.len())
+                .filter_map(|i| trie_vars[i].iter().position(|&v| v == var).map(|d| (i, d)))
+                .collect()
+        })
+        .collect();
+    // Each filter is checked as soon as its last variable is bound.
+    let mut filters_at: Vec<Vec<usize>> = vec![vec![]; levels + 1];
+    for (fi, f) in filters.iter().enumerate() {
+        let level = [f.lhs, f.rhs]
+            .iter()
+            .filter_map(|s| s.ok().map(|v| rank[v] + 1))
+            .max()
+            .unwrap_or(0);
+        filters_at[level].push(fi);
+    }
     let report = JoinReport {
         var_order: order.iter().map(|&v| body.vars[v].clone()).collect(),
         atom_sizes: candidates.iter().map(Vec::len).collect(),
         matches: 0,
     };
+    let n = tries.len();
+    let mut ranges = vec![(0usize, 0usize); (levels + 1) * n];
+    for (i, t) in tries.iter().enumerate() {
+        ranges[i] = (0, t.rows.len());
+    }
     let mut search = Search {
         tries: &tries,
         order: &order,
+        part: &part,
         filters_at: &filters_at,
+        filters: &filters,
         dict,
         binding: vec![u32::MAX; nvars],
+        ranges,
         out: &mut m,
     };
-    let consts_ok = filters_at[0].iter().all(|f| search.holds(f));
+    let consts_ok = filters_at[0].iter().all(|&f| search.holds(f));
     if consts_ok && candidates.iter().all(|c| !c.is_empty()) {
-        let ranges: Vec<(usize, usize)> = tries.iter().map(|t| (0, t.rows.len())).collect();
-        let depth = vec![0; tries.len()];
-        search.level(0, &ranges, &depth);
+        search.level(0);
     }
     let matches = m.rows.first().map(Vec::len).unwrap_or(0);
     m.head = vec![0; matches];
     (m, JoinReport { matches, ..report })
+}
+
+/// One atom: every candidate row is a match, in row order.
+fn single_atom(
+    rel: &GroundRelation,
+    rows: &[u32],
+    vars: &[(usize, usize)],
+    filters: &[IdFilter],
+    dict: &Dict,
+    m: &mut Matches,
+) {
+    let mut binding = vec![u32::MAX; m.vars.len()];
+    for &r in rows {
+        for &(v, p) in vars {
+            binding[v] = rel.cols[p][r as usize];
+        }
+        if filters.iter().all(|f| holds(f, &binding, dict)) {
+            m.rows[0].push(r);
+            for &(v, _) in vars {
+                m.vars[v].push(binding[v]);
+            }
+        }
+    }
+}
+
+fn holds(f: &IdFilter, binding: &[u32], dict: &Dict) -> bool {
+    let id = |s: Result<usize, u32>| match s {
+        Ok(v) => binding[v],
+        Err(c) => c,
+    };
+    f.op.holds(dict.cmp(id(f.lhs), id(f.rhs)))
 }
 
 fn variable_order(
@@ -184,30 +270,29 @@ fn variable_order(
 struct Search<'s> {
     tries: &'s [Trie],
     order: &'s [usize],
-    filters_at: &'s [Vec<&'s Filter>],
+    /// `part[k]`: (atom, trie depth) of the atoms that contain the k-th variable.
+    part: &'s [Vec<(usize, usize)>],
+    filters_at: &'s [Vec<usize>],
+    filters: &'s [IdFilter],
     dict: &'s Dict,
     binding: Vec<u32>,
+    /// `ranges[k * atoms + i]`: atom i's sorted-row range when binding level k.
+    ranges: Vec<(usize, usize)>,
     out: &'s mut Matches,
 }
 
 impl Search<'_> {
-    fn holds(&self, f: &Filter) -> bool {
-        let value = |t: &Term| match t {
-            Term::Var(v) => self.dict.value(self.binding[*v]).clone(),
-            Term::Const(c) => c.clone(),
-        };
-        f.op.holds(value(&f.lhs).cmp(&value(&f.rhs)))
+    fn holds(&self, f: usize) -> bool {
+        holds(&self.filters[f], &self.binding, self.dict)
     }
 
-    fn level(&mut self, k: usize, ranges: &[(usize, usize)], depth: &[usize]) {
+    fn level(&mut self, k: usize) {
+        let n = self.tries.len();
         if k == self.order.len() {
             for (i, t) in self.tries.iter().enumerate() {
-                debug_assert_eq!(
-                    ranges[i].1 - ranges[i].0,
-                    1,
-                    "a full binding selects one row"
-                );
-                self.out.rows[i].push(t.rows[ranges[i].0]);
+                let (lo, hi) = self.ranges[k * n + i];
+                debug_assert_eq!(hi - lo, 1, "a full binding selects one row");
+                self.out.rows[i].push(t.rows[lo]);
             }
             for (v, col) in self.out.vars.iter_mut().enumerate() {
                 col.push(self.binding[v]);
@@ -215,47 +300,46 @@ impl Search<'_> {
             return;
         }
         let var = self.order[k];
-        let part: Vec<usize> = (0..self.tries.len())
-            .filter(|&i| self.tries[i].vars.get(depth[i]) == Some(&var))
-            .collect();
+        let part = &self.part[k];
+        // Non-participants keep their ranges at the next level.
+        let (cur, next) = self.ranges.split_at_mut((k + 1) * n);
+        next[..n].copy_from_slice(&cur[k * n..(k + 1) * n]);
         // Drive the intersection with the smallest range.
-        let driver = *part
+        let &(driver, ddepth) = part
             .iter()
-            .min_by_key(|&&i| ranges[i].1 - ranges[i].0)
+            .min_by_key(|&&(i, _)| cur[k * n + i].1 - cur[k * n + i].0)
             .expect("every variable occurs in an atom");
-        let (mut lo, hi) = ranges[driver];
-        let dlevel = &self.tries[driver].levels[depth[driver]];
-        let mut cursors: Vec<usize> = part.iter().map(|&i| ranges[i].0).collect();
-        let mut sub = ranges.to_vec();
-        let mut next_depth = depth.to_vec();
-        for &i in &part {
-            next_depth[i] += 1;
-        }
+        let (mut lo, hi) = cur[k * n + driver];
+        let dlevel = &self.tries[driver].levels[ddepth];
         'values: while lo < hi {
             let v = dlevel[lo];
             let end = upper_bound(dlevel, lo, hi, v);
-            for (c, &i) in part.iter().enumerate() {
+            for &(i, d) in part {
                 if i == driver {
-                    sub[i] = (lo, end);
+                    self.ranges[(k + 1) * n + i] = (lo, end);
                     continue;
                 }
-                let level = &self.tries[i].levels[depth[i]];
-                let (_, ihi) = ranges[i];
-                let start = gallop(level, cursors[c], ihi, v);
-                cursors[c] = start;
+                let level = &self.tries[i].levels[d];
+                let (ilo, ihi) = self.ranges[k * n + i];
+                // Values increase, so the search restarts where the last one stopped.
+                let from = self.ranges[(k + 1) * n + i].0.max(ilo);
+                let start = gallop(level, from, ihi, v);
                 if start == ihi {
                     break 'values; // this atom has no larger values left
                 }
                 if level[start] != v {
+                    self.ranges[(k + 1) * n + i] = (start, start);
                     lo = end;
                     continue 'values;
                 }
-                sub[i] = (start, upper_bound(level, start, ihi, v));
+                self.ranges[(k + 1) * n + i] = (start, upper_bound(level, start, ihi, v));
             }
             self.binding[var] = v;
-            if self.filters_at[k + 1].iter().all(|f| self.holds(f)) {
-                self.level(k + 1, &sub, &next_depth);
+            if self.filters_at[k + 1].iter().all(|&f| self.holds(f)) {
+                self.level(k + 1);
             }
+            // Deeper levels overwrote nothing of level k + 1's participant starts; restore
+            // the driver's cursor for the next value.
             lo = end;
         }
     }

@@ -84,32 +84,46 @@ impl Ground {
             rules: vec![None; n],
             input_embeddings: vec![None; n],
         };
+        // Inputs first, then every constant of the rules, then content ranks: from here on
+        // comparing two values is comparing two integers.
+        let mut inputs: Vec<RelId> = needed.to_vec();
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
-                for dep in rule.dependencies() {
-                    if program.relations[dep].is_input() && g.relations[dep].is_none() {
-                        g.load_input(program, db, dep)?;
-                    }
-                }
+                inputs.extend(rule.dependencies());
             }
         }
+        inputs.retain(|&r| program.relations[r].is_input());
+        inputs.sort_unstable();
+        inputs.dedup();
+        let mut loaded = vec![];
+        for &rel in &inputs {
+            loaded.push(g.load_input(program, db, rel)?);
+        }
         for &rel in needed {
-            match &program.relations[rel].kind {
-                RelKind::Derived(rule) => {
-                    let (relation, ground) = g.ground_rule(rule)?;
-                    g.relations[rel] = Some(relation);
-                    g.rules[rel] = Some(ground);
-                }
-                RelKind::Input(_) if g.relations[rel].is_none() => {
-                    g.load_input(program, db, rel)?
-                }
-                RelKind::Input(_) => {}
+            if let RelKind::Derived(rule) = &program.relations[rel].kind {
+                g.intern_constants(rule);
+            }
+        }
+        g.dict.freeze();
+        for (rel, bound) in inputs.into_iter().zip(loaded) {
+            g.sort_input(rel, &bound);
+        }
+        for &rel in needed {
+            if let RelKind::Derived(rule) = &program.relations[rel].kind {
+                let (relation, ground) = g.ground_rule(rule);
+                g.relations[rel] = Some(relation);
+                g.rules[rel] = Some(ground);
             }
         }
         Ok(g)
     }
 
-    fn load_input(&mut self, program: &Program, db: &Database, rel: RelId) -> R<()> {
+    fn load_input(
+        &mut self,
+        program: &Program,
+        db: &Database,
+        rel: RelId,
+    ) -> R<std::sync::Arc<nrp_data::BoundRelation>> {
         let r = &program.relations[rel];
         let RelKind::Input(b) = &r.kind else {
             unreachable!("inputs only")
@@ -118,52 +132,71 @@ impl Ground {
         let bound = db
             .bind(table, b.terms, b.embedding)
             .map_err(|e| Diagnostic::error(e.message, r.span))?;
-        let len = bound.len();
         let cols: Vec<Vec<u32>> = bound
             .content
             .iter()
             .map(|c| self.dict.intern_column(c))
             .collect();
-        // Sort rows by content so that every relation has the same row order convention.
-        let mut perm: Vec<u32> = (0..len as u32).collect();
-        let dict = &self.dict;
-        perm.sort_by(|&a, &b| cmp_rows(dict, &cols, a as usize, b as usize));
-        let cols = cols
-            .iter()
-            .map(|c| perm.iter().map(|&p| c[p as usize]).collect())
-            .collect();
-        let dim = bound.dim;
-        let emb = if dim > 0 {
-            let mut e = Vec::with_capacity(len * dim);
-            for &p in &perm {
-                e.extend_from_slice(bound.emb(p as usize));
-            }
-            Some(e)
-        } else {
-            None
-        };
         self.relations[rel] = Some(GroundRelation {
             arity: bound.arity,
             cols,
-            len,
+            len: bound.len(),
         });
-        self.input_embeddings[rel] = emb;
-        Ok(())
+        Ok(bound)
     }
 
-    fn ground_rule(&mut self, rule: &CoreRule) -> R<(GroundRelation, GroundRule)> {
-        let head = rule.head();
-        let arity = head.len();
-        let const_ids: Vec<Option<u32>> = head
-            .iter()
-            .map(|t| {
-                if let HeadTerm::Const(c) = t {
-                    Some(self.dict.intern(c))
-                } else {
-                    None
+    /// Rows sorted by content, so that every relation has the same row order convention.
+    fn sort_input(&mut self, rel: RelId, bound: &nrp_data::BoundRelation) {
+        let r = self.relations[rel].as_mut().expect("loaded");
+        let dict = &self.dict;
+        let mut perm: Vec<u32> = (0..r.len as u32).collect();
+        perm.sort_unstable_by(|&a, &b| {
+            r.cols
+                .iter()
+                .map(|c| dict.cmp(c[a as usize], c[b as usize]))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        for c in r.cols.iter_mut() {
+            *c = perm.iter().map(|&p| c[p as usize]).collect();
+        }
+        if bound.dim > 0 {
+            let mut e = Vec::with_capacity(r.len * bound.dim);
+            for &p in &perm {
+                e.extend_from_slice(bound.emb(p as usize));
+            }
+            self.input_embeddings[rel] = Some(e);
+        }
+    }
+
+    fn intern_constants(&mut self, rule: &CoreRule) {
+        for t in rule.head() {
+            if let HeadTerm::Const(c) = t {
+                self.dict.intern(c);
+            }
+        }
+        for (body, _) in rule.bodies() {
+            let terms = body
+                .atoms
+                .iter()
+                .flat_map(|a| a.terms.iter())
+                .chain(body.filters.iter().flat_map(|f| [&f.lhs, &f.rhs]));
+            for t in terms {
+                if let Term::Const(c) = t {
+                    self.dict.intern(c);
                 }
-            })
-            .collect();
+            }
+        }
+    }
+
+    fn ground_rule(&self, rule: &CoreRule) -> (GroundRelation, GroundRule) {
+        let head = rule.head();
+        let k = head.len();
+        let id = |c: &Value| {
+            self.dict
+                .id(c)
+                .expect("constants are interned before grounding")
+        };
         let mut bodies = vec![];
         let mut reports = vec![];
         for (body, _) in rule.bodies() {
@@ -184,7 +217,7 @@ impl Ground {
                         .iter()
                         .map(|t| {
                             if let Term::Const(c) = t {
-                                Some(self.dict.intern(c))
+                                Some(id(c))
                             } else {
                                 None
                             }
@@ -192,85 +225,96 @@ impl Ground {
                         .collect()
                 })
                 .collect();
-            for f in &body.filters {
-                for t in [&f.lhs, &f.rhs] {
-                    if let Term::Const(c) = t {
-                        self.dict.intern(c);
-                    }
-                }
-            }
             let (m, report) = join::join(body, &atoms, &consts, &self.dict);
             bodies.push(m);
             reports.push(report);
         }
-        // Head tuples of every match, then the distinct tuples sorted by content.
-        let head_tuple = |m: &Matches, i: usize| -> Vec<u32> {
-            head.iter()
-                .zip(&const_ids)
-                .map(|(t, c)| match t {
-                    HeadTerm::Var(v) => m.vars[*v][i],
-                    HeadTerm::Const(_) => c.expect("interned above"),
-                })
-                .collect()
-        };
-        let mut tuples: Vec<Vec<u32>> = bodies
-            .iter()
-            .flat_map(|m| (0..m.len()).map(move |i| head_tuple(m, i)))
-            .collect();
-        let dict = &self.dict;
-        tuples.sort_by(|a, b| cmp_tuples(dict, a, b));
-        tuples.dedup();
-        let index: std::collections::HashMap<&[u32], u32> = tuples
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_slice(), i as u32))
-            .collect();
-        for m in &mut bodies {
-            let rows: Vec<u32> = (0..m.len())
-                .map(|i| index[head_tuple(m, i).as_slice()])
-                .collect();
-            sort_by_head(m, rows);
+        // The head tuple of every match (flat), then matches ordered by content rank.
+        let total: usize = bodies.iter().map(Matches::len).sum();
+        let mut ids = Vec::with_capacity(total * k);
+        for m in &bodies {
+            for i in 0..m.len() {
+                for t in head {
+                    ids.push(match t {
+                        HeadTerm::Var(v) => m.vars[*v][i],
+                        HeadTerm::Const(c) => id(c),
+                    });
+                }
+            }
         }
-        let len = tuples.len();
-        let cols = (0..arity)
-            .map(|j| tuples.iter().map(|t| t[j]).collect())
+        let ranks: Vec<u32> = ids
+            .iter()
+            .map(|&x| self.dict.rank(x).expect("every value is ranked"))
             .collect();
-        Ok((
-            GroundRelation { arity, cols, len },
+        let mut order: Vec<u32> = (0..total as u32).collect();
+        if k <= 2 {
+            let key = |i: u32| -> u64 {
+                let i = i as usize;
+                ranks[i * k..(i + 1) * k]
+                    .iter()
+                    .fold(0u64, |acc, &r| (acc << 32) | r as u64)
+            };
+            let mut keyed: Vec<(u64, u32)> = order.iter().map(|&i| (key(i), i)).collect();
+            keyed.sort_unstable();
+            order = keyed.into_iter().map(|(_, i)| i).collect();
+        } else {
+            order.sort_unstable_by(|&a, &b| {
+                ranks[a as usize * k..(a as usize + 1) * k]
+                    .cmp(&ranks[b as usize * k..(b as usize + 1) * k])
+            });
+        }
+        let mut head_row = vec![0u32; total];
+        let mut cols: Vec<Vec<u32>> = vec![vec![]; k];
+        let mut rows = 0u32;
+        for (pos, &i) in order.iter().enumerate() {
+            let i = i as usize;
+            let tuple = &ranks[i * k..(i + 1) * k];
+            let new = pos == 0
+                || tuple != &ranks[order[pos - 1] as usize * k..(order[pos - 1] as usize + 1) * k];
+            if new {
+                for (j, col) in cols.iter_mut().enumerate() {
+                    col.push(ids[i * k + j]);
+                }
+                rows += 1;
+            }
+            head_row[i] = rows - 1;
+        }
+        let mut offset = 0;
+        for m in &mut bodies {
+            let len = m.len();
+            sort_by_head(m, &head_row[offset..offset + len], rows as usize);
+            offset += len;
+        }
+        (
+            GroundRelation {
+                arity: k,
+                cols,
+                len: rows as usize,
+            },
             GroundRule { bodies, reports },
-        ))
+        )
     }
 }
 
-/// Orders a match list by head row, keeping the join's order within one head (stable).
-fn sort_by_head(m: &mut Matches, head: Vec<u32>) {
-    let mut perm: Vec<u32> = (0..head.len() as u32).collect();
-    perm.sort_by_key(|&i| head[i as usize]);
+/// Orders a match list by head row, keeping the join's order within one head (a stable
+/// counting sort).
+fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
+    let mut start = vec![0usize; rows + 1];
+    for &h in head {
+        start[h as usize + 1] += 1;
+    }
+    for r in 0..rows {
+        start[r + 1] += start[r];
+    }
+    let mut perm = vec![0u32; head.len()];
+    for (i, &h) in head.iter().enumerate() {
+        perm[start[h as usize]] = i as u32;
+        start[h as usize] += 1;
+    }
     let apply = |v: &Vec<u32>| perm.iter().map(|&p| v[p as usize]).collect::<Vec<u32>>();
     m.rows = m.rows.iter().map(apply).collect();
     m.vars = m.vars.iter().map(apply).collect();
-    m.head = apply(&head);
-}
-
-fn cmp_tuples(dict: &Dict, a: &[u32], b: &[u32]) -> Ordering {
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            let o = dict.value(*x).cmp(dict.value(*y));
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-    }
-    Ordering::Equal
-}
-
-fn cmp_rows(dict: &Dict, cols: &[Vec<u32>], a: usize, b: usize) -> Ordering {
-    for c in cols {
-        if c[a] != c[b] {
-            return dict.value(c[a]).cmp(dict.value(c[b]));
-        }
-    }
-    Ordering::Equal
+    m.head = perm.iter().map(|&p| head[p as usize]).collect();
 }
 
 /// The content values of a row, for output.

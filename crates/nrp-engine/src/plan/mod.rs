@@ -11,6 +11,7 @@
 
 pub mod display;
 pub mod rules;
+pub mod sparse;
 
 use crate::ground::{Ground, Matches};
 use nrp_sema::{
@@ -472,16 +473,63 @@ impl Builder<'_> {
     /// The aggregation of per-match values into head rows. A mean is a sum divided by the
     /// match count, as PyTorch computes it (exact for counts, unlike scaling each term).
     #[allow(clippy::too_many_arguments)]
-    fn reduce(&mut self, x: NodeId, csr: Csr, agg: Agg, rows: usize, dim: usize, name: String, rel: RelId) -> NodeId {
+    fn reduce(
+        &mut self,
+        x: NodeId,
+        csr: Csr,
+        agg: Agg,
+        rows: usize,
+        dim: usize,
+        name: String,
+        rel: RelId,
+    ) -> NodeId {
         let space = Space::Facts(rel);
         let csr = Arc::new(csr);
         if agg != Agg::Mean {
-            return self.plan.add(Op::Reduce { x, csr, agg, weights: None }, rows, dim, name, None, space);
+            return self.plan.add(
+                Op::Reduce {
+                    x,
+                    csr,
+                    agg,
+                    weights: None,
+                },
+                rows,
+                dim,
+                name,
+                None,
+                space,
+            );
         }
         let counts: Vec<f32> = csr.segments().counts().iter().map(|&c| c as f32).collect();
-        let sum = self.plan.add(Op::Reduce { x, csr, agg: Agg::Sum, weights: None }, rows, dim, format!("{name} (sum)"), None, space);
-        let n = self.plan.add(Op::Const(Arc::new(Tensor::new(rows, 1, counts))), rows, 1, format!("{name} (count)"), None, space);
-        self.plan.add(Op::Binary(BinaryOp::Div, sum, n), rows, dim, name, None, space)
+        let sum = self.plan.add(
+            Op::Reduce {
+                x,
+                csr,
+                agg: Agg::Sum,
+                weights: None,
+            },
+            rows,
+            dim,
+            format!("{name} (sum)"),
+            None,
+            space,
+        );
+        let n = self.plan.add(
+            Op::Const(Arc::new(Tensor::new(rows, 1, counts))),
+            rows,
+            1,
+            format!("{name} (count)"),
+            None,
+            space,
+        );
+        self.plan.add(
+            Op::Binary(BinaryOp::Div, sum, n),
+            rows,
+            dim,
+            name,
+            None,
+            space,
+        )
     }
 
     /// The expression evaluated once per match of `body`.
@@ -650,7 +698,9 @@ impl Builder<'_> {
                 if n != 1 && self.plan.nodes[*i].rows == 1 {
                     let index = Arc::new(Csr::from_index(vec![0; n], 1).expect("row 0 exists"));
                     let d = self.plan.nodes[*i].dim;
-                    *i = self.plan.add(Op::Gather { x: *i, index }, n, d, label, span, space);
+                    *i = self
+                        .plan
+                        .add(Op::Gather { x: *i, index }, n, d, label, span, space);
                 }
             }
         }
@@ -671,7 +721,8 @@ impl Builder<'_> {
 /// Rows of a row-wise result: one-row operands (scalar constants) broadcast, so the result
 /// has the rows of the others — none when a match list is empty (not the scalar's one).
 pub fn broadcast_rows(rows: impl IntoIterator<Item = usize>) -> usize {
-    rows.into_iter().fold(1, |acc, r| if r == 1 { acc } else { r })
+    rows.into_iter()
+        .fold(1, |acc, r| if r == 1 { acc } else { r })
 }
 
 /// The nodes holding the given relations' embeddings.

@@ -1,51 +1,149 @@
 //! Constant folding: every node that reads no parameter and draws no dropout mask has the
-//! same value in every epoch, so it is computed once, here, and becomes a constant. Only the
-//! frontier is kept (constants read by epoch-dependent nodes, and constant targets): the
+//! same value in every epoch, so it is computed once, here, and becomes a constant: the
 //! relational preprocessing of a program (degrees, normalisations, features, labels) costs
 //! nothing per epoch.
 
 use super::Ctx;
 use crate::exec;
-use crate::plan::{NodeId, Op, Plan};
+use crate::plan::{NodeId, Op, Plan, sparse};
+use nrp_sema::Agg;
 use nrp_syntax::Diagnostic;
+use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
 use std::sync::Arc;
 
+/// Folds constant nodes one by one, inputs first. Sparse constants (from `onehot_sum`) stay
+/// sparse through the operations that preserve zeros; any other reader gets a dense copy.
 pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagnostic> {
-    let program = ctx.program;
-    let constant = plan.constant(program);
-    let reachable = plan.topological(targets);
-    let is_const_op = |plan: &Plan, i: NodeId| matches!(plan.nodes[i].op, Op::Const(_));
-    let mut frontier: Vec<NodeId> = vec![];
-    for &id in &reachable {
-        if !constant[id] {
-            frontier.extend(
-                plan.nodes[id]
-                    .op
-                    .inputs()
-                    .into_iter()
-                    .filter(|&i| constant[i] && !is_const_op(plan, i)),
-            );
+    let constant = plan.constant(ctx.program);
+    for id in plan.topological(targets) {
+        if !constant[id] || matches!(plan.nodes[id].op, Op::Const(_)) {
+            continue;
         }
-    }
-    frontier.extend(
-        targets
+        if plan.nodes[id]
+            .op
+            .inputs()
             .iter()
-            .copied()
-            .filter(|&t| constant[t] && !is_const_op(plan, t)),
-    );
-    frontier.sort_unstable();
-    frontier.dedup();
-    if frontier.is_empty() {
-        return Ok(());
-    }
-    let values = exec::evaluate(plan, program, &frontier)
-        .map_err(|e| crate::runtime_error(program, ctx.ground, plan, e))?;
-    for (id, t) in frontier.into_iter().zip(values) {
-        let node = &mut plan.nodes[id];
-        node.rows = t.rows;
-        node.op = Op::Const(Arc::new(t));
+            .any(|&i| plan.nodes[i].sparse.is_some())
+            && fold_sparse(plan, id)
+        {
+            continue;
+        }
+        // Dense evaluation: sparse inputs are made dense first.
+        let mut op = plan.nodes[id].op.clone();
+        for slot in op.inputs_mut() {
+            if let Some(s) = plan.nodes[*slot].sparse.clone() {
+                let Op::Const(v) = &plan.nodes[*slot].op else {
+                    unreachable!("folded inputs")
+                };
+                let dense = sparse::to_dense(&s, &v.data);
+                let n = &plan.nodes[*slot];
+                let (label, span, space) = (n.label.clone(), n.span, n.space);
+                *slot = plan.add(
+                    Op::Const(Arc::new(dense)),
+                    s.n_rows(),
+                    s.n_cols(),
+                    label,
+                    span,
+                    space,
+                );
+            }
+        }
+        plan.nodes[id].op = op;
+        let t = exec::evaluate(plan, ctx.program, &[id])
+            .map_err(|e| crate::runtime_error(ctx.program, ctx.ground, plan, e))?
+            .pop()
+            .expect("one value");
+        plan.nodes[id].rows = t.rows;
+        plan.nodes[id].op = Op::Const(Arc::new(t));
     }
     Ok(())
+}
+
+fn values(plan: &Plan, i: NodeId) -> &Tensor {
+    match &plan.nodes[i].op {
+        Op::Const(t) => t,
+        _ => unreachable!("inputs of a folded node are folded first"),
+    }
+}
+
+/// Folds a node with a sparse input without densifying; false if the operation does not
+/// preserve zeros (then the caller densifies).
+fn fold_sparse(plan: &mut Plan, id: NodeId) -> bool {
+    let op = plan.nodes[id].op.clone();
+    let result: Option<(Arc<Csr>, Vec<f32>)> = match op {
+        Op::Gather { x, index } => {
+            let s = plan.nodes[x].sparse.clone().expect("sparse");
+            let (g, entries) = sparse::gather_rows(&s, index.indices());
+            let v = &values(plan, x).data;
+            Some((
+                Arc::new(g),
+                entries.iter().map(|&k| v[k as usize]).collect(),
+            ))
+        }
+        Op::Unary(op @ (UnaryOp::Neg | UnaryOp::Relu | UnaryOp::Abs | UnaryOp::Sqrt), x) => {
+            let s = plan.nodes[x].sparse.clone().expect("sparse");
+            let f = |v: f32| match op {
+                UnaryOp::Neg => -v,
+                UnaryOp::Relu => v.max(0.0),
+                UnaryOp::Abs => v.abs(),
+                _ => v.sqrt(),
+            };
+            Some((s, values(plan, x).data.iter().map(|&v| f(v)).collect()))
+        }
+        Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Div), a, b) => {
+            let (sp, other) = match (
+                plan.nodes[a].sparse.is_some(),
+                plan.nodes[b].sparse.is_some(),
+            ) {
+                (true, false) => (a, b),
+                (false, true) if op == BinaryOp::Mul => (b, a),
+                _ => return false,
+            };
+            let s = plan.nodes[sp].sparse.clone().expect("sparse");
+            let o = values(plan, other);
+            let per_row = o.cols == 1 && (o.rows == 1 || o.rows == s.n_rows());
+            if !per_row {
+                return false;
+            }
+            let v = &values(plan, sp).data;
+            let mut out = Vec::with_capacity(v.len());
+            for r in 0..s.n_rows() {
+                let f = o.data[if o.rows == 1 { 0 } else { r }];
+                for k in s.segments().range(r) {
+                    out.push(if op == BinaryOp::Mul {
+                        v[k] * f
+                    } else {
+                        v[k] / f
+                    });
+                }
+            }
+            Some((s, out))
+        }
+        Op::Reduce {
+            x,
+            csr,
+            agg: Agg::Sum,
+            weights,
+        } => {
+            let s = plan.nodes[x].sparse.clone().expect("sparse");
+            let Some((structure, map, mw)) =
+                sparse::product(&csr, weights.as_ref().map(|w| &w.data[..]), &s)
+            else {
+                return false;
+            };
+            let out = sparse::apply_map(&map, &mw.data, &values(plan, x).data);
+            Some((Arc::new(structure), out))
+        }
+        _ => None,
+    };
+    let Some((structure, vals)) = result else {
+        return false;
+    };
+    let n = vals.len();
+    plan.nodes[id].rows = structure.n_rows();
+    plan.nodes[id].op = Op::Const(Arc::new(Tensor::new(n, 1, vals)));
+    plan.nodes[id].sparse = Some(structure);
+    true
 }
 
 #[cfg(test)]

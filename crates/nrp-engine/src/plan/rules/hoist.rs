@@ -26,7 +26,9 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                 }
                 // Only element-wise operators broadcast a one-row operand (a scalar, or the
                 // value of a single match); `Concat` and losses pair rows up.
-                _ if plan.nodes[i].rows == 1 && matches!(plan.nodes[id].op, Op::Binary(..)) => sources.push(i),
+                _ if plan.nodes[i].rows == 1 && matches!(plan.nodes[id].op, Op::Binary(..)) => {
+                    sources.push(i)
+                }
                 _ => ok = false,
             }
         }

@@ -10,28 +10,74 @@ use nrp_tensor::BinaryOp;
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     let readers = plan.readers(targets);
     for id in plan.topological(targets) {
-        let Op::Linear { module, x: r, bias } = plan.nodes[id].op.clone() else { continue };
+        let Op::Linear { module, x: r, bias } = plan.nodes[id].op.clone() else {
+            continue;
+        };
         // A mean is a sum divided by per-row counts: the division commutes with `W`.
         let (r, divisor) = match plan.nodes[r].op {
-            Op::Binary(BinaryOp::Div, s, c) if readers[r] == 1 && is_column(plan, c) => (s, Some(c)),
+            Op::Binary(BinaryOp::Div, s, c) if readers[r] == 1 && is_column(plan, c) => {
+                (s, Some(c))
+            }
             _ => (r, None),
         };
-        let Op::Reduce { x, csr, agg: agg @ (Agg::Sum | Agg::Mean), weights } = plan.nodes[r].op.clone() else { continue };
+        let Op::Reduce {
+            x,
+            csr,
+            agg: agg @ (Agg::Sum | Agg::Mean),
+            weights,
+        } = plan.nodes[r].op.clone()
+        else {
+            continue;
+        };
         let (out, inp) = (plan.nodes[id].dim, plan.nodes[r].dim);
         if out >= inp || readers[r] != 1 {
             continue;
         }
-        let (label, span, space) = (plan.nodes[id].label.clone(), plan.nodes[id].span, plan.nodes[x].space);
+        let (label, span, space) = (
+            plan.nodes[id].label.clone(),
+            plan.nodes[id].span,
+            plan.nodes[x].space,
+        );
         let before = format!("{label} (per fact, before the sum)");
-        let lin = plan.add(Op::Linear { module, x, bias: false }, plan.nodes[x].rows, out, before, span, space);
+        let lin = plan.add(
+            Op::Linear {
+                module,
+                x,
+                bias: false,
+            },
+            plan.nodes[x].rows,
+            out,
+            before,
+            span,
+            space,
+        );
         plan.nodes[lin].module = Some(module);
         let (rows, r_space) = (plan.nodes[r].rows, plan.nodes[r].space);
-        let reduce = Op::Reduce { x: lin, csr, agg, weights };
+        let reduce = Op::Reduce {
+            x: lin,
+            csr,
+            agg,
+            weights,
+        };
         let mut sum = plan.add(reduce, rows, out, format!("{label} (sum)"), None, r_space);
         if let Some(c) = divisor {
-            sum = plan.add(Op::Binary(BinaryOp::Div, sum, c), rows, out, format!("{label} (mean)"), None, r_space);
+            sum = plan.add(
+                Op::Binary(BinaryOp::Div, sum, c),
+                rows,
+                out,
+                format!("{label} (mean)"),
+                None,
+                r_space,
+            );
         }
-        plan.nodes[id].op = if bias { Op::Bias { module, x: sum } } else { Op::Gather { x: sum, index: identity(rows) } };
+        plan.nodes[id].op = if bias {
+            Op::Bias { module, x: sum }
+        } else {
+            Op::Gather {
+                x: sum,
+                index: identity(rows),
+            }
+        };
     }
 }
 

@@ -65,9 +65,11 @@ pub fn optimize(
     rels: &[RelId],
 ) -> Result<(), Diagnostic> {
     let ctx = Ctx { program, ground };
-    for (_, rule) in ORDER {
+    let mut t = std::time::Instant::now();
+    for (name, rule) in ORDER {
         let targets = super::targets(plan, rels);
         rule(plan, &ctx, &targets)?;
+        crate::trace(name, &mut t);
     }
     Ok(())
 }

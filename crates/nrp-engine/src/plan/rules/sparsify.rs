@@ -9,26 +9,20 @@
 //! For a sparse node, the ops act on its `[nnz, 1]` values: a gather selects entries, a
 //! weighted sum maps entries of the input to entries of the output.
 
-use crate::plan::{NodeId, Op, Plan};
+use crate::plan::{NodeId, Op, Plan, sparse};
 use nrp_sema::Agg;
-use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
+use nrp_tensor::{BinaryOp, Csr, UnaryOp};
 use std::sync::Arc;
-
-/// At most this share of non-zeros for a matrix to be kept sparse.
-const DENSITY: f64 = 0.25;
-/// Smaller constants are not worth it.
-const MIN_SIZE: usize = 4096;
 
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     let order = plan.topological(targets);
     for &id in &order {
         if let Op::Const(t) = &plan.nodes[id].op
-            && t.cols >= 2
-            && t.rows * t.cols >= MIN_SIZE
+            && plan.nodes[id].sparse.is_none()
+            && sparse::worth_it(t.rows, t.cols, t.data.iter().filter(|&&x| x != 0.0).count())
         {
-            let nnz = t.data.iter().filter(|&&x| x != 0.0).count();
-            if (nnz as f64) <= DENSITY * t.data.len() as f64 {
-                let (structure, values) = to_sparse(t);
+            {
+                let (structure, values) = sparse::from_dense(t);
                 plan.nodes[id].op = Op::Const(Arc::new(values));
                 plan.nodes[id].sparse = Some(Arc::new(structure));
             }
@@ -77,26 +71,6 @@ fn densify(plan: &mut Plan, cache: &mut Vec<Option<NodeId>>, x: NodeId) -> NodeI
     let d = plan.add(Op::Densify(x), rows, dim, label, span, space);
     cache[x] = Some(d);
     d
-}
-
-fn to_sparse(t: &Tensor) -> (Csr, Tensor) {
-    let mut indptr = vec![0usize];
-    let mut indices = vec![];
-    let mut values = vec![];
-    for r in 0..t.rows {
-        for (c, &x) in t.row(r).iter().enumerate() {
-            if x != 0.0 {
-                indices.push(c as u32);
-                values.push(x);
-            }
-        }
-        indptr.push(indices.len());
-    }
-    let n = values.len();
-    (
-        Csr::new(t.rows, t.cols, indptr, indices).expect("row-major non-zeros"),
-        Tensor::new(n, 1, values),
-    )
 }
 
 /// Makes `id` sparse if its operation preserves zeros; false when it needs dense input.
@@ -178,7 +152,9 @@ fn propagate(plan: &mut Plan, id: NodeId) -> bool {
             weights,
         } => {
             let s = sparse_of(plan, x).expect("sparse input");
-            let Some((structure, map, map_weights)) = product(&csr, weights.as_deref(), &s) else {
+            let Some((structure, map, map_weights)) =
+                sparse::product(&csr, weights.as_ref().map(|w| &w.data[..]), &s)
+            else {
                 return false;
             };
             plan.nodes[id].op = Op::Reduce {
@@ -192,53 +168,6 @@ fn propagate(plan: &mut Plan, id: NodeId) -> bool {
         }
         _ => false,
     }
-}
-
-/// The structure of `C · S` (C the weighted match list, S sparse rows) and, per output
-/// entry, the input entries and weights that sum into it. `None` when the product is dense.
-fn product(c: &Csr, w: Option<&Tensor>, s: &Csr) -> Option<(Csr, Csr, Tensor)> {
-    let dim = s.n_cols();
-    let mut slot = vec![u32::MAX; dim]; // output entry of each column in the current row
-    let mut indptr = vec![0usize];
-    let mut cols: Vec<u32> = vec![];
-    let mut contrib: Vec<Vec<(u32, f32)>> = vec![];
-    for h in 0..c.n_rows() {
-        let start = cols.len();
-        for e in c.segments().range(h) {
-            let we = w.map_or(1.0, |w| w.data[e]);
-            let j = c.indices()[e] as usize;
-            for k in s.segments().range(j) {
-                let col = s.indices()[k] as usize;
-                if slot[col] == u32::MAX {
-                    slot[col] = cols.len() as u32;
-                    cols.push(col as u32);
-                    contrib.push(vec![]);
-                }
-                contrib[slot[col] as usize].push((k as u32, we));
-            }
-        }
-        for &col in &cols[start..] {
-            slot[col as usize] = u32::MAX;
-        }
-        indptr.push(cols.len());
-        if (cols.len() as f64) > DENSITY * ((h + 1) * dim) as f64 && cols.len() > MIN_SIZE {
-            return None;
-        }
-    }
-    let structure = Csr::new(c.n_rows(), dim, indptr, cols).ok()?;
-    let mut map_ptr = vec![0usize];
-    let mut map_idx = vec![];
-    let mut map_w = vec![];
-    for list in &contrib {
-        for &(k, we) in list {
-            map_idx.push(k);
-            map_w.push(we);
-        }
-        map_ptr.push(map_idx.len());
-    }
-    let n = map_w.len();
-    let map = Csr::new(contrib.len(), s.nnz(), map_ptr, map_idx).ok()?;
-    Some((structure, map, Tensor::new(n, 1, map_w)))
 }
 
 #[cfg(test)]
@@ -255,7 +184,7 @@ mod tests {
         let before = snapshot(&plan, &targets);
         super::apply(&mut plan, &targets);
         expect_test::expect![[r#"
-              %15 = const                                    [3 × 2000]  matches of Xn (per fact)
+              %15 = const                                    [3 × 2000 sparse, 4 nnz]  matches of Xn (per fact)
               %16 = dropout(0.5) %15                         [3 × 2000]  Xn
               %18 = module#2 (no bias) %16                   [3 × 2]  H (per fact, before the sum)
               %19 = reduce sum %18 over 4 matches, weighted  [3 × 2]  H (sum)
