@@ -3,13 +3,38 @@
 
 use nrp_data::{Column, Value};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-rotate hash (FxHash's) for integer keys: interning millions of ids with
+/// SipHash costs more than the join that uses them.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_i64(&mut self, x: i64) {
+        self.write_u64(x as u64);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
 #[derive(Default, Debug)]
 pub struct Dict {
     values: Vec<Value>,
     ids: HashMap<Value, u32>,
     /// Fast path for the common all-integer columns.
-    ints: HashMap<i64, u32>,
+    ints: FxMap<i64, u32>,
     /// `rank[id]`: the value's position in content order, once frozen.
     rank: Vec<u32>,
 }
