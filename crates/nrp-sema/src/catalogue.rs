@@ -131,7 +131,10 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         "Linear" => {
             let input = size(get(0)?, "in_features")?;
             let output = size(get(1)?, "out_features")?;
-            let (b, _) = get(2)?;
+            let (b, span) = get(2)?;
+            if b != 0.0 && b != 1.0 {
+                return Err(Diagnostic::error(format!("`bias` of `Linear` is `True` or `False`, got {b}"), span));
+            }
             ModuleKind::Linear {
                 input,
                 output,
