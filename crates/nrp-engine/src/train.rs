@@ -8,10 +8,9 @@
 
 use crate::Engine;
 use crate::exec::{self, Params};
-use nrp_params::TorchRng;
 use nrp_sema::{FitParams, Optimizer as Opt, RelId};
 use nrp_syntax::{Diagnostic, Span};
-use nrp_tensor::{Adam, BufferPool, Cpu, Graph, Optimizer, ParamSet, Sgd};
+use nrp_tensor::{Adam, BufferPool, CounterRng, Cpu, Graph, Optimizer, ParamSet, Sgd};
 use std::time::Instant;
 
 /// What one epoch reports to the progress display.
@@ -119,7 +118,8 @@ pub fn fit(
         Opt::AdamW => Box::new(Adam::adamw(fp.lr, fp.weight_decay)),
         Opt::Sgd => Box::new(Sgd::new(fp.lr, fp.momentum, fp.weight_decay)),
     };
-    let mut rng = TorchRng::new(fp.seed.unwrap_or(seed).wrapping_add(0x9E37_79B9));
+    // Dropout masks: a counter-based generator (vectorised; ~0.3 ns a draw), seeded per fit.
+    let mut rng = CounterRng::new(fp.seed.unwrap_or(seed).wrapping_add(0x9E37_79B9));
     let order = engine.plan.topological(&[loss_node]);
     let select = fp.select;
     let mut report = FitReport::default();
@@ -138,7 +138,7 @@ pub fn fit(
             program,
             Some(params),
             &order,
-            &mut |buf: &mut [f32]| rng.fill_uniform(buf, 0.0, 1.0),
+            &mut |buf: &mut [f32]| rng.fill(buf),
         )
         .map_err(|e| engine.error(e))?;
         let loss_var = vars[loss_node].expect("loss recorded");
