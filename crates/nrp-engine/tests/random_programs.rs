@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::{Rng, differential};
+use common::{Rng, SPREAD_FACTOR, differential};
 use nrp_data::{Database, Table, Value};
 use nrp_tensor::Cpu;
 use std::collections::BTreeMap;
@@ -870,42 +870,45 @@ impl Gen {
         });
     }
 
-    fn loss_rule(&mut self) {
-        let Some((parts, scope, _)) = self.conj_body(self.derived.len()) else {
+    /// A zero-ary loss. `final` (the last rule of a gradient case): a one-atom body over a
+    /// relation with an embedding when there is one (derived ones first), and a prediction
+    /// that goes through a Linear, so that parameters get gradients.
+    fn loss_rule(&mut self, last: bool) {
+        let body = if last { self.loss_body() } else { None };
+        let Some((parts, scope, _)) = body.or_else(|| self.conj_body(self.derived.len())) else {
             return;
         };
         let name = self.new_name("L");
         let depth = self.rng.range(1, 2);
+        let pred = |g: &mut Gen, d: usize| {
+            if last {
+                let k = g.rng.range(1, 3);
+                format!("Linear({k}, {d})({})", g.expr(&scope, k, depth))
+            } else {
+                g.expr(&scope, d, depth)
+            }
+        };
         let loss = match self.rng.below(4) {
             0 => {
                 let k = self.rng.range(2, 4);
-                format!(
-                    "CrossEntropyLoss()({}, {})",
-                    self.expr(&scope, k, depth),
-                    self.index(&scope, k, depth)
-                )
+                let p = pred(self, k);
+                format!("CrossEntropyLoss()({p}, {})", self.index(&scope, k, depth))
             }
             1 => {
                 let d = self.rng.range(1, 3);
-                format!(
-                    "MSELoss()({}, {})",
-                    self.expr(&scope, d, depth),
-                    self.expr(&scope, d, depth)
-                )
+                let p = pred(self, d);
+                format!("MSELoss()({p}, {})", self.expr(&scope, d, depth))
             }
             2 => {
                 let d = self.rng.range(1, 3);
-                format!(
-                    "L1Loss()({}, {})",
-                    self.expr(&scope, d, depth),
-                    self.expr(&scope, d, depth)
-                )
+                let p = pred(self, d);
+                format!("L1Loss()({p}, {})", self.expr(&scope, d, depth))
             }
             _ => {
                 let d = self.rng.range(1, 3);
+                let p = pred(self, d);
                 format!(
-                    "BCEWithLogitsLoss()({}, Sigmoid()({}))",
-                    self.expr(&scope, d, depth),
+                    "BCEWithLogitsLoss()({p}, Sigmoid()({}))",
                     self.expr(&scope, d, depth)
                 )
             }
@@ -920,15 +923,62 @@ impl Gen {
         });
     }
 
-    fn case(mut self) -> Case {
+    /// One atom binding an embedding (a derived relation's when possible), all terms fresh.
+    fn loss_body(&mut self) -> Option<(Vec<String>, Scope, Vec<(String, Ty)>)> {
+        let sources: Vec<Source> = self.sources().into_iter().filter(|s| s.dim > 0).collect();
+        let derived: Vec<Source> = sources
+            .iter()
+            .filter(|s| self.derived.iter().any(|d| d.name == s.name))
+            .cloned()
+            .collect();
+        let pool = if !derived.is_empty() && self.rng.chance(0.8) {
+            derived
+        } else {
+            sources
+        };
+        if pool.is_empty() {
+            return None;
+        }
+        let src = self.rng.pick(&pool).clone();
+        let vars: Vec<(String, Ty)> = src
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (format!("v{i}"), t))
+            .collect();
+        let terms: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+        let scope = Scope {
+            embs: vec![("z0".into(), src.dim)],
+            nums: vars
+                .iter()
+                .filter(|(_, t)| t.numeric())
+                .map(|(n, _)| n.clone())
+                .collect(),
+            strs: vars
+                .iter()
+                .filter(|(_, t)| !t.numeric())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
+        Some((
+            vec![format!("{}({}; z0)", src.name, terms.join(", "))],
+            scope,
+            vars,
+        ))
+    }
+
+    fn case(mut self, final_loss: bool) -> Case {
         self.tables();
         self.definitions();
         for _ in 0..self.rng.range(1, 6) {
             match self.rng.weighted(&[70.0, 18.0, 12.0]) {
                 0 => self.conj_rule(),
                 1 => self.union_rule(),
-                _ => self.loss_rule(),
+                _ => self.loss_rule(false),
             }
+        }
+        if final_loss {
+            self.loss_rule(true);
         }
         if self.rng.chance(0.15) {
             // Rules may come in any order.
@@ -944,7 +994,13 @@ impl Gen {
 }
 
 fn generate(seed: u64) -> Case {
-    Gen::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED).case()
+    Gen::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED).case(false)
+}
+
+/// A case whose last rule is a loss (over earlier relations, so that gradients flow
+/// through them).
+fn generate_with_loss(seed: u64) -> Case {
+    Gen::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6AD).case(true)
 }
 
 #[derive(Debug)]
@@ -1131,5 +1187,218 @@ fn engine_agrees_with_reference_on_random_programs() {
     assert!(
         nonempty * 2 > agreed,
         "too few cases with facts: {nonempty} of {agreed}"
+    );
+}
+
+// ---- gradients ------------------------------------------------------------------------
+
+/// Gradients of random loss programs: the engine's backward pass (evaluation mode) against
+/// central finite differences of the reference's loss (f64, step `1e-3`) for a few random
+/// parameter entries of the modules the loss depends on. Entries at a kink or a jump (ReLU
+/// at 0, ties of max/min, ArgMax or an index moving) are skipped: there the one-sided
+/// differences disagree. Tolerance `1e-3 + 1e-2·|fd|`, plus 20 times the loss's simulated
+/// f32 rounding spread divided by the step (random programs have ill-conditioned corners,
+/// LayerNorm of a nearly constant vector, that a fixed tolerance cannot cover).
+fn check_gradients(case: &Case, cpu: &Cpu, rng: &mut Rng) -> Result<usize, String> {
+    let Ok(ast) = nrp_syntax::parse(&case.text()) else {
+        return Ok(0);
+    };
+    let db = case.database();
+    let Ok(program) = nrp_sema::check(&ast, Some(&db)) else {
+        return Ok(0);
+    };
+    let params = nrp_sema::params::init_parameters(&program, 3);
+    let mut checked = 0;
+    for loss in 0..program.relations.len() {
+        let r = &program.relations[loss];
+        if r.is_input()
+            || r.is_auxiliary()
+            || r.arity != 0
+            || r.dim != Some(1)
+            || !r.name.starts_with('L')
+        {
+            continue;
+        }
+        // Modules the loss depends on, and their parameter entries.
+        let mut modules = vec![];
+        for &rel in &program.closure(&[loss]) {
+            if let nrp_sema::RelKind::Derived(rule) = &program.relations[rel].kind {
+                for (_, e) in rule.bodies() {
+                    if let Some(e) = e {
+                        modules.extend(e.modules());
+                    }
+                }
+            }
+        }
+        let mut entries: Vec<(String, usize)> = vec![];
+        for m in modules {
+            let module = &program.modules[m];
+            for spec in module.kind.params(&module.name) {
+                let n = params[&spec.name].data.len();
+                entries.extend((0..n).map(|j| (spec.name.clone(), j)));
+            }
+        }
+        entries.sort();
+        entries.dedup();
+        if entries.is_empty() {
+            continue;
+        }
+        let reference = |p: &nrp_params::ParamMap| -> Option<f64> {
+            let out = nrp_reference::evaluate(&program, &db, p, &[loss]).ok()?;
+            let f = out[loss].as_ref()?;
+            let v = *f.facts.values().next()?.first()?;
+            v.is_finite().then_some(v)
+        };
+        // An infinite intermediate value makes backward produce 0 · ∞ = NaN (as in PyTorch)
+        // where the difference quotient is 0: no comparison then.
+        let closure = program.closure(&[loss]);
+        let finite = nrp_reference::evaluate(&program, &db, &params, &closure).is_ok_and(|out| {
+            closure
+                .iter()
+                .filter_map(|&r| out[r].as_ref())
+                .all(|f| f.facts.values().flatten().all(|x| x.is_finite()))
+        });
+        if !finite {
+            continue;
+        }
+        let Some(center) = reference(&params) else {
+            continue;
+        };
+        // The engine's gradients.
+        let grads = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine_gradients(&program, &db, &params, loss, cpu)
+        })) {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => return Err(format!("engine fails where the reference does not: {e}")),
+            Err(p) => return Err(format!("engine PANIC: {}", common::panic_message(&p))),
+        };
+        let spread = {
+            let s = common::rounding_spread(
+                &program,
+                &db,
+                &params,
+                &[loss],
+                &[
+                    nrp_reference::evaluate(&program, &db, &params, &[loss]).unwrap()[loss]
+                        .clone()
+                        .unwrap(),
+                ],
+            );
+            s[0].first().copied().unwrap_or(0.0)
+        };
+        for _ in 0..8 {
+            let (name, j) = rng.pick(&entries).clone();
+            let p0 = params[&name].data[j];
+            // Central differences with steps h and h/4 (the steps actually taken in f32).
+            let central = |h: f32| -> Option<(f64, f64, f64)> {
+                let mut plus = params.clone();
+                plus.get_mut(&name).unwrap().data[j] = p0 + h;
+                let mut minus = params.clone();
+                minus.get_mut(&name).unwrap().data[j] = p0 - h;
+                let (hp, hm) = ((p0 + h) as f64 - p0 as f64, p0 as f64 - (p0 - h) as f64);
+                let (lp, lm) = (reference(&plus)?, reference(&minus)?);
+                Some((
+                    (lp - lm) / (hp + hm),
+                    (lp - center) / hp,
+                    (center - lm) / hm,
+                ))
+            };
+            let (Some((d1, fwd, bwd)), Some((d4, _, _))) = (central(1e-3), central(2.5e-4)) else {
+                continue;
+            };
+            if (fwd - bwd).abs() > 1e-2 * (1.0 + d1.abs()) {
+                continue; // a kink or a jump
+            }
+            // Richardson extrapolation (error O(h⁴)); the two estimates' distance bounds
+            // its error where the loss curves sharply (LayerNorm near zero variance).
+            let fd = (16.0 * d4 - d1) / 15.0;
+            let fd_err = (d1 - d4).abs();
+            let g = grads
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0.0, |(_, g)| g[j]);
+            if !g.is_finite() {
+                // 0 · ∞ in backward at a point with an infinite derivative (sqrt or a power
+                // at 0 whose value the parameter does not move): NaN, as in PyTorch.
+                continue;
+            }
+            let tol = 1e-3 + 1e-2 * fd.abs() + fd_err + SPREAD_FACTOR * spread / 2.5e-4;
+            if !(g - fd).abs().le(&tol) {
+                return Err(format!(
+                    "d{}/d{name}[{j}]: engine {g}, finite difference {fd} (steps 1e-3: {d1}, one-sided {fwd}, {bwd}; 2.5e-4: {d4}; loss {center})",
+                    program.relations[loss].name
+                ));
+            }
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}
+
+/// Gradients of every parameter (by name) of the loss relation, from the engine.
+fn engine_gradients(
+    program: &nrp_sema::Program,
+    db: &Database,
+    params: &nrp_params::ParamMap,
+    loss: usize,
+    cpu: &Cpu,
+) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let engine = nrp_engine::Engine::new(program, db, &[loss]).map_err(|d| d.message)?;
+    let p = nrp_engine::Params::new(program, params);
+    let mut g: nrp_tensor::Graph = nrp_tensor::Graph::new(cpu);
+    g.set_training(false);
+    let node = engine.plan.relation[loss].ok_or("no plan node")?;
+    let order = engine.plan.topological(&[node]);
+    let vars =
+        nrp_engine::exec::forward(&mut g, &engine.plan, program, Some(&p), &order, &mut |_| {
+            unreachable!("no dropout in evaluation")
+        })
+        .map_err(|e| engine.error(e).message)?;
+    let grads = g.backward(vars[node].unwrap()).map_err(|e| e.to_string())?;
+    Ok(p.set
+        .iter()
+        .map(|(id, param)| {
+            let n = param.value.data.len();
+            (
+                param.name.clone(),
+                grads
+                    .param(id)
+                    .map_or(vec![0.0; n], |t| t.data.iter().map(|&x| x as f64).collect()),
+            )
+        })
+        .collect())
+}
+
+#[test]
+fn engine_gradients_agree_with_finite_differences_on_random_programs() {
+    let cpu = Cpu::new(2).unwrap();
+    let (start, cases) = match env_u64("NRP_PROP_SEED") {
+        Some(seed) => (seed, 1),
+        None => (
+            env_u64("NRP_PROP_START").unwrap_or(0),
+            env_u64("NRP_PROP_CASES").map_or(1000, |n| n / 3),
+        ),
+    };
+    let mut checked = 0;
+    let mut cases_with_facts = 0;
+    for seed in start..start + cases {
+        let case = generate_with_loss(seed);
+        let mut rng = Rng::new(seed);
+        match check_gradients(&case, &cpu, &mut rng) {
+            Ok(n) => checked += n,
+            Err(e) => panic!(
+                "gradient case {seed} (replay: NRP_PROP_SEED={seed}): {e}\n{}",
+                case.describe()
+            ),
+        }
+        cases_with_facts +=
+            usize::from(check_gradients(&case, &cpu, &mut Rng::new(seed)).is_ok_and(|n| n > 0));
+    }
+    eprintln!(
+        "{cases} gradient cases from seed {start}: {checked} gradient entries checked in {cases_with_facts} cases"
+    );
+    assert!(
+        cases < 100 || checked > cases as usize,
+        "too few gradients checked: {checked}"
     );
 }

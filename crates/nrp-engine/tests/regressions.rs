@@ -107,8 +107,8 @@ fn nan_propagates_through_max_and_min() {
         vec![table("T", &["c0"], &[&["0"], &["1"], &["2"]])],
         "Max(; max([v, 1] / [v, v])) :- T(v) .\n\
          Min(; min([v, 1] / [v, v])) :- T(v) .\n\
-         MaxLast(; max([2 - v, 1] / [2 - v, 2 - v])) :- T(v) .\n\
-         MinLast(g; min([2 - v] / [2 - v])) :- T(v), T(g) .\n\
+         MaxLast(; max(Concat(2 - [v], 1) / (2 - [v]))) :- T(v) .\n\
+         MinLast(g; min((2 - [v]) / (2 - [v]))) :- T(v), T(g) .\n\
          Arg(v; ArgMax()(Concat([1], [v] / [v], [2]))) :- T(v) .",
     );
 }
