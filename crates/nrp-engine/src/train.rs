@@ -181,8 +181,10 @@ pub fn fit(
             loss: loss_value,
             metrics: evaluated.then_some(latest.as_slice()),
         });
+        // `patience = p`: stop after p evaluations in a row without improvement (at least
+        // one), as Keras' and Lightning's early stopping count them.
         if let Some(p) = fp.patience
-            && since_best > p
+            && since_best >= p.max(1)
         {
             break;
         }
