@@ -19,6 +19,15 @@
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
+//!
+//! Every rule is an optimisation, never needed for the result: the environment variable
+//! `NRP_DISABLE_RULES=hoist,sparsify,…` (names as in [`ORDER`]; `cleanup` is the second
+//! [`gather_through`] pass, `all` skips every rule) skips the named rules, so that the
+//! benchmark can measure each rule's own effect (bench/README.md) and tests can check that
+//! results stay the same without it. An unknown name is an error. Rules before
+//! [`sparsify`] ([`onehot_sum`], [`fold`]) may already leave constants in sparse form, and
+//! only [`sparsify`] gives their dense readers a dense copy: with `sparsify` disabled, every
+//! sparse constant is made dense at the end instead (nothing sparse runs per epoch).
 
 pub mod factor_split;
 pub mod fold;
@@ -57,21 +66,81 @@ pub const ORDER: &[(&str, Rule)] = &[
     ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
 ];
 
-/// Applies every rule to the plan of the relations `rels`.
+/// The environment variable naming the rules to skip (comma-separated).
+pub const DISABLE_VAR: &str = "NRP_DISABLE_RULES";
+
+/// The rules named in `spec` (comma- or space-separated; `all` = every rule), or an error
+/// naming an unknown one.
+pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
+    let mut out = vec![];
+    for name in spec.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "all" {
+            out.extend(ORDER.iter().map(|(n, _)| *n));
+        } else if let Some((n, _)) = ORDER.iter().find(|(n, _)| *n == name) {
+            out.push(*n);
+        } else {
+            let known: Vec<&str> = ORDER.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "{DISABLE_VAR}: unknown rule `{name}` (rules: {}, all)",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Applies every rule to the plan of the relations `rels`, except those that
+/// `NRP_DISABLE_RULES` names.
 pub fn optimize(
     plan: &mut Plan,
     program: &Program,
     ground: &Ground,
     rels: &[RelId],
 ) -> Result<(), Diagnostic> {
+    let disabled = match std::env::var(DISABLE_VAR) {
+        Ok(spec) => parse_disabled(&spec).map_err(Diagnostic::global)?,
+        Err(_) => vec![],
+    };
+    optimize_except(plan, program, ground, rels, &disabled)
+}
+
+/// Applies the rules of [`ORDER`] not named in `disabled`.
+pub fn optimize_except(
+    plan: &mut Plan,
+    program: &Program,
+    ground: &Ground,
+    rels: &[RelId],
+    disabled: &[&str],
+) -> Result<(), Diagnostic> {
     let ctx = Ctx { program, ground };
     let mut t = std::time::Instant::now();
     for (name, rule) in ORDER {
+        if disabled.contains(name) {
+            crate::trace(&format!("{name} (disabled)"), &mut t);
+            continue;
+        }
         let targets = super::targets(plan, rels);
         rule(plan, &ctx, &targets)?;
         crate::trace(name, &mut t);
     }
+    if disabled.contains(&"sparsify") {
+        densify_constants(plan);
+    }
     Ok(())
+}
+
+/// Replaces every sparse constant by its dense matrix (what `sparsify` disabled means).
+fn densify_constants(plan: &mut Plan) {
+    for n in &mut plan.nodes {
+        if let (Some(s), super::Op::Const(v)) = (&n.sparse, &n.op) {
+            n.op = super::Op::Const(std::sync::Arc::new(super::sparse::to_dense(s, &v.data)));
+            n.sparse = None;
+        }
+    }
+    debug_assert!(
+        plan.nodes.iter().all(|n| n.sparse.is_none()),
+        "only constants are sparse before `sparsify`"
+    );
 }
 
 /// Replaces every reference to node `from` by `to` (relation nodes included).
@@ -87,5 +156,22 @@ pub(crate) fn redirect(plan: &mut Plan, from: NodeId, to: NodeId) {
         if *r == from {
             *r = to;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_rules_parse() {
+        assert_eq!(parse_disabled("").unwrap(), Vec::<&str>::new());
+        assert_eq!(
+            parse_disabled("hoist, sparsify").unwrap(),
+            vec!["hoist", "sparsify"]
+        );
+        assert_eq!(parse_disabled("all").unwrap().len(), ORDER.len());
+        let e = parse_disabled("hoist,nope").unwrap_err();
+        assert!(e.contains("`nope`") && e.contains("linear_pushdown"), "{e}");
     }
 }
