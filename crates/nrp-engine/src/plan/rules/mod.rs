@@ -69,8 +69,12 @@ pub const ORDER: &[(&str, Rule)] = &[
 /// The environment variable naming the rules to skip (comma-separated).
 pub const DISABLE_VAR: &str = "NRP_DISABLE_RULES";
 
-/// The rules named in `spec` (comma- or space-separated; `all` = every rule), or an error
-/// naming an unknown one.
+/// Rewrites applied outside this module that the same variable switches off (they check
+/// it themselves): `eliminate`, the aggregation push-down before grounding.
+pub const OTHER_RULES: &[&str] = &["eliminate"];
+
+/// The rules named in `spec` (comma- or space-separated; `all` = every rule of [`ORDER`]),
+/// or an error naming an unknown one. Names in [`OTHER_RULES`] are accepted and skipped.
 pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
     let mut out = vec![];
     for name in spec.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
@@ -78,8 +82,9 @@ pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
             out.extend(ORDER.iter().map(|(n, _)| *n));
         } else if let Some((n, _)) = ORDER.iter().find(|(n, _)| *n == name) {
             out.push(*n);
-        } else {
-            let known: Vec<&str> = ORDER.iter().map(|(n, _)| *n).collect();
+        } else if !OTHER_RULES.contains(&name) {
+            let mut known: Vec<&str> = ORDER.iter().map(|(n, _)| *n).collect();
+            known.extend(OTHER_RULES);
             return Err(format!(
                 "{DISABLE_VAR}: unknown rule `{name}` (rules: {}, all)",
                 known.join(", ")
@@ -171,6 +176,7 @@ mod tests {
             vec!["hoist", "sparsify"]
         );
         assert_eq!(parse_disabled("all").unwrap().len(), ORDER.len());
+        assert_eq!(parse_disabled("eliminate,fold").unwrap(), vec!["fold"]);
         let e = parse_disabled("hoist,nope").unwrap_err();
         assert!(e.contains("`nope`") && e.contains("linear_pushdown"), "{e}");
     }
