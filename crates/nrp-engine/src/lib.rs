@@ -4,6 +4,7 @@
 //! the match lists and optimises it (`plan`); `exec` records the plan on an autodiff tape;
 //! `train` runs `?fit`.
 
+mod eliminate;
 pub mod exec;
 pub mod ground;
 mod intern;
@@ -22,7 +23,9 @@ use plan::{Plan, Space};
 use std::time::Instant;
 
 pub struct Engine<'p> {
-    pub program: &'p Program,
+    /// The program as run: the checked one, with acyclic sums pushed down into
+    /// intermediate relations (`eliminate`); relation ids of the original stay valid.
+    pub program: std::borrow::Cow<'p, Program>,
     pub ground: Ground,
     pub plan: Plan,
     /// The relations the run needs (targets of the plan).
@@ -48,16 +51,23 @@ impl<'p> Engine<'p> {
     ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let mut t = Instant::now();
+        let disabled = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
+        let program: std::borrow::Cow<'p, Program> =
+            if disabled.split(',').any(|r| r.trim() == "eliminate") {
+                std::borrow::Cow::Borrowed(program)
+            } else {
+                std::borrow::Cow::Owned(eliminate::eliminate(program))
+            };
         let needed = program.closure(rels);
-        let ground = Ground::new(program, db, &needed)?;
+        let ground = Ground::new(&program, db, &needed)?;
         trace("ground", &mut t);
         // Embeddings are planned only where read: a relation needed for its content alone
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
-        let mut plan = plan::build(program, &ground, &embedded)?;
+        let mut plan = plan::build(&program, &ground, &embedded)?;
         trace("build plan", &mut t);
-        plan::rules::optimize(&mut plan, program, &ground, rels)?;
+        plan::rules::optimize(&mut plan, &program, &ground, rels)?;
         Ok(Engine {
             program,
             ground,
@@ -81,7 +91,7 @@ impl<'p> Engine<'p> {
         let vars = exec::forward(
             &mut g,
             &self.plan,
-            self.program,
+            &self.program,
             Some(params),
             &order,
             &mut |_| {},
@@ -111,7 +121,7 @@ impl<'p> Engine<'p> {
 
     /// A kernel error as a located diagnostic naming the fact or match.
     pub fn error(&self, e: ExecError) -> Diagnostic {
-        runtime_error(self.program, &self.ground, &self.plan, e)
+        runtime_error(&self.program, &self.ground, &self.plan, e)
     }
 
     /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.
@@ -158,7 +168,7 @@ impl<'p> Engine<'p> {
         out.push_str("\ntensor plan (per epoch; constants folded at grounding):\n");
         out.push_str(&plan::display::text(
             &self.plan,
-            Some(self.program),
+            Some(&self.program),
             &plan::targets(&self.plan, &self.rels),
         ));
         out

@@ -8,7 +8,7 @@
 
 use crate::Engine;
 use crate::exec::{self, Params};
-use nrp_sema::{FitParams, Optimizer as Opt, RelId};
+use nrp_sema::{FitParams, Optimizer as Opt, Program, RelId};
 use nrp_syntax::{Diagnostic, Span};
 use nrp_tensor::{Adam, BufferPool, CounterRng, Cpu, Graph, Optimizer, ParamSet, Sgd};
 use std::time::Instant;
@@ -83,7 +83,7 @@ pub fn fit(
     span: Span,
     progress: &mut dyn FnMut(&Epoch),
 ) -> Result<FitReport, Diagnostic> {
-    let program = engine.program;
+    let program: &Program = &engine.program;
     let loss_name = &program.relations[loss].name;
     let Some(loss_node) = engine.plan.relation[loss] else {
         return Err(Diagnostic::error(

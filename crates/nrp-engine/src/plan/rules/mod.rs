@@ -77,7 +77,11 @@ pub const OTHER_RULES: &[&str] = &["eliminate"];
 /// or an error naming an unknown one. Names in [`OTHER_RULES`] are accepted and skipped.
 pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
     let mut out = vec![];
-    for name in spec.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+    for name in spec
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         if name == "all" {
             out.extend(ORDER.iter().map(|(n, _)| *n));
         } else if let Some((n, _)) = ORDER.iter().find(|(n, _)| *n == name) {
