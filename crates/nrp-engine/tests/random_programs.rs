@@ -138,6 +138,8 @@ struct Gen {
     consts: Vec<String>,
     stmts: Vec<String>,
     next_rel: usize,
+    /// Larger tables and wider embeddings (multi-threaded and fixed-width kernel paths).
+    big: bool,
 }
 
 const NUMS: &[&str] = &["2", "0.5", "1", "3", "1.5", "0.25"];
@@ -152,6 +154,16 @@ impl Gen {
             consts: vec![],
             stmts: vec![],
             next_rel: 0,
+            big: false,
+        }
+    }
+
+    /// A relation's embedding dimension: small, or wide in a big case.
+    fn rel_dim(&mut self, small_max: usize) -> usize {
+        if self.big && self.rng.chance(0.7) {
+            *self.rng.pick(&[8, 16, 32, 64, 5])
+        } else {
+            self.rng.range(1, small_max)
         }
     }
 
@@ -163,17 +175,27 @@ impl Gen {
     fn content_value(&mut self, ty: Ty, dom: usize) -> Value {
         match ty {
             Ty::Int => Value::Int(self.rng.below(dom) as i64),
-            Ty::Str => Value::parse(["a", "b", "c", "d"][self.rng.below(dom.min(4))]),
+            Ty::Str if dom > 4 => Value::parse(&format!("s{}", self.rng.below(dom))),
+            Ty::Str => Value::parse(["a", "b", "c", "d"][self.rng.below(dom)]),
             Ty::Num => self.emb_value(),
         }
     }
 
     fn tables(&mut self) {
         // A graph, so that cycles and multi-hop joins have matches.
-        let nodes = self.rng.range(3, 6);
+        let nodes = if self.big {
+            self.rng.range(20, 50)
+        } else {
+            self.rng.range(3, 6)
+        };
         let emb = if self.rng.chance(0.5) { 1 } else { 0 };
         let mut rows: Vec<Vec<Value>> = vec![];
-        for _ in 0..self.rng.range(4, 20) {
+        let edges = if self.big {
+            self.rng.range(100, 400)
+        } else {
+            self.rng.range(4, 20)
+        };
+        for _ in 0..edges {
             let (a, b) = (self.rng.below(nodes) as i64, self.rng.below(nodes) as i64);
             if emb > 0
                 && rows
@@ -205,12 +227,20 @@ impl Gen {
                     }
                 })
                 .collect();
-            let emb = *self.rng.pick(&[0, 1, 1, 2, 2, 3]);
-            let dom = self.rng.range(2, 4);
+            let emb = *self.rng.pick(if self.big {
+                &[0, 1, 2, 3, 8, 16]
+            } else {
+                &[0, 1, 1, 2, 2, 3]
+            });
+            let dom = if self.big {
+                self.rng.range(5, 20)
+            } else {
+                self.rng.range(2, 4)
+            };
             let nrows = if self.rng.chance(0.04) {
                 0
             } else {
-                self.rng.range(1, 12)
+                self.rng.range(1, if self.big { 200 } else { 12 })
             };
             let mut rows: Vec<Vec<Value>> = vec![];
             for _ in 0..nrows {
@@ -565,7 +595,7 @@ impl Gen {
         let mut embs: Vec<(String, usize)> = vec![];
         let mut parts: Vec<String> = vec![];
         let mut fresh = 0;
-        let cycle = self.rng.chance(0.12);
+        let cycle = self.rng.chance(if self.big { 0.04 } else { 0.12 });
         if cycle {
             // A triangle or a 4-cycle over the graph (or another binary shape).
             let binary: Vec<&Source> = sources
@@ -573,7 +603,11 @@ impl Gen {
                 .filter(|s| s.cols.len() == 2 && s.cols[0] == s.cols[1])
                 .collect();
             let src = (*self.rng.pick(&binary)).clone();
-            let n = if self.rng.chance(0.6) { 3 } else { 4 };
+            let n = if self.big || self.rng.chance(0.6) {
+                3
+            } else {
+                4
+            };
             let names = ["a", "b", "c", "d"];
             for i in 0..n {
                 let (x, y) = (names[i], names[(i + 1) % n]);
@@ -594,7 +628,11 @@ impl Gen {
         let natoms = if cycle {
             self.rng.range(0, 1)
         } else {
-            *self.rng.pick(&[1, 1, 2, 2, 2, 3, 3, 4])
+            *self.rng.pick(if self.big {
+                &[1, 1, 2, 2, 2, 3, 1, 2]
+            } else {
+                &[1, 1, 2, 2, 2, 3, 3, 4]
+            })
         };
         for _ in 0..natoms {
             let src = self.rng.pick(&sources).clone();
@@ -736,7 +774,7 @@ impl Gen {
             let dim = if self.rng.chance(0.15) {
                 0
             } else {
-                self.rng.range(1, 4)
+                self.rel_dim(4)
             };
             (self.new_name("R"), arity, dim, true)
         };
@@ -831,7 +869,7 @@ impl Gen {
         let dim = if self.rng.chance(0.15) {
             0
         } else {
-            self.rng.range(1, 3)
+            self.rel_dim(3)
         };
         let scope = Scope {
             embs: if bdim > 0 {
@@ -999,6 +1037,13 @@ fn generate(seed: u64) -> Case {
 
 /// A case whose last rule is a loss (over earlier relations, so that gradients flow
 /// through them).
+/// A larger case: tables of hundreds of rows, embeddings up to 64 wide.
+fn generate_big(seed: u64) -> Case {
+    let mut g = Gen::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0xB16);
+    g.big = true;
+    g.case(false)
+}
+
 fn generate_with_loss(seed: u64) -> Case {
     Gen::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6AD).case(true)
 }
@@ -1400,5 +1445,39 @@ fn engine_gradients_agree_with_finite_differences_on_random_programs() {
     assert!(
         cases < 100 || checked > cases as usize,
         "too few gradients checked: {checked}"
+    );
+}
+
+/// Fewer, larger cases: hundreds of rows and matches, embeddings 8 to 64 wide, so that the
+/// kernels' multi-threaded and fixed-width paths run. `NRP_PROP_BIG_SEED=s` replays one.
+#[test]
+fn engine_agrees_with_reference_on_larger_random_programs() {
+    let cpu = Cpu::new(2).unwrap();
+    let (start, cases) = match env_u64("NRP_PROP_BIG_SEED") {
+        Some(seed) => (seed, 1),
+        None => (
+            env_u64("NRP_PROP_START").unwrap_or(0),
+            env_u64("NRP_PROP_CASES").map_or(40, |n| (n / 75).max(1)),
+        ),
+    };
+    let (mut agreed, mut facts) = (0, 0);
+    for seed in start..start + cases {
+        let case = generate_big(seed);
+        match check_case(&case, &cpu) {
+            Outcome::Disagree(e) => panic!(
+                "big case {seed} (replay: NRP_PROP_BIG_SEED={seed}): {e}\n{}",
+                case.describe()
+            ),
+            Outcome::Agree { facts: f, .. } => {
+                agreed += 1;
+                facts += f;
+            }
+            Outcome::Rejected(_) => {}
+        }
+    }
+    eprintln!("{cases} big cases from seed {start}: {agreed} agree, {facts} facts");
+    assert!(
+        cases < 20 || facts > 20 * cases as usize,
+        "too few facts: {facts}"
     );
 }

@@ -42,20 +42,24 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with every non-integral intermediate value (each expression node's result,
-/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` uniform in `[-1, 1]`
-/// drawn from `seed`: a simulation of f32 rounding (stochastic arithmetic). Integral values
-/// stay exact (as they are in f32), so indices and comparisons of encodes do not move. How
-/// far this lands from [`evaluate`] estimates how much an f32 evaluation of the same program
-/// may legitimately differ from the exact one (a LayerNorm of a nearly constant vector, a
-/// cancellation): the differential tests scale their tolerance by it.
+/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` drawn from `seed`:
+/// uniform in `[-1, 1]` for `direction == 0` (stochastic arithmetic), in `[0, 1]` or
+/// `[-1, 0]` for a positive or negative `direction` (like rounding away from or towards
+/// zero throughout: errors that accumulate, as in a long f32 sum). A simulation of f32
+/// rounding; integral values stay exact (as they are in f32), so indices and comparisons of
+/// encodes do not move. How far this lands from [`evaluate`] estimates how much an f32
+/// evaluation of the same program may legitimately differ from the exact one (a LayerNorm
+/// of a nearly constant vector, a cancellation, a sum of thousands of terms): the
+/// differential tests scale their tolerance by it.
 pub fn evaluate_perturbed(
     program: &Program,
     db: &Database,
     params: &ParamMap,
     targets: &[RelId],
     seed: u64,
+    direction: i8,
 ) -> R<Results> {
-    evaluate_with(program, db, params, targets, Some(seed))
+    evaluate_with(program, db, params, targets, Some((seed, direction)))
 }
 
 fn evaluate_with(
@@ -63,9 +67,9 @@ fn evaluate_with(
     db: &Database,
     params: &ParamMap,
     targets: &[RelId],
-    noise: Option<u64>,
+    noise: Option<(u64, i8)>,
 ) -> R<Results> {
-    let noise = noise.map(std::cell::Cell::new);
+    let noise = noise.map(|(seed, direction)| (std::cell::Cell::new(seed), direction));
     let weights: HashMap<&str, (&[usize], Vec<f64>)> = params
         .iter()
         .map(|(k, t)| {
@@ -98,7 +102,7 @@ fn evaluate_with(
             program,
             weights: &weights,
             rels: &out,
-            noise: noise.as_ref(),
+            noise: noise.as_ref().map(|(s, d)| (s, *d)),
         }
         .rule(rel, rule, embedded[rel])?;
         out[rel] = Some(facts);
@@ -134,8 +138,8 @@ struct Evaluator<'a> {
     program: &'a Program,
     weights: &'a HashMap<&'a str, (&'a [usize], Vec<f64>)>,
     rels: &'a Results,
-    /// The generator state of [`evaluate_perturbed`].
-    noise: Option<&'a std::cell::Cell<u64>>,
+    /// The generator state and direction of [`evaluate_perturbed`].
+    noise: Option<(&'a std::cell::Cell<u64>, i8)>,
 }
 
 /// One match: a value for every body variable and the embedding of every atom.
@@ -285,7 +289,7 @@ impl<'a> Evaluator<'a> {
 
     /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise).
     fn round(&self, mut v: Vec<f64>) -> Vec<f64> {
-        if let Some(state) = self.noise {
+        if let Some((state, direction)) = self.noise {
             for x in v.iter_mut().filter(|x| x.fract() != 0.0) {
                 // SplitMix64.
                 let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -294,7 +298,12 @@ impl<'a> Evaluator<'a> {
                 z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                 z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
                 z ^= z >> 31;
-                let u = (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+                let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+                let u = match direction {
+                    0 => 2.0 * u - 1.0,
+                    d if d > 0 => u,
+                    _ => -u,
+                };
                 *x *= 1.0 + u * f64::from(f32::EPSILON) / 2.0;
             }
         }
