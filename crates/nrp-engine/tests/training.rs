@@ -227,12 +227,20 @@ fn patience_stops_after_that_many_evaluations_without_improvement() {
     let run = fit("H(v; Linear(3, 2)(x)) :- X(v; x) .\n\
          ?fit <epochs=30, lr=0.05, optimizer=sgd, patience=2>\n\
          Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .");
-    assert!(run.losses.windows(2).all(|w| w[1] < w[0]), "{:?}", run.losses);
+    assert!(
+        run.losses.windows(2).all(|w| w[1] < w[0]),
+        "{:?}",
+        run.losses
+    );
     assert_eq!(run.report.epochs, 30);
     let run = fit("H(v; Linear(3, 2)(x)) :- X(v; x) .\n\
          ?fit <epochs=30, lr=5, optimizer=sgd, patience=2>\n\
          Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .");
-    assert!(run.losses.windows(2).all(|w| w[1] > w[0]), "{:?}", run.losses);
+    assert!(
+        run.losses.windows(2).all(|w| w[1] > w[0]),
+        "{:?}",
+        run.losses
+    );
     assert_eq!(run.report.epochs, 3);
 }
 
