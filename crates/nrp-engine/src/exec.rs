@@ -120,6 +120,10 @@ pub fn forward<'a>(
                 );
                 g.add(v(*x), bv).map_err(e)?
             }
+            Op::MatMul { x, m } => {
+                let m = g.constant(m);
+                g.matmul(v(*x), m).map_err(e)?
+            }
             Op::Densify(x) => g
                 .to_dense(
                     plan.nodes[*x]

@@ -102,6 +102,11 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
             v[index(x, n, module)?] = 1.0;
             v
         }
+        ModuleKind::HeadSum { heads } => {
+            let block = x.len() / heads;
+            (0..heads).map(|h| x[h * block..(h + 1) * block].iter().sum()).collect()
+        }
+        ModuleKind::Repeat { repeats } => x.iter().flat_map(|&v| std::iter::repeat_n(v, repeats)).collect(),
         ModuleKind::ArgMax => {
             // The first maximum; NaN counts as the largest value, as in `torch.argmax`.
             let mut best = 0;

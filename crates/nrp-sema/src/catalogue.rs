@@ -30,6 +30,9 @@ fn spec(name: &str) -> Option<Spec> {
         "ELU" => &[("alpha", Some(1.0))],
         "Softmax" | "LogSoftmax" | "ArgMax" => &[("dim", Some(-1.0))],
         "OneHot" => &[("num_classes", None)],
+        // nrp extensions for multi-head models (docs/LANGUAGE.md, "Extensions").
+        "HeadSum" => &[("heads", None)],
+        "Repeat" => &[("repeats", None)],
         "ReLU" | "GELU" | "Sigmoid" | "Tanh" | "Identity" | "CrossEntropyLoss" | "MSELoss"
         | "L1Loss" | "BCEWithLogitsLoss" => &[],
         _ => return None,
@@ -174,6 +177,12 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         }
         "OneHot" => ModuleKind::OneHot {
             n: size(get(0)?, "num_classes")?,
+        },
+        "HeadSum" => ModuleKind::HeadSum {
+            heads: size(get(0)?, "heads")?,
+        },
+        "Repeat" => ModuleKind::Repeat {
+            repeats: size(get(0)?, "repeats")?,
         },
         "ReLU" => ModuleKind::ReLU,
         "GELU" => ModuleKind::GELU,

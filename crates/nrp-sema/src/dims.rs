@@ -198,6 +198,18 @@ fn module_output(
             expect_index(x, "an integer index")?;
             Some(n)
         }
+        ModuleKind::HeadSum { heads } => {
+            if let Some(d) = x.0
+                && d % heads != 0
+            {
+                return Err(Diagnostic::error(
+                    format!("`{name}` ({what}) splits its input into {heads} equal blocks; a {d}-dimensional input does not split"),
+                    x.1,
+                ));
+            }
+            Some(heads)
+        }
+        ModuleKind::Repeat { repeats } => x.0.map(|d| d * repeats),
         ModuleKind::ArgMax => Some(1),
         ModuleKind::CrossEntropyLoss => {
             expect_index(inputs[1], "a class-index target")?;

@@ -458,6 +458,16 @@ pub enum ModuleKind {
     OneHot {
         n: usize,
     },
+    /// Sums each of `heads` consecutive blocks of coordinates (`d → heads`): per-head dot
+    /// products are `HeadSum(h)(q * k)`.
+    HeadSum {
+        heads: usize,
+    },
+    /// Repeats each coordinate `repeats` times in place (`d → d · repeats`), so that per-head
+    /// weights meet their head's block: `Repeat(d / h)(alpha) * v`.
+    Repeat {
+        repeats: usize,
+    },
     ArgMax,
     CrossEntropyLoss,
     MSELoss,
@@ -543,6 +553,8 @@ impl ModuleKind {
             }
             ModuleKind::ELU { alpha } => format!("ELU({})", nrp_data::format_float(*alpha)),
             ModuleKind::OneHot { n } => format!("OneHot({n})"),
+            ModuleKind::HeadSum { heads } => format!("HeadSum({heads})"),
+            ModuleKind::Repeat { repeats } => format!("Repeat({repeats})"),
             ModuleKind::Softmax => "Softmax(-1)".into(),
             ModuleKind::LogSoftmax => "LogSoftmax(-1)".into(),
             k => format!("{k:?}()"),

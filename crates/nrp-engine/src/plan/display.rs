@@ -25,6 +25,7 @@ fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
             format!("{name}.bias + {}", r(x))
         }
         Op::Densify(x) => format!("densify {}", r(x)),
+        Op::MatMul { x, m } => format!("matmul {} by const [{} × {}]", r(x), m.rows, m.cols),
         Op::Module { module, x } => match program {
             Some(p) => format!(
                 "{} {} {}",

@@ -60,6 +60,8 @@ pub enum Op {
     },
     /// A sparse node as a dense `[rows, dim]` tensor.
     Densify(NodeId),
+    /// `x · m` with a constant matrix `m` (`HeadSum`, `Repeat`: 0/1 block matrices).
+    MatMul { x: NodeId, m: Arc<Tensor> },
     Dropout {
         p: f64,
         x: NodeId,
@@ -105,6 +107,7 @@ impl Op {
             | Op::Bias { x, .. }
             | Op::Module { x, .. }
             | Op::Densify(x)
+            | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
@@ -124,6 +127,7 @@ impl Op {
             | Op::Bias { x, .. }
             | Op::Module { x, .. }
             | Op::Densify(x)
+            | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
@@ -144,6 +148,7 @@ impl Op {
                 | Op::Bias { .. }
                 | Op::Module { .. }
                 | Op::Dropout { .. }
+                | Op::MatMul { .. }
                 | Op::Softmax { .. }
                 | Op::OneHot { .. }
                 | Op::ArgMax(_)
@@ -666,6 +671,20 @@ impl Builder<'_> {
                     ModuleKind::Softmax => Op::Softmax { log: false, x },
                     ModuleKind::LogSoftmax => Op::Softmax { log: true, x },
                     ModuleKind::OneHot { n } => Op::OneHot { n: *n, x },
+                    ModuleKind::HeadSum { heads } => {
+                        // d × heads, ones where coordinate c lies in head c / (d / heads).
+                        let d = self.plan.nodes[x].dim;
+                        let block = d / heads;
+                        let m = (0..d * heads).map(|i| if (i / heads) / block == i % heads { 1.0 } else { 0.0 }).collect();
+                        Op::MatMul { x, m: Arc::new(Tensor::new(d, *heads, m)) }
+                    }
+                    ModuleKind::Repeat { repeats } => {
+                        // d × (d · repeats), ones where output column j copies input c = j / repeats.
+                        let d = self.plan.nodes[x].dim;
+                        let w = d * repeats;
+                        let m = (0..d * w).map(|i| if (i % w) / repeats == i / w { 1.0 } else { 0.0 }).collect();
+                        Op::MatMul { x, m: Arc::new(Tensor::new(d, w, m)) }
+                    }
                     ModuleKind::ArgMax => Op::ArgMax(x),
                     ModuleKind::CrossEntropyLoss => Op::Loss {
                         kind: LossKind::CrossEntropy,
