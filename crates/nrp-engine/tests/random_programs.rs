@@ -839,6 +839,9 @@ impl Gen {
         if fits.is_empty() {
             return;
         }
+        // All branch atoms have one arity (sema requires it).
+        let width = self.rng.pick(&fits).cols.len();
+        let fits: Vec<Source> = fits.into_iter().filter(|s| s.cols.len() == width).collect();
         let heads: Vec<String> = (0..arity).map(|i| format!("h{i}")).collect();
         let mut branches = vec![];
         let mut numeric = vec![true; arity];
@@ -1044,6 +1047,13 @@ fn generate_big(seed: u64) -> Case {
     g.case(false)
 }
 
+/// A larger case whose last rule is a loss.
+fn generate_big_with_loss(seed: u64) -> Case {
+    let mut g = Gen::new(seed.wrapping_mul(0xA076_1D64_78BD_642F) ^ 0xB17);
+    g.big = true;
+    g.case(true)
+}
+
 fn generate_with_loss(seed: u64) -> Case {
     Gen::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6AD).case(true)
 }
@@ -1244,7 +1254,12 @@ fn engine_agrees_with_reference_on_random_programs() {
 /// differences disagree. Tolerance `1e-3 + 1e-2·|fd|`, plus 20 times the loss's simulated
 /// f32 rounding spread divided by the step (random programs have ill-conditioned corners,
 /// LayerNorm of a nearly constant vector, that a fixed tolerance cannot cover).
-fn check_gradients(case: &Case, cpu: &Cpu, rng: &mut Rng) -> Result<usize, String> {
+fn check_gradients(
+    case: &Case,
+    cpu: &Cpu,
+    rng: &mut Rng,
+    entries_per_loss: usize,
+) -> Result<usize, String> {
     let Ok(ast) = nrp_syntax::parse(&case.text()) else {
         return Ok(0);
     };
@@ -1331,7 +1346,7 @@ fn check_gradients(case: &Case, cpu: &Cpu, rng: &mut Rng) -> Result<usize, Strin
             );
             s[0].first().copied().unwrap_or(0.0)
         };
-        for _ in 0..8 {
+        for _ in 0..entries_per_loss {
             let (name, j) = rng.pick(&entries).clone();
             let p0 = params[&name].data[j];
             // Central differences with steps h and h/4 (the steps actually taken in f32).
@@ -1429,15 +1444,16 @@ fn engine_gradients_agree_with_finite_differences_on_random_programs() {
     for seed in start..start + cases {
         let case = generate_with_loss(seed);
         let mut rng = Rng::new(seed);
-        match check_gradients(&case, &cpu, &mut rng) {
-            Ok(n) => checked += n,
+        match check_gradients(&case, &cpu, &mut rng, 8) {
+            Ok(n) => {
+                checked += n;
+                cases_with_facts += usize::from(n > 0);
+            }
             Err(e) => panic!(
                 "gradient case {seed} (replay: NRP_PROP_SEED={seed}): {e}\n{}",
                 case.describe()
             ),
         }
-        cases_with_facts +=
-            usize::from(check_gradients(&case, &cpu, &mut Rng::new(seed)).is_ok_and(|n| n > 0));
     }
     eprintln!(
         "{cases} gradient cases from seed {start}: {checked} gradient entries checked in {cases_with_facts} cases"
@@ -1479,5 +1495,35 @@ fn engine_agrees_with_reference_on_larger_random_programs() {
     assert!(
         cases < 20 || facts > 20 * cases as usize,
         "too few facts: {facts}"
+    );
+}
+
+/// Gradients of larger random loss programs (wide embeddings, hundreds of matches: the
+/// fixed-width and threaded backward kernels). `NRP_PROP_BIG_SEED=s` replays one.
+#[test]
+fn engine_gradients_agree_on_larger_random_programs() {
+    let cpu = Cpu::new(2).unwrap();
+    let (start, cases) = match env_u64("NRP_PROP_BIG_SEED") {
+        Some(seed) => (seed, 1),
+        None => (
+            env_u64("NRP_PROP_START").unwrap_or(0),
+            env_u64("NRP_PROP_CASES").map_or(40, |n| (n / 75).max(1)),
+        ),
+    };
+    let mut checked = 0;
+    for seed in start..start + cases {
+        let case = generate_big_with_loss(seed);
+        match check_gradients(&case, &cpu, &mut Rng::new(seed), 3) {
+            Ok(n) => checked += n,
+            Err(e) => panic!(
+                "big gradient case {seed} (replay: NRP_PROP_BIG_SEED={seed}): {e}\n{}",
+                case.describe()
+            ),
+        }
+    }
+    eprintln!("{cases} big gradient cases from seed {start}: {checked} gradient entries checked");
+    assert!(
+        cases < 10 || 2 * checked >= cases as usize,
+        "too few gradients checked: {checked}"
     );
 }
