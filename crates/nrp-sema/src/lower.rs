@@ -424,6 +424,19 @@ impl<'a> Lowerer<'a> {
             ast::Body::Union(atoms) => {
                 let mut bodies = vec![];
                 let mut scopes = vec![];
+                // LANGUAGE.md §3: all branches of a union have the same arity.
+                if let Some(a) = atoms.iter().find(|a| a.terms.len() != atoms[0].terms.len()) {
+                    return Err(Diagnostic::error(
+                        format!(
+                            "the branches of a union must have the same arity: `{}` has {} terms, `{}` has {}",
+                            a.name.name,
+                            a.terms.len(),
+                            atoms[0].name.name,
+                            atoms[0].terms.len()
+                        ),
+                        a.span,
+                    ));
+                }
                 for a in atoms {
                     // Safety per branch: every branch must bind every head variable.
                     if let Some(h) = head_vars.iter().find(|h| {
