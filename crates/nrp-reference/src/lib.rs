@@ -42,7 +42,8 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with every non-integral intermediate value (each expression node's result,
-/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` drawn from `seed`:
+/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` a hash of `seed`, the
+/// value and its coordinate (one value, one perturbation, however often it is computed):
 /// uniform in `[-1, 1]` for `direction == 0` (stochastic arithmetic), in `[0, 1]` or
 /// `[-1, 0]` for a positive or negative `direction` (like rounding away from or towards
 /// zero throughout: errors that accumulate, as in a long f32 sum). A simulation of f32
@@ -290,11 +291,16 @@ impl<'a> Evaluator<'a> {
     /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise).
     fn round(&self, mut v: Vec<f64>) -> Vec<f64> {
         if let Some((state, direction)) = self.noise {
-            for x in v.iter_mut().filter(|x| x.fract() != 0.0) {
-                // SplitMix64.
-                let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-                state.set(s);
-                let mut z = s;
+            for (j, x) in v.iter_mut().enumerate().filter(|(_, x)| x.fract() != 0.0) {
+                // A hash of the seed, the exact value and its coordinate (SplitMix64's
+                // finaliser): the same value is always perturbed the same way, so that a
+                // result computed once per fact and read by many matches (hoisted, as the
+                // engine does) carries one error, not many independent ones that would
+                // average out; equal coordinates of one vector move apart, as the rounding
+                // inside a LayerNorm's mean makes them.
+                let mut z = state.get().wrapping_mul(0xD6E8_FEB8_6659_FD93)
+                    ^ x.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ (j as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
                 z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                 z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
                 z ^= z >> 31;
