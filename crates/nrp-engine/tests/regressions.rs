@@ -112,3 +112,19 @@ fn nan_propagates_through_max_and_min() {
          Arg(v; ArgMax()(Concat([1], [v] / [v], [2]))) :- T(v) .",
     );
 }
+
+/// LayerNorm of a constant row is exactly its bias (zero variance, as PyTorch's Welford
+/// moments give): the mean `sum · (1/d)` was off by an ulp (3 · 1 · 0.33333334 ≠ 1), which
+/// the normalisation amplified by 1/sqrt(eps) ≈ 316 (an error of 4e-5 where 0 is exact).
+#[test]
+fn layer_norm_of_a_constant_row_is_its_bias() {
+    let db = database(vec![table("T", &["v"], &[&["1"], &["22"], &["3"]])]);
+    let text = "N(v; LayerNorm(3)(tanh([v, v, v]))) :- T(v) .\nM(v; LayerNorm(3)([v, v, v] * 0.7)) :- T(v) .";
+    let program = program(text, &db);
+    let params = nrp_sema::params::init_parameters(&program, 0);
+    let rels = [program.relation("N").unwrap(), program.relation("M").unwrap()];
+    let out = engine_facts(&program, &db, &params, &rels, &nrp_tensor::Cpu::new(1).unwrap()).unwrap();
+    for o in out {
+        assert!(o.embeddings.iter().all(|&x| x == 0.0), "{:?}", o.embeddings);
+    }
+}

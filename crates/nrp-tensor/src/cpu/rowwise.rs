@@ -80,7 +80,11 @@ pub(crate) fn layer_norm<T: Float>(
             .enumerate()
         {
             let xr = x.row(i0 + r);
+            // The corrected two-pass mean: a second pass removes the first one's rounding,
+            // so a constant row has exactly its value as mean and zero variance (as PyTorch's
+            // Welford moments give), not an error that 1/sqrt(var + eps) amplifies ~300-fold.
             let mu = xr.iter().copied().sum::<T>() * inv_d;
+            let mu = mu + xr.iter().map(|&v| v - mu).sum::<T>() * inv_d;
             let var = xr.iter().map(|&v| (v - mu) * (v - mu)).sum::<T>() * inv_d;
             let rstd = T::ONE / (var + eps).sqrt();
             st[0] = mu;
