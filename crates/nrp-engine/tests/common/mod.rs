@@ -2,6 +2,8 @@
 //! and the engine-vs-reference comparison of one relation's facts.
 #![allow(dead_code)]
 
+pub mod generator;
+
 use nrp_data::{Database, Table, Value};
 use nrp_engine::{Engine, Params};
 use nrp_params::ParamMap;
