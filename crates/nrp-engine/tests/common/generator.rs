@@ -402,7 +402,8 @@ impl Gen {
         let named: Vec<(String, NamedKind)> = self.named.clone();
         loop {
             match self.rng.weighted(&[
-                25.0, 8.0, 10.0, 14.0, 6.0, 5.0, 5.0, 3.0, 7.0, 4.0, 4.0, 3.0, 3.0, 3.0, 4.0,
+                25.0, 8.0, 10.0, 14.0, 6.0, 5.0, 5.0, 3.0, 7.0, 4.0, 4.0, 3.0, 3.0, 3.0, 4.0, 3.0,
+                3.0,
             ]) {
                 0 => {
                     let op = *self.rng.pick(&["+", "-", "*", "/", "*", "+"]);
@@ -440,6 +441,18 @@ impl Gen {
                         "Tanh()",
                         "Identity()",
                     ]);
+                    // Sugar: a module without required arguments applied directly to an
+                    // embedding (to a constant, `ReLU(0.5)` would construct a module).
+                    let embs: Vec<String> = s
+                        .embs
+                        .iter()
+                        .filter(|(_, k)| *k == d)
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    if !embs.is_empty() && self.rng.chance(0.2) {
+                        let m = *self.rng.pick(&["ReLU", "Sigmoid", "Tanh"]);
+                        return format!("{m}({})", self.rng.pick(&embs));
+                    }
                     return format!("{m}({})", self.expr(s, d, dd));
                 }
                 3 => {
@@ -530,8 +543,35 @@ impl Gen {
                         _ => format!("(2 ** tanh({x}))"),
                     };
                 }
+                15 => {
+                    // Extension: per-head sums of `d` blocks of `k` coordinates.
+                    let k = self.rng.range(1, 3);
+                    return format!("HeadSum({d})({})", self.finite(s, d * k));
+                }
+                16 => {
+                    // Extension: each coordinate repeated `r` times in place.
+                    let divisors: Vec<usize> = (1..=d).filter(|r| d % r == 0).collect();
+                    let r = *self.rng.pick(&divisors);
+                    return format!("Repeat({r})({})", self.finite(s, d / r));
+                }
                 _ => continue,
             }
+        }
+    }
+
+    /// An expression that is always finite (inputs and parameters are): `HeadSum` and
+    /// `Repeat` run as products with 0/1 matrices in the engine, where an infinite
+    /// coordinate makes NaN of the others (ignored regression test
+    /// `head_sum_and_repeat_keep_infinities_in_their_block`).
+    fn finite(&mut self, s: &Scope, d: usize) -> String {
+        match self.rng.below(3) {
+            0 => self.leaf(s, d),
+            1 => {
+                let k = self.rng.range(1, 3);
+                let x = self.leaf(s, k);
+                format!("Linear({k}, {d})({x})")
+            }
+            _ => format!("tanh({})", self.leaf(s, d)),
         }
     }
 
@@ -723,7 +763,13 @@ impl Gen {
                 self.post(inner, inner_dim, dim)
             }
             k => {
-                let agg = ["sum", "sum", "mean", "max", "min"][k];
+                // `add` and `avg` are aliases of `sum` and `mean`.
+                let agg = ["sum", "add", "mean", "max", "min"][k];
+                let agg = if agg == "mean" && self.rng.chance(0.2) {
+                    "avg"
+                } else {
+                    agg
+                };
                 format!("{agg}({})", self.expr(s, dim, depth))
             }
         }
