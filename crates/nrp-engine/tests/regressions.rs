@@ -122,8 +122,18 @@ fn layer_norm_of_a_constant_row_is_its_bias() {
     let text = "N(v; LayerNorm(3)(tanh([v, v, v]))) :- T(v) .\nM(v; LayerNorm(3)([v, v, v] * 0.7)) :- T(v) .";
     let program = program(text, &db);
     let params = nrp_sema::params::init_parameters(&program, 0);
-    let rels = [program.relation("N").unwrap(), program.relation("M").unwrap()];
-    let out = engine_facts(&program, &db, &params, &rels, &nrp_tensor::Cpu::new(1).unwrap()).unwrap();
+    let rels = [
+        program.relation("N").unwrap(),
+        program.relation("M").unwrap(),
+    ];
+    let out = engine_facts(
+        &program,
+        &db,
+        &params,
+        &rels,
+        &nrp_tensor::Cpu::new(1).unwrap(),
+    )
+    .unwrap();
     for o in out {
         assert!(o.embeddings.iter().all(|&x| x == 0.0), "{:?}", o.embeddings);
     }
@@ -141,4 +151,39 @@ fn head_sum_and_repeat_keep_infinities_in_their_block() {
         "A(v; HeadSum(2)(Concat(z, 1 / ([v] - 1)))) :- T(v; z) .\n\
          B(v; Repeat(2)(Concat(z, 1 / ([v] - 1)))) :- T(v; z) .",
     );
+}
+
+/// A sum over very many matches (a zero-ary `mean` or loss over a large table) accumulates
+/// in f32 one term after another, so its error grows with the number of terms (here 2e-5
+/// relative for a mean of 300k squares; 3e-3 for a loss over 10^5 matches with terms near
+/// 10^4, where partial sums pass 2^24), where PyTorch's cascade summation stays near 1e-7:
+/// the engine misses the 1e-5 target on such sums. (The random tests allow it: their
+/// simulated f32 rounding accumulates the same way.)
+#[test]
+#[ignore = "bug: long segment sums accumulate sequentially in f32 (error grows with the number of matches)"]
+fn long_sums_are_accurate() {
+    let mut rng = Rng::new(1);
+    let rows: Vec<Vec<nrp_data::Value>> = (0..300_000)
+        .map(|i| {
+            vec![
+                nrp_data::Value::Int(i),
+                nrp_data::Value::from_f64(0.3 + rng.unit()),
+            ]
+        })
+        .collect();
+    let t = nrp_data::Table::from_rows("V", vec!["v".into(), "x".into()], &rows).unwrap();
+    let db = database(vec![t]);
+    let text = "S(; sum(x)) :- V(_; x) .\nM(; mean(x * x)) :- V(_; x) .";
+    let program = program(text, &db);
+    let params = nrp_sema::params::init_parameters(&program, 0);
+    let rels = [
+        program.relation("S").unwrap(),
+        program.relation("M").unwrap(),
+    ];
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    let e = engine_facts(&program, &db, &params, &rels, &cpu).unwrap();
+    let r = reference_facts(&program, &db, &params, &rels).unwrap();
+    for (o, f) in e.iter().zip(&r) {
+        compare_facts("S/M", o, f, 0.0, None).unwrap();
+    }
 }

@@ -47,8 +47,9 @@ pub fn evaluate(
 /// uniform in `[-1, 1]` for `direction == 0` (stochastic arithmetic), in `[0, 1]` or
 /// `[-1, 0]` for a positive or negative `direction` (like rounding away from or towards
 /// zero throughout: errors that accumulate, as in a long f32 sum). A simulation of f32
-/// rounding; integral values stay exact (as they are in f32), so indices and comparisons of
-/// encodes do not move. How far this lands from [`evaluate`] estimates how much an f32
+/// rounding; integral values up to 2^24 stay exact (as they are in f32), so indices and
+/// comparisons of encodes do not move (the inputs of Linear and LayerNorm are perturbed
+/// whole: their sums round relative to the terms). How far this lands from [`evaluate`] estimates how much an f32
 /// evaluation of the same program may legitimately differ from the exact one (a LayerNorm
 /// of a nearly constant vector, a cancellation, a sum of thousands of terms): the
 /// differential tests scale their tolerance by it.
@@ -288,10 +289,18 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise).
-    fn round(&self, mut v: Vec<f64>) -> Vec<f64> {
+    /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise) of non-integral
+    /// values.
+    fn round(&self, v: Vec<f64>) -> Vec<f64> {
+        self.round_all(v, false)
+    }
+
+    /// Simulated rounding, of integral values too when `integers`.
+    fn round_all(&self, mut v: Vec<f64>, integers: bool) -> Vec<f64> {
         if let Some((state, direction)) = self.noise {
-            for (j, x) in v.iter_mut().enumerate().filter(|(_, x)| x.fract() != 0.0) {
+            // Integers up to 2^24 are exact in f32; beyond, they round too.
+            let exact = |x: f64| x.fract() == 0.0 && x.abs() <= 16_777_216.0;
+            for (j, x) in v.iter_mut().enumerate().filter(|(_, x)| integers || !exact(**x)) {
                 // A hash of the seed, the exact value and its coordinate (SplitMix64's
                 // finaliser): the same value is always perturbed the same way, so that a
                 // result computed once per fact and read by many matches (hoisted, as the
@@ -392,6 +401,11 @@ impl<'a> Evaluator<'a> {
                     args.push(self.expr(x, body, m)?);
                 }
                 let module = &self.program.modules[*id];
+                if matches!(module.kind, ModuleKind::Linear { .. } | ModuleKind::LayerNorm { .. }) {
+                    // Their sums round relative to the terms, not to the result (a
+                    // cancellation in a dot product): perturb the inputs, integers included.
+                    args = args.into_iter().map(|a| self.round_all(a, true)).collect();
+                }
                 modules::apply(module, &args, self.weights)
                     .map_err(|msg| Diagnostic::error(msg, e.span))?
             }
