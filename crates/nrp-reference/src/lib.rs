@@ -41,18 +41,18 @@ pub fn evaluate(
     evaluate_with(program, db, params, targets, None)
 }
 
-/// [`evaluate`] with every non-integral intermediate value (each expression node's result,
-/// each partial sum of an aggregation) multiplied by `1 + u·2⁻²⁴`, `u` a hash of `seed`, the
-/// value and its coordinate (one value, one perturbation, however often it is computed):
-/// uniform in `[-1, 1]` for `direction == 0` (stochastic arithmetic), in `[0, 1]` or
-/// `[-1, 0]` for a positive or negative `direction` (like rounding away from or towards
-/// zero throughout: errors that accumulate, as in a long f32 sum). A simulation of f32
-/// rounding; integral values up to 2^24 stay exact (as they are in f32), so indices and
-/// comparisons of encodes do not move (the inputs of Linear and LayerNorm are perturbed
-/// whole: their sums round relative to the terms). How far this lands from [`evaluate`] estimates how much an f32
-/// evaluation of the same program may legitimately differ from the exact one (a LayerNorm
-/// of a nearly constant vector, a cancellation, a sum of thousands of terms): the
-/// differential tests scale their tolerance by it.
+/// [`evaluate`] with every inexact intermediate value (each expression node's result, each
+/// partial sum of an aggregation, each step inside a module: the products and partial sums
+/// of a dot product, a LayerNorm's mean and variance, a log-sum-exp) multiplied by
+/// `1 + u·2⁻²⁴`, `u` a hash of `seed`, the value and its position (one value, one
+/// perturbation, however often it is computed), uniform in `[-1, 1]` for `direction == 0`
+/// (stochastic arithmetic), in `[0, 1]` or `[-1, 0]` for a positive or negative `direction`
+/// (like rounding away from or towards zero throughout: errors that accumulate, as in a
+/// long f32 sum). A simulation of f32 rounding; integers up to 2^24 stay exact (as they are
+/// in f32), so indices and comparisons of encodes do not move. How far this lands from
+/// [`evaluate`] estimates how much an f32 evaluation of the same program may legitimately
+/// differ from the exact one (a LayerNorm of a nearly constant vector, a cancellation, a
+/// sum of thousands of terms): the differential tests scale their tolerance by it.
 pub fn evaluate_perturbed(
     program: &Program,
     db: &Database,
@@ -289,40 +289,43 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise) of non-integral
-    /// values.
-    fn round(&self, v: Vec<f64>) -> Vec<f64> {
-        self.round_all(v, false)
-    }
-
-    /// Simulated rounding, of integral values too when `integers`.
-    fn round_all(&self, mut v: Vec<f64>, integers: bool) -> Vec<f64> {
-        if let Some((state, direction)) = self.noise {
-            // Integers up to 2^24 are exact in f32; beyond, they round too.
-            let exact = |x: f64| x.fract() == 0.0 && x.abs() <= 16_777_216.0;
-            for (j, x) in v.iter_mut().enumerate().filter(|(_, x)| integers || !exact(**x)) {
-                // A hash of the seed, the exact value and its coordinate (SplitMix64's
-                // finaliser): the same value is always perturbed the same way, so that a
-                // result computed once per fact and read by many matches (hoisted, as the
-                // engine does) carries one error, not many independent ones that would
-                // average out; equal coordinates of one vector move apart, as the rounding
-                // inside a LayerNorm's mean makes them.
-                let mut z = state.get().wrapping_mul(0xD6E8_FEB8_6659_FD93)
-                    ^ x.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    ^ (j as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                let u = (z >> 11) as f64 / (1u64 << 53) as f64;
-                let u = match direction {
-                    0 => 2.0 * u - 1.0,
-                    d if d > 0 => u,
-                    _ => -u,
-                };
-                *x *= 1.0 + u * f64::from(f32::EPSILON) / 2.0;
-            }
+    /// Simulated rounding of [`evaluate_perturbed`] (identity otherwise), coordinate by
+    /// coordinate.
+    fn round(&self, mut v: Vec<f64>) -> Vec<f64> {
+        for (j, x) in v.iter_mut().enumerate() {
+            *x = self.round_scalar(*x, j as u64);
         }
         v
+    }
+
+    /// Simulated rounding of one value; `salt` tells apart the coordinates of a vector or
+    /// the steps inside a module.
+    fn round_scalar(&self, x: f64, salt: u64) -> f64 {
+        let Some((state, direction)) = self.noise else {
+            return x;
+        };
+        // Integers up to 2^24 are exact in f32; beyond, they round too.
+        if x.fract() == 0.0 && x.abs() <= 16_777_216.0 {
+            return x;
+        }
+        // A hash of the seed, the exact value and the salt (SplitMix64's finaliser): the
+        // same value is always perturbed the same way, so that a result computed once per
+        // fact and read by many matches (hoisted, as the engine does) carries one error, not
+        // many independent ones that would average out; equal coordinates of one vector move
+        // apart, as the rounding inside a LayerNorm's mean makes them.
+        let mut z = state.get().wrapping_mul(0xD6E8_FEB8_6659_FD93)
+            ^ x.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (salt + 1).wrapping_mul(0xA076_1D64_78BD_642F);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let u = match direction {
+            0 => 2.0 * u - 1.0,
+            d if d > 0 => u,
+            _ => -u,
+        };
+        x * (1.0 + u * f64::from(f32::EPSILON) / 2.0)
     }
 
     fn expr(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
@@ -401,12 +404,14 @@ impl<'a> Evaluator<'a> {
                     args.push(self.expr(x, body, m)?);
                 }
                 let module = &self.program.modules[*id];
-                if matches!(module.kind, ModuleKind::Linear { .. } | ModuleKind::LayerNorm { .. }) {
-                    // Their sums round relative to the terms, not to the result (a
-                    // cancellation in a dot product): perturb the inputs, integers included.
-                    args = args.into_iter().map(|a| self.round_all(a, true)).collect();
-                }
-                modules::apply(module, &args, self.weights)
+                // Inside a module, every step rounds (under `evaluate_perturbed`): a dot
+                // product's error is relative to its terms, a LayerNorm's mean is inexact.
+                let salt = std::cell::Cell::new(0u64);
+                let round = |x: f64| {
+                    salt.set(salt.get() + 1);
+                    self.round_scalar(x, salt.get())
+                };
+                modules::apply_rounded(module, &args, self.weights, &round)
                     .map_err(|msg| Diagnostic::error(msg, e.span))?
             }
         })

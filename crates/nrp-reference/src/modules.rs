@@ -28,12 +28,28 @@ fn index(x: &[f64], n: usize, module: &Module) -> Result<usize, String> {
     Ok(v as usize)
 }
 
-fn log_sum_exp(x: &[f64]) -> f64 {
+/// Rounds one intermediate value (the identity, except under `evaluate_perturbed`, where it
+/// simulates f32 rounding of the steps inside a module: the products and partial sums of a
+/// dot product, a LayerNorm's mean and variance).
+pub type Round<'r> = &'r dyn Fn(f64) -> f64;
+
+fn log_sum_exp(x: &[f64], r: Round) -> f64 {
     let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    let s = x.iter().fold(0.0, |s, v| r(s + r(r(v - m).exp())));
+    r(m + r(s.ln()))
 }
 
+#[cfg(test)]
 pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>, String> {
+    apply_rounded(module, args, w, &|x| x)
+}
+
+pub fn apply_rounded(
+    module: &Module,
+    args: &[Vec<f64>],
+    w: &Weights,
+    r: Round,
+) -> Result<Vec<f64>, String> {
     let x = &args[0];
     let name = &module.name;
     Ok(match module.kind {
@@ -51,8 +67,8 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
             (0..output)
                 .map(|o| {
                     let row = &weight[o * input..(o + 1) * input];
-                    let dot: f64 = row.iter().zip(x).map(|(a, b)| a * b).sum();
-                    dot + b.map_or(0.0, |b| b[o])
+                    let dot = row.iter().zip(x).fold(0.0, |s, (a, b)| r(s + r(a * b)));
+                    r(dot + b.map_or(0.0, |b| b[o]))
                 })
                 .collect()
         }
@@ -61,16 +77,18 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
             param(w, &format!("{name}.weight"))?[i * dim..(i + 1) * dim].to_vec()
         }
         ModuleKind::LayerNorm { dim } => {
-            let mean = x.iter().sum::<f64>() / dim as f64;
-            let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / dim as f64;
+            let mean = r(x.iter().fold(0.0, |s, v| r(s + v)) / dim as f64);
+            let centred: Vec<f64> = x.iter().map(|v| r(v - mean)).collect();
+            let var = r(centred.iter().fold(0.0, |s, c| r(s + r(c * c))) / dim as f64);
             let (g, b) = (
                 param(w, &format!("{name}.weight"))?,
                 param(w, &format!("{name}.bias"))?,
             );
-            let inv = 1.0 / (var + 1e-5).sqrt();
-            x.iter()
+            let inv = r(1.0 / r(r(var + 1e-5).sqrt()));
+            centred
+                .iter()
                 .enumerate()
-                .map(|(i, v)| (v - mean) * inv * g[i] + b[i])
+                .map(|(i, c)| r(r(r(c * inv) * g[i]) + b[i]))
                 .collect()
         }
         ModuleKind::Dropout { .. } | ModuleKind::Identity => x.clone(),
@@ -90,12 +108,12 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
         ModuleKind::Sigmoid => x.iter().map(|&v| sigmoid(v)).collect(),
         ModuleKind::Tanh => x.iter().map(|v| v.tanh()).collect(),
         ModuleKind::Softmax => {
-            let lse = log_sum_exp(x);
-            x.iter().map(|v| (v - lse).exp()).collect()
+            let lse = log_sum_exp(x, r);
+            x.iter().map(|v| r(r(v - lse).exp())).collect()
         }
         ModuleKind::LogSoftmax => {
-            let lse = log_sum_exp(x);
-            x.iter().map(|v| v - lse).collect()
+            let lse = log_sum_exp(x, r);
+            x.iter().map(|v| r(v - lse)).collect()
         }
         ModuleKind::OneHot { n } => {
             let mut v = vec![0.0; n];
@@ -122,7 +140,7 @@ pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>
         }
         ModuleKind::CrossEntropyLoss => {
             let y = index(&args[1], x.len(), module)?;
-            vec![log_sum_exp(x) - x[y]]
+            vec![r(log_sum_exp(x, r) - x[y])]
         }
         ModuleKind::MSELoss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).powi(2)))],
         ModuleKind::L1Loss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).abs()))],
