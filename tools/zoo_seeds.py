@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--nrp", default="target/release/nrp")
     ap.add_argument("--key", default="test_acc")
     a = ap.parse_args()
-    accs, ms = [], []
+    accs, ms, extra = [], [], {}
     for s in seeds(a.seeds):
         cmd = [a.nrp, "run", a.program, "--db", a.db, "--seed", str(s), "--threads", a.threads, "--json"]
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -38,11 +38,17 @@ def main():
         j = json.loads(line)
         accs.append(j[a.key])
         ms.append(j["ms_per_epoch"])
+        for k in ("test_macro_f1",):
+            if k in j:
+                extra.setdefault(k, []).append(j[k])
         print(f"seed {s}: {a.key} {j[a.key]:.4f}  ms_per_epoch {j['ms_per_epoch']:.1f}  "
               f"best_epoch {j.get('best_epoch')}  final_loss {j.get('final_loss'):.4f}", flush=True)
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
     print(f"{a.program}: {a.key} {100 * statistics.mean(accs):.1f} ± {100 * sd:.1f} % over {len(accs)} seeds; "
           f"median ms_per_epoch {statistics.median(ms):.1f} (--threads {a.threads})")
+    for k, xs in extra.items():
+        sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+        print(f"  {k} {100 * statistics.mean(xs):.1f} ± {100 * sd:.1f} %")
 
 
 if __name__ == "__main__":

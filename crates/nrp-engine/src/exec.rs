@@ -65,6 +65,57 @@ pub struct ExecError {
     pub error: TensorError,
 }
 
+/// Time spent per plan node over the epochs profiled (`NRP_PROFILE=1`): where an epoch goes,
+/// in the plan's own terms.
+#[derive(Default)]
+pub struct Profile {
+    pub forward_ns: Vec<u64>,
+    pub backward_ns: Vec<u64>,
+    /// The plan node that recorded each graph node of the latest epoch.
+    owner: Vec<NodeId>,
+    pub epochs: usize,
+}
+
+impl Profile {
+    /// Adds the backward times of the graph just run (its nodes as recorded by `forward`).
+    pub fn add_backward(&mut self, graph_ns: &[u64]) {
+        for (i, &ns) in graph_ns.iter().enumerate() {
+            if let Some(&node) = self.owner.get(i) {
+                self.backward_ns[node] += ns;
+            }
+        }
+        self.epochs += 1;
+    }
+
+    /// The `top` most expensive nodes, one line each, as `nrp explain` labels them.
+    pub fn report(&self, plan: &Plan, program: &Program, top: usize) -> String {
+        use std::fmt::Write;
+        let per = |ns: u64| ns as f64 / 1e6 / self.epochs.max(1) as f64;
+        let total: u64 = self.forward_ns.iter().chain(&self.backward_ns).sum();
+        let mut ids: Vec<NodeId> = (0..self.forward_ns.len()).collect();
+        ids.sort_by_key(|&i| std::cmp::Reverse(self.forward_ns[i] + self.backward_ns[i]));
+        let mut out = format!(
+            "profile: {:.2} ms of kernels per epoch over {} epochs (forward + backward per node)\n",
+            per(total),
+            self.epochs
+        );
+        for &i in ids.iter().take(top) {
+            let n = &plan.nodes[i];
+            let _ = writeln!(
+                out,
+                "  {:7.3} + {:7.3} ms  %{i} = {}  [{} × {}]  {}",
+                per(self.forward_ns[i]),
+                per(self.backward_ns[i]),
+                crate::plan::display::describe(plan, Some(program), i),
+                n.rows,
+                n.dim,
+                n.label
+            );
+        }
+        out
+    }
+}
+
 /// Records the nodes in `order` (dependencies first) on `g`. `dropout` fills a buffer with
 /// uniform `[0, 1)` draws (used only while `g` is training).
 pub fn forward<'a>(
@@ -75,8 +126,27 @@ pub fn forward<'a>(
     order: &[NodeId],
     dropout: &mut dyn FnMut(&mut [f32]),
 ) -> Result<Vec<Option<Var>>, ExecError> {
+    forward_profiled(g, plan, program, params, order, dropout, None)
+}
+
+/// [`forward`], timing each node into `profile` when given.
+pub fn forward_profiled<'a>(
+    g: &mut Graph<'a>,
+    plan: &'a Plan,
+    program: &'a Program,
+    params: Option<&'a Params>,
+    order: &[NodeId],
+    dropout: &mut dyn FnMut(&mut [f32]),
+    mut profile: Option<&mut Profile>,
+) -> Result<Vec<Option<Var>>, ExecError> {
     let mut vars: Vec<Option<Var>> = vec![None; plan.nodes.len()];
+    if let Some(p) = profile.as_deref_mut() {
+        p.forward_ns.resize(plan.nodes.len(), 0);
+        p.backward_ns.resize(plan.nodes.len(), 0);
+        p.owner.clear();
+    }
     for &id in order {
+        let t0 = profile.is_some().then(std::time::Instant::now);
         let node = &plan.nodes[id];
         let v = |i: NodeId| vars[i].expect("inputs are recorded first");
         let e = |error: TensorError| ExecError { node: id, error };
@@ -197,21 +267,37 @@ pub fn forward<'a>(
                 }
             }
             Op::Stack { xs, place } => {
-                // Each part lands in its rows through a one-entry-per-row placement list.
-                let mut acc: Option<Var> = None;
-                for (&x, p) in xs.iter().zip(place) {
-                    let part = g.spmm(p, v(x), None).map_err(e)?;
-                    acc = Some(match acc {
-                        None => part,
-                        Some(a) => g.add(a, part).map_err(e)?,
-                    });
-                }
-                acc.expect("a stack has parts")
+                debug_assert!(contiguous(plan, xs, place), "Plan::stack places in order");
+                g.stack_rows(&xs.iter().map(|&x| v(x)).collect::<Vec<_>>())
+                    .map_err(e)?
             }
         };
         vars[id] = Some(var);
+        if let (Some(p), Some(t0)) = (profile.as_deref_mut(), t0) {
+            p.forward_ns[id] += t0.elapsed().as_nanos() as u64;
+            p.owner.resize(g.len(), id);
+        }
     }
     Ok(vars)
+}
+
+/// Whether each part of a stack lands in the next block of rows, in order, as
+/// [`Plan::stack`] places them: stacking is then copying.
+fn contiguous(plan: &Plan, xs: &[NodeId], place: &[std::sync::Arc<nrp_tensor::Csr>]) -> bool {
+    let mut offset = 0;
+    for (&x, p) in xs.iter().zip(place) {
+        let n = plan.nodes[x].rows;
+        let block = (0..p.n_rows()).all(|r| {
+            let want = usize::from(r >= offset && r < offset + n);
+            p.indptr()[r + 1] - p.indptr()[r] == want
+                && (want == 0 || p.indices()[p.indptr()[r]] as usize == r - offset)
+        });
+        if !block {
+            return false;
+        }
+        offset += n;
+    }
+    true
 }
 
 /// Evaluates parameter-free, dropout-free nodes once (for constant folding).

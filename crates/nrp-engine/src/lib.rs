@@ -18,7 +18,7 @@ use ground::Ground;
 use nrp_data::{Database, Value};
 use nrp_sema::{Program, RelId};
 use nrp_syntax::Diagnostic;
-use nrp_tensor::{Cpu, Graph};
+use nrp_tensor::{BufferPool, Cpu, Graph};
 use plan::{Plan, Space};
 use std::time::Instant;
 
@@ -84,7 +84,19 @@ impl<'p> Engine<'p> {
         params: &Params,
         rels: &[RelId],
     ) -> Result<Vec<Output>, Diagnostic> {
-        let mut g: Graph = Graph::new(backend);
+        self.evaluate_pooled(backend, params, rels, &mut BufferPool::new())
+    }
+
+    /// [`Engine::evaluate`] taking its buffers from `pool` and returning them there (the
+    /// training loop evaluates every few epochs without asking the OS for fresh pages).
+    pub fn evaluate_pooled(
+        &self,
+        backend: &Cpu,
+        params: &Params,
+        rels: &[RelId],
+        pool: &mut BufferPool<f32>,
+    ) -> Result<Vec<Output>, Diagnostic> {
+        let mut g: Graph = Graph::with_pool(backend, std::mem::take(pool));
         g.set_training(false);
         let targets = plan::targets(&self.plan, rels);
         let order = self.plan.topological(&targets);
@@ -97,7 +109,7 @@ impl<'p> Engine<'p> {
             &mut |_| {},
         )
         .map_err(|e| self.error(e))?;
-        Ok(rels
+        let outputs = rels
             .iter()
             .map(|&r| {
                 let rel = self.ground.relations[r].as_ref().expect("grounded");
@@ -116,7 +128,9 @@ impl<'p> Engine<'p> {
                     embeddings,
                 }
             })
-            .collect())
+            .collect();
+        *pool = g.into_pool();
+        Ok(outputs)
     }
 
     /// A kernel error as a located diagnostic naming the fact or match.

@@ -58,7 +58,18 @@ pub fn scalars(
     params: &Params,
     rels: &[RelId],
 ) -> Result<Vec<(String, f64)>, Diagnostic> {
-    let outs = engine.evaluate(backend, params, rels)?;
+    scalars_pooled(engine, backend, params, rels, &mut BufferPool::new())
+}
+
+/// [`scalars`] with the buffers of `pool` (the training loop's).
+fn scalars_pooled(
+    engine: &Engine,
+    backend: &Cpu,
+    params: &Params,
+    rels: &[RelId],
+    pool: &mut BufferPool<f32>,
+) -> Result<Vec<(String, f64)>, Diagnostic> {
+    let outs = engine.evaluate_pooled(backend, params, rels, pool)?;
     Ok(rels
         .iter()
         .zip(outs)
@@ -128,17 +139,26 @@ pub fn fit(
     let mut pool: BufferPool<f32> = BufferPool::new();
     let start = Instant::now();
     let mut latest: Vec<(String, f64)> = vec![];
+    // `NRP_PROFILE=N`: time every plan node, print the N most expensive at the end.
+    let profile_top = std::env::var("NRP_PROFILE")
+        .ok()
+        .map(|v| v.parse::<usize>().unwrap_or(30));
+    let mut profile = profile_top.map(|_| exec::Profile::default());
     for epoch in 1..=fp.epochs {
         let t0 = Instant::now();
         let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
         g.set_training(true);
-        let vars = exec::forward(
+        if profile.is_some() {
+            g.profile_backward();
+        }
+        let vars = exec::forward_profiled(
             &mut g,
             &engine.plan,
             program,
             Some(params),
             &order,
             &mut |buf: &mut [f32]| rng.fill(buf),
+            profile.as_mut(),
         )
         .map_err(|e| engine.error(e))?;
         let loss_var = vars[loss_node].expect("loss recorded");
@@ -146,6 +166,9 @@ pub fn fit(
         let grads = g
             .backward(loss_var)
             .map_err(|e| Diagnostic::error(e.to_string(), span))?;
+        if let (Some(p), Some(ns)) = (profile.as_mut(), g.backward_ns()) {
+            p.add_backward(ns);
+        }
         pool = g.into_pool();
         optimizer.step(&mut params.set, &grads);
         pool.recycle(grads);
@@ -156,7 +179,7 @@ pub fn fit(
         let evaluate_now = fp.eval_every > 0 && (epoch % fp.eval_every == 0 || epoch == fp.epochs);
         let mut evaluated = false;
         if evaluate_now && (!metrics.is_empty() || fp.patience.is_some()) {
-            latest = scalars(engine, backend, params, metrics)?;
+            latest = scalars_pooled(engine, backend, params, metrics, &mut pool)?;
             evaluated = true;
             // The monitored value: the selection metric (maximised) or the loss (minimised).
             let score = match select {
@@ -197,8 +220,11 @@ pub fn fit(
         report.best_epoch = None;
     }
     report.train_seconds = start.elapsed().as_secs_f64();
+    if let (Some(p), Some(top)) = (&profile, profile_top) {
+        eprint!("{}", p.report(&engine.plan, program, top));
+    }
     if !metrics.is_empty() {
-        report.metrics = scalars(engine, backend, params, metrics)?;
+        report.metrics = scalars_pooled(engine, backend, params, metrics, &mut pool)?;
     }
     Ok(report)
 }

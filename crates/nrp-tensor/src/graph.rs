@@ -122,6 +122,7 @@ enum Op<'a, T> {
         stats: Vec<T>,
     },
     Concat(Vec<Var>),
+    StackRows(Vec<Var>),
     Dropout {
         x: Var,
         keep: Vec<u8>,
@@ -161,6 +162,8 @@ pub struct Graph<'a, T: Float = f32, B: Backend<T> = crate::Cpu> {
     nodes: Vec<Node<'a, T>>,
     pool: BufferPool<T>,
     training: bool,
+    /// When set, [`Graph::backward`] adds each node's backward time (ns) at its index.
+    backward_ns: Option<Vec<u64>>,
 }
 
 /// Gradients from [`Graph::backward`]: per parameter of the [`ParamSet`], and per
@@ -206,7 +209,18 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             nodes: Vec::with_capacity(128),
             pool,
             training: true,
+            backward_ns: None,
         }
+    }
+
+    /// Times each node's backward step from now on (see [`Graph::backward_ns`]).
+    pub fn profile_backward(&mut self) {
+        self.backward_ns = Some(Vec::new());
+    }
+
+    /// Nanoseconds of the backward step of each node, by node index (profiling only).
+    pub fn backward_ns(&self) -> Option<&[u64]> {
+        self.backward_ns.as_deref()
     }
 
     /// Ends the graph, returning every buffer it owns to the pool.
@@ -533,7 +547,10 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     pub fn to_dense(&mut self, csr: &'a Csr, vals: Var) -> Result<Var> {
         if self.shape(vals) != (csr.nnz(), 1) {
             let (vr, vc) = self.shape(vals);
-            return shape_err("to_dense", format!("values are [{vr}, {vc}], expected [{}, 1]", csr.nnz()));
+            return shape_err(
+                "to_dense",
+                format!("values are [{vr}, {vc}], expected [{}, 1]", csr.nnz()),
+            );
         }
         let (n, d) = (csr.n_rows(), csr.n_cols());
         let mut out = self.alloc(n, d);
@@ -699,6 +716,31 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         self.backend.concat(&vals, &mut out);
         let grad = xs.iter().any(|&v| self.g(v));
         Ok(self.push(Val::Owned(out), Op::Concat(xs.to_vec()), grad))
+    }
+
+    /// The rows of `xs` one after the other (`torch.cat(xs, dim=0)`): row-major data
+    /// concatenated, so forward and backward are copies.
+    pub fn stack_rows(&mut self, xs: &[Var]) -> Result<Var> {
+        let Some(&first) = xs.first() else {
+            return Err(TensorError::Invalid("stack of nothing".into()));
+        };
+        let c = self.shape(first).1;
+        if let Some(&bad) = xs.iter().find(|&&v| self.shape(v).1 != c) {
+            return shape_err(
+                "stack_rows",
+                format!("{} columns vs {c}", self.shape(bad).1),
+            );
+        }
+        let r: usize = xs.iter().map(|&v| self.shape(v).0).sum();
+        let mut out = self.alloc(r, c);
+        let mut off = 0;
+        for &v in xs {
+            let part = &self.value(v).data;
+            out.data[off..off + part.len()].copy_from_slice(part);
+            off += part.len();
+        }
+        let grad = xs.iter().any(|&v| self.g(v));
+        Ok(self.push(Val::Owned(out), Op::StackRows(xs.to_vec()), grad))
     }
 
     /// `nn.Embedding`: rows of `weight` (`[num, dim]`) selected by the integer indices held in
@@ -963,8 +1005,15 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 }
                 continue;
             }
+            let t0 = self.backward_ns.is_some().then(std::time::Instant::now);
             self.backward_node(i, &g, &mut grads);
             self.pool.give(g);
+            if let (Some(t0), Some(ns)) = (t0, self.backward_ns.as_mut()) {
+                if ns.len() < n {
+                    ns.resize(n, 0);
+                }
+                ns[i] += t0.elapsed().as_nanos() as u64;
+            }
         }
         Ok(out)
     }
@@ -1148,6 +1197,17 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                         self.acc(grads, x, dx);
                     }
                     off += w;
+                }
+            }
+            Op::StackRows(xs) => {
+                let mut off = 0;
+                for &x in xs {
+                    let n = self.value(x).len();
+                    if let Some(mut dx) = self.grad_buf(x) {
+                        dx.data.copy_from_slice(&g.data[off..off + n]);
+                        self.acc(grads, x, dx);
+                    }
+                    off += n;
                 }
             }
             Op::Dropout { x, keep, scale } => {

@@ -273,6 +273,17 @@ fn concat_columns() {
 }
 
 #[test]
+fn stack_rows() {
+    let mut rng = Rng::new(15);
+    let a = rng.tensor(3, 4, -1.0, 1.0);
+    let b = rng.tensor(1, 4, -1.0, 1.0);
+    let c = rng.tensor(5, 4, -1.0, 1.0);
+    gradcheck(vec![a, b, c], &[true, false, true], &|g, v| {
+        g.stack_rows(&[v[0], v[1], v[2], v[0]])
+    });
+}
+
+#[test]
 fn dropout_backward_uses_the_mask() {
     let mut rng = Rng::new(14);
     let x = rng.tensor(20, 7, -1.0, 1.0);

@@ -4,7 +4,8 @@ use super::{LossKind, NodeId, Op, Plan};
 use nrp_sema::Program;
 use std::fmt::Write;
 
-fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
+/// One node's operation as `nrp explain` prints it (`reduce sum %3 over 13264 matches`).
+pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
     let n = &plan.nodes[id];
     let r = |i: &NodeId| format!("%{i}");
     match &n.op {

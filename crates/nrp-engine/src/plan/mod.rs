@@ -61,7 +61,10 @@ pub enum Op {
     /// A sparse node as a dense `[rows, dim]` tensor.
     Densify(NodeId),
     /// `x · m` with a constant matrix `m` (`HeadSum`, `Repeat`: 0/1 block matrices).
-    MatMul { x: NodeId, m: Arc<Tensor> },
+    MatMul {
+        x: NodeId,
+        m: Arc<Tensor>,
+    },
     Dropout {
         p: f64,
         x: NodeId,
@@ -675,15 +678,31 @@ impl Builder<'_> {
                         // d × heads, ones where coordinate c lies in head c / (d / heads).
                         let d = self.plan.nodes[x].dim;
                         let block = d / heads;
-                        let m = (0..d * heads).map(|i| if (i / heads) / block == i % heads { 1.0 } else { 0.0 }).collect();
-                        Op::MatMul { x, m: Arc::new(Tensor::new(d, *heads, m)) }
+                        let m = (0..d * heads)
+                            .map(|i| {
+                                if (i / heads) / block == i % heads {
+                                    1.0
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        Op::MatMul {
+                            x,
+                            m: Arc::new(Tensor::new(d, *heads, m)),
+                        }
                     }
                     ModuleKind::Repeat { repeats } => {
                         // d × (d · repeats), ones where output column j copies input c = j / repeats.
                         let d = self.plan.nodes[x].dim;
                         let w = d * repeats;
-                        let m = (0..d * w).map(|i| if (i % w) / repeats == i / w { 1.0 } else { 0.0 }).collect();
-                        Op::MatMul { x, m: Arc::new(Tensor::new(d, w, m)) }
+                        let m = (0..d * w)
+                            .map(|i| if (i % w) / repeats == i / w { 1.0 } else { 0.0 })
+                            .collect();
+                        Op::MatMul {
+                            x,
+                            m: Arc::new(Tensor::new(d, w, m)),
+                        }
                     }
                     ModuleKind::ArgMax => Op::ArgMax(x),
                     ModuleKind::CrossEntropyLoss => Op::Loss {

@@ -3,11 +3,12 @@
 use super::Cpu;
 use super::dense::col_sum;
 use crate::backend::{BinaryOp, UnaryOp};
+use crate::float::{ErfTable, erf_and_slope, erf_cells};
 use crate::{Float, Tensor};
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
-/// 1/sqrt(2*pi)
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+/// 1/(2 sqrt(2))
+const FRAC_1_2_SQRT_2: f64 = 0.353_553_390_593_273_8;
 
 #[inline]
 fn sigmoid<T: Float>(x: T) -> T {
@@ -20,18 +21,47 @@ fn sigmoid<T: Float>(x: T) -> T {
     }
 }
 
-#[inline]
-fn gelu<T: Float>(x: T) -> T {
-    // Exact erf form, evaluated in f64 and rounded once.
-    let v = x.to_f64();
-    T::from_f64(0.5 * v * (1.0 + crate::float::erf_f64(v * FRAC_1_SQRT_2)))
+/// GELU over a block (one call per chunk, so that the FMA-enabled copy inlines the loop).
+#[inline(always)]
+fn gelu_block<T: Float>(x: &[T], out: &mut [T], t: &ErfTable) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = gelu(v, t);
+    }
 }
 
-#[inline]
-fn gelu_grad<T: Float>(x: T) -> T {
+#[inline(always)]
+fn gelu_grad_block<T: Float>(x: &[T], dy: &[T], out: &mut [T], t: &ErfTable) {
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(dy) {
+        *o = g * gelu_grad(v, t);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_block_fma<T: Float>(x: &[T], out: &mut [T], t: &ErfTable) {
+    gelu_block(x, out, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_grad_block_fma<T: Float>(x: &[T], dy: &[T], out: &mut [T], t: &ErfTable) {
+    gelu_grad_block(x, dy, out, t)
+}
+
+/// GELU (exact erf form) evaluated in f64 and rounded once.
+#[inline(always)]
+fn gelu<T: Float>(x: T, t: &ErfTable) -> T {
     let v = x.to_f64();
-    let cdf = 0.5 * (1.0 + crate::float::erf_f64(v * FRAC_1_SQRT_2));
-    T::from_f64(cdf + v * FRAC_1_SQRT_2PI * (-0.5 * v * v).exp())
+    let (e, _) = erf_and_slope(v * FRAC_1_SQRT_2, t);
+    T::from_f64(0.5 * v * (1.0 + e))
+}
+
+/// GELU'(x) = Φ(x) + x φ(x), with φ(x) = erf'(x/√2) / (2√2).
+#[inline(always)]
+fn gelu_grad<T: Float>(x: T, t: &ErfTable) -> T {
+    let v = x.to_f64();
+    let (e, slope) = erf_and_slope(v * FRAC_1_SQRT_2, t);
+    T::from_f64(0.5 * (1.0 + e) + v * slope * FRAC_1_2_SQRT_2)
 }
 
 fn map1<T: Float>(
@@ -89,7 +119,19 @@ pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &Tensor<T>, out: &mut T
                 }
             })
         }
-        UnaryOp::Gelu => map1(cpu, x, o, 16, gelu),
+        UnaryOp::Gelu => {
+            let t = erf_cells();
+            cpu.for_rows(o, 1, 8, |start, o| {
+                let x = &x[start..start + o.len()];
+                #[cfg(target_arch = "x86_64")]
+                if super::simd::has_avx2() {
+                    // Safety: the CPU has AVX2 and FMA (`mul_add` is one instruction, not a
+                    // library call; the bits are the same).
+                    return unsafe { gelu_block_fma(x, o, t) };
+                }
+                gelu_block(x, o, t)
+            })
+        }
         UnaryOp::Sigmoid => map1(cpu, x, o, 8, sigmoid),
         UnaryOp::Tanh => map1(cpu, x, o, 8, |v| v.tanh()),
     }
@@ -148,7 +190,18 @@ pub(crate) fn unary_backward<T: Float>(
                 if x > T::ZERO { g } else { g * (y + a) }
             })
         }
-        UnaryOp::Gelu => map3(cpu, x, y, g, o, 16, |x, _, g| g * gelu_grad(x)),
+        UnaryOp::Gelu => {
+            let t = erf_cells();
+            cpu.for_rows(o, 1, 8, |start, o| {
+                let (x, g) = (&x[start..start + o.len()], &g[start..start + o.len()]);
+                #[cfg(target_arch = "x86_64")]
+                if super::simd::has_avx2() {
+                    // Safety: as above.
+                    return unsafe { gelu_grad_block_fma(x, g, o, t) };
+                }
+                gelu_grad_block(x, g, o, t)
+            })
+        }
         UnaryOp::Sigmoid => map3(cpu, x, y, g, o, 1, |_, y, g| g * y * (T::ONE - y)),
         UnaryOp::Tanh => map3(cpu, x, y, g, o, 1, |_, y, g| g * (T::ONE - y * y)),
     }
@@ -295,93 +348,177 @@ pub(crate) fn binary_backward<T: Float>(
         }
         return;
     }
-    // Per-element partials as functions of (a, b, y, dy).
-    if let Some(da) = da {
-        let mut full = if da.shape() == (r, c) {
-            None
+    // Per-element partials as functions of (a, b, y, dy), each monomorphised so that the
+    // loops inline and vectorise. An operand of shape `[r, c]` takes them directly, a
+    // `[r, 1]` operand their row sums (in the order `reduce_to` would add them), any other
+    // broadcast operand goes through a full temporary.
+    for (wrt_a, d) in [(true, da), (false, db)] {
+        let Some(d) = d else { continue };
+        if d.shape() == (r, c) {
+            by_partial!(op, wrt_a, partial_full(cpu, a, b, y, dy, &mut d.data));
+        } else if d.shape() == (r, 1) {
+            by_partial!(op, wrt_a, partial_row_sums(cpu, a, b, y, dy, &mut d.data));
         } else {
-            Some(Tensor::zeros(r, c))
-        };
-        {
-            let dst = full.as_mut().map_or(&mut da.data[..], |t| &mut t.data[..]);
-            partial(cpu, op, true, a, b, y, dy, dst);
-        }
-        if let Some(full) = full {
-            reduce_to(cpu, &full, da);
-        }
-    }
-    if let Some(db) = db {
-        let mut full = if db.shape() == (r, c) {
-            None
-        } else {
-            Some(Tensor::zeros(r, c))
-        };
-        {
-            let dst = full.as_mut().map_or(&mut db.data[..], |t| &mut t.data[..]);
-            partial(cpu, op, false, a, b, y, dy, dst);
-        }
-        if let Some(full) = full {
-            reduce_to(cpu, &full, db);
+            let mut full = Tensor::zeros(r, c);
+            by_partial!(op, wrt_a, partial_full(cpu, a, b, y, dy, &mut full.data));
+            reduce_to(cpu, &full, d);
         }
     }
 }
 
+/// Calls `$run(args…, f)` with `f(a, b, y, dy)` the partial of `op` with respect to `a`
+/// (`wrt_a`) or `b`.
+macro_rules! by_partial {
+    ($op:expr, $wrt_a:expr, $run:ident ( $($arg:expr),* )) => {
+        match ($op, $wrt_a) {
+            (BinaryOp::Add, _) | (BinaryOp::Sub, true) => $run($($arg,)* |_, _, _, g| g),
+            (BinaryOp::Sub, false) => $run($($arg,)* |_, _, _, g: T| -g),
+            (BinaryOp::Mul, true) => $run($($arg,)* |_, b, _, g| g * b),
+            (BinaryOp::Mul, false) => $run($($arg,)* |a, _, _, g| g * a),
+            (BinaryOp::Div, true) => $run($($arg,)* |_, b, _, g| g / b),
+            (BinaryOp::Div, false) => $run($($arg,)* |_, b, y, g: T| -g * y / b),
+            // PyTorch: d/da a^b = b a^(b-1), masked to 0 where b == 0.
+            (BinaryOp::Pow, true) => $run($($arg,)* |a: T, b: T, _, g| {
+                if b == T::ZERO { T::ZERO } else { g * b * a.powf(b - T::ONE) }
+            }),
+            // d/db a^b = a^b ln a, masked to 0 where a == 0 and b >= 0.
+            (BinaryOp::Pow, false) => $run($($arg,)* |a: T, b: T, y, g| {
+                if a == T::ZERO && b >= T::ZERO { T::ZERO } else { g * y * a.ln() }
+            }),
+            (BinaryOp::Eq, _) => $run($($arg,)* |_, _, _, _| T::ZERO),
+        }
+    };
+}
+use by_partial;
+
+/// Row `i` of `t` broadcast to `[_, c]`: the slice and whether it is a full row.
+#[inline(always)]
+fn bcast_row<T: Float>(t: &Tensor<T>, i: usize, c: usize) -> (&[T], bool) {
+    let row = t.row(if t.rows == 1 { 0 } else { i });
+    (row, row.len() == c)
+}
+
+/// `f` over rows `i0..` of the broadcast `(a, b)` and the full `(y, dy)`, one value per
+/// element (`sink(j, value)` per row).
+#[inline(always)]
+fn partial_rows<T: Float, F: Fn(T, T, T, T) -> T>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    i: usize,
+    c: usize,
+    f: &F,
+    o: &mut [T],
+) {
+    let (ar, af) = bcast_row(a, i, c);
+    let (br, bf) = bcast_row(b, i, c);
+    let (yr, gr) = (&y.row(i)[..c], &dy.row(i)[..c]);
+    let o = &mut o[..c];
+    match (af, bf) {
+        (true, true) => {
+            let (ar, br) = (&ar[..c], &br[..c]);
+            for j in 0..c {
+                o[j] = f(ar[j], br[j], yr[j], gr[j]);
+            }
+        }
+        (true, false) => {
+            let (ar, bv) = (&ar[..c], br[0]);
+            for j in 0..c {
+                o[j] = f(ar[j], bv, yr[j], gr[j]);
+            }
+        }
+        (false, true) => {
+            let (av, br) = (ar[0], &br[..c]);
+            for j in 0..c {
+                o[j] = f(av, br[j], yr[j], gr[j]);
+            }
+        }
+        (false, false) => {
+            for j in 0..c {
+                o[j] = f(ar[0], br[0], yr[j], gr[j]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-fn partial<T: Float>(
+fn partial_rows_avx2<T: Float, F: Fn(T, T, T, T) -> T>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    i: usize,
+    c: usize,
+    f: &F,
+    o: &mut [T],
+) {
+    partial_rows(a, b, y, dy, i, c, f, o)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn partial_row<T: Float, F: Fn(T, T, T, T) -> T>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    i: usize,
+    c: usize,
+    f: &F,
+    o: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx2() {
+        // Safety: the CPU has AVX2 and FMA.
+        return unsafe { partial_rows_avx2(a, b, y, dy, i, c, f, o) };
+    }
+    partial_rows(a, b, y, dy, i, c, f, o)
+}
+
+/// `out[i, j] = f(a, b, y, dy)` at `(i, j)`, `out` shaped like `dy`.
+fn partial_full<T: Float>(
     cpu: &Cpu,
-    op: BinaryOp,
-    wrt_a: bool,
     a: &Tensor<T>,
     b: &Tensor<T>,
     y: &Tensor<T>,
     dy: &Tensor<T>,
     out: &mut [T],
+    f: impl Fn(T, T, T, T) -> T + Sync + Send,
 ) {
-    let (r, c) = (dy.rows, dy.cols);
-    if r == 0 || c == 0 {
+    let c = dy.cols;
+    if dy.rows == 0 || c == 0 {
         return;
     }
-    let at = |t: &Tensor<T>, i: usize, j: usize| {
-        t.data[if t.rows == 1 { 0 } else { i } * t.cols + if t.cols == 1 { 0 } else { j }]
-    };
-    // (a, b, y, dy) -> partial
-    let f: fn(T, T, T, T) -> T = match (op, wrt_a) {
-        (BinaryOp::Add, _) => |_, _, _, g| g,
-        (BinaryOp::Sub, true) => |_, _, _, g| g,
-        (BinaryOp::Sub, false) => |_, _, _, g| -g,
-        (BinaryOp::Mul, true) => |_, b, _, g| g * b,
-        (BinaryOp::Mul, false) => |a, _, _, g| g * a,
-        (BinaryOp::Div, true) => |_, b, _, g| g / b,
-        (BinaryOp::Div, false) => |_, b, y, g| -g * y / b,
-        // PyTorch: d/da a^b = b a^(b-1), masked to 0 where b == 0.
-        (BinaryOp::Pow, true) => |a, b, _, g| {
-            if b == T::ZERO {
-                T::ZERO
-            } else {
-                g * b * a.powf(b - T::ONE)
-            }
-        },
-        // d/db a^b = a^b ln a, masked to 0 where a == 0 and b >= 0.
-        (BinaryOp::Pow, false) => |a, b, y, g| {
-            if a == T::ZERO && b >= T::ZERO {
-                T::ZERO
-            } else {
-                g * y * a.ln()
-            }
-        },
-        (BinaryOp::Eq, _) => |_, _, _, _| T::ZERO,
-    };
     cpu.for_rows(out, c, c, |i0, chunk| {
         for (rr, o) in chunk.chunks_exact_mut(c).enumerate() {
-            let i = i0 + rr;
-            for (j, o) in o.iter_mut().enumerate() {
-                *o = f(
-                    at(a, i, j),
-                    at(b, i, j),
-                    y.data[i * c + j],
-                    dy.data[i * c + j],
-                );
-            }
+            partial_row(a, b, y, dy, i0 + rr, c, &f, o);
+        }
+    });
+}
+
+/// `out[i] = Σ_j f(a, b, y, dy)` at `(i, j)`: the gradient of a `[r, 1]` operand without a
+/// `[r, c]` temporary.
+fn partial_row_sums<T: Float>(
+    cpu: &Cpu,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    out: &mut [T],
+    f: impl Fn(T, T, T, T) -> T + Sync + Send,
+) {
+    let c = dy.cols;
+    if dy.rows == 0 {
+        return;
+    }
+    cpu.for_rows(out, 1, c, |i0, chunk| {
+        let mut row = vec![T::ZERO; c];
+        for (rr, o) in chunk.iter_mut().enumerate() {
+            partial_row(a, b, y, dy, i0 + rr, c, &f, &mut row);
+            *o = row.iter().copied().sum();
         }
     });
 }

@@ -14,9 +14,24 @@ use std::sync::Arc;
 /// Folds constant nodes one by one, inputs first. Sparse constants (from `onehot_sum`) stay
 /// sparse through the operations that preserve zeros; any other reader gets a dense copy.
 pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagnostic> {
-    let constant = plan.constant(ctx.program);
+    let mut constant = plan.constant(ctx.program);
+    let readers = plan.readers(targets);
+    let mut reader = vec![None; plan.nodes.len()];
+    for id in plan.topological(targets) {
+        for i in plan.nodes[id].op.inputs() {
+            reader[i] = Some(id);
+        }
+    }
     for id in plan.topological(targets) {
         if !constant[id] || matches!(plan.nodes[id].op, Op::Const(_)) {
+            continue;
+        }
+        // An input left unfolded (below) keeps its readers per-epoch too.
+        if !plan.nodes[id].op.inputs().iter().all(|&i| constant[i]) {
+            constant[id] = false;
+            continue;
+        }
+        if fold_one_hot(plan, id) {
             continue;
         }
         if plan.nodes[id]
@@ -24,9 +39,19 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
             .inputs()
             .iter()
             .any(|&i| plan.nodes[i].sparse.is_some())
-            && fold_sparse(plan, id)
         {
-            continue;
+            let before = plan.nodes[id].clone();
+            if fold_sparse(plan, id) {
+                if denser_than_pushed(plan, &before, id)
+                    && feeds_shrinking_linear(plan, id, &readers, &reader)
+                {
+                    // Cheaper per epoch as `Lin` of the sparse input, then the gather or
+                    // sum (`linear_pushdown`) than `Lin` of this denser product.
+                    plan.nodes[id] = before;
+                    constant[id] = false;
+                }
+                continue;
+            }
         }
         // Dense evaluation: sparse inputs are made dense first.
         let mut op = plan.nodes[id].op.clone();
@@ -59,11 +84,83 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
     Ok(())
 }
 
+/// Whether the folded sparse node `id` (a gather or sum of the sparse constant that
+/// `before` read) has more non-zeros than its input plus its matches: then a `Linear` pushed
+/// below it moves fewer numbers than one applied to it.
+fn denser_than_pushed(plan: &Plan, before: &crate::plan::Node, id: NodeId) -> bool {
+    let (input, matches) = match &before.op {
+        Op::Gather { x, index } => (*x, index.nnz()),
+        Op::Reduce {
+            x,
+            csr,
+            agg: Agg::Sum,
+            ..
+        } => (*x, csr.nnz()),
+        _ => return false,
+    };
+    let nnz = |i: NodeId| {
+        plan.nodes[i]
+            .sparse
+            .as_ref()
+            .map_or(usize::MAX, |s| s.nnz())
+    };
+    nnz(id) > nnz(input).saturating_add(matches)
+}
+
+/// Whether `id`'s value reaches a dimension-shrinking `Linear` through single-reader
+/// gathers, sums and divisions by per-row counts — the path `linear_pushdown` walks.
+fn feeds_shrinking_linear(
+    plan: &Plan,
+    mut id: NodeId,
+    readers: &[usize],
+    reader: &[Option<NodeId>],
+) -> bool {
+    loop {
+        let Some(r) = reader[id].filter(|_| readers[id] == 1) else {
+            return false;
+        };
+        match &plan.nodes[r].op {
+            Op::Linear { .. } => return plan.nodes[r].dim < plan.nodes[id].dim,
+            Op::Gather { .. }
+            | Op::Reduce {
+                agg: Agg::Sum | Agg::Mean,
+                weights: None,
+                ..
+            } => {}
+            Op::Reduce { agg: Agg::Sum, .. } => {}
+            Op::Binary(BinaryOp::Div, a, c) if *a == id && plan.nodes[*c].dim == 1 => {}
+            _ => return false,
+        }
+        id = r;
+    }
+}
+
 fn values(plan: &Plan, i: NodeId) -> &Tensor {
     match &plan.nodes[i].op {
         Op::Const(t) => t,
         _ => unreachable!("inputs of a folded node are folded first"),
     }
+}
+
+/// A constant `OneHot(n)(k)` wide enough to be sparse becomes one entry per row, so that a
+/// zero vector written `0 * OneHot(n)([v] * 0)` or a one-hot feature never fills a dense
+/// `[rows, n]` matrix. False (then evaluated densely, which reports a bad index) otherwise.
+fn fold_one_hot(plan: &mut Plan, id: NodeId) -> bool {
+    let Op::OneHot { n, x } = plan.nodes[id].op else {
+        return false;
+    };
+    let k = values(plan, x);
+    let rows = k.rows;
+    let valid = |v: f32| v >= 0.0 && v.fract() == 0.0 && (v as usize) < n;
+    if k.cols != 1 || !sparse::worth_it(rows, n, rows) || !k.data.iter().all(|&v| valid(v)) {
+        return false;
+    }
+    let cols = k.data.iter().map(|&v| v as u32).collect();
+    let structure = Csr::new(rows, n, (0..=rows).collect(), cols).expect("one entry per row");
+    plan.nodes[id].rows = rows;
+    plan.nodes[id].op = Op::Const(Arc::new(Tensor::new(rows, 1, vec![1.0; rows])));
+    plan.nodes[id].sparse = Some(Arc::new(structure));
+    true
 }
 
 /// Folds a node with a sparse input without densifying; false if the operation does not
@@ -133,6 +230,27 @@ fn fold_sparse(plan: &mut Plan, id: NodeId) -> bool {
             };
             let out = sparse::apply_map(&map, &mw.data, &values(plan, x).data);
             Some((Arc::new(structure), out))
+        }
+        // Parts one after the other (`Plan::stack`): the row blocks of every part, when all
+        // are sparse.
+        Op::Stack { xs, .. } => {
+            let parts: Option<Vec<Arc<Csr>>> =
+                xs.iter().map(|&x| plan.nodes[x].sparse.clone()).collect();
+            let Some(parts) = parts else { return false };
+            let mut indptr = vec![0usize];
+            let (mut cols, mut vals) = (vec![], vec![]);
+            for (s, &x) in parts.iter().zip(&xs) {
+                let base = cols.len();
+                indptr.extend(s.indptr()[1..].iter().map(|&p| base + p));
+                cols.extend_from_slice(s.indices());
+                vals.extend_from_slice(&values(plan, x).data);
+            }
+            let rows = indptr.len() - 1;
+            let dim = plan.nodes[id].dim;
+            Some((
+                Arc::new(Csr::new(rows, dim, indptr, cols).expect("stacked rows")),
+                vals,
+            ))
         }
         _ => None,
     };

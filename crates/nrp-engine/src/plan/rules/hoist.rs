@@ -1,8 +1,11 @@
 //! Hoisting: `f(gather(x, i))` → `gather(f(x), i)` for a row-wise `f` whose row inputs are
 //! all gathers by the same match index (scalars broadcast). A module applied to one atom's
 //! embedding inside a join thus runs once per fact of that atom instead of once per match.
+//! When the matches use few of the atom's facts (under 3/4 — e.g. one type of a tagged
+//! relation), `f` runs on just those rows: `gather(f(gather(x, used)), i')`.
 
 use crate::plan::{NodeId, Op, Plan};
+use nrp_tensor::Csr;
 use std::sync::Arc;
 
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
@@ -35,6 +38,7 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
         let Some(index) = index.filter(|_| ok) else {
             continue;
         };
+        let (sources, index) = restrict_to_used(plan, id, sources, index);
         let mut op = plan.nodes[id].op.clone();
         for (slot, &s) in op.inputs_mut().into_iter().zip(&sources) {
             *slot = s;
@@ -52,6 +56,55 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
         plan.nodes[hoisted].module = module;
         plan.nodes[id].op = Op::Gather { x: hoisted, index };
     }
+}
+
+/// When `index` reads under 3/4 of its source's rows, gathers each gathered source down to
+/// the rows used (in order of first use) and renumbers `index` into them.
+fn restrict_to_used(
+    plan: &mut Plan,
+    id: NodeId,
+    sources: Vec<NodeId>,
+    index: Arc<Csr>,
+) -> (Vec<NodeId>, Arc<Csr>) {
+    let n = index.n_cols();
+    // Modules that may reject a row (an Embedding index) keep the atom's own row numbers,
+    // so that the error names the fact.
+    if matches!(
+        plan.nodes[id].op,
+        Op::Module { .. } | Op::OneHot { .. } | Op::Loss { .. }
+    ) {
+        return (sources, index);
+    }
+    let mut slot = vec![u32::MAX; n];
+    let mut used = vec![];
+    for &k in index.indices() {
+        if slot[k as usize] == u32::MAX {
+            slot[k as usize] = used.len() as u32;
+            used.push(k);
+        }
+    }
+    if used.len() * 4 >= n * 3 {
+        return (sources, index);
+    }
+    let renumbered: Vec<u32> = index.indices().iter().map(|&k| slot[k as usize]).collect();
+    let inner = Arc::new(Csr::from_index(used.clone(), n).expect("rows in range"));
+    let outer = Arc::new(Csr::from_index(renumbered, used.len()).expect("renumbered index"));
+    let label = format!("{} (facts used)", plan.nodes[id].label);
+    let sources = sources
+        .into_iter()
+        .map(|s| {
+            if plan.nodes[s].rows != n {
+                return s; // a broadcast scalar
+            }
+            let (dim, space) = (plan.nodes[s].dim, plan.nodes[s].space);
+            let gather = Op::Gather {
+                x: s,
+                index: inner.clone(),
+            };
+            plan.add(gather, used.len(), dim, label.clone(), None, space)
+        })
+        .collect();
+    (sources, outer)
 }
 
 #[cfg(test)]

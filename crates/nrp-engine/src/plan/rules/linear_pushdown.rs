@@ -8,7 +8,14 @@ use nrp_sema::Agg;
 use nrp_tensor::BinaryOp;
 
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
+    // To a fixpoint: a `Linear` pushed below one sum may go below the next (two hops of
+    // propagation over a sparse feature matrix).
+    while push_once(plan, targets) {}
+}
+
+fn push_once(plan: &mut Plan, targets: &[NodeId]) -> bool {
     let readers = plan.readers(targets);
+    let mut changed = false;
     for id in plan.topological(targets) {
         let Op::Linear { module, x: r, bias } = plan.nodes[id].op.clone() else {
             continue;
@@ -38,7 +45,9 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
             plan.nodes[id].span,
             plan.nodes[x].space,
         );
-        let before = format!("{label} (per fact, before the sum)");
+        // One note however many sums the Linear moves below.
+        let base = label.split(" (").next().unwrap_or(&label).to_string();
+        let before = format!("{base} (per fact, before the sum)");
         let lin = plan.add(
             Op::Linear {
                 module,
@@ -59,13 +68,13 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
             agg,
             weights,
         };
-        let mut sum = plan.add(reduce, rows, out, format!("{label} (sum)"), None, r_space);
+        let mut sum = plan.add(reduce, rows, out, format!("{base} (sum)"), None, r_space);
         if let Some(c) = divisor {
             sum = plan.add(
                 Op::Binary(BinaryOp::Div, sum, c),
                 rows,
                 out,
-                format!("{label} (mean)"),
+                format!("{base} (mean)"),
                 None,
                 r_space,
             );
@@ -78,7 +87,9 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                 index: identity(rows),
             }
         };
+        changed = true;
     }
+    changed
 }
 
 /// A constant one-column tensor (per-row counts).

@@ -14,7 +14,8 @@
 //!    union) become one weighted sum.
 //! 7. [`linear_pushdown`] — `Lin(Σ w x)` becomes `Σ w Lin(x)` when `Lin` shrinks the
 //!    dimension (then [`gather_through`] again tidies up).
-//! 8. [`sparsify`] — mostly-zero constants are kept as their non-zeros, and the operations
+//! 8. [`cse`] — nodes with the same operation on the same inputs are computed once.
+//! 9. [`sparsify`] — mostly-zero constants are kept as their non-zeros, and the operations
 //!    that preserve zeros run on those only.
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
@@ -29,6 +30,7 @@
 //! only [`sparsify`] gives their dense readers a dense copy: with `sparsify` disabled, every
 //! sparse constant is made dense at the end instead (nothing sparse runs per epoch).
 
+pub mod cse;
 pub mod factor_split;
 pub mod fold;
 pub mod gather_through;
@@ -63,6 +65,7 @@ pub const ORDER: &[(&str, Rule)] = &[
         Ok(linear_pushdown::apply(p, t))
     }),
     ("cleanup", |p, _, t| Ok(gather_through::apply(p, t))),
+    ("cse", |p, _, t| Ok(cse::apply(p, t))),
     ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
 ];
 
