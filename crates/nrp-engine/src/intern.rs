@@ -33,16 +33,27 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 pub struct Dict {
     values: Vec<Value>,
     ids: HashMap<Value, u32>,
-    /// Fast path for the common all-integer columns.
+    /// Fast paths for numbers (integer ids, float measurements): no SipHash, no `Value`.
     ints: FxMap<i64, u32>,
+    floats: FxMap<u64, u32>,
     /// `rank[id]`: the value's position in content order, once frozen.
     rank: Vec<u32>,
 }
 
 impl Dict {
     pub fn intern(&mut self, v: &Value) -> u32 {
-        if let Value::Int(i) = v {
-            return self.intern_int(*i);
+        match v {
+            Value::Int(i) => return self.intern_int(*i),
+            // Normalised floats are finite and not integral: their bits are canonical.
+            Value::Float(x) => {
+                if let Some(&id) = self.floats.get(&x.to_bits()) {
+                    return id;
+                }
+                let id = self.push(v.clone());
+                self.floats.insert(x.to_bits(), id);
+                return id;
+            }
+            Value::Str(_) => {}
         }
         if let Some(&id) = self.ids.get(v) {
             return id;
@@ -78,6 +89,7 @@ impl Dict {
     pub fn id(&self, v: &Value) -> Option<u32> {
         match v {
             Value::Int(i) => self.ints.get(i).copied(),
+            Value::Float(x) => self.floats.get(&x.to_bits()).copied(),
             v => self.ids.get(v).copied(),
         }
     }
@@ -85,8 +97,34 @@ impl Dict {
     /// Ranks every value in content order (numbers, then strings), so that comparisons are
     /// integer comparisons. Values interned later compare by value.
     pub fn freeze(&mut self) {
-        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        // Each kind sorted by its own cheap key (millions of float measurements are common),
+        // then integers and floats merged in numeric order, strings last.
+        let (mut ints, mut floats, mut strs) = (vec![], vec![], vec![]);
+        for (id, v) in self.values.iter().enumerate() {
+            match v {
+                Value::Int(i) => ints.push((*i, id as u32)),
+                Value::Float(x) => floats.push((*x, id as u32)),
+                Value::Str(_) => strs.push(id as u32),
+            }
+        }
+        ints.sort_unstable();
+        floats.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        strs.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        let mut order = Vec::with_capacity(self.values.len());
+        let (mut i, mut f) = (0, 0);
+        while i < ints.len() || f < floats.len() {
+            let take_int = f == floats.len()
+                || (i < ints.len()
+                    && self.values[ints[i].1 as usize] < self.values[floats[f].1 as usize]);
+            if take_int {
+                order.push(ints[i].1);
+                i += 1;
+            } else {
+                order.push(floats[f].1);
+                f += 1;
+            }
+        }
+        order.extend(strs);
         self.rank = vec![0; self.values.len()];
         for (r, &id) in order.iter().enumerate() {
             self.rank[id as usize] = r as u32;
@@ -133,5 +171,24 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(d.intern_column(&Column::Int(vec![1, 2])), vec![a, 2]);
         assert_eq!(d.value(c), &Value::parse("x"));
+    }
+
+    #[test]
+    fn freeze_ranks_in_content_order() {
+        let mut d = Dict::default();
+        let texts = [
+            "b", "2.5", "-3", "a", "10", "-0.5", "2", "1e300", "-1e300", "3",
+        ];
+        let ids: Vec<u32> = texts.iter().map(|t| d.intern(&Value::parse(t))).collect();
+        assert_eq!(d.intern(&Value::parse("2.5")), ids[1]);
+        d.freeze();
+        let mut by_rank: Vec<&str> = texts.to_vec();
+        by_rank.sort_by_key(|t| d.rank(d.id(&Value::parse(t)).unwrap()).unwrap());
+        assert_eq!(
+            by_rank,
+            [
+                "-1e300", "-3", "-0.5", "2", "2.5", "3", "10", "1e300", "a", "b"
+            ]
+        );
     }
 }

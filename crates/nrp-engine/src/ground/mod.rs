@@ -95,6 +95,7 @@ impl Ground {
         inputs.retain(|&r| program.relations[r].is_input());
         inputs.sort_unstable();
         inputs.dedup();
+        let mut t = std::time::Instant::now();
         let mut loaded = vec![];
         for &rel in &inputs {
             loaded.push(g.load_input(program, db, rel)?);
@@ -104,15 +105,19 @@ impl Ground {
                 g.intern_constants(rule);
             }
         }
+        crate::trace("  intern inputs", &mut t);
         g.dict.freeze();
+        crate::trace("  rank values", &mut t);
         for (rel, bound) in inputs.into_iter().zip(loaded) {
             g.sort_input(rel, &bound);
         }
+        crate::trace("  sort inputs", &mut t);
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
                 let (relation, ground) = g.ground_rule(rule);
                 g.relations[rel] = Some(relation);
                 g.rules[rel] = Some(ground);
+                crate::trace(&format!("  rule {}", program.relations[rel].name), &mut t);
             }
         }
         Ok(g)
@@ -149,17 +154,31 @@ impl Ground {
     fn sort_input(&mut self, rel: RelId, bound: &nrp_data::BoundRelation) {
         let r = self.relations[rel].as_mut().expect("loaded");
         let dict = &self.dict;
-        let mut perm: Vec<u32> = (0..r.len as u32).collect();
-        perm.sort_unstable_by(|&a, &b| {
-            r.cols
+        // Content order is rank order (the dictionary is frozen): compare integers, and
+        // skip the sort for tables stored in order already (ids, then dimensions).
+        let ranks: Vec<Vec<u32>> = r
+            .cols
+            .iter()
+            .map(|c| c.iter().map(|&id| dict.rank(id).expect("frozen")).collect())
+            .collect();
+        let key_cmp = |a: usize, b: usize| {
+            ranks
                 .iter()
-                .map(|c| dict.cmp(c[a as usize], c[b as usize]))
+                .map(|c| c[a].cmp(&c[b]))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
-        });
-        for c in r.cols.iter_mut() {
-            *c = perm.iter().map(|&p| c[p as usize]).collect();
-        }
+        };
+        let sorted = (1..r.len).all(|i| key_cmp(i - 1, i).is_le());
+        let perm: Vec<u32> = if sorted {
+            (0..r.len as u32).collect()
+        } else {
+            let mut perm: Vec<u32> = (0..r.len as u32).collect();
+            perm.sort_unstable_by(|&a, &b| key_cmp(a as usize, b as usize));
+            for c in r.cols.iter_mut() {
+                *c = perm.iter().map(|&p| c[p as usize]).collect();
+            }
+            perm
+        };
         if bound.dim > 0 {
             let mut e = Vec::with_capacity(r.len * bound.dim);
             for &p in &perm {
