@@ -99,7 +99,11 @@ impl Profile {
             per(total),
             self.epochs
         );
-        for &i in ids.iter().take(top) {
+        for &i in ids
+            .iter()
+            .filter(|&&i| self.forward_ns[i] + self.backward_ns[i] > 0)
+            .take(top)
+        {
             let n = &plan.nodes[i];
             let _ = writeln!(
                 out,

@@ -122,12 +122,12 @@ fn feeds_shrinking_linear(
         match &plan.nodes[r].op {
             Op::Linear { .. } => return plan.nodes[r].dim < plan.nodes[id].dim,
             Op::Gather { .. }
+            | Op::Reduce { agg: Agg::Sum, .. }
             | Op::Reduce {
-                agg: Agg::Sum | Agg::Mean,
+                agg: Agg::Mean,
                 weights: None,
                 ..
             } => {}
-            Op::Reduce { agg: Agg::Sum, .. } => {}
             Op::Binary(BinaryOp::Div, a, c) if *a == id && plan.nodes[*c].dim == 1 => {}
             _ => return false,
         }
