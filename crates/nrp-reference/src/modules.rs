@@ -122,9 +122,14 @@ pub fn apply_rounded(
         }
         ModuleKind::HeadSum { heads } => {
             let block = x.len() / heads;
-            (0..heads).map(|h| x[h * block..(h + 1) * block].iter().sum()).collect()
+            (0..heads)
+                .map(|h| x[h * block..(h + 1) * block].iter().sum())
+                .collect()
         }
-        ModuleKind::Repeat { repeats } => x.iter().flat_map(|&v| std::iter::repeat_n(v, repeats)).collect(),
+        ModuleKind::Repeat { repeats } => x
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, repeats))
+            .collect(),
         ModuleKind::ArgMax => {
             // The first maximum; NaN counts as the largest value, as in `torch.argmax`.
             let mut best = 0;

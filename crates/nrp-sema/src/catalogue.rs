@@ -136,7 +136,10 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
             let output = size(get(1)?, "out_features")?;
             let (b, span) = get(2)?;
             if b != 0.0 && b != 1.0 {
-                return Err(Diagnostic::error(format!("`bias` of `Linear` is `True` or `False`, got {b}"), span));
+                return Err(Diagnostic::error(
+                    format!("`bias` of `Linear` is `True` or `False`, got {b}"),
+                    span,
+                ));
             }
             ModuleKind::Linear {
                 input,

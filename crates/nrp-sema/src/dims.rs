@@ -203,7 +203,9 @@ fn module_output(
                 && d % heads != 0
             {
                 return Err(Diagnostic::error(
-                    format!("`{name}` ({what}) splits its input into {heads} equal blocks; a {d}-dimensional input does not split"),
+                    format!(
+                        "`{name}` ({what}) splits its input into {heads} equal blocks; a {d}-dimensional input does not split"
+                    ),
                     x.1,
                 ));
             }

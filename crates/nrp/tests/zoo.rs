@@ -119,7 +119,11 @@ fn run_case(case: &str, db: &str, epochs: usize) -> Run {
 
 fn learns(case: &str, db: &str, epochs: usize, min_acc: f64) -> Run {
     let r = run_case(case, db, epochs);
-    eprintln!("{case}: {epochs} epochs, loss {:?}, test_acc {}", r.losses, r.num("test_acc"));
+    eprintln!(
+        "{case}: {epochs} epochs, loss {:?}, test_acc {}",
+        r.losses,
+        r.num("test_acc")
+    );
     assert!(
         r.last_loss() < 0.99 * r.first_loss(),
         "{case}: the loss did not go down in {epochs} epochs: {:?}",

@@ -401,6 +401,7 @@ fn bcast_row<T: Float>(t: &Tensor<T>, i: usize, c: usize) -> (&[T], bool) {
 /// `f` over rows `i0..` of the broadcast `(a, b)` and the full `(y, dy)`, one value per
 /// element (`sink(j, value)` per row).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn partial_rows<T: Float, F: Fn(T, T, T, T) -> T>(
     a: &Tensor<T>,
     b: &Tensor<T>,
