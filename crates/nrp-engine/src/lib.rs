@@ -100,15 +100,19 @@ impl<'p> Engine<'p> {
         g.set_training(false);
         let targets = plan::targets(&self.plan, rels);
         let order = self.plan.topological(&targets);
-        let vars = exec::forward(
-            &mut g,
-            &self.plan,
-            &self.program,
-            Some(params),
-            &order,
-            &mut |_| {},
-        )
-        .map_err(|e| self.error(e))?;
+        // Inside the pool: one hand-off for the whole evaluation instead of one per kernel.
+        let vars = backend
+            .install(|| {
+                exec::forward(
+                    &mut g,
+                    &self.plan,
+                    &self.program,
+                    Some(params),
+                    &order,
+                    &mut |_| {},
+                )
+            })
+            .map_err(|e| self.error(e))?;
         let outputs = rels
             .iter()
             .map(|&r| {

@@ -124,7 +124,7 @@ pub fn fit(
                 .set_weight_decay(id, Some(if decayed { fp.weight_decay } else { 0.0 }));
         }
     }
-    let mut optimizer: Box<dyn Optimizer<f32>> = match fp.optimizer {
+    let mut optimizer: Box<dyn Optimizer<f32> + Send> = match fp.optimizer {
         Opt::Adam => Box::new(Adam::new(fp.lr, fp.weight_decay)),
         Opt::AdamW => Box::new(Adam::adamw(fp.lr, fp.weight_decay)),
         Opt::Sgd => Box::new(Sgd::new(fp.lr, fp.momentum, fp.weight_decay)),
@@ -146,31 +146,35 @@ pub fn fit(
     let mut profile = profile_top.map(|_| exec::Profile::default());
     for epoch in 1..=fp.epochs {
         let t0 = Instant::now();
-        let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
-        g.set_training(true);
-        if profile.is_some() {
-            g.profile_backward();
-        }
-        let vars = exec::forward_profiled(
-            &mut g,
-            &engine.plan,
-            program,
-            Some(params),
-            &order,
-            &mut |buf: &mut [f32]| rng.fill(buf),
-            profile.as_mut(),
-        )
-        .map_err(|e| engine.error(e))?;
-        let loss_var = vars[loss_node].expect("loss recorded");
-        let loss_value = g.value(loss_var).data[0] as f64;
-        let grads = g
-            .backward(loss_var)
-            .map_err(|e| Diagnostic::error(e.to_string(), span))?;
-        if let (Some(p), Some(ns)) = (profile.as_mut(), g.backward_ns()) {
-            p.add_backward(ns);
-        }
-        pool = g.into_pool();
-        optimizer.step(&mut params.set, &grads);
+        // The whole step runs inside the pool: one hand-off per epoch instead of per kernel.
+        let (loss_value, grads, next_pool) = backend.install(|| {
+            let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
+            g.set_training(true);
+            if profile.is_some() {
+                g.profile_backward();
+            }
+            let vars = exec::forward_profiled(
+                &mut g,
+                &engine.plan,
+                program,
+                Some(params),
+                &order,
+                &mut |buf: &mut [f32]| rng.fill(buf),
+                profile.as_mut(),
+            )
+            .map_err(|e| engine.error(e))?;
+            let loss_var = vars[loss_node].expect("loss recorded");
+            let loss_value = g.value(loss_var).data[0] as f64;
+            let grads = g
+                .backward(loss_var)
+                .map_err(|e| Diagnostic::error(e.to_string(), span))?;
+            if let (Some(p), Some(ns)) = (profile.as_mut(), g.backward_ns()) {
+                p.add_backward(ns);
+            }
+            Ok::<_, Diagnostic>((loss_value, grads, g.into_pool()))
+        })?;
+        pool = next_pool;
+        backend.install(|| optimizer.step(&mut params.set, &grads));
         pool.recycle(grads);
         report.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         report.final_loss = loss_value;

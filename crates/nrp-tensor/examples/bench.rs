@@ -126,7 +126,11 @@ fn graph(rng: &mut Rng, n: usize, undirected_edges: usize) -> (Csr, Tensor) {
 
 fn spmm(cpu: &Cpu) {
     let mut rng = Rng(2);
-    for (n, e, d) in [(2708, 5278, 16), (100_000, 1_000_000, 64)] {
+    for (n, e, d) in [
+        (2708, 5278, 16),
+        (2708, 24_000, 128),
+        (100_000, 1_000_000, 64),
+    ] {
         let (csr, w) = graph(&mut rng, n, e);
         let x = rng.tensor(n, d);
         let mut out = Tensor::zeros(n, d);

@@ -358,9 +358,10 @@ fn composite_gcn_layer() {
 
 #[test]
 fn specialised_widths() {
-    // The CSR kernels have register-resident paths for widths 8/16/32/64.
+    // The CSR kernels have register-resident paths for widths 8/16/32/64, column blocks of
+    // 64 or 32 for wider rows (128, 96) and a generic loop otherwise (48).
     let mut rng = Rng::new(18);
-    for d in [8, 16, 32, 64] {
+    for d in [8, 16, 32, 64, 96, 128, 48] {
         let csr: &'static Csr = Box::leak(Box::new(random_csr(&mut rng, 12, 9, 5)));
         let x = rng.tensor(9, d, -1.0, 1.0);
         let w = rng.tensor(csr.nnz(), 1, -1.0, 1.0);

@@ -7,8 +7,9 @@ use super::simd::{PREFETCH, add_to, axpy, dot, multiversion, prefetch};
 use crate::{Csr, Float, Segments, Tensor};
 use std::ops::Range;
 
-/// Rows of [`spmm`] for a compile-time width: the accumulator lives in registers.
-/// `w = 1` when there are no values; `1·x == x` exactly, so every width gives the same bits.
+/// Rows of [`spmm`] in column blocks of a compile-time width `D` (`d` is a multiple of `D`):
+/// each block's accumulator lives in registers. `w = 1` when there are no values; `1·x == x`
+/// exactly, and every block sums in CSR order, so every width gives the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn spmm_rows_d<T: Float, const D: usize>(
@@ -19,26 +20,29 @@ fn spmm_rows_d<T: Float, const D: usize>(
     vals: Option<&[T]>,
     scale: Option<&[T]>,
     x: &[T],
+    d: usize,
 ) {
     let end = indptr[rows.end];
-    for (r, o) in rows.zip(out.chunks_exact_mut(D)) {
-        let mut acc = [T::ZERO; D];
-        for k in indptr[r]..indptr[r + 1] {
-            if k + PREFETCH < end {
-                prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * D), D);
+    for (r, orow) in rows.zip(out.chunks_exact_mut(d)) {
+        for (c0, o) in (0..d).step_by(D).zip(orow.chunks_exact_mut(D)) {
+            let mut acc = [T::ZERO; D];
+            for k in indptr[r]..indptr[r + 1] {
+                if c0 == 0 && k + PREFETCH < end {
+                    prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * d), d);
+                }
+                let b = idx[k] as usize * d + c0;
+                let xr: &[T; D] = x[b..b + D].try_into().unwrap();
+                let w = vals.map_or(T::ONE, |v| v[k]);
+                for j in 0..D {
+                    acc[j] += w * xr[j];
+                }
             }
-            let b = idx[k] as usize * D;
-            let xr: &[T; D] = x[b..b + D].try_into().unwrap();
-            let w = vals.map_or(T::ONE, |v| v[k]);
-            for j in 0..D {
-                acc[j] += w * xr[j];
+            if let Some(s) = scale {
+                let s = s[r];
+                acc.iter_mut().for_each(|a| *a *= s);
             }
+            o.copy_from_slice(&acc);
         }
-        if let Some(s) = scale {
-            let s = s[r];
-            acc.iter_mut().for_each(|a| *a *= s);
-        }
-        o.copy_from_slice(&acc);
     }
 }
 
@@ -54,11 +58,11 @@ multiversion! {
         x: &[T],
         d: usize,
     ) {
-        match d {
-            8 => return spmm_rows_d::<T, 8>(rows, out, indptr, idx, vals, scale, x),
-            16 => return spmm_rows_d::<T, 16>(rows, out, indptr, idx, vals, scale, x),
-            32 => return spmm_rows_d::<T, 32>(rows, out, indptr, idx, vals, scale, x),
-            64 => return spmm_rows_d::<T, 64>(rows, out, indptr, idx, vals, scale, x),
+        match block_width(d) {
+            8 => return spmm_rows_d::<T, 8>(rows, out, indptr, idx, vals, scale, x, d),
+            16 => return spmm_rows_d::<T, 16>(rows, out, indptr, idx, vals, scale, x, d),
+            32 => return spmm_rows_d::<T, 32>(rows, out, indptr, idx, vals, scale, x, d),
+            64 => return spmm_rows_d::<T, 64>(rows, out, indptr, idx, vals, scale, x, d),
             _ => {}
         }
         let end = indptr[rows.end];
@@ -103,7 +107,7 @@ pub(crate) fn spmm<T: Float>(
     });
 }
 
-/// [`spmm_t_rows`] for a compile-time width (same bits as the generic loop).
+/// [`spmm_t_rows`] in column blocks of a compile-time width (same bits as the generic loop).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn spmm_t_rows_d<T: Float, const D: usize>(
@@ -115,31 +119,45 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
     vals: Option<&[T]>,
     scale: Option<&[T]>,
     dy: &[T],
+    d: usize,
 ) {
     let end = tp[cols.end];
-    for (c, o) in cols.zip(out.chunks_exact_mut(D)) {
-        let mut acc = [T::ZERO; D];
-        for p in tp[c]..tp[c + 1] {
-            if p + PREFETCH < end {
-                prefetch(
-                    dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * D),
-                    D,
-                );
-                if let Some(v) = vals {
-                    prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
+    for (c, orow) in cols.zip(out.chunks_exact_mut(d)) {
+        for (c0, o) in (0..d).step_by(D).zip(orow.chunks_exact_mut(D)) {
+            let mut acc = [T::ZERO; D];
+            for p in tp[c]..tp[c + 1] {
+                if c0 == 0 && p + PREFETCH < end {
+                    prefetch(
+                        dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * d),
+                        d,
+                    );
+                    if let Some(v) = vals {
+                        prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
+                    }
+                }
+                let i = trows[p] as usize;
+                let g: &[T; D] = dy[i * d + c0..i * d + c0 + D].try_into().unwrap();
+                let mut w = vals.map_or(T::ONE, |v| v[tentries[p] as usize]);
+                if let Some(s) = scale {
+                    w *= s[i];
+                }
+                for j in 0..D {
+                    acc[j] += w * g[j];
                 }
             }
-            let i = trows[p] as usize;
-            let g: &[T; D] = dy[i * D..i * D + D].try_into().unwrap();
-            let mut w = vals.map_or(T::ONE, |v| v[tentries[p] as usize]);
-            if let Some(s) = scale {
-                w *= s[i];
-            }
-            for j in 0..D {
-                acc[j] += w * g[j];
-            }
+            o.copy_from_slice(&acc);
         }
-        o.copy_from_slice(&acc);
+    }
+}
+
+/// The register block for rows of width `d`: `d` itself up to 64, else the widest of 64, 32
+/// that divides it (0: no block fits, use the generic loop).
+fn block_width(d: usize) -> usize {
+    match d {
+        8 | 16 | 32 | 64 => d,
+        _ if d % 64 == 0 => 64,
+        _ if d % 32 == 0 => 32,
+        _ => 0,
     }
 }
 
@@ -156,11 +174,11 @@ multiversion! {
         dy: &[T],
         d: usize,
     ) {
-        match d {
-            8 => return spmm_t_rows_d::<T, 8>(cols, out, tp, trows, tentries, vals, scale, dy),
-            16 => return spmm_t_rows_d::<T, 16>(cols, out, tp, trows, tentries, vals, scale, dy),
-            32 => return spmm_t_rows_d::<T, 32>(cols, out, tp, trows, tentries, vals, scale, dy),
-            64 => return spmm_t_rows_d::<T, 64>(cols, out, tp, trows, tentries, vals, scale, dy),
+        match block_width(d) {
+            8 => return spmm_t_rows_d::<T, 8>(cols, out, tp, trows, tentries, vals, scale, dy, d),
+            16 => return spmm_t_rows_d::<T, 16>(cols, out, tp, trows, tentries, vals, scale, dy, d),
+            32 => return spmm_t_rows_d::<T, 32>(cols, out, tp, trows, tentries, vals, scale, dy, d),
+            64 => return spmm_t_rows_d::<T, 64>(cols, out, tp, trows, tentries, vals, scale, dy, d),
             _ => {}
         }
         let end = tp[cols.end];
