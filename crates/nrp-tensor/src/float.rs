@@ -160,7 +160,7 @@ fn erf_series(x: f64) -> f64 {
 
 /// erfc(x) for x >= 2 by the continued fraction
 /// erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
-fn erfc_cf(x: f64) -> f64 {
+pub(crate) fn erfc_cf(x: f64) -> f64 {
     let mut t = x;
     for n in (1..=300).rev() {
         t = x + (n as f64 / 2.0) / t;

@@ -2,6 +2,7 @@
 
 use super::Cpu;
 use super::dense::col_sum;
+use super::simd::multiversion;
 use crate::backend::{BinaryOp, UnaryOp};
 use crate::float::{ErfTable, erf_and_slope, erf_cells};
 use crate::{Float, Tensor};
@@ -48,7 +49,8 @@ fn gelu_grad_block_fma<T: Float>(x: &[T], dy: &[T], out: &mut [T], t: &ErfTable)
     gelu_grad_block(x, dy, out, t)
 }
 
-/// GELU (exact erf form) evaluated in f64 and rounded once.
+/// GELU (exact erf form) evaluated in f64 and rounded once (f64 tensors; f32 tensors take
+/// the vectorised [`gelu_f32`]).
 #[inline(always)]
 fn gelu<T: Float>(x: T, t: &ErfTable) -> T {
     let v = x.to_f64();
@@ -62,6 +64,103 @@ fn gelu_grad<T: Float>(x: T, t: &ErfTable) -> T {
     let v = x.to_f64();
     let (e, slope) = erf_and_slope(v * FRAC_1_SQRT_2, t);
     T::from_f64(0.5 * (1.0 + e) + v * slope * FRAC_1_2_SQRT_2)
+}
+
+/// `e^a` in f32, branch-free so that loops over it vectorise (Cephes' `expf`: `a = k ln 2 + r`,
+/// a degree-7 polynomial in `r`, scaled by `2^k` through the exponent bits). About 1 ulp;
+/// `a < -87` gives 0 (no subnormals), callers keep `a <= 0`.
+#[inline(always)]
+fn exp_nonpositive_f32(a: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+    let under = a < -87.0;
+    let a = a.max(-87.0);
+    let y = a * std::f32::consts::LOG2_E + MAGIC;
+    let k = y - MAGIC;
+    // The integer k sits in y's low mantissa bits (an `as i32` cast would not vectorise).
+    let ki = (y.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let r = (a - k * 0.693_359_4) + k * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ] {
+        p = p * r + c;
+    }
+    let e = (p * r * r + r + 1.0) * f32::from_bits(((ki + 127) << 23) as u32);
+    if under { 0.0 } else { e }
+}
+
+/// `(Φ(x), e^(-x²/2))` in f32 for GELU, branch-free. Φ comes from erfc (Numerical Recipes'
+/// `erfcc`, relative error below 1.2e-7 on the whole line) so that the negative tail keeps its
+/// relative accuracy; `-x²/2` is carried as an exact pair (the FMA residual), so GELU is within
+/// a few ulp of the exact value (checked against the f64 path in the tests).
+#[inline(always)]
+fn gelu_parts_f32(x: f32) -> (f32, f32) {
+    const C: [f32; 10] = [
+        -1.265_512_2,
+        1.000_023_7,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_204,
+        1.488_515_9,
+        -0.822_152_2,
+        0.170_872_77,
+    ];
+    let x = x.clamp(-20.0, 20.0); // Φ is 0 or 1 beyond; keeps x² finite
+    let x2 = x * x;
+    let lo = -0.5 * x.mul_add(x, -x2);
+    let gauss = exp_nonpositive_f32(-0.5 * x2) * (1.0 + lo);
+    let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let mut p = C[9];
+    for &c in C[..9].iter().rev() {
+        p = p * t + c;
+    }
+    let erfc = t * exp_nonpositive_f32(p) * gauss; // erfc(|x|/√2); p < 0 for t in (0, 1]
+    let phi = if x < 0.0 {
+        0.5 * erfc
+    } else {
+        1.0 - 0.5 * erfc
+    };
+    (phi, gauss)
+}
+
+multiversion! {
+    /// GELU over f32 values, vectorised (see [`gelu_parts_f32`]).
+    fn gelu_f32<T>(x: &[f32], out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v * gelu_parts_f32(v).0;
+        }
+    }
+}
+
+multiversion! {
+    /// `dy · GELU'(x)` over f32 values: `GELU' = Φ(x) + x φ(x)`.
+    fn gelu_grad_f32<T>(x: &[f32], dy: &[f32], out: &mut [f32]) {
+        const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+        for ((o, &v), &g) in out.iter_mut().zip(x).zip(dy) {
+            let (phi, gauss) = gelu_parts_f32(v);
+            *o = g * (phi + v * FRAC_1_SQRT_2PI * gauss);
+        }
+    }
+}
+
+/// `s` as `f32`s when `T` is `f32` (the vectorised f32 kernels), else `None`.
+fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // Safety: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
+}
+
+fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // Safety: T is f32.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
 }
 
 fn map1<T: Float>(
@@ -123,6 +222,9 @@ pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &Tensor<T>, out: &mut T
             let t = erf_cells();
             cpu.for_rows(o, 1, 8, |start, o| {
                 let x = &x[start..start + o.len()];
+                if let (Some(x), Some(o)) = (as_f32(x), as_f32_mut(o)) {
+                    return gelu_f32::<f32>(x, o);
+                }
                 #[cfg(target_arch = "x86_64")]
                 if super::simd::has_avx2() {
                     // Safety: the CPU has AVX2 and FMA (`mul_add` is one instruction, not a
@@ -194,6 +296,9 @@ pub(crate) fn unary_backward<T: Float>(
             let t = erf_cells();
             cpu.for_rows(o, 1, 8, |start, o| {
                 let (x, g) = (&x[start..start + o.len()], &g[start..start + o.len()]);
+                if let (Some(x), Some(g), Some(o)) = (as_f32(x), as_f32(g), as_f32_mut(o)) {
+                    return gelu_grad_f32::<f32>(x, g, o);
+                }
                 #[cfg(target_arch = "x86_64")]
                 if super::simd::has_avx2() {
                     // Safety: as above.
@@ -563,4 +668,47 @@ pub(crate) fn mask_scale<T: Float>(
             *o = v * sc[(k & 1) as usize];
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::float::{erf_f64, erfc_cf};
+
+    /// Φ(x) in f64, relatively accurate on the negative tail too.
+    fn phi(x: f64) -> f64 {
+        let z = x * FRAC_1_SQRT_2;
+        if z < -2.0 {
+            0.5 * erfc_cf(-z)
+        } else {
+            0.5 * (1.0 + erf_f64(z))
+        }
+    }
+
+    #[test]
+    fn f32_gelu_is_within_a_few_ulp() {
+        let xs: Vec<f32> = (-24_000..=24_000).map(|i| i as f32 * 5e-4).collect();
+        let (mut y, mut dx) = (vec![0f32; xs.len()], vec![0f32; xs.len()]);
+        gelu_f32::<f32>(&xs, &mut y);
+        gelu_grad_f32::<f32>(&xs, &vec![1.0; xs.len()], &mut dx);
+        for ((&x, &y), &d) in xs.iter().zip(&y).zip(&dx) {
+            let v = x as f64;
+            let want = v * phi(v);
+            let slope = phi(v) + v * (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            if want.abs() > 1e-30 {
+                let rel = (y as f64 - want).abs() / want.abs();
+                assert!(
+                    rel < 1e-6,
+                    "GELU({x}) = {y}, want {want} (relative error {rel:e})"
+                );
+            }
+            let err = (d as f64 - slope).abs();
+            assert!(err < 5e-7, "GELU'({x}) = {d}, want {slope} (error {err:e})");
+        }
+        let mut y = [0f32; 3];
+        gelu_f32::<f32>(&[f32::INFINITY, f32::NAN, -30.0], &mut y);
+        assert_eq!(y[0], f32::INFINITY);
+        assert!(y[1].is_nan());
+        assert_eq!(y[2], 0.0);
+    }
 }
