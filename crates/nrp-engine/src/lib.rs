@@ -68,6 +68,9 @@ impl<'p> Engine<'p> {
         let mut plan = plan::build(&program, &ground, &embedded)?;
         trace("build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
+        let mut ground = ground;
+        ground.release_planned();
+        trace("release match lists", &mut t);
         Ok(Engine {
             program,
             ground,
@@ -196,7 +199,21 @@ impl<'p> Engine<'p> {
 /// Stage timings on stderr when `NRP_TRACE` is set (a profiling aid; restarts the clock).
 pub fn trace(what: &str, t: &mut Instant) {
     if std::env::var_os("NRP_TRACE").is_some() {
-        eprintln!("[trace] {what}: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+        // Resident and peak memory (Linux), to see which stage holds what.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map_or(String::from("?"), |v| format!("{:.0}", v / 1024.0))
+        };
+        eprintln!(
+            "[trace] {what}: {:.2} ms (rss {} MB, peak {} MB)",
+            t.elapsed().as_secs_f64() * 1e3,
+            kb("VmRSS:"),
+            kb("VmHWM:")
+        );
     }
     *t = Instant::now();
 }
@@ -233,7 +250,7 @@ pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> O
                 return None;
             };
             let (body, _) = rule.bodies().into_iter().nth(b)?;
-            let m = ground.rules[r].as_ref()?.bodies.get(b)?;
+            let m = ground.matches(program, r, b)?;
             if row >= m.len() {
                 return None;
             }

@@ -68,8 +68,8 @@ pub struct Ground {
     pub dict: Dict,
     pub relations: Vec<Option<GroundRelation>>,
     pub rules: Vec<Option<GroundRule>>,
-    /// Input relations' embeddings (row-major `len * dim`, f64 as read).
-    pub input_embeddings: Vec<Option<Vec<f64>>>,
+    /// Input relations' embeddings (row-major `len * dim`, in f32 as the plan holds them).
+    pub input_embeddings: Vec<Option<Vec<f32>>>,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -182,7 +182,8 @@ impl Ground {
         if bound.dim > 0 {
             let mut e = Vec::with_capacity(r.len * bound.dim);
             for &p in &perm {
-                e.extend_from_slice(bound.emb(p as usize));
+                // f32 as the plan's constants hold them (half the memory of the f64 table).
+                e.extend(bound.emb(p as usize).iter().map(|&x| x as f32));
             }
             self.input_embeddings[rel] = Some(e);
         }
@@ -206,6 +207,42 @@ impl Ground {
                 }
             }
         }
+    }
+
+    /// Frees what only planning reads — the match lists and the input embeddings (the plan
+    /// has its CSRs and constants by now): on a 2 M-edge graph they are the largest thing
+    /// held. [`Ground::matches`] rebuilds a match list on demand.
+    pub fn release_planned(&mut self) {
+        for m in self
+            .rules
+            .iter_mut()
+            .flatten()
+            .flat_map(|r| r.bodies.iter_mut())
+        {
+            *m = Matches::default();
+        }
+        self.input_embeddings.iter_mut().for_each(|e| *e = None);
+    }
+
+    /// The match list of body `b` of relation `rel`'s rule, re-grounded (deterministically:
+    /// the same rows in the same order) when [`Ground::release_planned`] freed it. For error
+    /// messages, which are rare.
+    pub fn matches(
+        &self,
+        program: &Program,
+        rel: RelId,
+        b: usize,
+    ) -> Option<std::borrow::Cow<'_, Matches>> {
+        let gr = self.rules[rel].as_ref()?;
+        let kept = gr.bodies.get(b)?;
+        if kept.len() == gr.reports.get(b)?.matches {
+            return Some(std::borrow::Cow::Borrowed(kept));
+        }
+        let RelKind::Derived(rule) = &program.relations[rel].kind else {
+            return None;
+        };
+        let (_, mut again) = self.ground_rule(rule);
+        (b < again.bodies.len()).then(|| std::borrow::Cow::Owned(again.bodies.swap_remove(b)))
     }
 
     fn ground_rule(&self, rule: &CoreRule) -> (GroundRelation, GroundRule) {

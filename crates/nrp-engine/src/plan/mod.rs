@@ -355,7 +355,7 @@ pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
         match &r.kind {
             RelKind::Input(_) => {
                 if let Some(e) = &ground.input_embeddings[rel] {
-                    let t = Tensor::new(rows, dim, e.iter().map(|&x| x as f32).collect());
+                    let t = Tensor::new(rows, dim, e.clone());
                     plan.relation[rel] = Some(plan.add(
                         Op::Const(Arc::new(t)),
                         rows,
