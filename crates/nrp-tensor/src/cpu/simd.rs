@@ -51,14 +51,14 @@ pub(crate) fn prefetch<T>(p: *const T, len: usize) {
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
+        #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
         $vis fn $name<$T: crate::Float>($($arg: $ty),*) {
             #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
             fn inner<$T: crate::Float>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
             unsafe fn avx2<$T: crate::Float>($($arg: $ty),*) {
                 inner::<$T>($($arg),*)
             }

@@ -155,8 +155,8 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
 fn block_width(d: usize) -> usize {
     match d {
         8 | 16 | 32 | 64 => d,
-        _ if d % 64 == 0 => 64,
-        _ if d % 32 == 0 => 32,
+        _ if d.is_multiple_of(64) => 64,
+        _ if d.is_multiple_of(32) => 32,
         _ => 0,
     }
 }
