@@ -27,15 +27,13 @@ impl<E> Default for FreeList<E> {
 
 impl<E: Copy + Default> FreeList<E> {
     /// The smallest free buffer that fits (contents unspecified), or a fresh zeroed one.
-    /// Buffers already as long as asked come first: growing a shorter one within its capacity
-    /// fills the new part (an epoch asks for the same sizes as the last, so most are exact).
     fn take(&mut self, len: usize) -> Vec<E> {
         let best = self
             .free
             .iter()
             .enumerate()
             .filter(|(_, (v, _))| v.capacity() >= len)
-            .min_by_key(|(_, (v, _))| (v.len() < len, v.len(), v.capacity()))
+            .min_by_key(|(_, (v, _))| v.capacity())
             .map(|(i, _)| i);
         match best {
             Some(i) => {
