@@ -70,7 +70,7 @@ impl<'p> Engine<'p> {
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
         let mut ground = ground;
         ground.release_planned();
-        trace("release match lists", &mut t);
+        trace("free match lists and input embeddings", &mut t);
         Ok(Engine {
             program,
             ground,

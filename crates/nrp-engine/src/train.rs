@@ -146,7 +146,8 @@ pub fn fit(
     let mut profile = profile_top.map(|_| exec::Profile::default());
     for epoch in 1..=fp.epochs {
         let t0 = Instant::now();
-        // The whole step runs inside the pool: one hand-off per epoch instead of per kernel.
+        // The whole step (optimiser update included) runs inside the pool: one hand-off per
+        // epoch instead of one per kernel.
         let (loss_value, grads, next_pool) = backend.install(|| {
             let mut g: Graph = Graph::with_pool(backend, std::mem::take(&mut pool));
             g.set_training(true);
@@ -171,10 +172,11 @@ pub fn fit(
             if let (Some(p), Some(ns)) = (profile.as_mut(), g.backward_ns()) {
                 p.add_backward(ns);
             }
-            Ok::<_, Diagnostic>((loss_value, grads, g.into_pool()))
+            let pool = g.into_pool();
+            optimizer.step(&mut params.set, &grads);
+            Ok::<_, Diagnostic>((loss_value, grads, pool))
         })?;
         pool = next_pool;
-        backend.install(|| optimizer.step(&mut params.set, &grads));
         pool.recycle(grads);
         report.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         report.final_loss = loss_value;

@@ -132,7 +132,7 @@ fn gelu_parts_f32(x: f32) -> (f32, f32) {
 
 multiversion! {
     /// `dy · GELU'(x)` over f32 values: `GELU' = Φ(x) + x φ(x)`.
-    fn gelu_grad_f32<T>(x: &[f32], dy: &[f32], out: &mut [f32]) {
+    fn gelu_grad_f32(x: &[f32], dy: &[f32], out: &mut [f32]) {
         const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
         for ((o, &v), &g) in out.iter_mut().zip(x).zip(dy) {
             let (phi, gauss) = gelu_parts_f32(v);
@@ -286,7 +286,7 @@ pub(crate) fn unary_backward<T: Float>(
             cpu.for_rows(o, 1, 8, |start, o| {
                 let (x, g) = (&x[start..start + o.len()], &g[start..start + o.len()]);
                 if let (Some(x), Some(g), Some(o)) = (as_f32(x), as_f32(g), as_f32_mut(o)) {
-                    return gelu_grad_f32::<f32>(x, g, o);
+                    return gelu_grad_f32(x, g, o);
                 }
                 #[cfg(target_arch = "x86_64")]
                 if super::simd::has_avx2() {
@@ -678,7 +678,7 @@ mod tests {
     fn f32_gelu_gradient_is_accurate() {
         let xs: Vec<f32> = (-24_000..=24_000).map(|i| i as f32 * 5e-4).collect();
         let mut dx = vec![0f32; xs.len()];
-        gelu_grad_f32::<f32>(&xs, &vec![1.0; xs.len()], &mut dx);
+        gelu_grad_f32(&xs, &vec![1.0; xs.len()], &mut dx);
         for (&x, &d) in xs.iter().zip(&dx) {
             let v = x as f64;
             // Φ itself within a few ulp (relative): the negative tail keeps its accuracy.
@@ -696,7 +696,7 @@ mod tests {
             assert!(err < 5e-7, "GELU'({x}) = {d}, want {slope} (error {err:e})");
         }
         let mut d = [0f32; 3];
-        gelu_grad_f32::<f32>(&[f32::INFINITY, f32::NAN, -30.0], &[1.0; 3], &mut d);
+        gelu_grad_f32(&[f32::INFINITY, f32::NAN, -30.0], &[1.0; 3], &mut d);
         assert_eq!(d[0], 1.0);
         assert!(d[1].is_nan());
         assert_eq!(d[2], 0.0);

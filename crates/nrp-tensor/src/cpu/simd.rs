@@ -46,28 +46,28 @@ pub(crate) fn prefetch<T>(p: *const T, len: usize) {
     let _ = (p, len);
 }
 
-/// Defines `fn $name<T: Float>(args)` that runs `$body` compiled for AVX2+FMA when the CPU
-/// has it, else for the baseline.
+/// Defines `fn $name<T: Float>(args)` (or a plain `fn $name(args)`) that runs `$body`
+/// compiled for AVX2+FMA when the CPU has it, else for the baseline.
 macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident $(<$T:ident>)? ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
-        #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
-        $vis fn $name<$T: crate::Float>($($arg: $ty),*) {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name $(<$T: crate::Float>)? ($($arg: $ty),*) {
             #[inline(always)]
-            #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
-            fn inner<$T: crate::Float>($($arg: $ty),*) $body
+            #[allow(clippy::too_many_arguments)]
+            fn inner $(<$T: crate::Float>)? ($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
-            unsafe fn avx2<$T: crate::Float>($($arg: $ty),*) {
-                inner::<$T>($($arg),*)
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2 $(<$T: crate::Float>)? ($($arg: $ty),*) {
+                inner $(::<$T>)? ($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             if crate::cpu::simd::has_avx2() {
                 // Safety: the CPU supports the features `avx2` was compiled for.
-                return unsafe { avx2::<$T>($($arg),*) };
+                return unsafe { avx2 $(::<$T>)? ($($arg),*) };
             }
-            inner::<$T>($($arg),*)
+            inner $(::<$T>)? ($($arg),*)
         }
     };
 }
