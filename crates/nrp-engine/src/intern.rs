@@ -36,6 +36,10 @@ pub struct Dict {
     /// Fast paths for numbers (integer ids, float measurements): no SipHash, no `Value`.
     ints: FxMap<i64, u32>,
     floats: FxMap<u64, u32>,
+    /// Floats interned by [`Dict::intern_columns`], ascending, and their ids: millions of
+    /// distinct measurements are sorted once instead of hashed one by one.
+    sorted_floats: Vec<f64>,
+    sorted_float_ids: Vec<u32>,
     /// `rank[id]`: the value's position in content order, once frozen.
     rank: Vec<u32>,
 }
@@ -46,7 +50,7 @@ impl Dict {
             Value::Int(i) => return self.intern_int(*i),
             // Normalised floats are finite and not integral: their bits are canonical.
             Value::Float(x) => {
-                if let Some(&id) = self.floats.get(&x.to_bits()) {
+                if let Some(id) = self.float_id(*x) {
                     return id;
                 }
                 let id = self.push(v.clone());
@@ -78,18 +82,104 @@ impl Dict {
         id
     }
 
-    pub fn intern_column(&mut self, c: &Column) -> Vec<u32> {
-        match c {
-            Column::Int(xs) => xs.iter().map(|&i| self.intern_int(i)).collect(),
-            _ => (0..c.len()).map(|i| self.intern(&c.get(i))).collect(),
+    fn float_id(&self, x: f64) -> Option<u32> {
+        if let Some(&id) = self.floats.get(&x.to_bits()) {
+            return Some(id);
         }
+        let at = self
+            .sorted_floats
+            .partition_point(|y| y.total_cmp(&x).is_lt());
+        (self.sorted_floats.get(at) == Some(&x)).then(|| self.sorted_float_ids[at])
+    }
+
+    pub fn intern_column(&mut self, c: &Column) -> Vec<u32> {
+        self.intern_columns(&[c]).pop().expect("one column")
+    }
+
+    /// Interns whole columns. The non-integral cells of float columns are interned together
+    /// by sorting (a radix sort of their bits), not hashing: a table of dense features has
+    /// millions of distinct values, and a hash lookup per cell misses the cache every time.
+    pub fn intern_columns(&mut self, cols: &[&Column]) -> Vec<Vec<u32>> {
+        let batch = self.sorted_floats.is_empty();
+        let mut keys: Vec<u64> = vec![];
+        let mut cells: Vec<u64> = vec![];
+        let mut out: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
+        for (j, c) in cols.iter().enumerate() {
+            out.push(match c {
+                Column::Int(xs) => xs.iter().map(|&i| self.intern_int(i)).collect(),
+                Column::Float(xs) if batch => xs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| {
+                        if is_float_cell(x) {
+                            keys.push(order_key(x));
+                            cells.push(((j as u64) << 40) | i as u64);
+                            u32::MAX
+                        } else {
+                            self.intern(&Value::from_f64(x))
+                        }
+                    })
+                    .collect(),
+                _ => (0..c.len()).map(|i| self.intern(&c.get(i))).collect(),
+            });
+        }
+        radix_sort(&mut keys, &mut cells);
+        // Each distinct value (a run of equal keys) gets a provisional number `p`; new values
+        // then take ids in order of first occurrence, so that reading a table's values in
+        // row order (encodes, ranks) walks the dictionary forwards instead of at random.
+        // `runs[p]`: the value and its id (`u32::MAX` until first seen), side by side so
+        // that the pass below misses the cache once per cell, not twice.
+        let mut runs: Vec<(f64, u32)> = vec![];
+        let mut i = 0;
+        while i < keys.len() {
+            let p = runs.len() as u32;
+            let x = from_order_key(keys[i]);
+            // Every earlier batch value is below: only the hash map can hold `x` already.
+            runs.push((
+                x,
+                self.floats.get(&x.to_bits()).copied().unwrap_or(u32::MAX),
+            ));
+            while i < keys.len() && keys[i] == order_key(x) {
+                out[(cells[i] >> 40) as usize][(cells[i] & ((1 << 40) - 1)) as usize] = p;
+                i += 1;
+            }
+        }
+        drop((keys, cells));
+        self.values
+            .reserve(runs.iter().filter(|r| r.1 == u32::MAX).count());
+        for (c, o) in cols.iter().zip(out.iter_mut()) {
+            let Column::Float(xs) = c else { continue };
+            if !batch {
+                continue;
+            }
+            const AHEAD: usize = 16;
+            for k in 0..xs.len() {
+                if let Some(&q) = o.get(k + AHEAD) {
+                    prefetch(runs.as_ptr().wrapping_add(q as usize));
+                }
+                if is_float_cell(xs[k]) {
+                    let r = &mut runs[o[k] as usize];
+                    if r.1 == u32::MAX {
+                        r.1 = self.push(Value::Float(r.0));
+                    }
+                    o[k] = r.1;
+                }
+            }
+        }
+        for (x, id) in runs {
+            if self.floats.get(&x.to_bits()) != Some(&id) {
+                self.sorted_floats.push(x);
+                self.sorted_float_ids.push(id);
+            }
+        }
+        out
     }
 
     /// The id of a value already interned.
     pub fn id(&self, v: &Value) -> Option<u32> {
         match v {
             Value::Int(i) => self.ints.get(i).copied(),
-            Value::Float(x) => self.floats.get(&x.to_bits()).copied(),
+            Value::Float(x) => self.float_id(*x),
             v => self.ids.get(v).copied(),
         }
     }
@@ -97,25 +187,36 @@ impl Dict {
     /// Ranks every value in content order (numbers, then strings), so that comparisons are
     /// integer comparisons. Values interned later compare by value.
     pub fn freeze(&mut self) {
-        // Each kind sorted by its own cheap key (millions of float measurements are common),
-        // then integers and floats merged in numeric order, strings last.
-        let (mut ints, mut floats, mut strs) = (vec![], vec![], vec![]);
+        // Each kind sorted by its own cheap key, then integers and floats merged in numeric
+        // order, strings last. The floats of `intern_columns` are sorted already (millions of
+        // measurements are common); those interned one by one are sorted and merged in.
+        let (mut ints, mut others, mut strs) = (vec![], vec![], vec![]);
         for (id, v) in self.values.iter().enumerate() {
             match v {
                 Value::Int(i) => ints.push((*i, id as u32)),
-                Value::Float(x) => floats.push((*x, id as u32)),
+                Value::Float(x) if self.floats.contains_key(&x.to_bits()) => {
+                    others.push((*x, id as u32))
+                }
+                Value::Float(_) => {}
                 Value::Str(_) => strs.push(id as u32),
             }
         }
         ints.sort_unstable();
-        floats.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         strs.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        let batch = self
+            .sorted_floats
+            .iter()
+            .copied()
+            .zip(self.sorted_float_ids.iter().copied());
+        let floats = merge(batch, others, |a, b| a.0 < b.0);
         let mut order = Vec::with_capacity(self.values.len());
         let (mut i, mut f) = (0, 0);
         while i < ints.len() || f < floats.len() {
-            let take_int = f == floats.len()
-                || (i < ints.len()
-                    && self.values[ints[i].1 as usize] < self.values[floats[f].1 as usize]);
+            // Floats here are not integral, so an integer never equals one and the f64
+            // comparison is exact (beyond 2^53 the rounded integer is still on its side).
+            let take_int =
+                f == floats.len() || (i < ints.len() && (ints[i].0 as f64) < floats[f].0);
             if take_int {
                 order.push(ints[i].1);
                 i += 1;
@@ -157,6 +258,82 @@ impl Dict {
     }
 }
 
+/// Asks for the cache line at `p` (any address: a prefetch never faults).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetch` is a hint; it reads nothing architecturally and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Whether `x` is interned as a float (not integral: integral floats are integers).
+fn is_float_cell(x: f64) -> bool {
+    matches!(Value::from_f64(x), Value::Float(_))
+}
+
+/// The union of two ascending sequences, ascending.
+fn merge<T: Copy>(
+    a: impl IntoIterator<Item = T>,
+    b: impl IntoIterator<Item = T>,
+    less: impl Fn(&T, &T) -> bool,
+) -> Vec<T> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => !less(y, x),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+    }
+}
+
+/// The bits of a float as an unsigned integer in the float's order (negatives reversed).
+fn order_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+fn from_order_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// Sorts `keys` ascending, carrying `vals` along: least significant byte first, skipping
+/// the bytes every key shares (the sign and exponent of values of one scale). Stable.
+fn radix_sort(keys: &mut Vec<u64>, vals: &mut Vec<u64>) {
+    let n = keys.len();
+    let mut counts = vec![[0usize; 256]; 8];
+    for &k in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[(k >> (8 * d)) as usize & 255] += 1;
+        }
+    }
+    let (mut k2, mut v2) = (vec![0u64; n], vec![0u64; n]);
+    for (d, c) in counts.iter().enumerate() {
+        if c.iter().any(|&x| x == n) {
+            continue;
+        }
+        let mut start = [0usize; 256];
+        for b in 1..256 {
+            start[b] = start[b - 1] + c[b - 1];
+        }
+        for (&k, &v) in keys.iter().zip(vals.iter()) {
+            let b = (k >> (8 * d)) as usize & 255;
+            k2[start[b]] = k;
+            v2[start[b]] = v;
+            start[b] += 1;
+        }
+        std::mem::swap(keys, &mut k2);
+        std::mem::swap(vals, &mut v2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +348,34 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(d.intern_column(&Column::Int(vec![1, 2])), vec![a, 2]);
         assert_eq!(d.value(c), &Value::parse("x"));
+    }
+
+    #[test]
+    fn float_columns_intern_by_sorting() {
+        let mut d = Dict::default();
+        let xs = vec![0.5, -2.25, 3.0, 0.5, -0.0, 1e-300, -1e300, 0.1, -2.25];
+        let ids = d.intern_columns(&[&Column::Float(xs.clone()), &Column::Int(vec![3, 0])]);
+        for (i, &x) in xs.iter().enumerate() {
+            assert_eq!(d.value(ids[0][i]), &Value::from_f64(x), "cell {i}");
+            assert_eq!(d.id(&Value::from_f64(x)), Some(ids[0][i]));
+            assert_eq!(d.intern(&Value::from_f64(x)), ids[0][i]);
+        }
+        assert_eq!(ids[0][0], ids[0][3]);
+        assert_eq!(ids[0][1], ids[0][8]);
+        assert_eq!(ids[1], vec![ids[0][2], ids[0][4]]);
+        assert_eq!(d.len(), 7);
+        // A second batch and later single values find the first batch's ids.
+        let again = d.intern_columns(&[&Column::Float(vec![0.1, 7.5])]);
+        assert_eq!(again[0][0], ids[0][7]);
+        assert_eq!(d.value(again[0][1]), &Value::Float(7.5));
+        let mut keys: Vec<u64> = xs.iter().map(|&x| order_key(x)).collect();
+        let mut at: Vec<u64> = (0..keys.len() as u64).collect();
+        radix_sort(&mut keys, &mut at);
+        let sorted: Vec<f64> = keys.iter().map(|&k| from_order_key(k)).collect();
+        let mut want = xs.clone();
+        want.sort_by(f64::total_cmp);
+        assert_eq!(sorted, want);
+        assert_eq!(at[0], 6);
     }
 
     #[test]

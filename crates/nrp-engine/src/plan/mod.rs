@@ -572,8 +572,8 @@ impl Builder<'_> {
                 for k in 0..rows {
                     for t in items {
                         let v = match t {
-                            Term::Var(x) => self.ground.dict.value(m.vars[*x][k]).clone(),
-                            Term::Const(c) => c.clone(),
+                            Term::Var(x) => self.ground.dict.value(m.vars[*x][k]),
+                            Term::Const(c) => c,
                         };
                         match v.as_f64() {
                             Some(x) => data.push(x as f32),
