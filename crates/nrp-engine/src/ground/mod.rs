@@ -324,6 +324,7 @@ impl Ground {
         let same = |a: usize, b: usize| match k {
             0 => true,
             1 => ranks[a] == ranks[b],
+            2 => ranks[2 * a] == ranks[2 * b] && ranks[2 * a + 1] == ranks[2 * b + 1],
             _ => ranks[a * k..(a + 1) * k] == ranks[b * k..(b + 1) * k],
         };
         for (pos, &i) in order.iter().enumerate() {
