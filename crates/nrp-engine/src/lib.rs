@@ -22,6 +22,21 @@ use nrp_tensor::{BufferPool, Cpu, Graph};
 use plan::{Plan, Space};
 use std::time::Instant;
 
+/// Hands the heap's free pages back to the OS. glibc serves blocks below its (adaptive,
+/// up to 32 MiB) mmap threshold from the heap and keeps them when freed: the match lists
+/// of a 2 M-edge graph, freed after planning, would otherwise stay in the process's
+/// resident memory for the whole of training.
+fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's `malloc_trim` only releases memory that is free.
+        unsafe { malloc_trim(0) };
+    }
+}
+
 pub struct Engine<'p> {
     /// The program as run: the checked one, with acyclic sums pushed down into
     /// intermediate relations (`eliminate`); relation ids of the original stay valid.
@@ -49,6 +64,31 @@ impl<'p> Engine<'p> {
         db: &Database,
         rels: &[RelId],
     ) -> Result<Engine<'p>, Diagnostic> {
+        Engine::build(program, rels, |p, needed| Ground::inputs(p, db, needed))
+    }
+
+    /// [`Engine::new`] taking the database, whose tables are freed as soon as the input
+    /// relations are read: grounding and planning then have that memory (the tables of a
+    /// 2 M-edge graph are the size of its match lists).
+    pub fn from_database(
+        program: &'p Program,
+        db: Database,
+        rels: &[RelId],
+    ) -> Result<Engine<'p>, Diagnostic> {
+        Engine::build(program, rels, move |p, needed| {
+            let inputs = Ground::inputs(p, &db, needed);
+            let mut t = Instant::now();
+            drop(db);
+            trace("  free the tables", &mut t);
+            inputs
+        })
+    }
+
+    fn build(
+        program: &'p Program,
+        rels: &[RelId],
+        read: impl FnOnce(&Program, &[RelId]) -> Result<Ground, Diagnostic>,
+    ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let mut t = Instant::now();
         let disabled = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
@@ -59,7 +99,8 @@ impl<'p> Engine<'p> {
                 std::borrow::Cow::Owned(eliminate::eliminate(program))
             };
         let needed = program.closure(rels);
-        let ground = Ground::new(&program, db, &needed)?;
+        let mut ground = read(&program, &needed)?;
+        ground.derive(&program, &needed);
         trace("ground", &mut t);
         // Embeddings are planned only where read: a relation needed for its content alone
         // computes none (nor raises their errors, as the reference does).
@@ -70,6 +111,7 @@ impl<'p> Engine<'p> {
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
         let mut ground = ground;
         ground.release_planned();
+        return_free_memory();
         trace("free match lists and input embeddings", &mut t);
         Ok(Engine {
             program,

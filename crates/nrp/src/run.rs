@@ -71,9 +71,8 @@ pub fn cmd_run(args: &Args) -> R<()> {
             .map_err(|e| format!("cannot create --out directory {}: {e}", dir.display()))?;
     }
     let backend = backend(args)?;
-    let engine = Engine::new(&program, &db, &rels).map_err(render)?;
     // The engine holds what it needs; the tables read from the database are not kept.
-    drop(db);
+    let engine = Engine::from_database(&program, db, &rels).map_err(render)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);

@@ -77,6 +77,14 @@ type R<T> = Result<T, Diagnostic>;
 impl Ground {
     /// Grounds the relations `needed` (dependencies first, as `Program::closure` gives them).
     pub fn new(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
+        let mut g = Ground::inputs(program, db, needed)?;
+        g.derive(program, needed);
+        Ok(g)
+    }
+
+    /// Reads the input relations that `needed` depends on (interned, sorted): after this
+    /// the database is no longer read, and a caller that owns it can free its tables.
+    pub fn inputs(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
         let n = program.relations.len();
         let mut g = Ground {
             dict: Dict::default(),
@@ -122,6 +130,13 @@ impl Ground {
             g.sort_input(rel, &bound);
         }
         crate::trace("  sort inputs", &mut t);
+        Ok(g)
+    }
+
+    /// Grounds the derived relations of `needed`, in order (inputs are read already).
+    pub fn derive(&mut self, program: &Program, needed: &[RelId]) {
+        let g = self;
+        let mut t = std::time::Instant::now();
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
                 let (relation, ground) = g.ground_rule(rule);
@@ -130,7 +145,6 @@ impl Ground {
                 crate::trace(&format!("  rule {}", program.relations[rel].name), &mut t);
             }
         }
-        Ok(g)
     }
 
     fn load_input(
