@@ -123,6 +123,27 @@ fn large_matmul_matches_naive() {
     }
 }
 
+#[test]
+fn split_reduction_is_bit_identical_across_thread_counts() {
+    use nrp_tensor::Backend;
+    let mut rng = common::Rng::new(8);
+    // A weight gradient's shape: dYᵀ·X over 5,000 facts (the reduction is split in blocks).
+    let (gy, x): (Tensor, Tensor) = (
+        rng.tensor(5000, 64, -1.0, 1.0),
+        rng.tensor(5000, 48, -1.0, 1.0),
+    );
+    let run = |threads: usize| {
+        let mut out = Tensor::zeros(64, 48);
+        nrp_tensor::Cpu::new(threads)
+            .unwrap()
+            .matmul(&gy, true, &x, false, &mut out, false);
+        out.data.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
+
 fn graph_csr() -> Csr {
     // Head rows: 0 <- {1, 2}, 1 <- {}, 2 <- {0, 0, 2}
     Csr::new(3, 3, vec![0, 2, 2, 5], vec![1, 2, 0, 0, 2]).unwrap()
@@ -379,6 +400,9 @@ fn matmul_overwrites_garbage_and_accumulates() {
             (513, 77, 33),
             (700, 80, 70),
             (40, 600, 900),
+            // Long reductions over few rows (weight gradients): split over k.
+            (64, 5000, 64),
+            (7, 2708, 128),
         ] {
             let a: Tensor = rng.tensor(m, k, -1.0, 1.0);
             let b: Tensor = rng.tensor(k, n, -1.0, 1.0);
