@@ -78,6 +78,25 @@ pub(crate) fn matmul<T: Float>(
         }
     };
     // Safety (all calls below): views stay inside `a`, `b`, `out` (shapes checked above).
+    let k_chunks = gemm_k_chunks(m, n, k);
+    if k_chunks > 1 {
+        let per = k.div_ceil(k_chunks);
+        split_k(cpu, m, n, k, per, &mut out.data, accumulate, |ks, c| {
+            let (av, bv) = (av, bv); // whole views (Sync), not their pointer fields
+            let a_sub = View {
+                ptr: av.ptr.wrapping_offset(ks.start as isize * av.cs),
+                ..av
+            };
+            let b_sub = View {
+                ptr: bv.ptr.wrapping_offset(ks.start as isize * bv.rs),
+                ..bv
+            };
+            // Safety: the sub-views cover columns `ks` of op(A) and rows `ks` of op(B).
+            let kl = ks.len();
+            unsafe { gemm_raw(m, n, kl, a_sub, b_sub, c.as_mut_ptr(), n as isize, false) };
+        });
+        return;
+    }
     if m >= n || m * n * k < WIDE_THRESHOLD {
         unsafe { gemm_rows(cpu, m, n, k, av, bv, out.data.as_mut_ptr(), accumulate) };
         return;
@@ -120,11 +139,6 @@ unsafe fn gemm_rows<T: Float>(
     accumulate: bool,
 ) {
     let chunks = gemm_chunks(m, n, k);
-    let k_chunks = gemm_k_chunks(m, n, k);
-    if chunks == 1 && k_chunks > 1 {
-        unsafe { gemm_split_k(cpu, m, n, k, k_chunks, av, bv, c, accumulate) };
-        return;
-    }
     if chunks == 1 {
         unsafe { gemm_raw(m, n, k, av, bv, c, n as isize, accumulate) };
         return;
@@ -173,67 +187,42 @@ pub(crate) fn gemm_chunks(m: usize, n: usize, k: usize) -> usize {
 
 const GEMM_SPLIT_WORK: usize = 1 << 21;
 
-/// Reduction blocks for a GEMM too few rows to split (a weight gradient `dYᵀ·X`: 64 × 64
-/// summed over 5,000 facts): blocks of at least 1024 of `k`, at most 8. Like
-/// [`gemm_chunks`], a function of the shape alone.
+/// Reduction blocks for a GEMM whose output is too small to split by rows (a weight gradient
+/// `dYᵀ·X`, 64 × 64 summed over 5,000 facts, ran on one thread): blocks of at least 1024 of
+/// `k`, at most 8. Like [`gemm_chunks`], a function of the shape alone.
 pub(crate) fn gemm_k_chunks(m: usize, n: usize, k: usize) -> usize {
-    if m * n * k < GEMM_SPLIT_WORK {
+    if m * n * k < GEMM_SPLIT_WORK || m.max(n) / 128 >= 2 {
         1
     } else {
         (k / 1024).clamp(1, 8)
     }
 }
 
-/// `C (+)= A·B` as `k_chunks` partial products over consecutive blocks of the reduction,
-/// computed in parallel and added in block order (so the bits do not depend on threads).
+/// `C (+)= Σ_t P_t`, the partial products over consecutive blocks of `per` of the
+/// reduction (`partial(ks, P)` writes the product over `ks` into a zeroed `P`), computed in
+/// parallel and added in block order, so the bits do not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_split_k<T: Float>(
+fn split_k<T: Float>(
     cpu: &Cpu,
     m: usize,
     n: usize,
     k: usize,
-    k_chunks: usize,
-    av: View<T>,
-    bv: View<T>,
-    c: *mut T,
+    per: usize,
+    out: &mut [T],
     accumulate: bool,
+    partial: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
 ) {
-    let per = k.div_ceil(k_chunks);
     let part = |t: usize| {
-        let (av, bv) = (av, bv);
-        let (lo, hi) = (t * per, ((t + 1) * per).min(k));
-        let a_sub = View {
-            ptr: av.ptr.wrapping_offset(lo as isize * av.cs),
-            ..av
-        };
-        let b_sub = View {
-            ptr: bv.ptr.wrapping_offset(lo as isize * bv.rs),
-            ..bv
-        };
         let mut p = vec![T::ZERO; m * n];
-        // Safety: the sub-views cover columns lo..hi of A and rows lo..hi of B.
-        unsafe {
-            gemm_raw(
-                m,
-                n,
-                hi - lo,
-                a_sub,
-                b_sub,
-                p.as_mut_ptr(),
-                n as isize,
-                false,
-            )
-        };
+        partial(t * per..((t + 1) * per).min(k), &mut p);
         p
     };
     let chunks = k.div_ceil(per);
-    let parts: Vec<Vec<T>> = if cpu.threads() > 1 {
+    let parts: Vec<Vec<T>> = if cpu.threads() > 1 && chunks > 1 {
         cpu.install(|| (0..chunks).into_par_iter().map(part).collect())
     } else {
         (0..chunks).map(part).collect()
     };
-    // Safety: `c` holds the m × n output, contiguous.
-    let out = unsafe { std::slice::from_raw_parts_mut(c, m * n) };
     for (t, p) in parts.iter().enumerate() {
         if t == 0 && !accumulate {
             out.copy_from_slice(p);
