@@ -92,10 +92,6 @@ impl Dict {
         (self.sorted_floats.get(at) == Some(&x)).then(|| self.sorted_float_ids[at])
     }
 
-    pub fn intern_column(&mut self, c: &Column) -> Vec<u32> {
-        self.intern_columns(&[c]).pop().expect("one column")
-    }
-
     /// Interns whole columns. The non-integral cells of float columns are interned together
     /// by sorting (a radix sort of their bits), not hashing: a table of dense features has
     /// millions of distinct values, and a hash lookup per cell misses the cache every time.
@@ -147,15 +143,13 @@ impl Dict {
         drop((keys, cells));
         self.values
             .reserve(runs.iter().filter(|r| r.1 == u32::MAX).count());
-        for (c, o) in cols.iter().zip(out.iter_mut()) {
+        // Only a batch collected floats (`runs` is empty otherwise).
+        for (c, o) in cols.iter().zip(out.iter_mut()).filter(|_| batch) {
             let Column::Float(xs) = c else { continue };
-            if !batch {
-                continue;
-            }
             const AHEAD: usize = 16;
             for k in 0..xs.len() {
                 if let Some(&q) = o.get(k + AHEAD) {
-                    prefetch(runs.as_ptr().wrapping_add(q as usize));
+                    nrp_tensor::prefetch(runs.as_ptr().wrapping_add(q as usize), 1);
                 }
                 if is_float_cell(xs[k]) {
                     let r = &mut runs[o[k] as usize];
@@ -258,18 +252,6 @@ impl Dict {
     }
 }
 
-/// Asks for the cache line at `p` (any address: a prefetch never faults).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetch` is a hint; it reads nothing architecturally and cannot fault.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// Whether `x` is interned as a float (not integral: integral floats are integers).
 fn is_float_cell(x: f64) -> bool {
     matches!(Value::from_f64(x), Value::Float(_))
@@ -316,7 +298,7 @@ fn radix_sort(keys: &mut Vec<u64>, vals: &mut Vec<u64>) {
     }
     let (mut k2, mut v2) = (vec![0u64; n], vec![0u64; n]);
     for (d, c) in counts.iter().enumerate() {
-        if c.iter().any(|&x| x == n) {
+        if c.contains(&n) {
             continue;
         }
         let mut start = [0usize; 256];
@@ -346,7 +328,10 @@ mod tests {
         let c = d.intern(&Value::parse("x"));
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(d.intern_column(&Column::Int(vec![1, 2])), vec![a, 2]);
+        assert_eq!(
+            d.intern_columns(&[&Column::Int(vec![1, 2])]),
+            vec![vec![a, 2]]
+        );
         assert_eq!(d.value(c), &Value::parse("x"));
     }
 

@@ -109,7 +109,6 @@ impl<'p> Engine<'p> {
         let mut plan = plan::build(&program, &ground, &embedded)?;
         trace("build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
-        let mut ground = ground;
         ground.release_planned();
         return_free_memory();
         trace("free match lists and input embeddings", &mut t);

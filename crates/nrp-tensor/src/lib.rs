@@ -61,6 +61,7 @@ mod tensor;
 pub use backend::{Backend, BinaryOp, PointLoss, Reduce, Reduction, UnaryOp};
 pub use cpu::Cpu;
 pub use cpu::elementwise::broadcast_shape;
+pub use cpu::simd::prefetch;
 pub use error::{Result, TensorError};
 pub use float::Float;
 pub use graph::{Grads, Graph, Var};

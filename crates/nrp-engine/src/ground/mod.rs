@@ -135,13 +135,12 @@ impl Ground {
 
     /// Grounds the derived relations of `needed`, in order (inputs are read already).
     pub fn derive(&mut self, program: &Program, needed: &[RelId]) {
-        let g = self;
         let mut t = std::time::Instant::now();
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
-                let (relation, ground) = g.ground_rule(rule);
-                g.relations[rel] = Some(relation);
-                g.rules[rel] = Some(ground);
+                let (relation, ground) = self.ground_rule(rule);
+                self.relations[rel] = Some(relation);
+                self.rules[rel] = Some(ground);
                 crate::trace(&format!("  rule {}", program.relations[rel].name), &mut t);
             }
         }

@@ -80,21 +80,29 @@ pub(crate) fn matmul<T: Float>(
     // Safety (all calls below): views stay inside `a`, `b`, `out` (shapes checked above).
     let k_chunks = gemm_k_chunks(m, n, k);
     if k_chunks > 1 {
-        let per = k.div_ceil(k_chunks);
-        split_k(cpu, m, n, k, per, &mut out.data, accumulate, |ks, c| {
-            let (av, bv) = (av, bv); // whole views (Sync), not their pointer fields
-            let a_sub = View {
-                ptr: av.ptr.wrapping_offset(ks.start as isize * av.cs),
-                ..av
-            };
-            let b_sub = View {
-                ptr: bv.ptr.wrapping_offset(ks.start as isize * bv.rs),
-                ..bv
-            };
-            // Safety: the sub-views cover columns `ks` of op(A) and rows `ks` of op(B).
-            let kl = ks.len();
-            unsafe { gemm_raw(m, n, kl, a_sub, b_sub, c.as_mut_ptr(), n as isize, false) };
-        });
+        split_k(
+            cpu,
+            m,
+            n,
+            k,
+            k_chunks,
+            &mut out.data,
+            accumulate,
+            |ks, c| {
+                let (av, bv) = (av, bv); // whole views (Sync), not their pointer fields
+                let a_sub = View {
+                    ptr: av.ptr.wrapping_offset(ks.start as isize * av.cs),
+                    ..av
+                };
+                let b_sub = View {
+                    ptr: bv.ptr.wrapping_offset(ks.start as isize * bv.rs),
+                    ..bv
+                };
+                // Safety: the sub-views cover columns `ks` of op(A) and rows `ks` of op(B).
+                let kl = ks.len();
+                unsafe { gemm_raw(m, n, kl, a_sub, b_sub, c.as_mut_ptr(), n as isize, false) };
+            },
+        );
         return;
     }
     if m >= n || m * n * k < WIDE_THRESHOLD {
@@ -198,7 +206,7 @@ pub(crate) fn gemm_k_chunks(m: usize, n: usize, k: usize) -> usize {
     }
 }
 
-/// `C (+)= Σ_t P_t`, the partial products over consecutive blocks of `per` of the
+/// `C (+)= Σ_t P_t`, the partial products over `k_chunks` consecutive blocks of the
 /// reduction (`partial(ks, P)` writes the product over `ks` into a zeroed `P`), computed in
 /// parallel and added in block order, so the bits do not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
@@ -207,11 +215,12 @@ fn split_k<T: Float>(
     m: usize,
     n: usize,
     k: usize,
-    per: usize,
+    k_chunks: usize,
     out: &mut [T],
     accumulate: bool,
     partial: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
 ) {
+    let per = k.div_ceil(k_chunks);
     let part = |t: usize| {
         let mut p = vec![T::ZERO; m * n];
         partial(t * per..((t + 1) * per).min(k), &mut p);

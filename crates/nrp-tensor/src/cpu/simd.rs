@@ -25,7 +25,7 @@ pub(crate) fn has_avx2_or_false() -> bool {
 
 /// Prefetches the cache lines of `len` elements starting at `p` (a hint; never faults).
 #[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T, len: usize) {
+pub fn prefetch<T>(p: *const T, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
