@@ -4,7 +4,7 @@
 //! cargo run --release -p nrp-tensor --example bench            # everything, 1 and 2 threads
 //! cargo run --release -p nrp-tensor --example bench -- gcn 2   # one section, 2 threads
 //! ```
-//! Sections: `gemm`, `spmm`, `gcn`. Every number is the median of repeated runs (ms).
+//! Sections: `gemm`, `spmm`, `hgnn`, `gcn`. Every number is the median of repeated runs (ms).
 
 use nrp_tensor::{
     Adam, Backend, BufferPool, CounterRng, Cpu, Csr, Graph, Optimizer, ParamSet, Reduction, Tensor,
@@ -166,6 +166,38 @@ fn spmm(cpu: &Cpu) {
             csr.nnz()
         );
     }
+}
+
+/// HGNN's first layer on Cora's features: the sparse feature product by `Wᵀ` (49k non-zeros
+/// of 2708 × 1433, hidden 128), its transpose for the weight gradient, and the weight
+/// transposes around them.
+fn hgnn(cpu: &Cpu) {
+    let mut rng = Rng(3);
+    let (n, f, h) = (2708, 1433, 128);
+    let (mut rows, mut cols) = (Vec::new(), Vec::new());
+    for i in 0..n as u32 {
+        for _ in 0..18 {
+            rows.push(i);
+            cols.push(rng.below(f) as u32);
+        }
+    }
+    let (x, _) = Csr::from_coo(n, f, &rows, &cols).unwrap();
+    let _ = x.transposed();
+    let vals: Vec<f32> = (0..x.nnz()).map(|_| rng.uniform()).collect();
+    let w = rng.tensor(h, f);
+    let mut wt = Tensor::zeros(f, h);
+    let mut out = Tensor::zeros(n, h);
+    let dy = rng.tensor(n, h);
+    let tr = median_ms(101, || cpu.transpose(&w, &mut wt));
+    let fw = median_ms(101, || cpu.spmm(&x, Some(&vals), None, &wt, &mut out));
+    let bw = median_ms(101, || cpu.spmm_t(&x, Some(&vals), None, &dy, &mut wt));
+    let mut w2 = Tensor::zeros(h, f);
+    let trb = median_ms(101, || cpu.transpose(&wt, &mut w2));
+    println!(
+        "hgnn  t={} nnz={}: Wᵀ {tr:.3}  X·Wᵀ {fw:.3}  Xᵀ·dY {bw:.3}  dWᵀᵀ {trb:.3} ms",
+        cpu.threads(),
+        x.nnz()
+    );
 }
 
 struct Gcn {
@@ -337,6 +369,9 @@ fn main() {
         }
         if section == "all" || section == "spmm" {
             spmm(&cpu);
+        }
+        if section == "all" || section == "hgnn" {
+            hgnn(&cpu);
         }
         if let Some(cora) = &cora {
             let name = "cora-size, dense X (2708 x 1433, 13k nnz, hidden 16)";

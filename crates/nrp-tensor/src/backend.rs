@@ -133,6 +133,9 @@ pub trait Backend<T: Float>: Send + Sync {
         x: &Tensor<T>,
         out: &mut Tensor<T>,
     );
+    /// `out[i] = (Σ_{k ∈ row i} x[idx_k]) / n_i` with `n_i` the row's entry count, divided
+    /// exactly (as PyTorch's scatter mean); rows without entries give 0.
+    fn spmm_mean(&self, csr: &Csr, x: &Tensor<T>, out: &mut Tensor<T>);
     /// `dx[c] = Σ_{(i,k): idx_k = c} v_k · s_i · dy[i]` (transposed CSR, no atomics).
     fn spmm_t(
         &self,

@@ -92,6 +92,13 @@ enum Op<'a, T> {
         vals: Option<Var>,
         scale: Option<Vec<T>>,
     },
+    /// A gathered mean divided exactly; `counts` (`[n, 1]`, 1 for empty rows) divides the
+    /// gradient the same way.
+    SpMMMean {
+        csr: &'a Csr,
+        x: Var,
+        counts: Tensor<T>,
+    },
     Gather {
         csr: CsrRef<'a>,
         x: Var,
@@ -232,6 +239,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             }
             match n.op {
                 Op::SegExtreme { arg, .. } => self.pool.give_index(arg),
+                Op::SpMMMean { counts, .. } => self.pool.give(counts),
                 Op::Dropout { keep, .. } => self.pool.give_mask(keep),
                 Op::LayerNorm { stats, .. } => self.pool.give_vec(stats),
                 Op::SpMM { scale: Some(s), .. } | Op::SegSum { scale: Some(s), .. } => {
@@ -614,7 +622,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     pub fn gather_reduce(&mut self, csr: &'a Csr, x: Var, op: Reduce) -> Result<Var> {
         match op {
             Reduce::Sum => self.spmm_impl(CsrRef::Borrowed(csr), x, None, false),
-            Reduce::Mean => self.spmm_impl(CsrRef::Borrowed(csr), x, None, true),
+            Reduce::Mean => self.gather_mean(csr, x),
             Reduce::Max | Reduce::Min => {
                 let (r, d) = self.shape(x);
                 if r != csr.n_cols() {
@@ -647,6 +655,26 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 ))
             }
         }
+    }
+
+    /// `out[h] = Σ_k x[idx_k] / n_h`: the sum divided by the count, exactly (a scale by
+    /// `1/n_h` can differ in the last bit), in the same pass over the rows.
+    fn gather_mean(&mut self, csr: &'a Csr, x: Var) -> Result<Var> {
+        let (r, d) = self.shape(x);
+        if r != csr.n_cols() {
+            return shape_err(
+                "gather reduce",
+                format!("match list reads {} rows, tensor has {r}", csr.n_cols()),
+            );
+        }
+        let mut out = self.alloc(csr.n_rows(), d);
+        self.backend.spmm_mean(csr, self.value(x), &mut out);
+        let grad = self.g(x);
+        let mut counts = self.alloc(csr.n_rows(), 1);
+        for (c, w) in counts.data.iter_mut().zip(csr.indptr().windows(2)) {
+            *c = T::from_usize((w[1] - w[0]).max(1));
+        }
+        Ok(self.push(Val::Owned(out), Op::SpMMMean { csr, x, counts }, grad))
     }
 
     /// `count(...)`: matches per head row, `[n, 1]` (a constant).
@@ -1127,6 +1155,16 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 {
                     be.spmm_dvals(c, scale.as_deref(), self.value(*x), g, &mut dv.data);
                     self.acc(grads, *v, dv);
+                }
+            }
+            Op::SpMMMean { csr, x, counts } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    // Divided as the forward pass divides, then summed through the transpose.
+                    let mut per_head = self.alloc(g.rows, g.cols);
+                    be.binary(BinaryOp::Div, g, counts, &mut per_head);
+                    be.spmm_t(csr, None, None, &per_head, &mut dx);
+                    self.pool.give(per_head);
+                    self.acc(grads, *x, dx);
                 }
             }
             Op::Gather { csr, x } => {

@@ -425,3 +425,50 @@ fn matmul_overwrites_garbage_and_accumulates() {
         }
     }
 }
+
+#[test]
+fn transpose_matches_naive_at_tile_edges() {
+    let mut rng = common::Rng::new(9);
+    for cpu in backends() {
+        for (r, c) in [(8, 8), (19, 37), (128, 1433), (1433, 128), (3, 200), (200, 3)] {
+            let x: Tensor = rng.tensor(r, c, -1.0, 1.0);
+            let mut g = Graph::new(&cpu);
+            let v = g.constant(&x);
+            let y = g.transpose(v);
+            assert_eq!(g.value(y), &x.transpose(), "{r} x {c}");
+        }
+    }
+}
+
+/// A mean is the sum (in match-list order) divided by the count, bit for bit: scaling by
+/// `1/count` rounds differently for most values.
+#[test]
+fn gathered_mean_divides_exactly() {
+    let mut rng = common::Rng::new(11);
+    let (n, m, d) = (50, 40, 24);
+    let (mut rows, mut cols) = (vec![], vec![]);
+    for h in 0..n as u32 {
+        for _ in 0..(h % 7) {
+            rows.push(h);
+            cols.push((rng.uniform() * m as f64) as u32 % m as u32);
+        }
+    }
+    let (csr, _) = Csr::from_coo(n, m, &rows, &cols).unwrap();
+    let x: Tensor = rng.tensor(m, d, -1.0, 1.0);
+    for cpu in backends() {
+        let mut g = Graph::new(&cpu);
+        let v = g.constant(&x);
+        let y = g.gather_reduce(&csr, v, Reduce::Mean).unwrap();
+        for h in 0..n {
+            let k = csr.segments().range(h);
+            for j in 0..d {
+                let mut s = 0f32;
+                for e in k.clone() {
+                    s += x.data[csr.indices()[e] as usize * d + j];
+                }
+                let want = if k.is_empty() { 0.0 } else { s / k.len() as f32 };
+                assert_eq!(g.value(y).data[h * d + j].to_bits(), want.to_bits());
+            }
+        }
+    }
+}

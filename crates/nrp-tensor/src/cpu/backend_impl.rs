@@ -86,6 +86,9 @@ impl<T: Float> Backend<T> for Cpu {
     ) {
         sparse::spmm(self, csr, vals, s, x, out)
     }
+    fn spmm_mean(&self, csr: &Csr, x: &Tensor<T>, out: &mut Tensor<T>) {
+        sparse::spmm_mean(self, csr, x, out)
+    }
     fn spmm_t(
         &self,
         csr: &Csr,

@@ -1,6 +1,7 @@
 //! Dense kernels: GEMM (via the `gemm` crate), bias, column sums, transpose.
 
 use super::Cpu;
+use super::simd::multiversion;
 use crate::{Float, Tensor};
 use rayon::prelude::*;
 
@@ -347,17 +348,96 @@ pub(crate) fn sum_all<T: Float>(cpu: &Cpu, x: &Tensor<T>) -> f64 {
 pub(crate) fn transpose<T: Float>(cpu: &Cpu, x: &Tensor<T>, out: &mut Tensor<T>) {
     let (r, c) = (x.rows, x.cols);
     assert_eq!((out.rows, out.cols), (c, r));
-    const TILE: usize = 32;
     cpu.for_rows(&mut out.data, r.max(1), r, |j0, chunk| {
+        transpose_block(&x.data, r, c, j0, chunk)
+    });
+}
+
+multiversion! {
+    /// Output rows `j0..` (columns `j0..` of the `r × c` matrix `x`) into `chunk`, in 8 × 8
+    /// tiles: eight contiguous reads and eight contiguous writes of eight elements each
+    /// (register shuffles for f32 with AVX2: 2x the element-wise copy).
+    fn transpose_block<T>(x: &[T], r: usize, c: usize, j0: usize, chunk: &mut [T]) {
+        const B: usize = 8;
         let nj = chunk.len() / r.max(1);
-        for i0 in (0..r).step_by(TILE) {
-            for jj in 0..nj {
-                let j = j0 + jj;
-                let dst = &mut chunk[jj * r..(jj + 1) * r];
-                for (i, d) in dst.iter_mut().enumerate().take((i0 + TILE).min(r)).skip(i0) {
-                    *d = x.data[i * c + j];
+        for i0 in (0..r).step_by(B) {
+            let ib = B.min(r - i0);
+            for jb in (0..nj).step_by(B) {
+                let jn = B.min(nj - jb);
+                if ib == B && jn == B {
+                    #[cfg(target_arch = "x86_64")]
+                    if tile8_f32(x, c, i0 * c + j0 + jb, chunk, jb * r + i0, r).is_some() {
+                        continue;
+                    }
+                    let mut tile = [[T::ZERO; B]; B];
+                    for (a, xr) in x[i0 * c + j0 + jb..].chunks(c).take(B).enumerate() {
+                        for (b, t) in tile.iter_mut().enumerate() {
+                            t[a] = xr[b];
+                        }
+                    }
+                    for (b, t) in tile.iter().enumerate() {
+                        chunk[(jb + b) * r + i0..][..B].copy_from_slice(t);
+                    }
+                } else {
+                    for b in 0..jn {
+                        for a in 0..ib {
+                            chunk[(jb + b) * r + i0 + a] = x[(i0 + a) * c + j0 + jb + b];
+                        }
+                    }
                 }
             }
         }
-    });
+    }
+}
+
+/// An 8 × 8 f32 tile transposed in registers (AVX2): `x[src + a·c + b]` to
+/// `out[dst + b·r + a]`. `None` when `T` is not f32 or the CPU lacks AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tile8_f32<T: Float>(
+    x: &[T],
+    c: usize,
+    src: usize,
+    out: &mut [T],
+    dst: usize,
+    r: usize,
+) -> Option<()> {
+    use std::arch::x86_64::*;
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() || !super::simd::has_avx2() {
+        return None;
+    }
+    assert!(src + 7 * c + 8 <= x.len() && dst + 7 * r + 8 <= out.len());
+    // Safety: T is f32, the CPU has AVX2, and the asserted bounds cover every access.
+    unsafe {
+        let xp = x.as_ptr().cast::<f32>().add(src);
+        let op = out.as_mut_ptr().cast::<f32>().add(dst);
+        let l = |a: usize| _mm256_loadu_ps(xp.add(a * c));
+        let (r0, r1, r2, r3, r4, r5, r6, r7) = (l(0), l(1), l(2), l(3), l(4), l(5), l(6), l(7));
+        let t0 = _mm256_unpacklo_ps(r0, r1);
+        let t1 = _mm256_unpackhi_ps(r0, r1);
+        let t2 = _mm256_unpacklo_ps(r2, r3);
+        let t3 = _mm256_unpackhi_ps(r2, r3);
+        let t4 = _mm256_unpacklo_ps(r4, r5);
+        let t5 = _mm256_unpackhi_ps(r4, r5);
+        let t6 = _mm256_unpacklo_ps(r6, r7);
+        let t7 = _mm256_unpackhi_ps(r6, r7);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let st = |b: usize, v| _mm256_storeu_ps(op.add(b * r), v);
+        st(0, _mm256_permute2f128_ps::<0x20>(s0, s4));
+        st(1, _mm256_permute2f128_ps::<0x20>(s1, s5));
+        st(2, _mm256_permute2f128_ps::<0x20>(s2, s6));
+        st(3, _mm256_permute2f128_ps::<0x20>(s3, s7));
+        st(4, _mm256_permute2f128_ps::<0x31>(s0, s4));
+        st(5, _mm256_permute2f128_ps::<0x31>(s1, s5));
+        st(6, _mm256_permute2f128_ps::<0x31>(s2, s6));
+        st(7, _mm256_permute2f128_ps::<0x31>(s3, s7));
+    }
+    Some(())
 }

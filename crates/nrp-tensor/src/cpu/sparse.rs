@@ -7,6 +7,32 @@ use super::simd::{PREFETCH, add_to, axpy, dot, multiversion, prefetch};
 use crate::{Csr, Float, Segments, Tensor};
 use std::ops::Range;
 
+/// What becomes of each output row's sum in [`spmm`].
+#[derive(Clone, Copy)]
+enum RowOp<'a, T> {
+    Keep,
+    /// `· s_i`
+    Scale(&'a [T]),
+    /// `/ n_i`, the row's entry count: a mean divided exactly, as PyTorch's scatter mean
+    /// (a scale by `1/n_i` can differ in the last bit); rows without entries stay 0.
+    Mean,
+}
+
+impl<T: Float> RowOp<'_, T> {
+    #[inline(always)]
+    fn apply(self, r: usize, entries: usize, row: &mut [T]) {
+        match self {
+            RowOp::Keep => {}
+            RowOp::Scale(s) => row.iter_mut().for_each(|a| *a *= s[r]),
+            RowOp::Mean if entries > 0 => {
+                let n = T::from_usize(entries);
+                row.iter_mut().for_each(|a| *a /= n)
+            }
+            RowOp::Mean => {}
+        }
+    }
+}
+
 /// Rows of [`spmm`] in column blocks of a compile-time width `D` (`d` is a multiple of `D`):
 /// each block's accumulator lives in registers. `w = 1` when there are no values; `1·x == x`
 /// exactly, and every block sums in CSR order, so every width gives the same bits.
@@ -18,17 +44,21 @@ fn spmm_rows_d<T: Float, const D: usize>(
     indptr: &[usize],
     idx: &[u32],
     vals: Option<&[T]>,
-    scale: Option<&[T]>,
+    row_op: RowOp<T>,
     x: &[T],
     d: usize,
 ) {
     let end = indptr[rows.end];
-    for (r, orow) in rows.zip(out.chunks_exact_mut(d)) {
-        for (c0, o) in (0..d).step_by(D).zip(orow.chunks_exact_mut(D)) {
+    for c0 in (0..d).step_by(D) {
+        for (r, orow) in rows.clone().zip(out.chunks_exact_mut(d)) {
+            let o = &mut orow[c0..c0 + D];
             let mut acc = [T::ZERO; D];
             for k in indptr[r]..indptr[r + 1] {
-                if c0 == 0 && k + PREFETCH < end {
-                    prefetch(x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * d), d);
+                if k + PREFETCH < end {
+                    prefetch(
+                        x.as_ptr().wrapping_add(idx[k + PREFETCH] as usize * d + c0),
+                        D,
+                    );
                 }
                 let b = idx[k] as usize * d + c0;
                 let xr: &[T; D] = x[b..b + D].try_into().unwrap();
@@ -37,32 +67,29 @@ fn spmm_rows_d<T: Float, const D: usize>(
                     acc[j] += w * xr[j];
                 }
             }
-            if let Some(s) = scale {
-                let s = s[r];
-                acc.iter_mut().for_each(|a| *a *= s);
-            }
+            row_op.apply(r, indptr[r + 1] - indptr[r], &mut acc);
             o.copy_from_slice(&acc);
         }
     }
 }
 
 multiversion! {
-    /// Rows `rows` of `out[i] = s_i · Σ_k v_k · x[idx_k]` into `out` (those rows only).
+    /// Rows `rows` of `out[i] = op_i(Σ_k v_k · x[idx_k])` into `out` (those rows only).
     fn spmm_rows<T>(
         rows: Range<usize>,
         out: &mut [T],
         indptr: &[usize],
         idx: &[u32],
         vals: Option<&[T]>,
-        scale: Option<&[T]>,
+        row_op: RowOp<T>,
         x: &[T],
         d: usize,
     ) {
         match block_width(d) {
-            8 => return spmm_rows_d::<T, 8>(rows, out, indptr, idx, vals, scale, x, d),
-            16 => return spmm_rows_d::<T, 16>(rows, out, indptr, idx, vals, scale, x, d),
-            32 => return spmm_rows_d::<T, 32>(rows, out, indptr, idx, vals, scale, x, d),
-            64 => return spmm_rows_d::<T, 64>(rows, out, indptr, idx, vals, scale, x, d),
+            8 => return spmm_rows_d::<T, 8>(rows, out, indptr, idx, vals, row_op, x, d),
+            16 => return spmm_rows_d::<T, 16>(rows, out, indptr, idx, vals, row_op, x, d),
+            32 => return spmm_rows_d::<T, 32>(rows, out, indptr, idx, vals, row_op, x, d),
+            64 => return spmm_rows_d::<T, 64>(rows, out, indptr, idx, vals, row_op, x, d),
             _ => {}
         }
         let end = indptr[rows.end];
@@ -78,10 +105,7 @@ multiversion! {
                     Some(v) => axpy(o, v[k], xr),
                 }
             }
-            if let Some(s) = scale {
-                let s = s[r];
-                o.iter_mut().for_each(|o| *o *= s);
-            }
+            row_op.apply(r, indptr[r + 1] - indptr[r], o);
         }
     }
 }
@@ -95,6 +119,23 @@ pub(crate) fn spmm<T: Float>(
     x: &Tensor<T>,
     out: &mut Tensor<T>,
 ) {
+    let row_op = row_scale.map_or(RowOp::Keep, RowOp::Scale);
+    spmm_with(cpu, csr, vals, row_op, x, out)
+}
+
+/// `out[i] = (Σ_{k in row i} x[idx_k]) / n_i`, divided exactly (empty rows give 0).
+pub(crate) fn spmm_mean<T: Float>(cpu: &Cpu, csr: &Csr, x: &Tensor<T>, out: &mut Tensor<T>) {
+    spmm_with(cpu, csr, None, RowOp::Mean, x, out)
+}
+
+fn spmm_with<T: Float>(
+    cpu: &Cpu,
+    csr: &Csr,
+    vals: Option<&[T]>,
+    row_op: RowOp<T>,
+    x: &Tensor<T>,
+    out: &mut Tensor<T>,
+) {
     let d = x.cols;
     assert_eq!((out.rows, out.cols), (csr.n_rows(), d));
     assert_eq!(x.rows, csr.n_cols());
@@ -103,7 +144,7 @@ pub(crate) fn spmm<T: Float>(
     }
     let (indptr, idx) = (csr.indptr(), csr.indices());
     cpu.for_segments(csr.segments(), &mut out.data, d, d, |rows, chunk| {
-        spmm_rows(rows, chunk, indptr, idx, vals, row_scale, &x.data, d)
+        spmm_rows(rows, chunk, indptr, idx, vals, row_op, &x.data, d)
     });
 }
 
@@ -122,14 +163,16 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
     d: usize,
 ) {
     let end = tp[cols.end];
-    for (c, orow) in cols.zip(out.chunks_exact_mut(d)) {
-        for (c0, o) in (0..d).step_by(D).zip(orow.chunks_exact_mut(D)) {
+    for c0 in (0..d).step_by(D) {
+        for (c, orow) in cols.clone().zip(out.chunks_exact_mut(d)) {
+            let o = &mut orow[c0..c0 + D];
             let mut acc = [T::ZERO; D];
             for p in tp[c]..tp[c + 1] {
-                if c0 == 0 && p + PREFETCH < end {
+                if p + PREFETCH < end {
                     prefetch(
-                        dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * d),
-                        d,
+                        dy.as_ptr()
+                            .wrapping_add(trows[p + PREFETCH] as usize * d + c0),
+                        D,
                     );
                     if let Some(v) = vals {
                         prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
