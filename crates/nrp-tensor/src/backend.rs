@@ -8,7 +8,18 @@
 //! Only [`crate::Cpu`] exists now. A CUDA backend would implement `Backend<f32>` on device
 //! buffers; the trait is deliberately free of rayon and of host-only types besides `Tensor`.
 
-use crate::{Csr, Float, Segments, Tensor};
+use crate::{CounterRng, Csr, Float, Segments, Tensor};
+
+/// A dropout mask drawn from a counter-based stream: element `i` of a tensor (row-major) is
+/// kept when draw `i` of `draws` (positioned at the tensor's first draw) is `>= p`, and kept
+/// elements are multiplied by `scale`. Any element's draw can be computed on its own, so a
+/// backend draws the mask in parallel and gets the same bits as a sequential fill.
+#[derive(Clone, Debug)]
+pub struct DropMask<T> {
+    pub draws: CounterRng,
+    pub p: f32,
+    pub scale: T,
+}
 
 /// Element-wise unary functions (forward and backward kernels share the enum).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +131,21 @@ pub trait Backend<T: Float>: Send + Sync {
     );
     /// `out = x · scale` where `keep` is 1, else 0 (dropout forward and backward).
     fn mask_scale(&self, x: &Tensor<T>, keep: &[u8], scale: T, out: &mut Tensor<T>);
+    /// `out = drop(act(x + b))` in one pass: `b` (one value per column) added to every row,
+    /// ReLU when `relu`, then `mask` (when given), with `keep[i] = 1` for kept elements when
+    /// `keep` is given.
+    fn bias_act_dropout(
+        &self,
+        x: &Tensor<T>,
+        bias: Option<&[T]>,
+        relu: bool,
+        mask: Option<&DropMask<T>>,
+        out: &mut Tensor<T>,
+        keep: Option<&mut [u8]>,
+    );
+    /// `dx = dy · scale` where `y > 0`, else 0: the backward of ReLU then dropout, read off
+    /// their output (a dropped or non-positive element has `y = 0`).
+    fn positive_scale(&self, y: &Tensor<T>, dy: &Tensor<T>, scale: T, dx: &mut Tensor<T>);
     /// Sums a full-shape gradient into a broadcast operand's shape.
     fn reduce_to(&self, full: &Tensor<T>, out: &mut Tensor<T>);
 

@@ -17,13 +17,13 @@
 //! computes input gradients only for inputs that depend on a parameter or a grad-requiring
 //! leaf, so e.g. the gradient wrt the input features of a first layer is never formed.
 
-use crate::backend::{Backend, BinaryOp, PointLoss, Reduce, Reduction, UnaryOp};
+use crate::backend::{Backend, BinaryOp, DropMask, PointLoss, Reduce, Reduction, UnaryOp};
 use crate::cpu::loss::class_indices;
 use crate::cpu::sparse::mean_scale;
 use crate::error::{Result, TensorError, shape_err};
 use crate::optim::{ParamId, ParamSet};
 use crate::pool::BufferPool;
-use crate::{Csr, Float, Segments, Tensor};
+use crate::{CounterRng, Csr, Float, Segments, Tensor};
 use std::sync::Arc;
 
 /// A handle to a node of a [`Graph`].
@@ -135,6 +135,14 @@ enum Op<'a, T> {
         keep: Vec<u8>,
         scale: T,
     },
+    /// `keep` is empty with ReLU (the output tells what was kept) or without dropout.
+    BiasActDropout {
+        x: Var,
+        bias: Option<Var>,
+        relu: bool,
+        keep: Vec<u8>,
+        scale: T,
+    },
     SumAll {
         x: Var,
         mean: bool,
@@ -240,7 +248,9 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             match n.op {
                 Op::SegExtreme { arg, .. } => self.pool.give_index(arg),
                 Op::SpMMMean { counts, .. } => self.pool.give(counts),
-                Op::Dropout { keep, .. } => self.pool.give_mask(keep),
+                Op::Dropout { keep, .. } | Op::BiasActDropout { keep, .. } => {
+                    self.pool.give_mask(keep)
+                }
                 Op::LayerNorm { stats, .. } => self.pool.give_vec(stats),
                 Op::SpMM { scale: Some(s), .. } | Op::SegSum { scale: Some(s), .. } => {
                     self.pool.give_vec(s)
@@ -857,6 +867,76 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         Ok(self.push(Val::Owned(out), Op::Dropout { x, keep, scale }, grad))
     }
 
+    /// `dropout(act(x + b))` in one pass: `b` (`[1, cols]`) added to every row, ReLU when
+    /// `relu`, then dropout with probability `p` (kept elements scaled by `1/(1-p)`), its mask
+    /// drawn in parallel from `rng` (the draws `rng.fill` would give; the stream moves past
+    /// them). No mask outside training or with `p = 0`. Behind ReLU the gradient is read off
+    /// the output, so only dropout without ReLU keeps a one-byte mask.
+    pub fn bias_act_dropout(
+        &mut self,
+        x: Var,
+        bias: Option<Var>,
+        relu: bool,
+        p: f64,
+        rng: &mut CounterRng,
+    ) -> Result<Var> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(TensorError::Invalid(format!(
+                "dropout probability {p} outside [0, 1]"
+            )));
+        }
+        let (r, c) = self.shape(x);
+        if let Some(b) = bias
+            && self.shape(b) != (1, c)
+        {
+            let (br, bc) = self.shape(b);
+            return shape_err(
+                "bias",
+                format!("bias is [{br}, {bc}], rows have {c} columns"),
+            );
+        }
+        let drop = self.training && p > 0.0;
+        if !drop && !relu {
+            return match bias {
+                Some(b) => self.add(x, b),
+                None => Ok(x),
+            };
+        }
+        let scale = match (drop, p >= 1.0) {
+            (false, _) => T::ONE,
+            (true, true) => T::ZERO,
+            (true, false) => T::from_f64(1.0 / (1.0 - p)),
+        };
+        let mask = drop.then(|| DropMask {
+            draws: rng.reserve((r * c) as u64),
+            p: p as f32,
+            scale,
+        });
+        let grad = self.g(x) || bias.is_some_and(|b| self.g(b));
+        let mut keep = if drop && !relu && grad {
+            self.pool.take_mask(r * c)
+        } else {
+            Vec::new()
+        };
+        let mut out = self.alloc(r, c);
+        self.backend.bias_act_dropout(
+            self.value(x),
+            bias.map(|b| &self.value(b).data[..]),
+            relu,
+            mask.as_ref(),
+            &mut out,
+            (!keep.is_empty()).then_some(&mut keep[..]),
+        );
+        let op = Op::BiasActDropout {
+            x,
+            bias,
+            relu,
+            keep,
+            scale,
+        };
+        Ok(self.push(Val::Owned(out), op, grad))
+    }
+
     // ------------------------------------------------------------------ reductions
 
     /// Sum of all elements, `[1, 1]`.
@@ -1252,6 +1332,33 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 if let Some(mut dx) = self.grad_buf(*x) {
                     be.mask_scale(g, keep, *scale, &mut dx);
                     self.acc(grads, *x, dx);
+                }
+            }
+            Op::BiasActDropout {
+                x,
+                bias,
+                relu,
+                keep,
+                scale,
+            } => {
+                let db_needed = bias.filter(|&b| self.g(b));
+                if self.g(*x) || db_needed.is_some() {
+                    let mut dz = self.alloc(g.rows, g.cols);
+                    if *relu {
+                        be.positive_scale(self.value(Var(i as u32)), g, *scale, &mut dz);
+                    } else {
+                        be.mask_scale(g, keep, *scale, &mut dz);
+                    }
+                    if let Some(b) = db_needed {
+                        let mut db = self.alloc(1, g.cols);
+                        be.col_sum(&dz, &mut db.data);
+                        self.acc(grads, b, db);
+                    }
+                    if self.g(*x) {
+                        self.acc(grads, *x, dz);
+                    } else {
+                        self.pool.give(dz);
+                    }
                 }
             }
             Op::SumAll { x, mean } => {

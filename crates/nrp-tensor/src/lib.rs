@@ -58,7 +58,7 @@ pub mod rng;
 pub mod sparse;
 mod tensor;
 
-pub use backend::{Backend, BinaryOp, PointLoss, Reduce, Reduction, UnaryOp};
+pub use backend::{Backend, BinaryOp, DropMask, PointLoss, Reduce, Reduction, UnaryOp};
 pub use cpu::Cpu;
 pub use cpu::elementwise::broadcast_shape;
 pub use cpu::simd::prefetch;

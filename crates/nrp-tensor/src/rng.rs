@@ -61,9 +61,25 @@ impl CounterRng {
 
     /// Fills `buf` with uniform draws in `[0, 1)` (24-bit resolution) and advances the stream.
     pub fn fill(&mut self, buf: &mut [f32]) {
+        self.fill_at(self.counter, buf);
+        self.counter = self.counter.wrapping_add(buf.len() as u64);
+    }
+
+    /// Skips `n` draws and returns the stream positioned at the first of them: a caller then
+    /// draws them with [`CounterRng::fill_at`] in any order or in parallel.
+    pub fn reserve(&mut self, n: u64) -> CounterRng {
+        let start = self.clone();
+        self.counter = self.counter.wrapping_add(n);
+        start
+    }
+
+    /// Draws `counter..counter + buf.len()` of this stream into `buf` (what `fill` gives at
+    /// that position), without moving the stream.
+    pub fn fill_at(&self, counter: u64, buf: &mut [f32]) {
+        let mut counter = counter;
         let mut rest = buf;
         while !rest.is_empty() {
-            let (block, start) = ((self.counter >> 32) as u32, self.counter as u32);
+            let (block, start) = ((counter >> 32) as u32, counter as u32);
             // Stay inside one 2^32 block per call of the kernel.
             let room = (u32::MAX - start) as usize + 1;
             let n = rest.len().min(room);
@@ -78,7 +94,7 @@ impl CounterRng {
             } else {
                 fill_block(now, start, key);
             }
-            self.counter = self.counter.wrapping_add(n as u64);
+            counter = counter.wrapping_add(n as u64);
             rest = later;
         }
     }
@@ -123,5 +139,13 @@ mod tests {
         let mut e = [0f32; 4];
         d.fill(&mut e);
         assert_eq!(d.counter(), (1 << 32) + 2);
+        // Reserved draws, filled out of order, are the stream's own.
+        let mut r = CounterRng::new(7);
+        let reserved = r.reserve(60);
+        assert_eq!(reserved.counter(), 0);
+        let mut part = [0f32; 40];
+        reserved.fill_at(20, &mut part);
+        assert_eq!(&part[..], &buf[20..60]);
+        assert_eq!(r.next_f32(), buf[60]);
     }
 }

@@ -2,7 +2,9 @@
 
 mod common;
 use common::backends;
-use nrp_tensor::{Csr, Graph, Reduce, Reduction, Segments, Tensor, TensorError, UnaryOp};
+use nrp_tensor::{
+    CounterRng, Csr, Graph, Reduce, Reduction, Segments, Tensor, TensorError, UnaryOp,
+};
 
 fn t(rows: &[&[f32]]) -> Tensor {
     Tensor::from_rows(rows).unwrap()
@@ -430,7 +432,14 @@ fn matmul_overwrites_garbage_and_accumulates() {
 fn transpose_matches_naive_at_tile_edges() {
     let mut rng = common::Rng::new(9);
     for cpu in backends() {
-        for (r, c) in [(8, 8), (19, 37), (128, 1433), (1433, 128), (3, 200), (200, 3)] {
+        for (r, c) in [
+            (8, 8),
+            (19, 37),
+            (128, 1433),
+            (1433, 128),
+            (3, 200),
+            (200, 3),
+        ] {
             let x: Tensor = rng.tensor(r, c, -1.0, 1.0);
             let mut g = Graph::new(&cpu);
             let v = g.constant(&x);
@@ -466,8 +475,46 @@ fn gathered_mean_divides_exactly() {
                 for e in k.clone() {
                     s += x.data[csr.indices()[e] as usize * d + j];
                 }
-                let want = if k.is_empty() { 0.0 } else { s / k.len() as f32 };
+                let want = if k.is_empty() {
+                    0.0
+                } else {
+                    s / k.len() as f32
+                };
                 assert_eq!(g.value(y).data[h * d + j].to_bits(), want.to_bits());
+            }
+        }
+    }
+}
+
+/// `bias_act_dropout` gives the bits of add, ReLU and `dropout_fill` run one after the other
+/// with the same stream, on every thread count, for rows shorter and longer than its draw
+/// block, and moves the stream past the same draws.
+#[test]
+fn fused_bias_relu_dropout_matches_the_separate_ops() {
+    let mut rng = common::Rng::new(12);
+    for cpu in backends() {
+        for (r, c) in [(300, 128), (5, 7), (3, 2500), (2000, 7)] {
+            let x: Tensor = rng.tensor(r, c, -1.0, 1.0);
+            let b: Tensor = rng.tensor(1, c, -0.5, 0.5);
+            for relu in [true, false] {
+                let mut g = Graph::new(&cpu);
+                let (xv, bv) = (g.constant(&x), g.constant(&b));
+                let mut fused_rng = CounterRng::new(3);
+                let _ = fused_rng.next_f32();
+                let y = g
+                    .bias_act_dropout(xv, Some(bv), relu, 0.3, &mut fused_rng)
+                    .unwrap();
+                let mut plain_rng = CounterRng::new(3);
+                let _ = plain_rng.next_f32();
+                let mut z = g.add(xv, bv).unwrap();
+                if relu {
+                    z = g.unary(UnaryOp::Relu, z);
+                }
+                let z = g
+                    .dropout_fill(z, 0.3, &mut |buf: &mut [f32]| plain_rng.fill(buf))
+                    .unwrap();
+                assert_eq!(g.value(y), g.value(z), "{r} x {c}, relu {relu}");
+                assert_eq!(fused_rng.counter(), plain_rng.counter());
             }
         }
     }

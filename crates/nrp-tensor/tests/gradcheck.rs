@@ -3,7 +3,7 @@
 
 mod common;
 use common::{Rng, gradcheck, gradcheck_tol};
-use nrp_tensor::{BinaryOp, Csr, Reduce, Reduction, Segments, Tensor, UnaryOp};
+use nrp_tensor::{BinaryOp, CounterRng, Csr, Reduce, Reduction, Segments, Tensor, UnaryOp};
 
 fn all_unary() -> Vec<UnaryOp> {
     use UnaryOp::*;
@@ -371,6 +371,27 @@ fn specialised_widths() {
         for op in [Reduce::Mean, Reduce::Max, Reduce::Min] {
             gradcheck(vec![x.clone()], &[true], &|g, v| {
                 g.gather_reduce(csr, v[0], op)
+            });
+        }
+    }
+}
+
+/// The fused bias + ReLU + dropout against finite differences, the mask drawn afresh (the same
+/// draws) in every evaluation; x + b stays away from ReLU's kink.
+#[test]
+fn bias_act_dropout_backward() {
+    let mut rng = Rng::new(21);
+    let x = rng.tensor_away0(30, 7, -1.0, 1.0, 0.1);
+    let b = rng.tensor(1, 7, -0.05, 0.05);
+    for relu in [true, false] {
+        for p in [0.0, 0.4] {
+            gradcheck(vec![x.clone(), b.clone()], &[true, true], &|g, v| {
+                let mut r = CounterRng::new(5);
+                g.bias_act_dropout(v[0], Some(v[1]), relu, p, &mut r)
+            });
+            gradcheck(vec![x.clone()], &[true], &|g, v| {
+                let mut r = CounterRng::new(6);
+                g.bias_act_dropout(v[0], None, relu, p, &mut r)
             });
         }
     }

@@ -1,7 +1,7 @@
 //! `Backend` for [`Cpu`]: thin delegation to the kernel modules.
 
 use super::{Cpu, dense, elementwise as ew, loss, rowwise, sparse};
-use crate::backend::{Backend, BinaryOp, PointLoss, UnaryOp};
+use crate::backend::{Backend, BinaryOp, DropMask, PointLoss, UnaryOp};
 use crate::{Csr, Float, Segments, Tensor};
 
 impl<T: Float> Backend<T> for Cpu {
@@ -72,6 +72,20 @@ impl<T: Float> Backend<T> for Cpu {
     }
     fn mask_scale(&self, x: &Tensor<T>, keep: &[u8], scale: T, out: &mut Tensor<T>) {
         ew::mask_scale(self, x, keep, scale, out)
+    }
+    fn bias_act_dropout(
+        &self,
+        x: &Tensor<T>,
+        bias: Option<&[T]>,
+        relu: bool,
+        mask: Option<&DropMask<T>>,
+        out: &mut Tensor<T>,
+        keep: Option<&mut [u8]>,
+    ) {
+        ew::bias_act_dropout(self, x, bias, relu, mask, out, keep)
+    }
+    fn positive_scale(&self, y: &Tensor<T>, dy: &Tensor<T>, scale: T, dx: &mut Tensor<T>) {
+        ew::positive_scale(self, y, dy, scale, dx)
     }
     fn reduce_to(&self, full: &Tensor<T>, out: &mut Tensor<T>) {
         ew::reduce_to(self, full, out)

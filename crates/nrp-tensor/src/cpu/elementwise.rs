@@ -3,7 +3,7 @@
 use super::Cpu;
 use super::dense::col_sum;
 use super::simd::multiversion;
-use crate::backend::{BinaryOp, UnaryOp};
+use crate::backend::{BinaryOp, DropMask, UnaryOp};
 use crate::float::{ErfTable, erf_and_slope, erf_cells};
 use crate::{Float, Tensor};
 
@@ -657,6 +657,131 @@ pub(crate) fn mask_scale<T: Float>(
             *o = v * sc[(k & 1) as usize];
         }
     });
+}
+
+/// Draws per block of [`bias_act_dropout`]: a stack buffer that stays in L1.
+const DRAW_BLOCK: usize = 1024;
+
+pub(crate) fn bias_act_dropout<T: Float>(
+    cpu: &Cpu,
+    x: &Tensor<T>,
+    bias: Option<&[T]>,
+    relu: bool,
+    mask: Option<&DropMask<T>>,
+    out: &mut Tensor<T>,
+    keep: Option<&mut [u8]>,
+) {
+    let cols = x.cols;
+    assert_eq!(out.shape(), x.shape());
+    assert!(bias.is_none_or(|b| b.len() == cols));
+    if x.is_empty() {
+        return;
+    }
+    // Short rows in batches whose draws fill one block; a row longer than a block in
+    // pieces of a block, one row at a time.
+    let piece = cols.min(DRAW_BLOCK);
+    let batch = (DRAW_BLOCK / cols).max(1);
+    let run = |r0: usize, o: &mut [T], k: &mut [u8]| {
+        let mut draws = [0f32; DRAW_BLOCK];
+        let rows = o.len() / cols;
+        for b0 in (0..rows).step_by(batch) {
+            let nb = batch.min(rows - b0);
+            for c0 in (0..cols).step_by(piece) {
+                let w = piece.min(cols - c0);
+                if let Some(m) = mask {
+                    let first = m
+                        .draws
+                        .counter()
+                        .wrapping_add(((r0 + b0) * cols + c0) as u64);
+                    m.draws.fill_at(first, &mut draws[..nb * w]);
+                }
+                for rr in 0..nb {
+                    let at = (b0 + rr) * cols + c0;
+                    let xs = &x.data[r0 * cols + at..][..w];
+                    let k = (!k.is_empty()).then(|| &mut k[at..at + w]);
+                    let b = bias.map(|b| &b[c0..c0 + w]);
+                    act_drop_run(
+                        xs,
+                        b,
+                        relu,
+                        mask,
+                        &draws[rr * w..][..w],
+                        &mut o[at..at + w],
+                        k,
+                    );
+                }
+            }
+        }
+    };
+    let work = if mask.is_some() { 4 * cols } else { cols };
+    match keep {
+        Some(k) => {
+            assert_eq!(k.len(), x.len());
+            let rows = x.rows;
+            cpu.for_rows2(&mut out.data, cols, k, cols, rows, work, |r0, o, k| {
+                run(r0, o, k)
+            })
+        }
+        None => cpu.for_rows(&mut out.data, cols, work, |r0, o| run(r0, o, &mut [])),
+    }
+}
+
+multiversion! {
+    /// One run of at most a block: `o = drop(act(x + b))` with the run's draws `d`.
+    fn act_drop_run<T>(
+        x: &[T],
+        b: Option<&[T]>,
+        relu: bool,
+        mask: Option<&DropMask<T>>,
+        d: &[f32],
+        o: &mut [T],
+        keep: Option<&mut [u8]>,
+    ) {
+        let n = o.len();
+        for j in 0..n {
+            let mut v = x[j];
+            if let Some(b) = b {
+                v += b[j];
+            }
+            if relu && !(v > T::ZERO) {
+                v = T::ZERO;
+            }
+            o[j] = v;
+        }
+        if let Some(m) = mask {
+            // Branch-free: the mask is random. A dropped inf/NaN gives NaN, as in PyTorch.
+            let (p, sc) = (m.p, [T::ZERO, m.scale]);
+            for j in 0..n {
+                o[j] = o[j] * sc[(d[j] >= p) as usize];
+            }
+            if let Some(k) = keep {
+                for j in 0..n {
+                    k[j] = (d[j] >= p) as u8;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn positive_scale<T: Float>(
+    cpu: &Cpu,
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    scale: T,
+    dx: &mut Tensor<T>,
+) {
+    assert!(y.shape() == dy.shape() && dx.shape() == dy.shape());
+    cpu.for_rows(&mut dx.data, 1, 1, |s, o| {
+        positive_scale_run(&y.data[s..s + o.len()], &dy.data[s..s + o.len()], scale, o)
+    });
+}
+
+multiversion! {
+    fn positive_scale_run<T>(y: &[T], dy: &[T], scale: T, o: &mut [T]) {
+        for ((o, &y), &g) in o.iter_mut().zip(y).zip(dy) {
+            *o = if y > T::ZERO { g * scale } else { T::ZERO };
+        }
+    }
 }
 
 #[cfg(test)]
