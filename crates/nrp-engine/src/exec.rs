@@ -5,7 +5,9 @@
 use crate::plan::{LossKind, NodeId, Op, Plan};
 use nrp_params::{ParamMap, ParamTensor};
 use nrp_sema::{Agg, ModuleKind, Program};
-use nrp_tensor::{Cpu, Graph, ParamId, ParamSet, Reduce, Reduction, Tensor, TensorError, Var};
+use nrp_tensor::{
+    CounterRng, Cpu, Graph, ParamId, ParamSet, Reduce, Reduction, Tensor, TensorError, Var,
+};
 
 /// The program's learnable parameters as the tensor layer's named set, and each module's
 /// `(weight, bias)` handles.
@@ -120,17 +122,17 @@ impl Profile {
     }
 }
 
-/// Records the nodes in `order` (dependencies first) on `g`. `dropout` fills a buffer with
-/// uniform `[0, 1)` draws (used only while `g` is training).
+/// Records the nodes in `order` (dependencies first) on `g`. Dropout masks are drawn from
+/// `rng` (only while `g` is training), each node's in row-major order.
 pub fn forward<'a>(
     g: &mut Graph<'a>,
     plan: &'a Plan,
     program: &'a Program,
     params: Option<&'a Params>,
     order: &[NodeId],
-    dropout: &mut dyn FnMut(&mut [f32]),
+    rng: &mut CounterRng,
 ) -> Result<Vec<Option<Var>>, ExecError> {
-    forward_profiled(g, plan, program, params, order, dropout, None)
+    forward_profiled(g, plan, program, params, order, rng, None)
 }
 
 /// [`forward`], timing each node into `profile` when given.
@@ -140,7 +142,7 @@ pub fn forward_profiled<'a>(
     program: &'a Program,
     params: Option<&'a Params>,
     order: &[NodeId],
-    dropout: &mut dyn FnMut(&mut [f32]),
+    rng: &mut CounterRng,
     mut profile: Option<&mut Profile>,
 ) -> Result<Vec<Option<Var>>, ExecError> {
     let mut vars: Vec<Option<Var>> = vec![None; plan.nodes.len()];
@@ -184,15 +186,12 @@ pub fn forward_profiled<'a>(
                 }
             }
             Op::Bias { module, x } => {
-                let params =
-                    params.expect("parameter-free evaluation never meets a learnable module");
-                let (_, b) =
-                    params.modules[*module].expect("modules with parameters are registered");
-                let bv = g.param(
-                    &params.set,
-                    b.expect("a bias node belongs to a Linear with bias"),
-                );
+                let bv = bias_param(g, params, *module);
                 g.add(v(*x), bv).map_err(e)?
+            }
+            Op::Activation { x, bias, relu, p } => {
+                let bv = bias.map(|m| bias_param(g, params, m));
+                g.bias_act_dropout(v(*x), bv, *relu, *p, rng).map_err(e)?
             }
             Op::MatMul { x, m } => {
                 let m = g.constant(m);
@@ -222,7 +221,7 @@ pub fn forward_profiled<'a>(
                     ref k => unreachable!("{k:?} has no parameters"),
                 }
             }
-            Op::Dropout { p, x } => g.dropout_fill(v(*x), *p, dropout).map_err(e)?,
+            Op::Dropout { p, x } => g.bias_act_dropout(v(*x), None, false, *p, rng).map_err(e)?,
             Op::Softmax { log: false, x } => g.softmax(v(*x)),
             Op::Softmax { log: true, x } => g.log_softmax(v(*x)),
             Op::OneHot { n, x } => g.one_hot(v(*x), *n).map_err(e)?,
@@ -285,6 +284,16 @@ pub fn forward_profiled<'a>(
     Ok(vars)
 }
 
+/// A `Linear` module's bias as a graph leaf.
+fn bias_param<'a>(g: &mut Graph<'a>, params: Option<&'a Params>, module: usize) -> Var {
+    let params = params.expect("parameter-free evaluation never meets a learnable module");
+    let (_, b) = params.modules[module].expect("modules with parameters are registered");
+    g.param(
+        &params.set,
+        b.expect("a bias node belongs to a Linear with bias"),
+    )
+}
+
 /// Whether each part of a stack lands in the next block of rows, in order, as
 /// [`Plan::stack`] places them: stacking is then copying.
 fn contiguous(plan: &Plan, xs: &[NodeId], place: &[std::sync::Arc<nrp_tensor::Csr>]) -> bool {
@@ -314,9 +323,8 @@ pub fn evaluate(
     let mut g: Graph = Graph::new(&backend);
     g.set_training(false);
     let order = plan.topological(targets);
-    let vars = forward(&mut g, plan, program, None, &order, &mut |_| {
-        unreachable!("no dropout outside training")
-    })?;
+    // Not training: no draws.
+    let vars = forward(&mut g, plan, program, None, &order, &mut CounterRng::new(0))?;
     Ok(targets
         .iter()
         .map(|&t| g.value(vars[t].expect("evaluated")).clone())

@@ -153,7 +153,8 @@ impl<'p> Engine<'p> {
                     &self.program,
                     Some(params),
                     &order,
-                    &mut |_| {},
+                    // Not training: no draws.
+                    &mut nrp_tensor::CounterRng::new(0),
                 )
             })
             .map_err(|e| self.error(e))?;

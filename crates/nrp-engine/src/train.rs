@@ -160,7 +160,7 @@ pub fn fit(
                 program,
                 Some(params),
                 &order,
-                &mut |buf: &mut [f32]| rng.fill(buf),
+                &mut rng,
                 profile.as_mut(),
             )
             .map_err(|e| engine.error(e))?;

@@ -19,7 +19,7 @@ use nrp_data::Database;
 use nrp_engine::{Engine, Params, exec};
 use nrp_params::ParamMap;
 use nrp_sema::Program;
-use nrp_tensor::{Cpu, Graph};
+use nrp_tensor::{CounterRng, Cpu, Graph};
 
 const H: f32 = 1e-3;
 const ATOL: f64 = 1e-4;
@@ -115,10 +115,11 @@ fn engine_gradients(
     g.set_training(false);
     let node = engine.plan.relation[loss].expect("the loss has a plan node");
     let order = engine.plan.topological(&[node]);
-    let vars = exec::forward(&mut g, &engine.plan, program, Some(&p), &order, &mut |_| {
-        unreachable!("no dropout in evaluation")
-    })
-    .unwrap_or_else(|e| panic!("{}", engine.error(e).message));
+    // Not training: no draws.
+    let mut rng = CounterRng::new(0);
+    let vars = exec::forward(&mut g, &engine.plan, program, Some(&p), &order, &mut rng)
+        .unwrap_or_else(|e| panic!("{}", engine.error(e).message));
+    assert_eq!(rng.counter(), 0);
     let lv = vars[node].unwrap();
     let value = g.value(lv).data[0] as f64;
     let grads = g.backward(lv).unwrap();
@@ -430,22 +431,19 @@ fn dropout_in_training_scales_kept_entries() {
         g.set_training(true);
         let node = engine.plan.relation[loss].unwrap();
         let order = engine.plan.topological(&[node]);
-        let mut rng = Rng::new(11);
-        let mut draws: Vec<f32> = vec![];
+        let mut rng = CounterRng::new(11);
         let vars = exec::forward(
             &mut g,
             &engine.plan,
             &program,
             Some(&p_set),
             &order,
-            &mut |buf: &mut [f32]| {
-                for u in buf.iter_mut() {
-                    *u = rng.unit() as f32;
-                }
-                draws.extend_from_slice(buf);
-            },
+            &mut rng,
         )
         .unwrap();
+        // The draws the masks were made of: the stream from its start.
+        let mut draws = vec![0f32; rng.counter() as usize];
+        CounterRng::new(11).fill(&mut draws);
         // The loss relation is 3-dimensional; backward seeds every coordinate with 1.
         let loss_value: f64 = g
             .value(vars[node].unwrap())

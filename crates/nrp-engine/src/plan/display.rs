@@ -37,6 +37,20 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
             None => format!("module#{module} {}", r(x)),
         },
         Op::Dropout { p, x } => format!("dropout({p}) {}", r(x)),
+        Op::Activation { x, bias, relu, p } => {
+            let mut s = r(x);
+            if let Some(m) = bias {
+                let name = program.map_or(format!("module#{m}"), |p| p.modules[*m].name.clone());
+                s = format!("{name}.bias + {s}");
+            }
+            if *relu {
+                s = format!("relu({s})");
+            }
+            if *p > 0.0 {
+                s = format!("dropout({p}) {s}");
+            }
+            s
+        }
         Op::Softmax { log, x } => {
             format!("{} {}", if *log { "log_softmax" } else { "softmax" }, r(x))
         }

@@ -69,6 +69,14 @@ pub enum Op {
         p: f64,
         x: NodeId,
     },
+    /// `Dropout(p)(act(x + b))` in one pass (`fuse_activation`): a `Linear` module's bias
+    /// when `bias`, ReLU when `relu`, dropout when `p > 0`.
+    Activation {
+        x: NodeId,
+        bias: Option<ModuleId>,
+        relu: bool,
+        p: f64,
+    },
     Softmax {
         log: bool,
         x: NodeId,
@@ -112,6 +120,7 @@ impl Op {
             | Op::Densify(x)
             | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
+            | Op::Activation { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
@@ -132,6 +141,7 @@ impl Op {
             | Op::Densify(x)
             | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
+            | Op::Activation { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
@@ -151,6 +161,7 @@ impl Op {
                 | Op::Bias { .. }
                 | Op::Module { .. }
                 | Op::Dropout { .. }
+                | Op::Activation { .. }
                 | Op::MatMul { .. }
                 | Op::Softmax { .. }
                 | Op::OneHot { .. }
@@ -253,6 +264,7 @@ impl Plan {
                     false
                 }
                 Op::Dropout { .. } => false,
+                Op::Activation { bias, p, .. } if bias.is_some() || *p > 0.0 => false,
                 op => op.inputs().iter().all(|&i| c[i]),
             };
         }

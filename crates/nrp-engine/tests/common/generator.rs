@@ -1358,11 +1358,11 @@ pub fn engine_gradients(
     g.set_training(false);
     let node = engine.plan.relation[loss].ok_or("no plan node")?;
     let order = engine.plan.topological(&[node]);
-    let vars =
-        nrp_engine::exec::forward(&mut g, &engine.plan, program, Some(&p), &order, &mut |_| {
-            unreachable!("no dropout in evaluation")
-        })
-        .map_err(|e| engine.error(e).message)?;
+    let vars = nrp_engine::exec::forward(&mut g, &engine.plan, program, Some(&p), &order, &mut {
+        // Not training: no draws.
+        nrp_tensor::CounterRng::new(0)
+    })
+    .map_err(|e| engine.error(e).message)?;
     let grads = g.backward(vars[node].unwrap()).map_err(|e| e.to_string())?;
     Ok(p.set
         .iter()

@@ -18,7 +18,10 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
         for i in plan.nodes[id].op.inputs_mut() {
             *i = repr[*i];
         }
-        if matches!(plan.nodes[id].op, Op::Dropout { .. }) {
+        // Two dropouts draw two masks.
+        if matches!(plan.nodes[id].op, Op::Dropout { .. })
+            || matches!(plan.nodes[id].op, Op::Activation { p, .. } if p > 0.0)
+        {
             continue;
         }
         let bucket = seen.entry(key(plan, id)).or_default();
