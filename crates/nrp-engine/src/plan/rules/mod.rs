@@ -17,6 +17,9 @@
 //! 8. [`cse`] — nodes with the same operation on the same inputs are computed once.
 //! 9. [`sparsify`] — mostly-zero constants are kept as their non-zeros, and the operations
 //!    that preserve zeros run on those only.
+//! 10. [`fuse_mean`] — a sum divided by its match counts is one mean kernel (the division
+//!     in the same pass).
+//! 11. [`fuse_activation`] — a bias, a ReLU and a dropout in a row are one pass.
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
@@ -33,6 +36,8 @@
 pub mod cse;
 pub mod factor_split;
 pub mod fold;
+pub mod fuse_activation;
+pub mod fuse_mean;
 pub mod gather_through;
 pub mod hoist;
 pub mod linear_pushdown;
@@ -67,6 +72,10 @@ pub const ORDER: &[(&str, Rule)] = &[
     ("cleanup", |p, _, t| Ok(gather_through::apply(p, t))),
     ("cse", |p, _, t| Ok(cse::apply(p, t))),
     ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
+    ("fuse_mean", |p, _, t| Ok(fuse_mean::apply(p, t))),
+    ("fuse_activation", |p, _, t| {
+        Ok(fuse_activation::apply(p, t))
+    }),
 ];
 
 /// The environment variable naming the rules to skip (comma-separated).
