@@ -189,8 +189,12 @@ fn hgnn(cpu: &Cpu) {
     let mut out = Tensor::zeros(n, h);
     let dy = rng.tensor(n, h);
     let tr = median_ms(101, || cpu.transpose(&w, &mut wt));
+    let w2t = wt.clone();
     let fw = median_ms(101, || cpu.spmm(&x, Some(&vals), None, &wt, &mut out));
     let bw = median_ms(101, || cpu.spmm_t(&x, Some(&vals), None, &dy, &mut wt));
+    let bwn = median_ms(101, || cpu.spmm_t(&x, None, None, &dy, &mut wt));
+    let fwn = median_ms(101, || cpu.spmm(&x, None, None, &w2t, &mut out));
+    println!("   (no values: X·Wᵀ {fwn:.3}  Xᵀ·dY {bwn:.3})");
     let mut w2 = Tensor::zeros(h, f);
     let trb = median_ms(101, || cpu.transpose(&wt, &mut w2));
     println!(
