@@ -72,7 +72,10 @@ pub fn cmd_run(args: &Args) -> R<()> {
     }
     let backend = backend(args)?;
     // The engine holds what it needs; the tables read from the database are not kept.
-    let engine = Engine::from_database(&program, db, &rels).map_err(render)?;
+    // Inside the backend's pool, so that grounding uses the threads asked for.
+    let engine = backend
+        .install(|| Engine::from_database(&program, db, &rels))
+        .map_err(render)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);

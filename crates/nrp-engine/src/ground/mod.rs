@@ -133,16 +133,55 @@ impl Ground {
         Ok(g)
     }
 
-    /// Grounds the derived relations of `needed`, in order (inputs are read already).
+    /// Grounds the derived relations of `needed` (inputs are read already), level by
+    /// level: a rule's level is above that of every relation it reads, so the rules of one
+    /// level are independent. Inside a thread pool (the backend's, with more than one
+    /// thread) they ground in parallel; results do not depend on the schedule.
     pub fn derive(&mut self, program: &Program, needed: &[RelId]) {
+        use rayon::prelude::*;
         let mut t = std::time::Instant::now();
+        let mut level = vec![0usize; program.relations.len()];
+        let mut derived: Vec<(RelId, &CoreRule)> = vec![];
         for &rel in needed {
             if let RelKind::Derived(rule) = &program.relations[rel].kind {
-                let (relation, ground) = self.ground_rule(rule);
+                level[rel] = 1 + rule
+                    .dependencies()
+                    .iter()
+                    .map(|&d| level[d])
+                    .max()
+                    .unwrap_or(0);
+                derived.push((rel, rule));
+            }
+        }
+        let parallel = rayon::current_thread_index().is_some();
+        let top = derived.iter().map(|&(r, _)| level[r]).max().unwrap_or(0);
+        for l in 1..=top {
+            let batch: Vec<(RelId, &CoreRule)> = derived
+                .iter()
+                .copied()
+                .filter(|&(r, _)| level[r] == l)
+                .collect();
+            let this = &*self;
+            let grounded: Vec<(GroundRelation, GroundRule)> = if parallel && batch.len() > 1 {
+                batch
+                    .par_iter()
+                    .map(|&(_, rule)| this.ground_rule(rule))
+                    .collect()
+            } else {
+                batch
+                    .iter()
+                    .map(|&(_, rule)| this.ground_rule(rule))
+                    .collect()
+            };
+            for (&(rel, _), (relation, ground)) in batch.iter().zip(grounded) {
                 self.relations[rel] = Some(relation);
                 self.rules[rel] = Some(ground);
-                crate::trace(&format!("  rule {}", program.relations[rel].name), &mut t);
             }
+            let names: Vec<&str> = batch
+                .iter()
+                .map(|&(r, _)| &*program.relations[r].name)
+                .collect();
+            crate::trace(&format!("  rules {}", names.join(", ")), &mut t);
         }
     }
 
