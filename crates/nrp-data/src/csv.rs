@@ -288,28 +288,150 @@ fn estimate_rows(body: &[u8]) -> usize {
         .min(body.len() / 2 + 1)
 }
 
-/// Parses a whole CSV file into a table.
+/// Parses a whole CSV file into a table. Inside a thread pool a large file without quotes
+/// (so every newline ends a record) is parsed in one piece per thread, split at newlines;
+/// the pieces' columns are joined in order, so the table and its errors are the same.
 pub(crate) fn parse(buf: &[u8], path: &Path, table: &str) -> Result<Table, DataError> {
     let mut p = Parser::new(buf, path, table);
     let columns = p.header()?;
+    let (body, first_line) = (p.pos, p.line);
+    let pieces = split_at_newlines(buf, body);
+    let parsed: Vec<Result<Piece, DataError>> = if pieces.len() > 1 {
+        use rayon::prelude::*;
+        // The line each piece starts on: the newlines before it.
+        let newlines: Vec<u64> = pieces
+            .par_iter()
+            .map(|r| buf[r.clone()].iter().filter(|&&c| c == b'\n').count() as u64)
+            .collect();
+        let starts: Vec<u64> = newlines
+            .iter()
+            .scan(first_line, |line, n| {
+                let at = *line;
+                *line += n;
+                Some(at)
+            })
+            .collect();
+        pieces
+            .par_iter()
+            .zip(starts)
+            .map(|(r, line)| {
+                let mut p = Parser {
+                    buf: &buf[..r.end],
+                    pos: r.start,
+                    line,
+                    path,
+                    table,
+                };
+                parse_records(&mut p, &columns)
+            })
+            .collect()
+    } else {
+        vec![parse_records(&mut p, &columns)]
+    };
+    let mut pieces = parsed.into_iter();
+    let mut all = pieces.next().expect("one piece at least")?;
+    for piece in pieces {
+        all.append(piece?);
+    }
+    // Row i is on line i + 2 unless told otherwise.
+    let lines = (!all.consecutive(2)).then(|| all.lines());
     let ncols = columns.len();
-    let capacity = estimate_rows(&buf[p.pos..]);
-    let mut builders: Vec<ColumnBuilder> = (0..ncols)
-        .map(|_| ColumnBuilder::with_capacity(capacity))
-        .collect();
-    let mut lines: Option<Vec<u64>> = None;
-    let mut rows = 0usize;
+    Ok(Table {
+        name: table.to_string(),
+        columns,
+        cells: all
+            .builders
+            .into_iter()
+            .map(ColumnBuilder::finish)
+            .collect(),
+        rows: all.rows,
+        refs: RowRefs::Lines(lines),
+        invalid: vec![None; ncols],
+    })
+}
+
+/// Byte ranges of the body to parse separately: one per pool thread for a large file with
+/// no quote (a quoted field may hold a newline), else the whole body.
+fn split_at_newlines(buf: &[u8], body: usize) -> Vec<std::ops::Range<usize>> {
+    const LARGE: usize = 1 << 22;
+    let threads = if rayon::current_thread_index().is_some() {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let len = buf.len() - body;
+    if threads < 2 || len < LARGE || buf[body..].contains(&b'"') {
+        #[allow(clippy::single_range_in_vec_init)]
+        return vec![body..buf.len()];
+    }
+    let mut cuts = vec![body];
+    for k in 1..threads {
+        let at = body + len * k / threads;
+        let next = buf[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map(|i| at + i + 1);
+        if let Some(n) = next.filter(|&n| n < buf.len() && n > *cuts.last().unwrap()) {
+            cuts.push(n);
+        }
+    }
+    cuts.push(buf.len());
+    cuts.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+/// The records of one piece: its columns, and the line of each record as runs of
+/// consecutive lines (`(first line, records)`).
+struct Piece {
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    runs: Vec<(u64, usize)>,
+}
+
+impl Piece {
+    fn append(&mut self, other: Piece) {
+        for (a, b) in self.builders.iter_mut().zip(other.builders) {
+            a.append(b);
+        }
+        self.rows += other.rows;
+        for run in other.runs {
+            self.push_line_run(run);
+        }
+    }
+
+    fn push_line_run(&mut self, (line, n): (u64, usize)) {
+        match self.runs.last_mut() {
+            Some((l, m)) if *l + *m as u64 == line => *m += n,
+            _ => self.runs.push((line, n)),
+        }
+    }
+
+    /// Whether record `i` is on line `first + i` (no blank lines): then no line table.
+    fn consecutive(&self, first: u64) -> bool {
+        self.runs.len() <= 1 && self.runs.first().is_none_or(|&(l, _)| l == first)
+    }
+
+    fn lines(&self) -> Vec<u64> {
+        self.runs
+            .iter()
+            .flat_map(|&(l, n)| l..l + n as u64)
+            .collect()
+    }
+}
+
+/// Parses records from `p.pos` to the end of `p.buf`.
+fn parse_records(p: &mut Parser, columns: &[String]) -> Result<Piece, DataError> {
+    let ncols = columns.len();
+    let capacity = estimate_rows(&p.buf[p.pos..]);
+    let mut piece = Piece {
+        builders: (0..ncols)
+            .map(|_| ColumnBuilder::with_capacity(capacity))
+            .collect(),
+        rows: 0,
+        runs: vec![],
+    };
     while p.skip_blank_lines() {
         let rec_line = p.line;
-        match &mut lines {
-            Some(l) => l.push(rec_line),
-            None if rec_line != rows as u64 + 2 => {
-                let mut l: Vec<u64> = (2..rows as u64 + 2).collect();
-                l.push(rec_line);
-                lines = Some(l);
-            }
-            None => {}
-        }
+        piece.push_line_run((rec_line, 1));
         let mut idx = 0;
         loop {
             if idx == ncols {
@@ -325,11 +447,11 @@ pub(crate) fn parse(buf: &[u8], path: &Path, table: &str) -> Result<Table, DataE
                     rec_line,
                     format_args!(
                         "{n} fields, but the header has {ncols} ({})",
-                        list_columns(&columns)
+                        list_columns(columns)
                     ),
                 ));
             }
-            let builder = &mut builders[idx];
+            let builder = &mut piece.builders[idx];
             let end = if let Some((num, end)) = p.fast_number() {
                 match num {
                     Num::Int(i) => builder.push_int(i),
@@ -363,20 +485,13 @@ pub(crate) fn parse(buf: &[u8], path: &Path, table: &str) -> Result<Table, DataE
                 format_args!(
                     "{idx} field{}, but the header has {ncols} ({})",
                     if idx == 1 { "" } else { "s" },
-                    list_columns(&columns)
+                    list_columns(columns)
                 ),
             ));
         }
-        rows += 1;
+        piece.rows += 1;
     }
-    Ok(Table {
-        name: table.to_string(),
-        columns,
-        cells: builders.into_iter().map(ColumnBuilder::finish).collect(),
-        rows,
-        refs: RowRefs::Lines(lines),
-        invalid: vec![None; ncols],
-    })
+    Ok(piece)
 }
 
 #[cfg(test)]
@@ -387,6 +502,52 @@ mod tests {
 
     fn parse_str(s: &str) -> Result<Table, DataError> {
         parse(s.as_bytes(), Path::new("t.csv"), "t")
+    }
+
+    /// Parsed in pieces inside a pool, a large file gives the table (cells, column types
+    /// joined across pieces, line of every row) and the error that one piece gives.
+    #[test]
+    fn pieces_in_a_pool_parse_as_one() {
+        let mut text = String::from("id,x,name\n");
+        let n = 400_000;
+        for i in 0..n {
+            // Integers until the middle, then floats; a string column turns mixed late;
+            // blank lines on both sides of the split.
+            let x = if i < n / 2 {
+                format!("{i}")
+            } else {
+                format!("{}.5", i)
+            };
+            let name = if i == n - 3 {
+                "late".to_string()
+            } else {
+                format!("{}", i % 7)
+            };
+            text.push_str(&format!("{i},{x},{name}\n"));
+            if i % 99_991 == 0 {
+                text.push('\n');
+            }
+        }
+        assert!(text.len() > 1 << 22, "large enough to split");
+        let one = parse_str(&text).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let pieces = pool.install(|| {
+            assert!(split_at_newlines(text.as_bytes(), 11).len() == 3);
+            parse_str(&text).unwrap()
+        });
+        assert_eq!(pieces.rows, one.rows);
+        assert_eq!(pieces.cells, one.cells);
+        assert_eq!(format!("{:?}", pieces.refs), format!("{:?}", one.refs));
+        assert!(matches!(&one.refs, RowRefs::Lines(Some(l)) if l.len() == n));
+        // A bad record late in the file: the same message, with its line.
+        let bad = format!("{text}1,2\n");
+        let e1 = parse_str(&bad).unwrap_err().message;
+        let e2 = pool.install(|| parse_str(&bad).unwrap_err().message);
+        assert_eq!(e1, e2);
+        assert!(e1.contains(&format!("line {}", n + 2 + 5)), "{e1}");
     }
 
     fn cells(t: &Table) -> Vec<Vec<String>> {

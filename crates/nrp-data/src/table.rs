@@ -402,6 +402,20 @@ impl ColumnBuilder {
         }
     }
 
+    /// Appends the cells of `other` (parsed after this one), as pushing them one by one
+    /// would: same-typed columns are joined, any other pair is pushed cell by cell.
+    pub(crate) fn append(&mut self, other: ColumnBuilder) {
+        match (&mut self.col, other.col) {
+            (Column::Int(a), Column::Int(b)) => a.extend(b),
+            (Column::Float(a), Column::Float(b)) => a.extend(b),
+            (_, b) => {
+                for i in 0..b.len() {
+                    self.push_value(&b.get(i));
+                }
+            }
+        }
+    }
+
     fn make_mixed(&mut self) {
         let mixed = match &self.col {
             Column::Int(v) => {

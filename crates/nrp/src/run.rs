@@ -58,8 +58,14 @@ pub fn cmd_run(args: &Args) -> R<()> {
     let start = Instant::now();
     let mut t = Instant::now();
     let (source, ast) = load_program(&args.program)?;
-    let db = open_db(args.required("db")?)?;
-    let program = check_program(&source, &ast, Some(&db))?;
+    let backend = backend(args)?;
+    // Tables are read, and the program grounded below, inside the backend's pool: loading
+    // uses the threads asked for, and no more.
+    let (db, program) = backend.install(|| {
+        let db = open_db(args.required("db")?)?;
+        let program = check_program(&source, &ast, Some(&db))?;
+        Ok::<_, Failure>((db, program))
+    })?;
     nrp_engine::trace("parse, check, read and bind tables", &mut t);
     let render = |d: nrp_syntax::Diagnostic| Failure(d.render(&source));
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
@@ -70,9 +76,7 @@ pub fn cmd_run(args: &Args) -> R<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create --out directory {}: {e}", dir.display()))?;
     }
-    let backend = backend(args)?;
     // The engine holds what it needs; the tables read from the database are not kept.
-    // Inside the backend's pool, so that grounding uses the threads asked for.
     let engine = backend
         .install(|| Engine::from_database(&program, db, &rels))
         .map_err(render)?;

@@ -743,8 +743,9 @@ multiversion! {
             if let Some(b) = b {
                 v += b[j];
             }
-            if relu && !(v > T::ZERO) {
-                v = T::ZERO;
+            // ReLU as the unary kernel computes it: NaN and -0 become 0.
+            if relu {
+                v = if v > T::ZERO { v } else { T::ZERO };
             }
             o[j] = v;
         }
@@ -752,7 +753,7 @@ multiversion! {
             // Branch-free: the mask is random. A dropped inf/NaN gives NaN, as in PyTorch.
             let (p, sc) = (m.p, [T::ZERO, m.scale]);
             for j in 0..n {
-                o[j] = o[j] * sc[(d[j] >= p) as usize];
+                o[j] *= sc[(d[j] >= p) as usize];
             }
             if let Some(k) = keep {
                 for j in 0..n {
