@@ -90,7 +90,6 @@ enum Op<'a, T> {
         csr: CsrRef<'a>,
         x: Var,
         vals: Option<Var>,
-        scale: Option<Vec<T>>,
     },
     /// A gathered mean divided exactly; `counts` (`[n, 1]`, 1 for empty rows) divides the
     /// gradient the same way.
@@ -212,6 +211,21 @@ impl<T: Float> Grads<T> {
     }
 }
 
+/// The factor of a kept element under dropout with probability `p` (`1/(1-p)`; 0 when
+/// every element is dropped), or an error for `p` outside `[0, 1]`.
+fn dropout_scale<T: Float>(p: f64) -> Result<T> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(TensorError::Invalid(format!(
+            "dropout probability {p} outside [0, 1]"
+        )));
+    }
+    Ok(if p >= 1.0 {
+        T::ZERO
+    } else {
+        T::from_f64(1.0 / (1.0 - p))
+    })
+}
+
 impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     pub fn new(backend: &'a B) -> Self {
         Self::with_pool(backend, BufferPool::new())
@@ -252,9 +266,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     self.pool.give_mask(keep)
                 }
                 Op::LayerNorm { stats, .. } => self.pool.give_vec(stats),
-                Op::SpMM { scale: Some(s), .. } | Op::SegSum { scale: Some(s), .. } => {
-                    self.pool.give_vec(s)
-                }
+                Op::SegSum { scale: Some(s), .. } => self.pool.give_vec(s),
                 _ => {}
             }
         }
@@ -494,10 +506,10 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     /// `sum(z * w)` over a match list. `vals` is `[nnz, 1]` (constant or learnable) or `None`
     /// for 1.
     pub fn spmm(&mut self, csr: &'a Csr, x: Var, vals: Option<Var>) -> Result<Var> {
-        self.spmm_impl(CsrRef::Borrowed(csr), x, vals, false)
+        self.spmm_impl(CsrRef::Borrowed(csr), x, vals)
     }
 
-    fn spmm_impl(&mut self, csr: CsrRef<'a>, x: Var, vals: Option<Var>, mean: bool) -> Result<Var> {
+    fn spmm_impl(&mut self, csr: CsrRef<'a>, x: Var, vals: Option<Var>) -> Result<Var> {
         let c = csr.get();
         let (r, d) = self.shape(x);
         if r != c.n_cols() {
@@ -515,22 +527,11 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("values are [{vr}, {vc}], expected [{}, 1]", c.nnz()),
             );
         }
-        let scale = mean.then(|| self.mean_scale(c.segments()));
         let mut out = self.alloc(c.n_rows(), d);
         let vd = vals.map(|v| &self.value(v).data[..]);
-        self.backend
-            .spmm(c, vd, scale.as_deref(), self.value(x), &mut out);
+        self.backend.spmm(c, vd, None, self.value(x), &mut out);
         let grad = self.g(x) || vals.is_some_and(|v| self.g(v));
-        Ok(self.push(
-            Val::Owned(out),
-            Op::SpMM {
-                csr,
-                x,
-                vals,
-                scale,
-            },
-            grad,
-        ))
+        Ok(self.push(Val::Owned(out), Op::SpMM { csr, x, vals }, grad))
     }
 
     /// `index_select`: `out[i] = x[csr.indices[i]]` for a one-entry-per-row CSR
@@ -630,46 +631,9 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     /// Fused gather + segment reduction: `out[i] = reduce_{k ∈ row i} x[idx_k]` without
     /// materialising the per-match rows. Rows without matches give 0.
     pub fn gather_reduce(&mut self, csr: &'a Csr, x: Var, op: Reduce) -> Result<Var> {
-        match op {
-            Reduce::Sum => self.spmm_impl(CsrRef::Borrowed(csr), x, None, false),
-            Reduce::Mean => self.gather_mean(csr, x),
-            Reduce::Max | Reduce::Min => {
-                let (r, d) = self.shape(x);
-                if r != csr.n_cols() {
-                    return shape_err(
-                        "gather reduce",
-                        format!("match list reads {} rows, tensor has {r}", csr.n_cols()),
-                    );
-                }
-                let mut out = self.alloc(csr.n_rows(), d);
-                let mut arg = self.pool.take_index(csr.n_rows() * d);
-                self.backend.segment_extreme(
-                    csr.segments(),
-                    Some(csr.indices()),
-                    op == Reduce::Max,
-                    self.value(x),
-                    &mut out,
-                    &mut arg,
-                );
-                let grad = self.g(x);
-                let seg = csr.segments();
-                Ok(self.push(
-                    Val::Owned(out),
-                    Op::SegExtreme {
-                        seg,
-                        csr: Some(csr),
-                        x,
-                        arg,
-                    },
-                    grad,
-                ))
-            }
+        if op == Reduce::Sum {
+            return self.spmm_impl(CsrRef::Borrowed(csr), x, None);
         }
-    }
-
-    /// `out[h] = Σ_k x[idx_k] / n_h`: the sum divided by the count, exactly (a scale by
-    /// `1/n_h` can differ in the last bit), in the same pass over the rows.
-    fn gather_mean(&mut self, csr: &'a Csr, x: Var) -> Result<Var> {
         let (r, d) = self.shape(x);
         if r != csr.n_cols() {
             return shape_err(
@@ -677,14 +641,45 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("match list reads {} rows, tensor has {r}", csr.n_cols()),
             );
         }
+        if op == Reduce::Mean {
+            return Ok(self.gather_mean(csr, x));
+        }
         let mut out = self.alloc(csr.n_rows(), d);
+        let mut arg = self.pool.take_index(csr.n_rows() * d);
+        self.backend.segment_extreme(
+            csr.segments(),
+            Some(csr.indices()),
+            op == Reduce::Max,
+            self.value(x),
+            &mut out,
+            &mut arg,
+        );
+        let grad = self.g(x);
+        let seg = csr.segments();
+        Ok(self.push(
+            Val::Owned(out),
+            Op::SegExtreme {
+                seg,
+                csr: Some(csr),
+                x,
+                arg,
+            },
+            grad,
+        ))
+    }
+
+    /// `out[h] = Σ_k x[idx_k] / n_h`: the sum divided by the count, exactly (a scale by
+    /// `1/n_h` can differ in the last bit), in the same pass over the rows. Shapes are
+    /// checked by the caller.
+    fn gather_mean(&mut self, csr: &'a Csr, x: Var) -> Var {
+        let mut out = self.alloc(csr.n_rows(), self.shape(x).1);
         self.backend.spmm_mean(csr, self.value(x), &mut out);
         let grad = self.g(x);
         let mut counts = self.alloc(csr.n_rows(), 1);
         for (c, w) in counts.data.iter_mut().zip(csr.indptr().windows(2)) {
             *c = T::from_usize((w[1] - w[0]).max(1));
         }
-        Ok(self.push(Val::Owned(out), Op::SpMMMean { csr, x, counts }, grad))
+        self.push(Val::Owned(out), Op::SpMMMean { csr, x, counts }, grad)
     }
 
     /// `count(...)`: matches per head row, `[n, 1]` (a constant).
@@ -823,20 +818,11 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         p: f64,
         fill: &mut dyn FnMut(&mut [f32]),
     ) -> Result<Var> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(TensorError::Invalid(format!(
-                "dropout probability {p} outside [0, 1]"
-            )));
-        }
+        let scale = dropout_scale::<T>(p)?;
         if !self.training || p == 0.0 {
             return Ok(x);
         }
         let (r, c) = self.shape(x);
-        let scale = if p >= 1.0 {
-            T::ZERO
-        } else {
-            T::from_f64(1.0 / (1.0 - p))
-        };
         // One fused pass over the caller's draws: scale or zero each element, and record a
         // one-byte keep mask (4x smaller than a float mask) only when a gradient will need it.
         let pf = p as f32;
@@ -880,11 +866,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         p: f64,
         rng: &mut CounterRng,
     ) -> Result<Var> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(TensorError::Invalid(format!(
-                "dropout probability {p} outside [0, 1]"
-            )));
-        }
+        let kept_scale = dropout_scale::<T>(p)?;
         let (r, c) = self.shape(x);
         if let Some(b) = bias
             && self.shape(b) != (1, c)
@@ -902,11 +884,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 None => Ok(x),
             };
         }
-        let scale = match (drop, p >= 1.0) {
-            (false, _) => T::ONE,
-            (true, true) => T::ZERO,
-            (true, false) => T::from_f64(1.0 / (1.0 - p)),
-        };
+        let scale = if drop { kept_scale } else { T::ONE };
         let mask = drop.then(|| DropMask {
             draws: rng.reserve((r * c) as u64),
             p: p as f32,
@@ -1218,22 +1196,17 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     self.acc(grads, *x, dx);
                 }
             }
-            Op::SpMM {
-                csr,
-                x,
-                vals,
-                scale,
-            } => {
+            Op::SpMM { csr, x, vals } => {
                 let c = csr.get();
                 if let Some(mut dx) = self.grad_buf(*x) {
                     let vd = vals.map(|v| &self.value(v).data[..]);
-                    be.spmm_t(c, vd, scale.as_deref(), g, &mut dx);
+                    be.spmm_t(c, vd, None, g, &mut dx);
                     self.acc(grads, *x, dx);
                 }
                 if let Some(v) = vals
                     && let Some(mut dv) = self.grad_buf(*v)
                 {
-                    be.spmm_dvals(c, scale.as_deref(), self.value(*x), g, &mut dv.data);
+                    be.spmm_dvals(c, None, self.value(*x), g, &mut dv.data);
                     self.acc(grads, *v, dv);
                 }
             }

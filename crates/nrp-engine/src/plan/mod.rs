@@ -865,4 +865,17 @@ pub(crate) mod tests {
     pub fn snapshot(plan: &Plan, targets: &[NodeId]) -> String {
         display::text(plan, None, targets)
     }
+
+    /// The plan of `rel` just before the rule named `rule` (of [`rules::ORDER`]) and after
+    /// it, as a rule's snapshot test shows them.
+    pub fn before_after(text: &str, rel: &str, rule: &str) -> String {
+        let (mut plan, targets) = optimized_until(text, rel, rule);
+        let before = snapshot(&plan, &targets);
+        let (_, apply) = rules::ORDER
+            .iter()
+            .find(|(name, _)| *name == rule)
+            .expect("a rule of ORDER");
+        with_ctx(text, |ctx| apply(&mut plan, ctx, &targets).unwrap());
+        format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets))
+    }
 }

@@ -57,13 +57,10 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::tests::{optimized_until, snapshot};
+    use crate::plan::tests::before_after;
 
     fn fused(text: &str, rel: &str) -> String {
-        let (mut plan, targets) = optimized_until(text, rel, "fuse_activation");
-        let before = snapshot(&plan, &targets);
-        super::apply(&mut plan, &targets);
-        format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets))
+        before_after(text, rel, "fuse_activation")
     }
 
     #[test]

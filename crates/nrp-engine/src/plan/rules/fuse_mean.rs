@@ -51,13 +51,10 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::tests::{optimized_until, snapshot};
+    use crate::plan::tests::before_after;
 
     fn fused(text: &str, rel: &str) -> String {
-        let (mut plan, targets) = optimized_until(text, rel, "fuse_mean");
-        let before = snapshot(&plan, &targets);
-        super::apply(&mut plan, &targets);
-        format!("{before}\n--- after ---\n{}", snapshot(&plan, &targets))
+        before_after(text, rel, "fuse_mean")
     }
 
     /// HGNN's propagation: `Lin` pushed below the mean leaves a sum, a division, a bias.
