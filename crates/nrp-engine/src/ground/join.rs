@@ -22,6 +22,29 @@ struct Trie {
     levels: Vec<Vec<u32>>,
     /// `rows[k]`: the relation row of sorted row k.
     rows: Vec<u32>,
+    /// `first[v]..first[v + 1]`: the sorted rows whose first variable has id `v`, when ids
+    /// are few enough to index: probing a value is then one lookup, not a search.
+    first: Option<Vec<u32>>,
+}
+
+impl Trie {
+    fn new(levels: Vec<Vec<u32>>, rows: Vec<u32>, nids: usize) -> Trie {
+        let first = (rows.len() >= 1024 && nids <= 4 * rows.len() + (1 << 16)).then(|| {
+            let mut first = vec![0u32; nids + 1];
+            for &v in &levels[0] {
+                first[v as usize + 1] += 1;
+            }
+            for v in 0..nids {
+                first[v + 1] += first[v];
+            }
+            first
+        });
+        Trie {
+            levels,
+            rows,
+            first,
+        }
+    }
 }
 
 /// A filter with its constants interned (they were interned before ranks were frozen).
@@ -138,7 +161,7 @@ pub fn join(
             .iter()
             .map(|&(_, p)| rows.iter().map(|&r| rel.cols[p][r as usize]).collect())
             .collect();
-        tries.push(Trie { levels, rows });
+        tries.push(Trie::new(levels, rows, dict.len()));
         trie_vars.push(vars.into_iter().map(|(v, _)| v).collect::<Vec<_>>());
     }
     // Static plan of the search: participants and their trie depth at each level.
@@ -167,24 +190,88 @@ pub fn join(
         matches: 0,
     };
     let n = tries.len();
-    let mut ranges = vec![(0usize, 0usize); (levels + 1) * n];
-    for (i, t) in tries.iter().enumerate() {
-        ranges[i] = (0, t.rows.len());
-    }
-    let mut search = Search {
-        tries: &tries,
-        order: &order,
-        part: &part,
-        filters_at: &filters_at,
-        filters: &filters,
-        dict,
-        binding: vec![u32::MAX; nvars],
-        ranges,
-        out: &mut m,
-    };
-    let consts_ok = filters_at[0].iter().all(|&f| search.holds(f));
-    if consts_ok && candidates.iter().all(|c| !c.is_empty()) {
+    // The matches whose first variable's value lies in `driver`'s sorted rows `lo..hi`.
+    let search = |(driver, lo, hi): (usize, usize, usize)| {
+        let mut ranges = vec![(0usize, 0usize); (levels + 1) * n];
+        for (i, t) in tries.iter().enumerate() {
+            ranges[i] = (0, t.rows.len());
+        }
+        ranges[driver] = (lo, hi);
+        let mut search = Search {
+            tries: &tries,
+            order: &order,
+            part: &part,
+            filters_at: &filters_at,
+            filters: &filters,
+            dict,
+            binding: vec![u32::MAX; nvars],
+            ranges,
+            out: Matches {
+                rows: vec![vec![]; n],
+                vars: vec![vec![]; nvars],
+                head: vec![],
+            },
+        };
         search.level(0);
+        search.out
+    };
+    let consts_ok = filters_at[0].iter().all(|&f| holds(&filters[f], &[], dict));
+    if consts_ok && candidates.iter().all(|c| !c.is_empty()) {
+        // Split the first variable's values among the pool's threads; pieces enumerate in
+        // value order, so their concatenation is the sequential match list.
+        // (No variables: one piece, every trie whole.)
+        let driver = part.first().map_or(0, |p| {
+            p.iter()
+                .map(|&(i, _)| i)
+                .min_by_key(|&i| tries[i].rows.len())
+                .expect("every variable occurs in an atom")
+        });
+        let values = &tries[driver].levels.first().map_or(&[][..], Vec::as_slice);
+        let threads = if super::in_pool() {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        let work: usize = candidates.iter().map(Vec::len).sum();
+        // Pieces of a few rows would cost more to schedule than to join.
+        let pieces = if threads > 1 && work >= 1 << 12 && values.len() >= 64 * threads {
+            4 * threads
+        } else {
+            1
+        };
+        let mut bounds = vec![0];
+        for p in 1..pieces {
+            let at = (values.len() * p / pieces).max(*bounds.last().unwrap());
+            // Forward to where the value changes: one value's rows stay in one piece.
+            let at = upper_bound(values, at - 1, values.len(), values[at - 1]);
+            if at > *bounds.last().unwrap() && at < values.len() {
+                bounds.push(at);
+            }
+        }
+        bounds.push(tries[driver].rows.len());
+        let pieces: Vec<(usize, usize, usize)> =
+            bounds.windows(2).map(|w| (driver, w[0], w[1])).collect();
+        if pieces.len() == 1 {
+            m = search(pieces[0]);
+        } else {
+            use rayon::prelude::*;
+            let found: Vec<Matches> = pieces.into_par_iter().map(search).collect();
+            let concat = |col: &dyn Fn(&Matches) -> &Vec<u32>| -> Vec<u32> {
+                let mut all = Vec::with_capacity(found.iter().map(|f| col(f).len()).sum());
+                for f in &found {
+                    all.extend_from_slice(col(f));
+                }
+                all
+            };
+            m.rows = (0..n)
+                .into_par_iter()
+                .map(|i| concat(&|f| &f.rows[i]))
+                .collect();
+            m.vars = (0..nvars)
+                .into_par_iter()
+                .map(|v| concat(&|f| &f.vars[v]))
+                .collect();
+        }
     }
     let matches = m.rows.first().map(Vec::len).unwrap_or(0);
     m.head = vec![0; matches];
@@ -200,6 +287,14 @@ fn single_atom(
     dict: &Dict,
     m: &mut Matches,
 ) {
+    if filters.is_empty() {
+        // Every candidate matches: the match list is columns gathered by row.
+        m.rows[0] = rows.to_vec();
+        for &(v, p) in vars {
+            m.vars[v] = rows.iter().map(|&r| rel.cols[p][r as usize]).collect();
+        }
+        return;
+    }
     let mut binding = vec![u32::MAX; m.vars.len()];
     for &r in rows {
         for &(v, p) in vars {
@@ -278,7 +373,7 @@ struct Search<'s> {
     binding: Vec<u32>,
     /// `ranges[k * atoms + i]`: atom i's sorted-row range when binding level k.
     ranges: Vec<(usize, usize)>,
-    out: &'s mut Matches,
+    out: Matches,
 }
 
 impl Search<'_> {
@@ -319,7 +414,18 @@ impl Search<'_> {
                     self.ranges[(k + 1) * n + i] = (lo, end);
                     continue;
                 }
-                let level = &self.tries[i].levels[d];
+                let trie = &self.tries[i];
+                if let (0, Some(first)) = (d, &trie.first) {
+                    // The atom's first variable: its range is the whole trie.
+                    let (start, end) = (first[v as usize] as usize, first[v as usize + 1] as usize);
+                    self.ranges[(k + 1) * n + i] = (start, end);
+                    if start == end {
+                        lo = end;
+                        continue 'values;
+                    }
+                    continue;
+                }
+                let level = &trie.levels[d];
                 let (ilo, ihi) = self.ranges[k * n + i];
                 // Values increase, so the search restarts where the last one stopped.
                 let from = self.ranges[(k + 1) * n + i].0.max(ilo);
@@ -381,5 +487,30 @@ mod tests {
             }
         }
         assert_eq!(upper_bound(&xs, 4, 8, 8), 7);
+    }
+
+    #[test]
+    fn first_value_index_gives_each_values_rows() {
+        // 3000 sorted values with gaps and runs, ids below 5000.
+        let values: Vec<u32> = (0..3000u32).map(|i| i / 3 * 5 % 5000).collect();
+        let mut values = values;
+        values.sort_unstable();
+        let rows: Vec<u32> = (0..values.len() as u32).collect();
+        let trie = Trie::new(vec![values.clone()], rows, 5000);
+        let first = trie.first.as_ref().expect("dense enough to index");
+        for v in 0..5000u32 {
+            let lo = values.partition_point(|&x| x < v);
+            let hi = values.partition_point(|&x| x <= v);
+            assert_eq!(
+                (first[v as usize], first[v as usize + 1]),
+                (lo as u32, hi as u32)
+            );
+        }
+        // Ids far more numerous than rows: no index, the join searches.
+        assert!(
+            Trie::new(vec![values], (0..3000).collect(), 1 << 24)
+                .first
+                .is_none()
+        );
     }
 }

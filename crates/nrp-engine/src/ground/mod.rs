@@ -4,6 +4,7 @@
 //! row it aggregates into, sorted by head row. None of this depends on learnable
 //! parameters (the derived content is a union of conjunctive queries), so it is done once.
 
+mod head;
 pub mod join;
 
 use crate::intern::Dict;
@@ -153,7 +154,7 @@ impl Ground {
                 derived.push((rel, rule));
             }
         }
-        let parallel = rayon::current_thread_index().is_some();
+        let parallel = in_pool();
         let top = derived.iter().map(|&(r, _)| level[r]).max().unwrap_or(0);
         for l in 1..=top {
             let batch: Vec<(RelId, &CoreRule)> = derived
@@ -352,64 +353,38 @@ impl Ground {
             .iter()
             .map(|&x| self.dict.rank(x).expect("every value is ranked"))
             .collect();
-        let mut order: Vec<u32> = (0..total as u32).collect();
-        if k <= 2 {
-            let key = |i: u32| -> u64 {
-                let i = i as usize;
-                ranks[i * k..(i + 1) * k]
-                    .iter()
-                    .fold(0u64, |acc, &r| (acc << 32) | r as u64)
-            };
-            let mut keyed: Vec<(u64, u32)> = order.iter().map(|&i| (key(i), i)).collect();
-            keyed.sort_unstable();
-            order = keyed.into_iter().map(|(_, i)| i).collect();
-        } else {
-            order.sort_unstable_by(|&a, &b| {
-                ranks[a as usize * k..(a as usize + 1) * k]
-                    .cmp(&ranks[b as usize * k..(b as usize + 1) * k])
-            });
-        }
-        let mut head_row = vec![0u32; total];
-        let mut cols: Vec<Vec<u32>> = vec![vec![]; k];
-        let mut rows = 0u32;
-        // Tuple equality without a `memcmp` call per match (millions of one-value heads).
-        let same = |a: usize, b: usize| match k {
-            0 => true,
-            1 => ranks[a] == ranks[b],
-            2 => ranks[2 * a] == ranks[2 * b] && ranks[2 * a + 1] == ranks[2 * b + 1],
-            _ => ranks[a * k..(a + 1) * k] == ranks[b * k..(b + 1) * k],
-        };
-        for (pos, &i) in order.iter().enumerate() {
-            let i = i as usize;
-            if pos == 0 || !same(i, order[pos - 1] as usize) {
-                for (j, col) in cols.iter_mut().enumerate() {
-                    col.push(ids[i * k + j]);
-                }
-                rows += 1;
-            }
-            head_row[i] = rows - 1;
-        }
+        let head::HeadRows {
+            cols,
+            head_row,
+            rows,
+        } = head::head_rows(&ids, &ranks, k, total, self.dict.len());
         let mut offset = 0;
         for m in &mut bodies {
             let len = m.len();
-            sort_by_head(m, &head_row[offset..offset + len], rows as usize);
+            sort_by_head(m, &head_row[offset..offset + len], rows);
             offset += len;
         }
         (
             GroundRelation {
                 arity: k,
                 cols,
-                len: rows as usize,
+                len: rows,
             },
             GroundRule { bodies, reports },
         )
     }
 }
 
+/// Whether grounding may use rayon: only inside a pool (the backend's, sized by
+/// `--threads`), never rayon's global pool of every core.
+fn in_pool() -> bool {
+    rayon::current_thread_index().is_some()
+}
+
 /// Orders a match list by head row, keeping the join's order within one head (a stable
 /// counting sort).
 fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
-    // Joins mostly enumerate in head order already (the head's variables bound first).
+    use rayon::prelude::*;
     if head.windows(2).all(|w| w[0] <= w[1]) {
         m.head = head.to_vec();
         return;
@@ -421,15 +396,23 @@ fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
     for r in 0..rows {
         start[r + 1] += start[r];
     }
+    m.head = Vec::with_capacity(head.len());
+    for r in 0..rows {
+        m.head.resize(start[r + 1], r as u32);
+    }
     let mut perm = vec![0u32; head.len()];
     for (i, &h) in head.iter().enumerate() {
         perm[start[h as usize]] = i as u32;
         start[h as usize] += 1;
     }
-    let apply = |v: &Vec<u32>| perm.iter().map(|&p| v[p as usize]).collect::<Vec<u32>>();
-    m.rows = m.rows.iter().map(apply).collect();
-    m.vars = m.vars.iter().map(apply).collect();
-    m.head = perm.iter().map(|&p| head[p as usize]).collect();
+    // Each column is an independent gather of millions of values.
+    let apply = |v: &mut Vec<u32>| *v = perm.iter().map(|&p| v[p as usize]).collect();
+    let cols = m.rows.iter_mut().chain(m.vars.iter_mut());
+    if in_pool() {
+        cols.collect::<Vec<_>>().into_par_iter().for_each(apply);
+    } else {
+        cols.for_each(apply);
+    }
 }
 
 /// The content values of a row, for output.
