@@ -319,12 +319,17 @@ pub fn evaluate(
     program: &Program,
     targets: &[NodeId],
 ) -> Result<Vec<Tensor>, ExecError> {
-    let backend = Cpu::new(1).expect("a one-thread pool");
+    // The caller's pool (folding runs inside the engine's backend): kernels are
+    // deterministic on any number of threads.
+    let backend = Cpu::current();
     let mut g: Graph = Graph::new(&backend);
     g.set_training(false);
     let order = plan.topological(targets);
     // Not training: no draws.
     let vars = forward(&mut g, plan, program, None, &order, &mut CounterRng::new(0))?;
+    if let [t] = targets {
+        return Ok(vec![g.into_value(vars[*t].expect("evaluated"))]);
+    }
     Ok(targets
         .iter()
         .map(|&t| g.value(vars[t].expect("evaluated")).clone())

@@ -106,9 +106,10 @@ impl<'p> Engine<'p> {
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
-        let mut plan = plan::build(&program, &ground, &embedded)?;
+        let mut plan = plan::build(&program, &mut ground, &embedded)?;
         trace("build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
+        t = Instant::now(); // each rewrite traced its own time
         ground.release_planned();
         return_free_memory();
         trace("free match lists and input embeddings", &mut t);

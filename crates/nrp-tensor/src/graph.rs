@@ -290,6 +290,22 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         self.nodes[v.index()].val.get()
     }
 
+    /// Moves `v`'s value out of a graph that is done (a copy if it is not the graph's own):
+    /// results of millions of values are not copied to be kept.
+    pub fn into_value(mut self, v: Var) -> Tensor<T>
+    where
+        T: Clone,
+    {
+        match std::mem::replace(
+            &mut self.nodes[v.index()].val,
+            Val::Owned(Tensor::new(0, 0, vec![])),
+        ) {
+            Val::Owned(t) => t,
+            Val::Borrowed(t) => t.clone(),
+            Val::Shared(t) => Arc::unwrap_or_clone(t),
+        }
+    }
+
     pub fn shape(&self, v: Var) -> (usize, usize) {
         self.value(v).shape()
     }

@@ -336,7 +336,10 @@ pub fn match_csr(head_rows: usize, head: &[u32]) -> Csr {
 }
 
 /// Builds the plan for the relations `needed` (dependencies first).
-pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
+pub fn build(program: &Program, ground: &mut Ground, needed: &[RelId]) -> R<Plan> {
+    // The plan's constants take the input embeddings over: nothing else reads them.
+    let mut embeddings = std::mem::take(&mut ground.input_embeddings);
+    let ground = &*ground;
     let mut plan = Plan {
         nodes: vec![],
         relation: vec![None; program.relations.len()],
@@ -366,8 +369,8 @@ pub fn build(program: &Program, ground: &Ground, needed: &[RelId]) -> R<Plan> {
         let rows = ground.relations[rel].as_ref().expect("grounded").len;
         match &r.kind {
             RelKind::Input(_) => {
-                if let Some(e) = &ground.input_embeddings[rel] {
-                    let t = Tensor::new(rows, dim, e.clone());
+                if let Some(e) = embeddings[rel].take() {
+                    let t = Tensor::new(rows, dim, e);
                     plan.relation[rel] = Some(plan.add(
                         Op::Const(Arc::new(t)),
                         rows,
@@ -453,8 +456,14 @@ impl Builder<'_> {
             }
             per_match.push(node);
         }
-        if matches!(rule, CoreRule::Transform { .. }) {
-            // One match per head row, in head order: the per-match values are the relation.
+        let one_each = |m: &Matches| {
+            m.len() == rows && m.head.iter().enumerate().all(|(i, &h)| h as usize == i)
+        };
+        if matches!(rule, CoreRule::Transform { .. })
+            || (per_match.len() == 1 && one_each(&bodies[0]))
+        {
+            // One match per head row, in head order: the per-match values are the relation
+            // (a sum, mean, max or min of one value is that value).
             let n = per_match[0];
             self.plan.nodes[n].label = name;
             return Ok(Some(n));
@@ -824,8 +833,8 @@ pub(crate) mod tests {
         let program = program_of(text);
         let r = program.relation(rel).unwrap();
         let needed = program.closure(&[r]);
-        let ground = Ground::new(&program, &database(), &needed).unwrap();
-        let plan = build(&program, &ground, &needed).unwrap();
+        let mut ground = Ground::new(&program, &database(), &needed).unwrap();
+        let plan = build(&program, &mut ground, &needed).unwrap();
         let t = targets(&plan, &[r]);
         (plan, t)
     }

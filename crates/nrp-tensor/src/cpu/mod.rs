@@ -52,6 +52,21 @@ impl Cpu {
         Ok(Cpu { pool, threads })
     }
 
+    /// A backend on the pool the caller runs in, without threads of its own (one thread
+    /// outside any pool): for work inside another backend's `install`, such as folding
+    /// constants while an engine is built.
+    pub fn current() -> Self {
+        let threads = if rayon::current_thread_index().is_some() {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        Cpu {
+            pool: None,
+            threads,
+        }
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -67,7 +82,7 @@ impl Cpu {
 
     #[inline]
     pub(crate) fn parallel(&self, work: usize) -> bool {
-        self.pool.is_some() && work >= 2 * GRAIN
+        self.threads > 1 && work >= 2 * GRAIN
     }
 
     /// Calls `f(first_row, chunk)` over disjoint chunks of whole rows of `out`.

@@ -161,28 +161,28 @@ mod tests {
         super::apply(&mut plan, &targets);
         expect_test::expect![[r#"
               %3 = const                           [3 × 2]  X
-              %18 = module#0 %3                    [3 × 2]  matches of S#1 (per fact)
-              %5 = gather %18 by 4 rows            [4 × 2]  matches of S#1
+              %16 = module#0 %3                    [3 × 2]  matches of S#1 (per fact)
+              %5 = gather %16 by 4 rows            [4 × 2]  matches of S#1
               %6 = const                           [4 × 2]  matches of S#1
-              %7 = mul %5 %6                       [4 × 2]  matches of S#1
-              %19 = module#0 %3                    [3 × 2]  matches of S#2 (per fact)
-              %10 = gather %19 by 4 rows           [4 × 2]  matches of S#2
-              %11 = const                          [4 × 2]  matches of S#2
-              %12 = add %10 %11                    [4 × 2]  matches of S#2
-              %20 = stack %7 %12                   [8 × 2]  matches of S (facts)
-              %17 = reduce sum %20 over 8 matches  [6 × 2]  S
+              %7 = mul %5 %6                       [4 × 2]  S#1
+              %17 = module#0 %3                    [3 × 2]  matches of S#2 (per fact)
+              %9 = gather %17 by 4 rows            [4 × 2]  matches of S#2
+              %10 = const                          [4 × 2]  matches of S#2
+              %11 = add %9 %10                     [4 × 2]  S#2
+              %14 = stack %7 %11                   [8 × 2]  matches of S
+              %15 = reduce sum %14 over 8 matches  [6 × 2]  S
 
             --- after ---
               %3 = const                           [3 × 2]  X
-              %18 = module#0 %3                    [3 × 2]  matches of S#1 (per fact)
-              %5 = gather %18 by 4 rows            [4 × 2]  matches of S#1
+              %16 = module#0 %3                    [3 × 2]  matches of S#1 (per fact)
+              %5 = gather %16 by 4 rows            [4 × 2]  matches of S#1
               %6 = const                           [4 × 2]  matches of S#1
-              %7 = mul %5 %6                       [4 × 2]  matches of S#1
-              %10 = gather %18 by 4 rows           [4 × 2]  matches of S#2
-              %11 = const                          [4 × 2]  matches of S#2
-              %12 = add %10 %11                    [4 × 2]  matches of S#2
-              %20 = stack %7 %12                   [8 × 2]  matches of S (facts)
-              %17 = reduce sum %20 over 8 matches  [6 × 2]  S
+              %7 = mul %5 %6                       [4 × 2]  S#1
+              %9 = gather %16 by 4 rows            [4 × 2]  matches of S#2
+              %10 = const                          [4 × 2]  matches of S#2
+              %11 = add %9 %10                     [4 × 2]  S#2
+              %14 = stack %7 %11                   [8 × 2]  matches of S
+              %15 = reduce sum %14 over 8 matches  [6 × 2]  S
         "#]]
         .assert_eq(&format!(
             "{before}\n--- after ---\n{}",

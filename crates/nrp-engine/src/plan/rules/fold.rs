@@ -276,29 +276,28 @@ mod tests {
         let before = snapshot(&plan, &targets);
         with_ctx(text, |ctx| super::apply(&mut plan, ctx, &targets).unwrap());
         expect_test::expect![[r#"
-              %8 = const                           [4 × 1]  matches of F
-              %9 = reduce sum %8 over 4 matches    [3 × 1]  F
-              %15 = module#0 %9                    [3 × 1]  matches of H (per fact)
-              %11 = gather %15 by 4 rows           [4 × 1]  matches of H
+              %7 = const                           [4 × 1]  matches of F
+              %8 = reduce sum %7 over 4 matches    [3 × 1]  F
+              %14 = module#0 %8                    [3 × 1]  matches of H (per fact)
+              %10 = gather %14 by 4 rows           [4 × 1]  matches of H
               %1 = const                           [1 × 1]  constant
               %0 = const                           [3 × 1]  D
               %2 = gather %0 by 4 rows             [4 × 1]  matches of N
               %3 = gather %0 by 4 rows             [4 × 1]  matches of N
               %4 = mul %2 %3                       [4 × 1]  matches of N
               %5 = sqrt %4                         [4 × 1]  matches of N
-              %6 = div %1 %5                       [4 × 1]  matches of N
-              %7 = reduce sum %6 over 4 matches    [4 × 1]  N
-              %12 = gather %7 by 4 rows            [4 × 1]  matches of H
-              %13 = mul %11 %12                    [4 × 1]  matches of H
-              %14 = reduce sum %13 over 4 matches  [3 × 1]  H
+              %6 = div %1 %5                       [4 × 1]  N
+              %11 = gather %6 by 4 rows            [4 × 1]  matches of H
+              %12 = mul %10 %11                    [4 × 1]  matches of H
+              %13 = reduce sum %12 over 4 matches  [3 × 1]  H
 
             --- after ---
-              %9 = const                           [3 × 1]  F
-              %15 = module#0 %9                    [3 × 1]  matches of H (per fact)
-              %11 = gather %15 by 4 rows           [4 × 1]  matches of H
-              %12 = const                          [4 × 1]  matches of H
-              %13 = mul %11 %12                    [4 × 1]  matches of H
-              %14 = reduce sum %13 over 4 matches  [3 × 1]  H
+              %8 = const                           [3 × 1]  F
+              %14 = module#0 %8                    [3 × 1]  matches of H (per fact)
+              %10 = gather %14 by 4 rows           [4 × 1]  matches of H
+              %11 = const                          [4 × 1]  matches of H
+              %12 = mul %10 %11                    [4 × 1]  matches of H
+              %13 = reduce sum %12 over 4 matches  [3 × 1]  H
         "#]]
         .assert_eq(&format!(
             "{before}\n--- after ---\n{}",

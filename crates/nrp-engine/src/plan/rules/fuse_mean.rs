@@ -66,20 +66,20 @@ mod tests {
             M(v; mean(g)) :- G(u, v; g) .
             H(v; Lin(m)) :- M(v; m) .";
         expect_test::expect![[r#"
-              %0 = const                           [4 × 2]  matches of G
-              %1 = module#0 %0                     [4 × 4]  matches of G
-              %10 = module#1 (no bias) %1          [4 × 2]  H (per fact, before the sum)
-              %11 = reduce sum %10 over 4 matches  [3 × 2]  H (sum)
-              %5 = const                           [3 × 1]  M (count)
-              %12 = div %11 %5                     [3 × 2]  H (mean)
-              %9 = module#1.bias + %12             [3 × 2]  H
+              %0 = const                          [4 × 2]  matches of G
+              %1 = module#0 %0                    [4 × 4]  G
+              %9 = module#1 (no bias) %1          [4 × 2]  H (per fact, before the sum)
+              %10 = reduce sum %9 over 4 matches  [3 × 2]  H (sum)
+              %4 = const                          [3 × 1]  M (count)
+              %11 = div %10 %4                    [3 × 2]  H (mean)
+              %8 = module#1.bias + %11            [3 × 2]  H
 
             --- after ---
-              %0 = const                            [4 × 2]  matches of G
-              %1 = module#0 %0                      [4 × 4]  matches of G
-              %10 = module#1 (no bias) %1           [4 × 2]  H (per fact, before the sum)
-              %12 = reduce mean %10 over 4 matches  [3 × 2]  H (mean)
-              %9 = module#1.bias + %12              [3 × 2]  H
+              %0 = const                           [4 × 2]  matches of G
+              %1 = module#0 %0                     [4 × 4]  G
+              %9 = module#1 (no bias) %1           [4 × 2]  H (per fact, before the sum)
+              %11 = reduce mean %9 over 4 matches  [3 × 2]  H (mean)
+              %8 = module#1.bias + %11             [3 × 2]  H
         "#]]
         .assert_eq(&fused(text, "H"));
     }

@@ -146,15 +146,15 @@ mod tests {
         let before = snapshot(&plan, &targets);
         super::apply(&mut plan, &targets);
         expect_test::expect![[r#"
-              %9 = const                                     [3 × 2]  F
-              %15 = module#0 %9                              [3 × 2]  matches of H (per fact)
-              %11 = gather %15 by 4 rows                     [4 × 2]  matches of H
-              %14 = reduce sum %11 over 4 matches, weighted  [3 × 2]  H
+              %8 = const                                     [3 × 2]  F
+              %14 = module#0 %8                              [3 × 2]  matches of H (per fact)
+              %10 = gather %14 by 4 rows                     [4 × 2]  matches of H
+              %13 = reduce sum %10 over 4 matches, weighted  [3 × 2]  H
 
             --- after ---
-              %9 = const                                     [3 × 2]  F
-              %15 = module#0 %9                              [3 × 2]  matches of H (per fact)
-              %14 = reduce sum %15 over 4 matches, weighted  [3 × 2]  H
+              %8 = const                                     [3 × 2]  F
+              %14 = module#0 %8                              [3 × 2]  matches of H (per fact)
+              %13 = reduce sum %14 over 4 matches, weighted  [3 × 2]  H
         "#]]
         .assert_eq(&format!(
             "{before}\n--- after ---\n{}",
