@@ -29,12 +29,18 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
+/// Integers below this are interned through a direct table (at most 16 MiB of it).
+const SMALL_INTS: i64 = 1 << 22;
+
 #[derive(Default, Debug)]
 pub struct Dict {
     values: Vec<Value>,
     ids: HashMap<Value, u32>,
     /// Fast paths for numbers (integer ids, float measurements): no SipHash, no `Value`.
     ints: FxMap<i64, u32>,
+    /// `small[i]`: the id of the integer `i` (`u32::MAX`: none yet), for `0 <= i <`
+    /// [`SMALL_INTS`]: ids and keys, tens of millions of cells, skip the hash map.
+    small: Vec<u32>,
     floats: FxMap<u64, u32>,
     /// Floats interned by [`Dict::intern_columns`], ascending, and their ids: millions of
     /// distinct measurements are sorted once instead of hashed one by one.
@@ -68,6 +74,19 @@ impl Dict {
     }
 
     fn intern_int(&mut self, i: i64) -> u32 {
+        if (0..SMALL_INTS).contains(&i) {
+            let i = i as usize;
+            if i >= self.small.len() {
+                self.small.resize(
+                    (i + 1).max(2 * self.small.len()).min(SMALL_INTS as usize),
+                    u32::MAX,
+                );
+            }
+            if self.small[i] == u32::MAX {
+                self.small[i] = self.push(Value::Int(i as i64));
+            }
+            return self.small[i];
+        }
         if let Some(&id) = self.ints.get(&i) {
             return id;
         }
@@ -123,18 +142,16 @@ impl Dict {
         // Each distinct value (a run of equal keys) gets a provisional number `p`; new values
         // then take ids in order of first occurrence, so that reading a table's values in
         // row order (encodes, ranks) walks the dictionary forwards instead of at random.
-        // `runs[p]`: the value and its id (`u32::MAX` until first seen), side by side so
-        // that the pass below misses the cache once per cell, not twice.
-        let mut runs: Vec<(f64, u32)> = vec![];
+        // `run_id[p]`: its id (`u32::MAX` until first seen), 4 bytes per value: the pass
+        // below reads it at random, once per cell.
+        let (mut run_x, mut run_id): (Vec<f64>, Vec<u32>) = (vec![], vec![]);
         let mut i = 0;
         while i < keys.len() {
-            let p = runs.len() as u32;
+            let p = run_id.len() as u32;
             let x = from_order_key(keys[i]);
             // Every earlier batch value is below: only the hash map can hold `x` already.
-            runs.push((
-                x,
-                self.floats.get(&x.to_bits()).copied().unwrap_or(u32::MAX),
-            ));
+            run_x.push(x);
+            run_id.push(self.floats.get(&x.to_bits()).copied().unwrap_or(u32::MAX));
             while i < keys.len() && keys[i] == order_key(x) {
                 out[(cells[i] >> 40) as usize][(cells[i] & ((1 << 40) - 1)) as usize] = p;
                 i += 1;
@@ -142,25 +159,25 @@ impl Dict {
         }
         drop((keys, cells));
         self.values
-            .reserve(runs.iter().filter(|r| r.1 == u32::MAX).count());
-        // Only a batch collected floats (`runs` is empty otherwise).
+            .reserve(run_id.iter().filter(|&&id| id == u32::MAX).count());
+        // Only a batch collected floats (`run_id` is empty otherwise).
         for (c, o) in cols.iter().zip(out.iter_mut()).filter(|_| batch) {
             let Column::Float(xs) = c else { continue };
             const AHEAD: usize = 16;
             for k in 0..xs.len() {
                 if let Some(&q) = o.get(k + AHEAD) {
-                    nrp_tensor::prefetch(runs.as_ptr().wrapping_add(q as usize), 1);
+                    nrp_tensor::prefetch(run_id.as_ptr().wrapping_add(q as usize), 1);
                 }
                 if is_float_cell(xs[k]) {
-                    let r = &mut runs[o[k] as usize];
-                    if r.1 == u32::MAX {
-                        r.1 = self.push(Value::Float(r.0));
+                    let id = &mut run_id[o[k] as usize];
+                    if *id == u32::MAX {
+                        *id = self.push(Value::Float(xs[k]));
                     }
-                    o[k] = r.1;
+                    o[k] = *id;
                 }
             }
         }
-        for (x, id) in runs {
+        for (x, id) in run_x.into_iter().zip(run_id) {
             if self.floats.get(&x.to_bits()) != Some(&id) {
                 self.sorted_floats.push(x);
                 self.sorted_float_ids.push(id);
@@ -172,6 +189,11 @@ impl Dict {
     /// The id of a value already interned.
     pub fn id(&self, v: &Value) -> Option<u32> {
         match v {
+            Value::Int(i) if (0..SMALL_INTS).contains(i) => self
+                .small
+                .get(*i as usize)
+                .copied()
+                .filter(|&id| id != u32::MAX),
             Value::Int(i) => self.ints.get(i).copied(),
             Value::Float(x) => self.float_id(*x),
             v => self.ids.get(v).copied(),
@@ -288,29 +310,85 @@ fn from_order_key(k: u64) -> f64 {
 
 /// Sorts `keys` ascending, carrying `vals` along: least significant byte first, skipping
 /// the bytes every key shares (the sign and exponent of values of one scale). Stable.
+/// Inside a pool of several threads (the engine's), the most significant varying byte
+/// splits the keys first and the buckets sort in parallel: same order, fewer seconds for
+/// the tens of millions of cells of a dense feature table.
 fn radix_sort(keys: &mut Vec<u64>, vals: &mut Vec<u64>) {
+    use rayon::prelude::*;
     let n = keys.len();
-    let mut counts = vec![[0usize; 256]; 8];
-    for &k in keys.iter() {
+    let parallel =
+        rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1 && n >= 1 << 16;
+    if !parallel {
+        return lsd_sort(keys, vals);
+    }
+    let counts = keys.par_chunks(1 << 16).map(|c| byte_counts(c)).reduce(
+        || [[0usize; 256]; 8],
+        |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
+            }
+            a
+        },
+    );
+    let Some(top) = (0..8).rev().find(|&d| !counts[d].contains(&n)) else {
+        return; // all keys equal
+    };
+    let (mut k2, mut v2) = (vec![0u64; n], vec![0u64; n]);
+    scatter(keys, vals, &mut k2, &mut v2, top, &counts[top]);
+    let mut buckets = vec![];
+    let (mut kr, mut vr) = (&mut k2[..], &mut v2[..]);
+    for &c in &counts[top] {
+        let (k, krest) = kr.split_at_mut(c);
+        let (v, vrest) = vr.split_at_mut(c);
+        if c > 1 {
+            buckets.push((k, v));
+        }
+        (kr, vr) = (krest, vrest);
+    }
+    buckets.into_par_iter().for_each(|(k, v)| {
+        let (mut kb, mut vb) = (k.to_vec(), v.to_vec());
+        lsd_sort(&mut kb, &mut vb);
+        k.copy_from_slice(&kb);
+        v.copy_from_slice(&vb);
+    });
+    *keys = k2;
+    *vals = v2;
+}
+
+/// Occurrences of each value of each byte.
+fn byte_counts(keys: &[u64]) -> [[usize; 256]; 8] {
+    let mut counts = [[0usize; 256]; 8];
+    for &k in keys {
         for (d, c) in counts.iter_mut().enumerate() {
             c[(k >> (8 * d)) as usize & 255] += 1;
         }
     }
+    counts
+}
+
+/// One stable counting pass on byte `d`.
+fn scatter(keys: &[u64], vals: &[u64], k2: &mut [u64], v2: &mut [u64], d: usize, c: &[usize; 256]) {
+    let mut start = [0usize; 256];
+    for b in 1..256 {
+        start[b] = start[b - 1] + c[b - 1];
+    }
+    for (&k, &v) in keys.iter().zip(vals) {
+        let b = (k >> (8 * d)) as usize & 255;
+        k2[start[b]] = k;
+        v2[start[b]] = v;
+        start[b] += 1;
+    }
+}
+
+fn lsd_sort(keys: &mut Vec<u64>, vals: &mut Vec<u64>) {
+    let n = keys.len();
+    let counts = byte_counts(keys);
     let (mut k2, mut v2) = (vec![0u64; n], vec![0u64; n]);
     for (d, c) in counts.iter().enumerate() {
         if c.contains(&n) {
             continue;
         }
-        let mut start = [0usize; 256];
-        for b in 1..256 {
-            start[b] = start[b - 1] + c[b - 1];
-        }
-        for (&k, &v) in keys.iter().zip(vals.iter()) {
-            let b = (k >> (8 * d)) as usize & 255;
-            k2[start[b]] = k;
-            v2[start[b]] = v;
-            start[b] += 1;
-        }
+        scatter(keys, vals, &mut k2, &mut v2, d, c);
         std::mem::swap(keys, &mut k2);
         std::mem::swap(vals, &mut v2);
     }
@@ -361,6 +439,32 @@ mod tests {
         want.sort_by(f64::total_cmp);
         assert_eq!(sorted, want);
         assert_eq!(at[0], 6);
+    }
+
+    /// The parallel split (inside a pool) gives the sequential, stable order.
+    #[test]
+    fn radix_sort_in_a_pool_is_the_sequential_sort() {
+        let mut z = 0x1234_5678u64;
+        let keys: Vec<u64> = (0..200_000)
+            .map(|i| {
+                z = z
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Few distinct values (stability shows) spread over the top bytes.
+                let x = ((z >> 33) % 5000) as f64 * if i % 3 == 0 { -0.37 } else { 1.9 };
+                order_key(x)
+            })
+            .collect();
+        let (mut k1, mut v1) = (keys.clone(), (0..keys.len() as u64).collect::<Vec<_>>());
+        lsd_sort(&mut k1, &mut v1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let (mut k2, mut v2) = (keys.clone(), (0..keys.len() as u64).collect::<Vec<_>>());
+        pool.install(|| radix_sort(&mut k2, &mut v2));
+        assert!(k1.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!((k1, v1), (k2, v2));
     }
 
     #[test]

@@ -377,7 +377,7 @@ impl Ground {
 
 /// Whether grounding may use rayon: only inside a pool (the backend's, sized by
 /// `--threads`), never rayon's global pool of every core.
-fn in_pool() -> bool {
+pub(crate) fn in_pool() -> bool {
     rayon::current_thread_index().is_some()
 }
 

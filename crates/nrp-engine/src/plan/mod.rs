@@ -589,32 +589,60 @@ impl Builder<'_> {
                 }
             }
             ExprKind::Encode(items) => {
-                let mut data = Vec::with_capacity(rows * items.len());
-                for k in 0..rows {
-                    for t in items {
-                        let v = match t {
-                            Term::Var(x) => self.ground.dict.value(m.vars[*x][k]),
-                            Term::Const(c) => c,
-                        };
-                        match v.as_f64() {
-                            Some(x) => data.push(x as f32),
-                            None => {
-                                let d = Diagnostic::error(
-                                    format!(
-                                        "cannot encode the non-numeric value {:?} as an embedding",
-                                        v.to_string()
-                                    ),
-                                    e.span,
-                                );
-                                return Err(
-                                    match crate::locate(self.program, self.ground, space, k) {
-                                        Some(note) => d.with_note(note),
-                                        None => d,
-                                    },
-                                );
-                            }
+                let dict = &self.ground.dict;
+                let value = |k: usize, t: &Term| match t {
+                    Term::Var(x) => dict.value(m.vars[*x][k]).as_f64(),
+                    Term::Const(c) => c.as_f64(),
+                };
+                // Millions of matches convert in parallel inside the engine's pool; the
+                // first non-numeric value (lowest match) is the one reported.
+                let width = items.len().max(1);
+                let mut data = vec![0f32; rows * items.len()];
+                let chunk = 1 << 14;
+                let convert = |(c, out): (usize, &mut [f32])| -> Result<(), usize> {
+                    for (j, cell) in out.chunks_mut(width).enumerate() {
+                        for (t, x) in items.iter().zip(cell) {
+                            *x = value(c * chunk + j, t).ok_or(c)? as f32;
                         }
                     }
+                    Ok(())
+                };
+                let first_bad = if crate::ground::in_pool() {
+                    use rayon::prelude::*;
+                    data.par_chunks_mut(chunk * width)
+                        .enumerate()
+                        .map(convert)
+                        .filter_map(Result::err)
+                        .min()
+                } else {
+                    data.chunks_mut(chunk * width)
+                        .enumerate()
+                        .map(convert)
+                        .find_map(Result::err)
+                };
+                if let Some(c) = first_bad {
+                    let k = (c * chunk..rows)
+                        .find(|&k| items.iter().any(|t| value(k, t).is_none()))
+                        .expect("a chunk with a non-numeric value");
+                    let v = items
+                        .iter()
+                        .map(|t| match t {
+                            Term::Var(x) => dict.value(m.vars[*x][k]),
+                            Term::Const(c) => c,
+                        })
+                        .find(|v| v.as_f64().is_none())
+                        .expect("a non-numeric value");
+                    let d = Diagnostic::error(
+                        format!(
+                            "cannot encode the non-numeric value {:?} as an embedding",
+                            v.to_string()
+                        ),
+                        e.span,
+                    );
+                    return Err(match crate::locate(self.program, self.ground, space, k) {
+                        Some(note) => d.with_note(note),
+                        None => d,
+                    });
                 }
                 Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
             }
