@@ -54,13 +54,17 @@ struct IdFilter {
     rhs: Result<usize, u32>,
 }
 
+/// `record[v]`: whether the match list keeps variable `v`'s values (a wildcard that
+/// nothing reads costs a column of millions of ids otherwise).
 pub fn join(
     body: &Body,
     atoms: &[&GroundRelation],
     consts: &[Vec<Option<u32>>],
+    record: &[bool],
     dict: &Dict,
 ) -> (Matches, JoinReport) {
     let nvars = body.vars.len();
+    let recorded: Vec<usize> = (0..nvars).filter(|&v| record[v]).collect();
     // Candidate rows: constants match, repeated variables agree.
     let mut candidates: Vec<Vec<u32>> = vec![];
     let mut atom_vars: Vec<Vec<(usize, usize)>> = vec![]; // (var, first position)
@@ -115,26 +119,52 @@ pub fn join(
         vars: vec![vec![]; nvars],
         head: vec![],
     };
-    if atoms.len() == 1 {
-        let var_order: Vec<String> = atom_vars[0]
+    // One atom, or one atom with variables beside atoms without (`Min(; m)`, a constant
+    // tuple) that match at most once: every candidate row of that atom is a match.
+    let with_vars: Vec<usize> = (0..atoms.len())
+        .filter(|&i| !atom_vars[i].is_empty())
+        .collect();
+    let lone = match with_vars[..] {
+        [i] if (0..atoms.len()).all(|j| j == i || candidates[j].len() <= 1) => Some(i),
+        [] if atoms.len() == 1 => Some(0),
+        _ => None,
+    };
+    if let Some(i) = lone {
+        let var_order: Vec<String> = atom_vars[i]
             .iter()
             .map(|&(v, _)| body.vars[v].clone())
             .collect();
-        single_atom(
-            atoms[0],
-            &candidates[0],
-            &atom_vars[0],
-            &filters,
-            dict,
-            &mut m,
-        );
-        let matches = m.rows[0].len();
+        let mut one = Matches {
+            rows: vec![vec![]],
+            vars: vec![vec![]; nvars],
+            head: vec![],
+        };
+        if candidates.iter().all(|c| !c.is_empty()) {
+            single_atom(
+                atoms[i],
+                &candidates[i],
+                &atom_vars[i],
+                &filters,
+                record,
+                dict,
+                &mut one,
+            );
+        }
+        let matches = one.rows[0].len();
+        for (j, rows) in m.rows.iter_mut().enumerate() {
+            *rows = if j == i {
+                std::mem::take(&mut one.rows[0])
+            } else {
+                vec![candidates[j].first().copied().unwrap_or(0); matches]
+            };
+        }
+        m.vars = one.vars;
         m.head = vec![0; matches];
         return (
             m,
             JoinReport {
                 var_order,
-                atom_sizes: vec![candidates[0].len()],
+                atom_sizes: candidates.iter().map(Vec::len).collect(),
                 matches,
             },
         );
@@ -205,6 +235,7 @@ pub fn join(
             filters: &filters,
             dict,
             binding: vec![u32::MAX; nvars],
+            recorded: &recorded,
             ranges,
             out: Matches {
                 rows: vec![vec![]; n],
@@ -284,13 +315,15 @@ fn single_atom(
     rows: &[u32],
     vars: &[(usize, usize)],
     filters: &[IdFilter],
+    record: &[bool],
     dict: &Dict,
     m: &mut Matches,
 ) {
+    let kept: Vec<(usize, usize)> = vars.iter().copied().filter(|&(v, _)| record[v]).collect();
     if filters.is_empty() {
         // Every candidate matches: the match list is columns gathered by row.
         m.rows[0] = rows.to_vec();
-        for &(v, p) in vars {
+        for &(v, p) in &kept {
             m.vars[v] = rows.iter().map(|&r| rel.cols[p][r as usize]).collect();
         }
         return;
@@ -302,7 +335,7 @@ fn single_atom(
         }
         if filters.iter().all(|f| holds(f, &binding, dict)) {
             m.rows[0].push(r);
-            for &(v, _) in vars {
+            for &(v, _) in &kept {
                 m.vars[v].push(binding[v]);
             }
         }
@@ -371,6 +404,8 @@ struct Search<'s> {
     filters: &'s [IdFilter],
     dict: &'s Dict,
     binding: Vec<u32>,
+    /// The variables the match list keeps.
+    recorded: &'s [usize],
     /// `ranges[k * atoms + i]`: atom i's sorted-row range when binding level k.
     ranges: Vec<(usize, usize)>,
     out: Matches,
@@ -389,8 +424,8 @@ impl Search<'_> {
                 debug_assert_eq!(hi - lo, 1, "a full binding selects one row");
                 self.out.rows[i].push(t.rows[lo]);
             }
-            for (v, col) in self.out.vars.iter_mut().enumerate() {
-                col.push(self.binding[v]);
+            for &v in self.recorded {
+                self.out.vars[v].push(self.binding[v]);
             }
             return;
         }

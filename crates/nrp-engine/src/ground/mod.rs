@@ -32,7 +32,8 @@ impl GroundRelation {
 pub struct Matches {
     /// `rows[i][m]`: the row of body atom `i` in match `m`.
     pub rows: Vec<Vec<u32>>,
-    /// `vars[v][m]`: the interned value of body variable `v` in match `m`.
+    /// `vars[v][m]`: the interned value of body variable `v` in match `m` (no values for a
+    /// wildcard that neither the head, a filter nor the expression reads).
     pub vars: Vec<Vec<u32>>,
     /// `head[m]`: the head row match `m` aggregates into (non-decreasing).
     pub head: Vec<u32>,
@@ -306,7 +307,29 @@ impl Ground {
         };
         let mut bodies = vec![];
         let mut reports = vec![];
-        for (body, _) in rule.bodies() {
+        for (body, expr) in rule.bodies() {
+            let mut record: Vec<bool> = body.vars.iter().map(|n| !n.starts_with('_')).collect();
+            let mut read = |t: &Term| {
+                if let Term::Var(v) = t {
+                    record[*v] = true;
+                }
+            };
+            for f in &body.filters {
+                read(&f.lhs);
+                read(&f.rhs);
+            }
+            if let Some(e) = expr {
+                e.walk(&mut |e| {
+                    if let nrp_sema::ExprKind::Encode(items) = &e.kind {
+                        items.iter().for_each(&mut read);
+                    }
+                });
+            }
+            for t in head {
+                if let HeadTerm::Var(v) = t {
+                    record[*v] = true;
+                }
+            }
             let atoms: Vec<&GroundRelation> = body
                 .atoms
                 .iter()
@@ -332,7 +355,7 @@ impl Ground {
                         .collect()
                 })
                 .collect();
-            let (m, report) = join::join(body, &atoms, &consts, &self.dict);
+            let (m, report) = join::join(body, &atoms, &consts, &record, &self.dict);
             bodies.push(m);
             reports.push(report);
         }
@@ -407,7 +430,10 @@ fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
     }
     // Each column is an independent gather of millions of values.
     let apply = |v: &mut Vec<u32>| *v = perm.iter().map(|&p| v[p as usize]).collect();
-    let cols = m.rows.iter_mut().chain(m.vars.iter_mut());
+    let cols = m
+        .rows
+        .iter_mut()
+        .chain(m.vars.iter_mut().filter(|v| !v.is_empty()));
     if in_pool() {
         cols.collect::<Vec<_>>().into_par_iter().for_each(apply);
     } else {
