@@ -232,3 +232,24 @@ fn grounding_in_a_pool_gives_the_sequential_match_lists() {
         "joins large enough to split: {matches}"
     );
 }
+
+/// Bodies of one atom with variables beside atoms without any: a nullary relation, a tuple
+/// of constants that is a fact, one that is not.
+#[test]
+fn atoms_without_variables_beside_one_with() {
+    let (db, adj) = graph(14, 0.3, 21);
+    let (a, b) = (0..14)
+        .flat_map(|a| (0..14).map(move |b| (a, b)))
+        .find(|&(a, b)| adj[a][b])
+        .expect("an edge");
+    agree(
+        &db,
+        &format!(
+            "M(; max([w])) :- E(_, _, w) .\n\
+             P(x, y) :- E(x, y, _) .\n\
+             R(a; sum([w] - m)) :- E(a, _, w), M(; m) .\n\
+             Q(c; sum(m * [w])) :- M(; m), E(c, {b}, w), P({a}, {b}) .\n\
+             N(c; count()) :- E(c, _, _), P(99, 98) ."
+        ),
+    );
+}
