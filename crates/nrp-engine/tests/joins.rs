@@ -253,3 +253,27 @@ fn atoms_without_variables_beside_one_with() {
         ),
     );
 }
+
+/// Two GCN layers read one adjacency through relations of the same nodes: the second
+/// layer's match list is copied from the first's (same head, bodies, and content).
+#[test]
+fn layers_over_one_adjacency_share_their_match_list() {
+    let (db, _) = graph(16, 0.3, 31);
+    let text = "D(v; count()) :- E(_, v, _) .\n\
+         N(u, v; 1 / sqrt(a * b)) :- E(u, v, _), D(u; a), D(v; b) .\n\
+         A1(v; sum(Linear(2, 3)(x) * w)) :- X(u; x), N(u, v; w) .\n\
+         H(v; ReLU()(a)) :- A1(v; a) .\n\
+         A2(v; sum(Linear(3, 2)(h) * w)) :- H(u; h), N(u, v; w) .\n\
+         Far(v; sum(h * w)) :- H(u; h), N(v, u; w) .";
+    agree(&db, text);
+    let program = program(text, &db);
+    let needed = program.closure(&(0..program.relations.len()).collect::<Vec<_>>());
+    let g = nrp_engine::ground::Ground::new(&program, &db, &needed).unwrap();
+    let rule = |name: &str| g.rules[program.relation(name).unwrap()].as_ref().unwrap();
+    let (a1, a2) = (&rule("A1").bodies[0], &rule("A2").bodies[0]);
+    assert_eq!(
+        (&a1.rows, &a1.vars, &a1.head),
+        (&a2.rows, &a2.vars, &a2.head)
+    );
+    assert!(a1.len() > 20, "{} matches", a1.len());
+}

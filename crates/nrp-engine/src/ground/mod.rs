@@ -156,6 +156,7 @@ impl Ground {
             }
         }
         let parallel = in_pool();
+        let mut done: Vec<(RelId, &CoreRule)> = vec![];
         let top = derived.iter().map(|&(r, _)| level[r]).max().unwrap_or(0);
         for l in 1..=top {
             let batch: Vec<(RelId, &CoreRule)> = derived
@@ -164,17 +165,24 @@ impl Ground {
                 .filter(|&(r, _)| level[r] == l)
                 .collect();
             let this = &*self;
-            let grounded: Vec<(GroundRelation, GroundRule)> = if parallel && batch.len() > 1 {
-                batch
-                    .par_iter()
-                    .map(|&(_, rule)| this.ground_rule(rule))
-                    .collect()
-            } else {
-                batch
-                    .iter()
-                    .map(|&(_, rule)| this.ground_rule(rule))
-                    .collect()
+            let twins: Vec<Option<RelId>> = batch
+                .iter()
+                .map(|&(_, rule)| {
+                    done.iter()
+                        .find(|&&(_, earlier)| this.same_grounding(rule, earlier))
+                        .map(|&(r, _)| r)
+                })
+                .collect();
+            let ground = |(&(_, rule), twin): (&(RelId, &CoreRule), &Option<RelId>)| match twin {
+                Some(t) => this.copy_of(*t, rule, program),
+                None => this.ground_rule(rule),
             };
+            let grounded: Vec<(GroundRelation, GroundRule)> = if parallel && batch.len() > 1 {
+                batch.par_iter().zip(&twins).map(ground).collect()
+            } else {
+                batch.iter().zip(&twins).map(ground).collect()
+            };
+            done.extend(batch.iter().copied());
             for (&(rel, _), (relation, ground)) in batch.iter().zip(grounded) {
                 self.relations[rel] = Some(relation);
                 self.rules[rel] = Some(ground);
@@ -297,6 +305,57 @@ impl Ground {
         (b < again.bodies.len()).then(|| std::borrow::Cow::Owned(again.bodies.swap_remove(b)))
     }
 
+    /// Whether `rule` grounds to what the grounded `earlier` did: the same head and bodies
+    /// (terms, filters, recorded variables) over relations of equal content. Layers of a GCN
+    /// read one normalised adjacency through feature relations of the same nodes: the
+    /// second layer's match list of millions is then a copy, not a join.
+    fn same_grounding(&self, rule: &CoreRule, earlier: &CoreRule) -> bool {
+        let (a, b) = (rule.bodies(), earlier.bodies());
+        let same_content = |x: RelId, y: RelId| {
+            x == y
+                || matches!(
+                    (&self.relations[x], &self.relations[y]),
+                    (Some(p), Some(q)) if p.len == q.len && p.cols == q.cols
+                )
+        };
+        rule.head() == earlier.head()
+            && a.len() == b.len()
+            && a.iter().zip(&b).all(|(&(x, ex), &(y, ey))| {
+                x.vars.len() == y.vars.len()
+                    && x.filters == y.filters
+                    && x.atoms.len() == y.atoms.len()
+                    && x.atoms
+                        .iter()
+                        .zip(&y.atoms)
+                        .all(|(p, q)| p.terms == q.terms && same_content(p.rel, q.rel))
+                    && recorded(rule.head(), x, ex) == recorded(earlier.head(), y, ey)
+            })
+    }
+
+    /// The grounding of `rule`, copied from its twin `earlier` (see `same_grounding`);
+    /// explain's variable order is named in `rule`'s words.
+    fn copy_of(
+        &self,
+        earlier: RelId,
+        rule: &CoreRule,
+        program: &Program,
+    ) -> (GroundRelation, GroundRule) {
+        let mut g = self.rules[earlier].clone().expect("grounded");
+        let RelKind::Derived(twin) = &program.relations[earlier].kind else {
+            unreachable!("a derived relation")
+        };
+        for ((report, (body, _)), (twin_body, _)) in
+            g.reports.iter_mut().zip(rule.bodies()).zip(twin.bodies())
+        {
+            for name in &mut report.var_order {
+                if let Some(v) = twin_body.vars.iter().position(|n| n == name) {
+                    *name = body.vars[v].clone();
+                }
+            }
+        }
+        (self.relations[earlier].clone().expect("grounded"), g)
+    }
+
     fn ground_rule(&self, rule: &CoreRule) -> (GroundRelation, GroundRule) {
         let head = rule.head();
         let k = head.len();
@@ -308,28 +367,7 @@ impl Ground {
         let mut bodies = vec![];
         let mut reports = vec![];
         for (body, expr) in rule.bodies() {
-            let mut record: Vec<bool> = body.vars.iter().map(|n| !n.starts_with('_')).collect();
-            let mut read = |t: &Term| {
-                if let Term::Var(v) = t {
-                    record[*v] = true;
-                }
-            };
-            for f in &body.filters {
-                read(&f.lhs);
-                read(&f.rhs);
-            }
-            if let Some(e) = expr {
-                e.walk(&mut |e| {
-                    if let nrp_sema::ExprKind::Encode(items) = &e.kind {
-                        items.iter().for_each(&mut read);
-                    }
-                });
-            }
-            for t in head {
-                if let HeadTerm::Var(v) = t {
-                    record[*v] = true;
-                }
-            }
+            let record = recorded(head, body, expr);
             let atoms: Vec<&GroundRelation> = body
                 .atoms
                 .iter()
@@ -396,6 +434,34 @@ impl Ground {
             GroundRule { bodies, reports },
         )
     }
+}
+
+/// `record[v]`: whether body variable `v` is read after grounding (named, or read by the
+/// head, a filter or the expression): a wildcard nothing reads keeps no column.
+fn recorded(head: &[HeadTerm], body: &nrp_sema::Body, expr: Option<&nrp_sema::Expr>) -> Vec<bool> {
+    let mut record: Vec<bool> = body.vars.iter().map(|n| !n.starts_with('_')).collect();
+    let mut read = |t: &Term| {
+        if let Term::Var(v) = t {
+            record[*v] = true;
+        }
+    };
+    for f in &body.filters {
+        read(&f.lhs);
+        read(&f.rhs);
+    }
+    if let Some(e) = expr {
+        e.walk(&mut |e| {
+            if let nrp_sema::ExprKind::Encode(items) = &e.kind {
+                items.iter().for_each(&mut read);
+            }
+        });
+    }
+    for t in head {
+        if let HeadTerm::Var(v) = t {
+            record[*v] = true;
+        }
+    }
+    record
 }
 
 /// Whether grounding may use rayon: only inside a pool (the backend's, sized by
