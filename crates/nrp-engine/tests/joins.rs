@@ -277,3 +277,17 @@ fn layers_over_one_adjacency_share_their_match_list() {
     );
     assert!(a1.len() > 20, "{} matches", a1.len());
 }
+
+/// Probing a large relation (indexed by its first variable) for values it lacks: the
+/// driver moves on to its next value (a probe that found nothing once skipped the rest).
+#[test]
+fn probes_that_miss_an_indexed_relation() {
+    let (db, _) = graph(60, 0.5, 41);
+    agree(
+        &db,
+        "F(x, y) :- E(x, y, _), x > 10 .\n\
+         S(a, x) :- E(a, x, _), a < 3 .\n\
+         K(a; count()) :- S(a, x), F(x, y) .\n\
+         L(y; count()) :- F(x, y), S(_, x) .",
+    );
+}

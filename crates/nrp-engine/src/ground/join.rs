@@ -450,11 +450,13 @@ impl Search<'_> {
                     continue;
                 }
                 let trie = &self.tries[i];
-                if let (0, Some(first)) = (d, &trie.first) {
-                    // The atom's first variable: its range is the whole trie.
-                    let (start, end) = (first[v as usize] as usize, first[v as usize + 1] as usize);
-                    self.ranges[(k + 1) * n + i] = (start, end);
-                    if start == end {
+                let whole = self.ranges[k * n + i] == (0, trie.rows.len());
+                if let (0, Some(first), true) = (d, &trie.first, whole) {
+                    // The atom's first variable, its range the whole trie (not a piece of a
+                    // split join): one lookup.
+                    let (from, to) = (first[v as usize] as usize, first[v as usize + 1] as usize);
+                    self.ranges[(k + 1) * n + i] = (from, to);
+                    if from == to {
                         lo = end;
                         continue 'values;
                     }
