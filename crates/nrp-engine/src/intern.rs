@@ -316,12 +316,10 @@ fn from_order_key(k: u64) -> f64 {
 fn radix_sort(keys: &mut Vec<u64>, vals: &mut Vec<u64>) {
     use rayon::prelude::*;
     let n = keys.len();
-    let parallel =
-        rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1 && n >= 1 << 16;
-    if !parallel {
+    if crate::ground::pool_threads() == 1 || n < 1 << 16 {
         return lsd_sort(keys, vals);
     }
-    let counts = keys.par_chunks(1 << 16).map(|c| byte_counts(c)).reduce(
+    let counts = keys.par_chunks(1 << 16).map(byte_counts).reduce(
         || [[0usize; 256]; 8],
         |mut a, b| {
             for (x, y) in a.iter_mut().zip(&b) {

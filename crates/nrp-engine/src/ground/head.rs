@@ -70,15 +70,8 @@ fn by_counting(ids: &[u32], ranks: &[u32], nranks: usize) -> HeadRows {
 fn radix_order(ranks: &[u32], k: usize, total: usize, nranks: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..total as u32).collect();
     let mut next = vec![0u32; total];
-    let mut start = vec![0u32; nranks + 1];
     for j in (0..k).rev() {
-        start.fill(0);
-        for i in 0..total {
-            start[ranks[i * k + j] as usize + 1] += 1;
-        }
-        for r in 0..nranks {
-            start[r + 1] += start[r];
-        }
+        let mut start = super::bucket_starts((0..total).map(|i| ranks[i * k + j]), nranks);
         for &i in &order {
             let r = ranks[i as usize * k + j] as usize;
             next[start[r] as usize] = i;

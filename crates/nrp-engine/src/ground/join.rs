@@ -29,16 +29,8 @@ struct Trie {
 
 impl Trie {
     fn new(levels: Vec<Vec<u32>>, rows: Vec<u32>, nids: usize) -> Trie {
-        let first = (rows.len() >= 1024 && nids <= 4 * rows.len() + (1 << 16)).then(|| {
-            let mut first = vec![0u32; nids + 1];
-            for &v in &levels[0] {
-                first[v as usize + 1] += 1;
-            }
-            for v in 0..nids {
-                first[v + 1] += first[v];
-            }
-            first
-        });
+        let first = (rows.len() >= 1024 && nids <= 4 * rows.len() + (1 << 16))
+            .then(|| super::bucket_starts(levels[0].iter().copied(), nids));
         Trie {
             levels,
             rows,
@@ -257,12 +249,8 @@ pub fn join(
                 .min_by_key(|&i| tries[i].rows.len())
                 .expect("every variable occurs in an atom")
         });
-        let values = &tries[driver].levels.first().map_or(&[][..], Vec::as_slice);
-        let threads = if super::in_pool() {
-            rayon::current_num_threads()
-        } else {
-            1
-        };
+        let values = tries[driver].levels.first().map_or(&[][..], Vec::as_slice);
+        let threads = super::pool_threads();
         let work: usize = candidates.iter().map(Vec::len).sum();
         // Pieces of a few rows would cost more to schedule than to join.
         let pieces = if threads > 1 && work >= 1 << 12 && values.len() >= 64 * threads {

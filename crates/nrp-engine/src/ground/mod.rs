@@ -470,6 +470,24 @@ pub(crate) fn in_pool() -> bool {
     rayon::current_thread_index().is_some()
 }
 
+/// The threads grounding may use: the pool's inside one, else one.
+pub(crate) fn pool_threads() -> usize {
+    nrp_tensor::Cpu::current().threads()
+}
+
+/// `starts[b]..starts[b + 1]`: where bucket `b` lands in a stable counting sort of `keys`
+/// (each below `buckets`).
+pub(crate) fn bucket_starts(keys: impl Iterator<Item = u32>, buckets: usize) -> Vec<u32> {
+    let mut starts = vec![0u32; buckets + 1];
+    for k in keys {
+        starts[k as usize + 1] += 1;
+    }
+    for b in 0..buckets {
+        starts[b + 1] += starts[b];
+    }
+    starts
+}
+
 /// Orders a match list by head row, keeping the join's order within one head (a stable
 /// counting sort).
 fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
@@ -478,20 +496,14 @@ fn sort_by_head(m: &mut Matches, head: &[u32], rows: usize) {
         m.head = head.to_vec();
         return;
     }
-    let mut start = vec![0usize; rows + 1];
-    for &h in head {
-        start[h as usize + 1] += 1;
-    }
-    for r in 0..rows {
-        start[r + 1] += start[r];
-    }
+    let mut start = bucket_starts(head.iter().copied(), rows);
     m.head = Vec::with_capacity(head.len());
     for r in 0..rows {
-        m.head.resize(start[r + 1], r as u32);
+        m.head.resize(start[r + 1] as usize, r as u32);
     }
     let mut perm = vec![0u32; head.len()];
     for (i, &h) in head.iter().enumerate() {
-        perm[start[h as usize]] = i as u32;
+        perm[start[h as usize] as usize] = i as u32;
         start[h as usize] += 1;
     }
     // Each column is an independent gather of millions of values.

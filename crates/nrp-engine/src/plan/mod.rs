@@ -590,9 +590,10 @@ impl Builder<'_> {
             }
             ExprKind::Encode(items) => {
                 let dict = &self.ground.dict;
-                let value = |k: usize, t: &Term| match t {
-                    Term::Var(x) => dict.value(m.vars[*x][k]).as_f64(),
-                    Term::Const(c) => c.as_f64(),
+                // The value of item `j` at match `k`.
+                let cell = |k: usize, j: usize| match &items[j] {
+                    Term::Var(x) => dict.value(m.vars[*x][k]),
+                    Term::Const(c) => c,
                 };
                 // Millions of matches convert in parallel inside the engine's pool; the
                 // first non-numeric value (lowest match) is the one reported.
@@ -600,9 +601,9 @@ impl Builder<'_> {
                 let mut data = vec![0f32; rows * items.len()];
                 let chunk = 1 << 14;
                 let convert = |(c, out): (usize, &mut [f32])| -> Result<(), usize> {
-                    for (j, cell) in out.chunks_mut(width).enumerate() {
-                        for (t, x) in items.iter().zip(cell) {
-                            *x = value(c * chunk + j, t).ok_or(c)? as f32;
+                    for (i, row) in out.chunks_mut(width).enumerate() {
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x = cell(c * chunk + i, j).as_f64().ok_or(c)? as f32;
                         }
                     }
                     Ok(())
@@ -621,17 +622,10 @@ impl Builder<'_> {
                         .find_map(Result::err)
                 };
                 if let Some(c) = first_bad {
-                    let k = (c * chunk..rows)
-                        .find(|&k| items.iter().any(|t| value(k, t).is_none()))
+                    let (k, v) = (c * chunk..rows)
+                        .flat_map(|k| (0..items.len()).map(move |j| (k, cell(k, j))))
+                        .find(|(_, v)| v.as_f64().is_none())
                         .expect("a chunk with a non-numeric value");
-                    let v = items
-                        .iter()
-                        .map(|t| match t {
-                            Term::Var(x) => dict.value(m.vars[*x][k]),
-                            Term::Const(c) => c,
-                        })
-                        .find(|v| v.as_f64().is_none())
-                        .expect("a non-numeric value");
                     let d = Diagnostic::error(
                         format!(
                             "cannot encode the non-numeric value {:?} as an embedding",
