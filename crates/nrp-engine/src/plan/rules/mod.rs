@@ -19,7 +19,9 @@
 //!    that preserve zeros run on those only.
 //! 10. [`fuse_mean`] — a sum divided by its match counts is one mean kernel (the division
 //!     in the same pass).
-//! 11. [`fuse_activation`] — a bias, a ReLU and a dropout in a row are one pass.
+//! 11. [`compose_reduce`] — a sum or mean of a sum or mean that nothing else reads is one
+//!     weighted sum over the product of the two match lists, when that is smaller.
+//! 12. [`fuse_activation`] — a bias, a ReLU and a dropout in a row are one pass.
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
@@ -33,6 +35,7 @@
 //! only [`sparsify`] gives their dense readers a dense copy: with `sparsify` disabled, every
 //! sparse constant is made dense at the end instead (nothing sparse runs per epoch).
 
+pub mod compose_reduce;
 pub mod cse;
 pub mod factor_split;
 pub mod fold;
@@ -73,6 +76,7 @@ pub const ORDER: &[(&str, Rule)] = &[
     ("cse", |p, _, t| Ok(cse::apply(p, t))),
     ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
     ("fuse_mean", |p, _, t| Ok(fuse_mean::apply(p, t))),
+    ("compose_reduce", |p, _, t| Ok(compose_reduce::apply(p, t))),
     ("fuse_activation", |p, _, t| {
         Ok(fuse_activation::apply(p, t))
     }),
