@@ -177,7 +177,15 @@ pub fn forward_profiled<'a>(
                     Some(structure) => {
                         // Sparse rows times Wᵀ: one SpMM over the non-zeros.
                         let wt = g.transpose(wv);
-                        let out = g.spmm(structure, wt, Some(v(*x))).map_err(e)?;
+                        let xn = &plan.nodes[*x];
+                        let out = match &xn.op {
+                            Op::Const(vals) => {
+                                let tv = xn.transposed_values(structure, &vals.data);
+                                g.spmm_const(structure, wt, vals, tv)
+                            }
+                            _ => g.spmm(structure, wt, Some(v(*x))),
+                        }
+                        .map_err(e)?;
                         match bv {
                             Some(b) => g.add(out, b).map_err(e)?,
                             None => out,
@@ -257,8 +265,8 @@ pub fn forward_profiled<'a>(
                 let x = v(*x);
                 match (agg, weights) {
                     (Agg::Sum, Some(w)) => {
-                        let w = g.constant(w);
-                        g.spmm(csr, x, Some(w)).map_err(e)?
+                        let tv = node.transposed_values(csr, &w.data);
+                        g.spmm_const(csr, x, w, tv).map_err(e)?
                     }
                     (Agg::Sum, None) => g.gather_reduce(csr, x, Reduce::Sum).map_err(e)?,
                     (Agg::Mean, None) => g.gather_reduce(csr, x, Reduce::Mean).map_err(e)?,

@@ -7,7 +7,8 @@
 //! Sections: `gemm`, `spmm`, `hgnn`, `gcn`. Every number is the median of repeated runs (ms).
 
 use nrp_tensor::{
-    Adam, Backend, BufferPool, CounterRng, Cpu, Csr, Graph, Optimizer, ParamSet, Reduction, Tensor,
+    Adam, Backend, BufferPool, CounterRng, Cpu, Csr, EntryValues, Graph, Optimizer, ParamSet,
+    Reduction, Tensor,
 };
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,7 +140,9 @@ fn spmm(cpu: &Cpu) {
         let _ = csr.transposed();
         let reps = if n > 10_000 { 21 } else { 201 };
         let f = median_ms(reps, || cpu.spmm(&csr, Some(&w.data), None, &x, &mut out));
-        let t = median_ms(reps, || cpu.spmm_t(&csr, Some(&w.data), None, &x, &mut out));
+        let t = median_ms(reps, || {
+            cpu.spmm_t(&csr, EntryValues::Csr(&w.data), None, &x, &mut out)
+        });
         let mut dv = vec![0f32; csr.nnz()];
         let dvt = median_ms(reps, || cpu.spmm_dvals(&csr, None, &x, &x, &mut dv));
         let mut arg = vec![0u32; n * d];
@@ -191,8 +194,12 @@ fn hgnn(cpu: &Cpu) {
     let tr = median_ms(101, || cpu.transpose(&w, &mut wt));
     let w2t = wt.clone();
     let fw = median_ms(101, || cpu.spmm(&x, Some(&vals), None, &wt, &mut out));
-    let bw = median_ms(101, || cpu.spmm_t(&x, Some(&vals), None, &dy, &mut wt));
-    let bwn = median_ms(101, || cpu.spmm_t(&x, None, None, &dy, &mut wt));
+    let bw = median_ms(101, || {
+        cpu.spmm_t(&x, EntryValues::Csr(&vals), None, &dy, &mut wt)
+    });
+    let bwn = median_ms(101, || {
+        cpu.spmm_t(&x, EntryValues::Ones, None, &dy, &mut wt)
+    });
     let fwn = median_ms(101, || cpu.spmm(&x, None, None, &w2t, &mut out));
     println!("   (no values: X·Wᵀ {fwn:.3}  Xᵀ·dY {bwn:.3})");
     let mut w2 = Tensor::zeros(h, f);

@@ -8,7 +8,7 @@
 //! Only [`crate::Cpu`] exists now. A CUDA backend would implement `Backend<f32>` on device
 //! buffers; the trait is deliberately free of rayon and of host-only types besides `Tensor`.
 
-use crate::{CounterRng, Csr, Float, Segments, Tensor};
+use crate::{CounterRng, Csr, EntryValues, Float, Segments, Tensor};
 
 /// A dropout mask drawn from a counter-based stream: element `i` of a tensor (row-major) is
 /// kept when draw `i` of `draws` (positioned at the tensor's first draw) is `>= p`, and kept
@@ -166,7 +166,7 @@ pub trait Backend<T: Float>: Send + Sync {
     fn spmm_t(
         &self,
         csr: &Csr,
-        vals: Option<&[T]>,
+        vals: EntryValues<T>,
         row_scale: Option<&[T]>,
         dy: &Tensor<T>,
         dx: &mut Tensor<T>,

@@ -23,7 +23,7 @@ use crate::cpu::sparse::mean_scale;
 use crate::error::{Result, TensorError, shape_err};
 use crate::optim::{ParamId, ParamSet};
 use crate::pool::BufferPool;
-use crate::{CounterRng, Csr, Float, Segments, Tensor};
+use crate::{CounterRng, Csr, EntryValues, Float, Segments, Tensor};
 use std::sync::Arc;
 
 /// A handle to a node of a [`Graph`].
@@ -90,6 +90,8 @@ enum Op<'a, T> {
         csr: CsrRef<'a>,
         x: Var,
         vals: Option<Var>,
+        /// Constant `vals` in the transpose's order, for the backward pass.
+        transposed: Option<&'a [T]>,
     },
     /// A gathered mean divided exactly; `counts` (`[n, 1]`, 1 for empty rows) divides the
     /// gradient the same way.
@@ -522,10 +524,35 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     /// `sum(z * w)` over a match list. `vals` is `[nnz, 1]` (constant or learnable) or `None`
     /// for 1.
     pub fn spmm(&mut self, csr: &'a Csr, x: Var, vals: Option<Var>) -> Result<Var> {
-        self.spmm_impl(CsrRef::Borrowed(csr), x, vals)
+        self.spmm_impl(CsrRef::Borrowed(csr), x, vals, None)
     }
 
-    fn spmm_impl(&mut self, csr: CsrRef<'a>, x: Var, vals: Option<Var>) -> Result<Var> {
+    /// [`Graph::spmm`] with constant values, given also in the transpose's order
+    /// ([`Csr::transpose_values`]), so that the backward pass reads them in sequence.
+    pub fn spmm_const(
+        &mut self,
+        csr: &'a Csr,
+        x: Var,
+        vals: &'a Tensor<T>,
+        transposed: &'a [T],
+    ) -> Result<Var> {
+        if transposed.len() != vals.len() {
+            return shape_err(
+                "spmm",
+                format!("{} transposed values for {}", transposed.len(), vals.len()),
+            );
+        }
+        let v = self.constant(vals);
+        self.spmm_impl(CsrRef::Borrowed(csr), x, Some(v), Some(transposed))
+    }
+
+    fn spmm_impl(
+        &mut self,
+        csr: CsrRef<'a>,
+        x: Var,
+        vals: Option<Var>,
+        transposed: Option<&'a [T]>,
+    ) -> Result<Var> {
         let c = csr.get();
         let (r, d) = self.shape(x);
         if r != c.n_cols() {
@@ -547,7 +574,13 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         let vd = vals.map(|v| &self.value(v).data[..]);
         self.backend.spmm(c, vd, None, self.value(x), &mut out);
         let grad = self.g(x) || vals.is_some_and(|v| self.g(v));
-        Ok(self.push(Val::Owned(out), Op::SpMM { csr, x, vals }, grad))
+        let op = Op::SpMM {
+            csr,
+            x,
+            vals,
+            transposed,
+        };
+        Ok(self.push(Val::Owned(out), op, grad))
     }
 
     /// `index_select`: `out[i] = x[csr.indices[i]]` for a one-entry-per-row CSR
@@ -648,7 +681,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     /// materialising the per-match rows. Rows without matches give 0.
     pub fn gather_reduce(&mut self, csr: &'a Csr, x: Var, op: Reduce) -> Result<Var> {
         if op == Reduce::Sum {
-            return self.spmm_impl(CsrRef::Borrowed(csr), x, None);
+            return self.spmm_impl(CsrRef::Borrowed(csr), x, None, None);
         }
         let (r, d) = self.shape(x);
         if r != csr.n_cols() {
@@ -1212,10 +1245,19 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     self.acc(grads, *x, dx);
                 }
             }
-            Op::SpMM { csr, x, vals } => {
+            Op::SpMM {
+                csr,
+                x,
+                vals,
+                transposed,
+            } => {
                 let c = csr.get();
                 if let Some(mut dx) = self.grad_buf(*x) {
-                    let vd = vals.map(|v| &self.value(v).data[..]);
+                    let vd = match (transposed, vals) {
+                        (Some(t), _) => EntryValues::Transposed(*t),
+                        (None, Some(v)) => EntryValues::Csr(&self.value(*v).data[..]),
+                        (None, None) => EntryValues::Ones,
+                    };
                     be.spmm_t(c, vd, None, g, &mut dx);
                     self.acc(grads, *x, dx);
                 }
@@ -1231,14 +1273,14 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     // Divided as the forward pass divides, then summed through the transpose.
                     let mut per_head = self.alloc(g.rows, g.cols);
                     be.binary(BinaryOp::Div, g, counts, &mut per_head);
-                    be.spmm_t(csr, None, None, &per_head, &mut dx);
+                    be.spmm_t(csr, EntryValues::Ones, None, &per_head, &mut dx);
                     self.pool.give(per_head);
                     self.acc(grads, *x, dx);
                 }
             }
             Op::Gather { csr, x } => {
                 if let Some(mut dx) = self.grad_buf(*x) {
-                    be.spmm_t(csr.get(), None, None, g, &mut dx);
+                    be.spmm_t(csr.get(), EntryValues::Ones, None, g, &mut dx);
                     self.acc(grads, *x, dx);
                 }
             }

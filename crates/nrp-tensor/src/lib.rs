@@ -68,5 +68,5 @@ pub use graph::{Grads, Graph, Var};
 pub use optim::{Adam, Optimizer, ParamId, ParamSet, Parameter, Sgd};
 pub use pool::BufferPool;
 pub use rng::CounterRng;
-pub use sparse::{Csr, Segments, Transposed};
+pub use sparse::{Csr, EntryValues, Segments, Transposed};
 pub use tensor::Tensor;

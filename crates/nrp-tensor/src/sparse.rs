@@ -8,6 +8,17 @@
 use crate::error::{Result, TensorError};
 use std::sync::OnceLock;
 
+/// The entry values of a sparse product as its transposed (backward) product reads them.
+#[derive(Clone, Copy, Debug)]
+pub enum EntryValues<'v, T> {
+    /// Every value is 1.
+    Ones,
+    /// In CSR order: read through the transpose's entry map.
+    Csr(&'v [T]),
+    /// Already in the transpose's order ([`Csr::transpose_values`]).
+    Transposed(&'v [T]),
+}
+
 /// Row pointers: row `i` owns entries `indptr[i]..indptr[i+1]`.
 #[derive(Debug, Clone)]
 pub struct Segments {
@@ -260,6 +271,18 @@ impl Csr {
     }
 
     /// The transpose, built on first use (counting sort, O(nnz + n_cols)).
+    /// Per-entry values (in CSR order) in the order of the transpose's entries: constant
+    /// values permuted once, so a backward pass reads them in sequence
+    /// ([`EntryValues::Transposed`]).
+    pub fn transpose_values<T: Copy>(&self, vals: &[T]) -> Vec<T> {
+        assert_eq!(vals.len(), self.nnz(), "one value per entry");
+        self.transposed()
+            .entries
+            .iter()
+            .map(|&k| vals[k as usize])
+            .collect()
+    }
+
     pub fn transposed(&self) -> &Transposed {
         self.transpose.get_or_init(|| {
             let mut counts = vec![0usize; self.n_cols + 1];

@@ -170,7 +170,11 @@ fn spmm_wrt_features_and_values() {
         gradcheck(vec![x.clone(), w], &[true, true], &|g, v| {
             g.spmm(csr, v[0], Some(v[1]))
         });
-        gradcheck(vec![x], &[true], &|g, v| g.spmm(csr, v[0], None));
+        gradcheck(vec![x.clone()], &[true], &|g, v| g.spmm(csr, v[0], None));
+        // Constant values, read backward in the transpose's order.
+        let vals: &'static Tensor<f64> = Box::leak(Box::new(rng.tensor(csr.nnz(), 1, -1.0, 1.0)));
+        let tv: &'static [f64] = Box::leak(csr.transpose_values(&vals.data).into_boxed_slice());
+        gradcheck(vec![x], &[true], &|g, v| g.spmm_const(csr, v[0], vals, tv));
     }
 }
 

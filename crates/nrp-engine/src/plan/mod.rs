@@ -197,6 +197,18 @@ pub struct Node {
     pub label: String,
     /// Source location of the expression, for runtime errors.
     pub span: Option<Span>,
+    /// The constant per-entry values of this node's sparse product (a weighted `Reduce`'s
+    /// weights, a sparse constant's values) in the order of its match list's transpose:
+    /// permuted on first use, so that every backward pass reads them in sequence.
+    transposed: std::sync::OnceLock<Vec<f32>>,
+}
+
+impl Node {
+    /// `vals`, the constant values of `csr`'s entries, in the order of `csr`'s transpose
+    /// (see [`Csr::transpose_values`]); computed once per node.
+    pub fn transposed_values(&self, csr: &Csr, vals: &[f32]) -> &[f32] {
+        self.transposed.get_or_init(|| csr.transpose_values(vals))
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -227,6 +239,7 @@ impl Plan {
             dim,
             label: label.into(),
             span,
+            transposed: Default::default(),
         });
         self.nodes.len() - 1
     }

@@ -2,7 +2,7 @@
 
 use super::{Cpu, dense, elementwise as ew, loss, rowwise, sparse};
 use crate::backend::{Backend, BinaryOp, DropMask, PointLoss, UnaryOp};
-use crate::{Csr, Float, Segments, Tensor};
+use crate::{Csr, EntryValues, Float, Segments, Tensor};
 
 impl<T: Float> Backend<T> for Cpu {
     fn name(&self) -> &'static str {
@@ -106,7 +106,7 @@ impl<T: Float> Backend<T> for Cpu {
     fn spmm_t(
         &self,
         csr: &Csr,
-        vals: Option<&[T]>,
+        vals: EntryValues<T>,
         s: Option<&[T]>,
         dy: &Tensor<T>,
         dx: &mut Tensor<T>,

@@ -4,7 +4,7 @@
 
 use super::Cpu;
 use super::simd::{PREFETCH, add_to, axpy, dot, multiversion, prefetch};
-use crate::{Csr, Float, Segments, Tensor};
+use crate::{Csr, EntryValues, Float, Segments, Tensor};
 use std::ops::Range;
 
 /// What becomes of each output row's sum in [`spmm`].
@@ -148,6 +148,16 @@ fn spmm_with<T: Float>(
     });
 }
 
+/// The value of the transpose's entry `p` (CSR entry `tentries[p]`).
+#[inline(always)]
+fn entry_value<T: Float>(vals: EntryValues<T>, tentries: &[u32], p: usize) -> T {
+    match vals {
+        EntryValues::Ones => T::ONE,
+        EntryValues::Csr(v) => v[tentries[p] as usize],
+        EntryValues::Transposed(v) => v[p],
+    }
+}
+
 /// [`spmm_t_rows`] in column blocks of a compile-time width (same bits as the generic loop).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -157,7 +167,7 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
     tp: &[usize],
     trows: &[u32],
     tentries: &[u32],
-    vals: Option<&[T]>,
+    vals: EntryValues<T>,
     scale: Option<&[T]>,
     dy: &[T],
     d: usize,
@@ -174,13 +184,13 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
                             .wrapping_add(trows[p + PREFETCH] as usize * d + c0),
                         D,
                     );
-                    if let Some(v) = vals {
+                    if let EntryValues::Csr(v) = vals {
                         prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
                     }
                 }
                 let i = trows[p] as usize;
                 let g: &[T; D] = dy[i * d + c0..i * d + c0 + D].try_into().unwrap();
-                let mut w = vals.map_or(T::ONE, |v| v[tentries[p] as usize]);
+                let mut w = entry_value(vals, tentries, p);
                 if let Some(s) = scale {
                     w *= s[i];
                 }
@@ -212,7 +222,7 @@ multiversion! {
         tp: &[usize],
         trows: &[u32],
         tentries: &[u32],
-        vals: Option<&[T]>,
+        vals: EntryValues<T>,
         scale: Option<&[T]>,
         dy: &[T],
         d: usize,
@@ -225,27 +235,25 @@ multiversion! {
             _ => {}
         }
         let end = tp[cols.end];
+        let ones = matches!(vals, EntryValues::Ones) && scale.is_none();
         for (c, o) in cols.zip(out.chunks_exact_mut(d)) {
             o.fill(T::ZERO);
             for p in tp[c]..tp[c + 1] {
                 if p + PREFETCH < end {
                     prefetch(dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * d), d);
-                    if let Some(v) = vals {
+                    if let EntryValues::Csr(v) = vals {
                         prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
                     }
                 }
                 let i = trows[p] as usize;
                 let g = &dy[i * d..][..d];
-                let mut w = match vals {
-                    Some(v) => v[tentries[p] as usize],
-                    None => T::ONE,
-                };
-                if let Some(s) = scale {
-                    w *= s[i];
-                }
-                if vals.is_none() && scale.is_none() {
+                if ones {
                     add_to(o, g);
                 } else {
+                    let mut w = entry_value(vals, tentries, p);
+                    if let Some(s) = scale {
+                        w *= s[i];
+                    }
                     axpy(o, w, g);
                 }
             }
@@ -254,11 +262,12 @@ multiversion! {
 }
 
 /// Backward of [`spmm`] wrt `x`: `dx[c] = Σ_{(i,k): idx_k = c} v_k · s_i · dy[i]`, through the
-/// transposed CSR (entries in increasing row order: deterministic).
+/// transposed CSR (entries in increasing row order: deterministic). Values already in the
+/// transpose's order are read in sequence instead of through its entry map: same bits.
 pub(crate) fn spmm_t<T: Float>(
     cpu: &Cpu,
     csr: &Csr,
-    vals: Option<&[T]>,
+    vals: EntryValues<T>,
     row_scale: Option<&[T]>,
     dy: &Tensor<T>,
     dx: &mut Tensor<T>,
@@ -266,6 +275,9 @@ pub(crate) fn spmm_t<T: Float>(
     let d = dy.cols;
     assert_eq!((dx.rows, dx.cols), (csr.n_cols(), d));
     assert_eq!(dy.rows, csr.n_rows());
+    if let EntryValues::Csr(v) | EntryValues::Transposed(v) = vals {
+        assert_eq!(v.len(), csr.nnz(), "one value per entry");
+    }
     if d == 0 {
         return;
     }
