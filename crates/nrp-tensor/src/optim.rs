@@ -165,6 +165,10 @@ struct AdamScalars<T> {
     neg_step: T,
 }
 
+/// Elements per parallel task of an optimiser update (inside a pool: the engine runs the
+/// step in its pool).
+const UPDATE_CHUNK: usize = 1 << 14;
+
 multiversion! {
     fn adam_update<T>(x: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &AdamScalars<T>) {
         for (((x, &g), m), v) in x.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
@@ -220,7 +224,18 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                 eps: T::from_f64(self.eps),
                 neg_step: T::from_f64(-(self.lr / bc1)),
             };
-            adam_update(&mut p.value.data, &g.data, &mut st.m, &mut st.v, &sc);
+            // Element-wise: chunks on the pool's threads give the same bits.
+            let x = &mut p.value.data;
+            if rayon::current_num_threads() > 1 && x.len() >= 2 * UPDATE_CHUNK {
+                use rayon::prelude::*;
+                x.par_chunks_mut(UPDATE_CHUNK)
+                    .zip(g.data.par_chunks(UPDATE_CHUNK))
+                    .zip(st.m.par_chunks_mut(UPDATE_CHUNK))
+                    .zip(st.v.par_chunks_mut(UPDATE_CHUNK))
+                    .for_each(|(((x, g), m), v)| adam_update(x, g, m, v, &sc));
+            } else {
+                adam_update(x, &g.data, &mut st.m, &mut st.v, &sc);
+            }
         }
     }
     fn lr(&self) -> f64 {

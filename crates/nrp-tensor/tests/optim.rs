@@ -187,3 +187,32 @@ fn sgd_momentum_nesterov_weight_decay() {
     // weight decay 0.5: g = 1 + 0.5 p: p1 = -0.1, g2 = 0.95 -> p2 = -0.195, g3 = 0.9025 -> -0.28525
     close(run(0.0, false, 0.5), [-0.1, -0.195, -0.28525]);
 }
+
+/// A large parameter is updated in chunks on the pool's threads (the engine steps inside its
+/// pool): the same bits as one thread.
+#[test]
+fn adam_in_a_pool_matches_one_thread() {
+    let n = 70_001;
+    let start: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    let grad = Tensor::new(
+        1,
+        n,
+        (0..n).map(|i| ((i * 13 % 7) as f32 - 3.0) / 3.0).collect(),
+    );
+    let run = |threads: usize| {
+        let cpu = Cpu::new(threads).unwrap();
+        let mut ps = ParamSet::new();
+        let w = ps.add("w", Tensor::new(1, n, start.clone()));
+        let mut opt = Adam::new(0.01, 5e-4);
+        for _ in 0..3 {
+            let g = grads_of(&cpu, &ps, &[(w, grad.clone())]);
+            cpu.install(|| opt.step(&mut ps, &g));
+        }
+        ps.value(w).data.clone()
+    };
+    let one = run(1);
+    assert_ne!(one, start, "the update moved the parameter");
+    assert_eq!(one, run(3));
+}

@@ -651,10 +651,9 @@ pub(crate) fn mask_scale<T: Float>(
     assert!(x.len() == keep.len() && out.len() == keep.len());
     // Branch-free (the mask is random: a branch mispredicts half the time). Like PyTorch's
     // `x * mask / (1 - p)`, a dropped inf/NaN gives NaN.
-    let sc = [T::ZERO, scale];
     cpu.for_rows(&mut out.data, 1, 1, |s, o| {
         for ((o, &v), &k) in o.iter_mut().zip(&x.data[s..]).zip(&keep[s..]) {
-            *o = v * sc[(k & 1) as usize];
+            *o = v * if k & 1 == 1 { scale } else { T::ZERO };
         }
     });
 }
@@ -751,9 +750,9 @@ multiversion! {
         }
         if let Some(m) = mask {
             // Branch-free: the mask is random. A dropped inf/NaN gives NaN, as in PyTorch.
-            let (p, sc) = (m.p, [T::ZERO, m.scale]);
+            let (p, scale) = (m.p, m.scale);
             for j in 0..n {
-                o[j] *= sc[(d[j] >= p) as usize];
+                o[j] *= if d[j] >= p { scale } else { T::ZERO };
             }
             if let Some(k) = keep {
                 for j in 0..n {
