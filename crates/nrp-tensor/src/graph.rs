@@ -86,6 +86,16 @@ enum Op<'a, T> {
         b: Option<Var>,
     },
     Transpose(Var),
+    /// `x ⊙ Repeat(d / heads)(a)`.
+    HeadScale {
+        x: Var,
+        a: Var,
+    },
+    /// `HeadSum(heads)(x ⊙ y)`.
+    HeadDot {
+        x: Var,
+        y: Var,
+    },
     SpMM {
         csr: CsrRef<'a>,
         x: Var,
@@ -742,6 +752,42 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
 
     // ------------------------------------------------------------------ row-wise
 
+    /// Multi-head attention weights applied to values: `out[r, c] = x[r, c] · a[r, c / k]`
+    /// with `a` `[n, heads]` and `k = d / heads` (each head owns `k` consecutive coordinates),
+    /// i.e. `x ⊙ Repeat(k)(a)` without the repeated matrix.
+    pub fn head_scale(&mut self, x: Var, a: Var) -> Result<Var> {
+        let ((n, d), (na, heads)) = (self.shape(x), self.shape(a));
+        if na != n || heads == 0 || !d.is_multiple_of(heads) {
+            return shape_err(
+                "head_scale",
+                format!("[{n}, {d}] by head weights [{na}, {heads}]"),
+            );
+        }
+        let mut out = self.alloc(n, d);
+        self.backend
+            .head_scale(self.value(x), self.value(a), &mut out);
+        let grad = self.g(x) || self.g(a);
+        Ok(self.push(Val::Owned(out), Op::HeadScale { x, a }, grad))
+    }
+
+    /// Per-head dot products: `out[r, h] = Σ_{j<k} x[r, hk+j] · y[r, hk+j]`, `k = d / heads`,
+    /// i.e. `HeadSum(heads)(x ⊙ y)` without the product.
+    pub fn head_dot(&mut self, x: Var, y: Var, heads: usize) -> Result<Var> {
+        let (n, d) = self.shape(x);
+        if self.shape(y) != (n, d) || heads == 0 || !d.is_multiple_of(heads) {
+            let (ny, dy) = self.shape(y);
+            return shape_err(
+                "head_dot",
+                format!("[{n}, {d}] · [{ny}, {dy}] in {heads} heads"),
+            );
+        }
+        let mut out = self.alloc(n, heads);
+        self.backend
+            .head_dot(self.value(x), self.value(y), &mut out);
+        let grad = self.g(x) || self.g(y);
+        Ok(self.push(Val::Owned(out), Op::HeadDot { x, y }, grad))
+    }
+
     pub fn softmax(&mut self, x: Var) -> Var {
         self.softmax_impl(x, false)
     }
@@ -1305,6 +1351,26 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 if let Some(mut dx) = self.grad_buf(*x) {
                     be.segment_extreme_backward(seg, *csr, arg, g, &mut dx);
                     self.acc(grads, *x, dx);
+                }
+            }
+            Op::HeadScale { x, a } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.head_scale(g, self.value(*a), &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+                if let Some(mut da) = self.grad_buf(*a) {
+                    be.head_dot(g, self.value(*x), &mut da);
+                    self.acc(grads, *a, da);
+                }
+            }
+            Op::HeadDot { x, y } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.head_scale(self.value(*y), g, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+                if let Some(mut dy) = self.grad_buf(*y) {
+                    be.head_scale(self.value(*x), g, &mut dy);
+                    self.acc(grads, *y, dy);
                 }
             }
             Op::Softmax { x, log } => {

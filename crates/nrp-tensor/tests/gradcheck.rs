@@ -400,3 +400,21 @@ fn bias_act_dropout_backward() {
         }
     }
 }
+
+/// Attention's head operations: per-head weights on values, per-head dot products (small and
+/// large enough for the parallel path).
+#[test]
+fn head_scale_and_head_dot() {
+    let mut rng = Rng::new(31);
+    for (n, heads, k) in [(5, 2, 3), (400, 8, 8)] {
+        let x = rng.tensor(n, heads * k, -1.0, 1.0);
+        let y = rng.tensor(n, heads * k, -1.0, 1.0);
+        let a = rng.tensor(n, heads, -1.0, 1.0);
+        gradcheck(vec![x.clone(), a], &[true, true], &|g, v| {
+            g.head_scale(v[0], v[1])
+        });
+        gradcheck(vec![x, y], &[true, true], &|g, v| {
+            g.head_dot(v[0], v[1], heads)
+        });
+    }
+}

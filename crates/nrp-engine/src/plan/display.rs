@@ -27,6 +27,8 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
         }
         Op::Densify(x) => format!("densify {}", r(x)),
         Op::MatMul { x, m } => format!("matmul {} by const [{} × {}]", r(x), m.rows, m.cols),
+        Op::HeadScale { x, a } => format!("head_scale {} by {}", r(x), r(a)),
+        Op::HeadDot { x, y, heads } => format!("head_dot({heads}) {} {}", r(x), r(y)),
         Op::Module { module, x } => match program {
             Some(p) => format!(
                 "{} {} {}",

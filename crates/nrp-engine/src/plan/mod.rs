@@ -65,6 +65,17 @@ pub enum Op {
         x: NodeId,
         m: Arc<Tensor>,
     },
+    /// `x ⊙ Repeat(k)(a)` with `a` one weight per head (`fuse_heads`).
+    HeadScale {
+        x: NodeId,
+        a: NodeId,
+    },
+    /// `HeadSum(heads)(x ⊙ y)`: per-head dot products (`fuse_heads`).
+    HeadDot {
+        x: NodeId,
+        y: NodeId,
+        heads: usize,
+    },
     Dropout {
         p: f64,
         x: NodeId,
@@ -125,7 +136,10 @@ impl Op {
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
             | Op::Reduce { x, .. } => vec![*x],
-            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![*a, *b],
+            Op::Binary(_, a, b)
+            | Op::Loss { x: a, y: b, .. }
+            | Op::HeadScale { x: a, a: b }
+            | Op::HeadDot { x: a, y: b, .. } => vec![*a, *b],
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.clone(),
         }
     }
@@ -146,7 +160,10 @@ impl Op {
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
             | Op::Reduce { x, .. } => vec![x],
-            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![a, b],
+            Op::Binary(_, a, b)
+            | Op::Loss { x: a, y: b, .. }
+            | Op::HeadScale { x: a, a: b }
+            | Op::HeadDot { x: a, y: b, .. } => vec![a, b],
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.iter_mut().collect(),
         }
     }
@@ -163,6 +180,8 @@ impl Op {
                 | Op::Dropout { .. }
                 | Op::Activation { .. }
                 | Op::MatMul { .. }
+                | Op::HeadScale { .. }
+                | Op::HeadDot { .. }
                 | Op::Softmax { .. }
                 | Op::OneHot { .. }
                 | Op::ArgMax(_)

@@ -22,6 +22,8 @@
 //! 11. [`compose_reduce`] — a sum or mean of a sum or mean that nothing else reads is one
 //!     weighted sum over the product of the two match lists, when that is smaller.
 //! 12. [`fuse_activation`] — a bias, a ReLU and a dropout in a row are one pass.
+//! 13. [`fuse_heads`] — `x * Repeat(k)(a)` and `HeadSum(h)(x * y)` (attention weights on
+//!     values, per-head scores) are one pass each, not a GEMM with a 0/1 block matrix.
 //!
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
@@ -40,6 +42,7 @@ pub mod cse;
 pub mod factor_split;
 pub mod fold;
 pub mod fuse_activation;
+pub mod fuse_heads;
 pub mod fuse_mean;
 pub mod gather_through;
 pub mod hoist;
@@ -80,6 +83,7 @@ pub const ORDER: &[(&str, Rule)] = &[
     ("fuse_activation", |p, _, t| {
         Ok(fuse_activation::apply(p, t))
     }),
+    ("fuse_heads", |p, _, t| Ok(fuse_heads::apply(p, t))),
 ];
 
 /// The environment variable naming the rules to skip (comma-separated).
