@@ -10,7 +10,7 @@
 # --cases     default: gcn-cora gcn-citeseer gcn-pubmed hgnn-cocitation-cora hgt-imdb
 #             gcn-scale dhn-triangles twohop-cora
 # --variants  default: hoist onehot_sum fold factor_split gather_through merge_sums
-#             linear_pushdown cleanup cse sparsify compose_reduce eliminate threads1 (base always runs);
+#             linear_pushdown cleanup cse sparsify compose_reduce fuse_heads eliminate threads1 (base always runs);
 #             a rule name disables that rule, threads1 runs base with --threads 1
 # --epochs N  run a copy of each program with ?fit epochs=N (default: the program's own;
 #             ms/step is a median over epochs, so fewer epochs only save time)
@@ -29,7 +29,7 @@ CACHE="${NRP_BENCH_CACHE:-$ROOT/examples/data}"
 NRP="${NRP:-$ROOT/target/release/nrp}"
 
 CASES="gcn-cora gcn-citeseer gcn-pubmed hgnn-cocitation-cora hgt-imdb gcn-scale dhn-triangles twohop-cora"
-VARIANTS="hoist onehot_sum fold factor_split gather_through merge_sums linear_pushdown cleanup cse sparsify compose_reduce eliminate threads1"
+VARIANTS="hoist onehot_sum fold factor_split gather_through merge_sums linear_pushdown cleanup cse sparsify compose_reduce fuse_heads eliminate threads1"
 REPS=2
 EPOCHS=""
 THREADS="$(nproc 2>/dev/null || echo 1)"

@@ -12,7 +12,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-RULES="${*:-hoist onehot_sum fold factor_split gather_through merge_sums linear_pushdown cleanup sparsify compose_reduce eliminate all}"
+RULES="${*:-hoist onehot_sum fold factor_split gather_through merge_sums linear_pushdown cleanup sparsify compose_reduce fuse_heads eliminate all}"
 CASES="${NRP_PROP_CASES:-300}"
 cargo build --release -q -p nrp || exit 1
 NRP="${CARGO_TARGET_DIR:-$ROOT/target}/release/nrp"

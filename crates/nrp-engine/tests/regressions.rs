@@ -187,3 +187,38 @@ fn long_sums_are_accurate() {
         compare_facts("S/M", o, f, 0.0, None).unwrap();
     }
 }
+
+/// The seventh session's rewrites against the reference, with learnable modules (so nothing
+/// folds): `fuse_heads` (per-head scores `HeadSum(2)(q * k)`, weights on values
+/// `v * Repeat(2)(a)`) and `compose_reduce` (a mean of means: 6 composed entries against
+/// 4 + 4 matches). The plan is checked to use both.
+#[test]
+fn fused_heads_and_composed_means_agree() {
+    let e = table(
+        "E",
+        &["a", "b", "w"],
+        &[
+            &["1", "2", "0.5"],
+            &["2", "3", "-1.5"],
+            &["3", "1", "2"],
+            &["1", "3", "0.25"],
+        ],
+    );
+    let text = "Q = Linear(1, 4) .\n\
+         S(a, b; HeadSum(2)(Q([w]) * Linear(1, 4)([b]))) :- E(a, b, w) .\n\
+         Att(b; sum(Linear(1, 4)([a]) * Repeat(2)(exp(s) * [w]))) :- E(a, b, w), S(a, b; s) .\n\
+         X(a, b; Linear(1, 4)([w])) :- E(a, b, w) .\n\
+         M1(b; mean(x)) :- X(a, b; x) .\n\
+         M2(a; mean(z)) :- E(a, b, _), M1(b; z) .\n\
+         Out(b; x + y) :- Att(b; x), M2(b; y) .";
+    let db = database(vec![e.clone()]);
+    let program = program(text, &db);
+    let out = program.relation("Out").unwrap();
+    let engine = nrp_engine::Engine::new(&program, &db, &[out]).unwrap();
+    let targets = nrp_engine::plan::targets(&engine.plan, &engine.rels);
+    let plan = nrp_engine::plan::display::text(&engine.plan, Some(&program), &targets);
+    for op in ["head_dot(2)", "head_scale", "weighted"] {
+        assert!(plan.contains(op), "no {op} in\n{plan}");
+    }
+    agree(vec![e], text);
+}
