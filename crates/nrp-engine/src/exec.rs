@@ -201,12 +201,17 @@ pub fn forward_profiled<'a>(
                 let bv = bias.map(|m| bias_param(g, params, m));
                 g.bias_act_dropout(v(*x), bv, *relu, *p, rng).map_err(e)?
             }
-            Op::HeadScale { x, a } => g.head_scale(v(*x), v(*a)).map_err(e)?,
-            Op::HeadDot { x, y, heads } => g.head_dot(v(*x), v(*y), *heads).map_err(e)?,
-            Op::MatMul { x, m } => {
-                let m = g.constant(m);
-                g.matmul(v(*x), m).map_err(e)?
+            Op::HeadScale { x: Some(x), a } => g.head_scale(v(*x), v(*a)).map_err(e)?,
+            Op::HeadScale { x: None, a } => {
+                let k = node.dim / plan.nodes[*a].dim.max(1);
+                g.repeat(v(*a), k)
             }
+            Op::HeadDot {
+                x,
+                y: Some(y),
+                heads,
+            } => g.head_dot(v(*x), v(*y), *heads).map_err(e)?,
+            Op::HeadDot { x, y: None, heads } => g.head_sum(v(*x), *heads).map_err(e)?,
             Op::Densify(x) => g
                 .to_dense(
                     plan.nodes[*x]

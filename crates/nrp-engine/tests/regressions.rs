@@ -139,12 +139,12 @@ fn layer_norm_of_a_constant_row_is_its_bias() {
     }
 }
 
-/// `HeadSum(h)` and `Repeat(r)` are products with constant 0/1 matrices in the engine, so an
-/// infinite coordinate turns every other output of the row into NaN (∞ · 0), where the
+/// `HeadSum(h)` and `Repeat(r)` were products with constant 0/1 matrices in the engine, so
+/// an infinite coordinate turned every other output of the row into NaN (∞ · 0), where the
 /// reference (and PyTorch's `view(n, h, k).sum(-1)` / `repeat_interleave`) keep it in its
-/// block: `HeadSum(2)([0.5, ∞])` is `[NaN, ∞]` instead of `[0.5, ∞]`.
+/// block: `HeadSum(2)([0.5, ∞])` was `[NaN, ∞]` instead of `[0.5, ∞]`. They are block sums
+/// and copies now.
 #[test]
-#[ignore = "bug: HeadSum/Repeat as 0/1 matrix products spread an infinity as NaN over the other blocks"]
 fn head_sum_and_repeat_keep_infinities_in_their_block() {
     agree(
         vec![table("T", &["c0", "x0"], &[&["1", "0.5"], &["2", "1.5"]])],

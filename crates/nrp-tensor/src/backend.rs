@@ -221,10 +221,11 @@ pub trait Backend<T: Float>: Send + Sync {
     );
 
     // ---- row-wise ----
-    /// `out[r, c] = x[r, c] · a[r, c / (d / heads)]` (`a` is `[n, heads]`).
-    fn head_scale(&self, x: &Tensor<T>, a: &Tensor<T>, out: &mut Tensor<T>);
-    /// `out[r, h] = Σ_j x[r, hk + j] · y[r, hk + j]`, `k = d / heads` (`out` is `[n, heads]`).
-    fn head_dot(&self, x: &Tensor<T>, y: &Tensor<T>, out: &mut Tensor<T>);
+    /// `out[r, c] = x[r, c] · a[r, c / (d / heads)]` (`a` is `[n, heads]`; no `x`: 1).
+    fn head_scale(&self, x: Option<&Tensor<T>>, a: &Tensor<T>, out: &mut Tensor<T>);
+    /// `out[r, h] = Σ_j x[r, hk + j] · y[r, hk + j]`, `k = d / heads` (`out` is `[n, heads]`;
+    /// no `y`: 1).
+    fn head_dot(&self, x: &Tensor<T>, y: Option<&Tensor<T>>, out: &mut Tensor<T>);
     fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool);
     fn softmax_backward(&self, y: &Tensor<T>, dy: &Tensor<T>, dx: &mut Tensor<T>, log: bool);
     #[allow(clippy::too_many_arguments)]

@@ -86,15 +86,15 @@ enum Op<'a, T> {
         b: Option<Var>,
     },
     Transpose(Var),
-    /// `x ⊙ Repeat(d / heads)(a)`.
+    /// `x ⊙ Repeat(d / heads)(a)` (no `x`: `Repeat(d / heads)(a)`).
     HeadScale {
-        x: Var,
+        x: Option<Var>,
         a: Var,
     },
-    /// `HeadSum(heads)(x ⊙ y)`.
+    /// `HeadSum(heads)(x ⊙ y)` (no `y`: `HeadSum(heads)(x)`).
     HeadDot {
         x: Var,
-        y: Var,
+        y: Option<Var>,
     },
     SpMM {
         csr: CsrRef<'a>,
@@ -763,28 +763,48 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 format!("[{n}, {d}] by head weights [{na}, {heads}]"),
             );
         }
-        let mut out = self.alloc(n, d);
-        self.backend
-            .head_scale(self.value(x), self.value(a), &mut out);
-        let grad = self.g(x) || self.g(a);
-        Ok(self.push(Val::Owned(out), Op::HeadScale { x, a }, grad))
+        Ok(self.head_scale_impl(Some(x), a, d))
+    }
+
+    /// `Repeat(k)`: each coordinate `k` times in a row, `out[r, c] = a[r, c / k]`.
+    pub fn repeat(&mut self, a: Var, k: usize) -> Var {
+        let d = self.shape(a).1 * k;
+        self.head_scale_impl(None, a, d)
+    }
+
+    fn head_scale_impl(&mut self, x: Option<Var>, a: Var, d: usize) -> Var {
+        let mut out = self.alloc(self.shape(a).0, d);
+        let xv = x.map(|x| self.value(x));
+        self.backend.head_scale(xv, self.value(a), &mut out);
+        let grad = x.is_some_and(|x| self.g(x)) || self.g(a);
+        self.push(Val::Owned(out), Op::HeadScale { x, a }, grad)
     }
 
     /// Per-head dot products: `out[r, h] = Σ_{j<k} x[r, hk+j] · y[r, hk+j]`, `k = d / heads`,
     /// i.e. `HeadSum(heads)(x ⊙ y)` without the product.
     pub fn head_dot(&mut self, x: Var, y: Var, heads: usize) -> Result<Var> {
         let (n, d) = self.shape(x);
-        if self.shape(y) != (n, d) || heads == 0 || !d.is_multiple_of(heads) {
+        if self.shape(y) != (n, d) {
             let (ny, dy) = self.shape(y);
-            return shape_err(
-                "head_dot",
-                format!("[{n}, {d}] · [{ny}, {dy}] in {heads} heads"),
-            );
+            return shape_err("head_dot", format!("[{n}, {d}] · [{ny}, {dy}]"));
+        }
+        self.head_dot_impl(x, Some(y), heads)
+    }
+
+    /// `HeadSum(heads)`: the sum of each of `heads` consecutive blocks of a row.
+    pub fn head_sum(&mut self, x: Var, heads: usize) -> Result<Var> {
+        self.head_dot_impl(x, None, heads)
+    }
+
+    fn head_dot_impl(&mut self, x: Var, y: Option<Var>, heads: usize) -> Result<Var> {
+        let (n, d) = self.shape(x);
+        if heads == 0 || !d.is_multiple_of(heads) {
+            return shape_err("head_sum", format!("{d} coordinates in {heads} heads"));
         }
         let mut out = self.alloc(n, heads);
-        self.backend
-            .head_dot(self.value(x), self.value(y), &mut out);
-        let grad = self.g(x) || self.g(y);
+        let yv = y.map(|y| self.value(y));
+        self.backend.head_dot(self.value(x), yv, &mut out);
+        let grad = self.g(x) || y.is_some_and(|y| self.g(y));
         Ok(self.push(Val::Owned(out), Op::HeadDot { x, y }, grad))
     }
 
@@ -1354,22 +1374,26 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 }
             }
             Op::HeadScale { x, a } => {
-                if let Some(mut dx) = self.grad_buf(*x) {
-                    be.head_scale(g, self.value(*a), &mut dx);
+                if let Some(x) = x
+                    && let Some(mut dx) = self.grad_buf(*x)
+                {
+                    be.head_scale(Some(g), self.value(*a), &mut dx);
                     self.acc(grads, *x, dx);
                 }
                 if let Some(mut da) = self.grad_buf(*a) {
-                    be.head_dot(g, self.value(*x), &mut da);
+                    be.head_dot(g, x.map(|x| self.value(x)), &mut da);
                     self.acc(grads, *a, da);
                 }
             }
             Op::HeadDot { x, y } => {
                 if let Some(mut dx) = self.grad_buf(*x) {
-                    be.head_scale(self.value(*y), g, &mut dx);
+                    be.head_scale(y.map(|y| self.value(y)), g, &mut dx);
                     self.acc(grads, *x, dx);
                 }
-                if let Some(mut dy) = self.grad_buf(*y) {
-                    be.head_scale(self.value(*x), g, &mut dy);
+                if let Some(y) = y
+                    && let Some(mut dy) = self.grad_buf(*y)
+                {
+                    be.head_scale(Some(self.value(*x)), g, &mut dy);
                     self.acc(grads, *y, dy);
                 }
             }

@@ -26,9 +26,16 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
             format!("{name}.bias + {}", r(x))
         }
         Op::Densify(x) => format!("densify {}", r(x)),
-        Op::MatMul { x, m } => format!("matmul {} by const [{} × {}]", r(x), m.rows, m.cols),
-        Op::HeadScale { x, a } => format!("head_scale {} by {}", r(x), r(a)),
-        Op::HeadDot { x, y, heads } => format!("head_dot({heads}) {} {}", r(x), r(y)),
+        Op::HeadScale { x: Some(x), a } => format!("head_scale {} by {}", r(x), r(a)),
+        Op::HeadScale { x: None, a } => {
+            format!("repeat({}) {}", n.dim / plan.nodes[*a].dim.max(1), r(a))
+        }
+        Op::HeadDot {
+            x,
+            y: Some(y),
+            heads,
+        } => format!("head_dot({heads}) {} {}", r(x), r(y)),
+        Op::HeadDot { x, y: None, heads } => format!("head_sum({heads}) {}", r(x)),
         Op::Module { module, x } => match program {
             Some(p) => format!(
                 "{} {} {}",

@@ -60,20 +60,16 @@ pub enum Op {
     },
     /// A sparse node as a dense `[rows, dim]` tensor.
     Densify(NodeId),
-    /// `x · m` with a constant matrix `m` (`HeadSum`, `Repeat`: 0/1 block matrices).
-    MatMul {
-        x: NodeId,
-        m: Arc<Tensor>,
-    },
+    /// `Repeat(k)(a)` (each coordinate `k` times; `k` = this node's dim / `a`'s), or
     /// `x ⊙ Repeat(k)(a)` with `a` one weight per head (`fuse_heads`).
     HeadScale {
-        x: NodeId,
+        x: Option<NodeId>,
         a: NodeId,
     },
-    /// `HeadSum(heads)(x ⊙ y)`: per-head dot products (`fuse_heads`).
+    /// `HeadSum(heads)(x)`, or per-head dot products `HeadSum(heads)(x ⊙ y)` (`fuse_heads`).
     HeadDot {
         x: NodeId,
-        y: NodeId,
+        y: Option<NodeId>,
         heads: usize,
     },
     Dropout {
@@ -129,17 +125,15 @@ impl Op {
             | Op::Bias { x, .. }
             | Op::Module { x, .. }
             | Op::Densify(x)
-            | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
             | Op::Activation { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
             | Op::Reduce { x, .. } => vec![*x],
-            Op::Binary(_, a, b)
-            | Op::Loss { x: a, y: b, .. }
-            | Op::HeadScale { x: a, a: b }
-            | Op::HeadDot { x: a, y: b, .. } => vec![*a, *b],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![*a, *b],
+            Op::HeadScale { x, a } => x.iter().chain([a]).copied().collect(),
+            Op::HeadDot { x, y, .. } => [x].into_iter().chain(y).copied().collect(),
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.clone(),
         }
     }
@@ -153,17 +147,15 @@ impl Op {
             | Op::Bias { x, .. }
             | Op::Module { x, .. }
             | Op::Densify(x)
-            | Op::MatMul { x, .. }
             | Op::Dropout { x, .. }
             | Op::Activation { x, .. }
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
             | Op::Reduce { x, .. } => vec![x],
-            Op::Binary(_, a, b)
-            | Op::Loss { x: a, y: b, .. }
-            | Op::HeadScale { x: a, a: b }
-            | Op::HeadDot { x: a, y: b, .. } => vec![a, b],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![a, b],
+            Op::HeadScale { x, a } => x.iter_mut().chain([a]).collect(),
+            Op::HeadDot { x, y, .. } => [x].into_iter().chain(y).collect(),
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.iter_mut().collect(),
         }
     }
@@ -179,7 +171,6 @@ impl Op {
                 | Op::Module { .. }
                 | Op::Dropout { .. }
                 | Op::Activation { .. }
-                | Op::MatMul { .. }
                 | Op::HeadScale { .. }
                 | Op::HeadDot { .. }
                 | Op::Softmax { .. }
@@ -749,36 +740,12 @@ impl Builder<'_> {
                     ModuleKind::Softmax => Op::Softmax { log: false, x },
                     ModuleKind::LogSoftmax => Op::Softmax { log: true, x },
                     ModuleKind::OneHot { n } => Op::OneHot { n: *n, x },
-                    ModuleKind::HeadSum { heads } => {
-                        // d × heads, ones where coordinate c lies in head c / (d / heads).
-                        let d = self.plan.nodes[x].dim;
-                        let block = d / heads;
-                        let m = (0..d * heads)
-                            .map(|i| {
-                                if (i / heads) / block == i % heads {
-                                    1.0
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect();
-                        Op::MatMul {
-                            x,
-                            m: Arc::new(Tensor::new(d, *heads, m)),
-                        }
-                    }
-                    ModuleKind::Repeat { repeats } => {
-                        // d × (d · repeats), ones where output column j copies input c = j / repeats.
-                        let d = self.plan.nodes[x].dim;
-                        let w = d * repeats;
-                        let m = (0..d * w)
-                            .map(|i| if (i % w) / repeats == i / w { 1.0 } else { 0.0 })
-                            .collect();
-                        Op::MatMul {
-                            x,
-                            m: Arc::new(Tensor::new(d, w, m)),
-                        }
-                    }
+                    ModuleKind::HeadSum { heads } => Op::HeadDot {
+                        x,
+                        y: None,
+                        heads: *heads,
+                    },
+                    ModuleKind::Repeat { .. } => Op::HeadScale { x: None, a: x },
                     ModuleKind::ArgMax => Op::ArgMax(x),
                     ModuleKind::CrossEntropyLoss => Op::Loss {
                         kind: LossKind::CrossEntropy,

@@ -546,32 +546,16 @@ impl Gen {
                 15 => {
                     // Extension: per-head sums of `d` blocks of `k` coordinates.
                     let k = self.rng.range(1, 3);
-                    return format!("HeadSum({d})({})", self.finite(s, d * k));
+                    return format!("HeadSum({d})({})", self.expr(s, d * k, dd));
                 }
                 16 => {
                     // Extension: each coordinate repeated `r` times in place.
                     let divisors: Vec<usize> = (1..=d).filter(|r| d % r == 0).collect();
                     let r = *self.rng.pick(&divisors);
-                    return format!("Repeat({r})({})", self.finite(s, d / r));
+                    return format!("Repeat({r})({})", self.expr(s, d / r, dd));
                 }
                 _ => continue,
             }
-        }
-    }
-
-    /// An expression that is always finite (inputs and parameters are): `HeadSum` and
-    /// `Repeat` run as products with 0/1 matrices in the engine, where an infinite
-    /// coordinate makes NaN of the others (ignored regression test
-    /// `head_sum_and_repeat_keep_infinities_in_their_block`).
-    fn finite(&mut self, s: &Scope, d: usize) -> String {
-        match self.rng.below(3) {
-            0 => self.leaf(s, d),
-            1 => {
-                let k = self.rng.range(1, 3);
-                let x = self.leaf(s, k);
-                format!("Linear({k}, {d})({x})")
-            }
-            _ => format!("tanh({})", self.leaf(s, d)),
         }
     }
 

@@ -153,10 +153,10 @@ impl<T: Float> Backend<T> for Cpu {
     ) {
         sparse::segment_extreme_backward(self, seg, gathered, arg, dy, dx)
     }
-    fn head_scale(&self, x: &Tensor<T>, a: &Tensor<T>, out: &mut Tensor<T>) {
+    fn head_scale(&self, x: Option<&Tensor<T>>, a: &Tensor<T>, out: &mut Tensor<T>) {
         rowwise::head_scale(self, x, a, out)
     }
-    fn head_dot(&self, x: &Tensor<T>, y: &Tensor<T>, out: &mut Tensor<T>) {
+    fn head_dot(&self, x: &Tensor<T>, y: Option<&Tensor<T>>, out: &mut Tensor<T>) {
         rowwise::head_dot(self, x, y, out)
     }
     fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool) {

@@ -195,36 +195,69 @@ pub(crate) fn argmax<T: Float>(x: &Tensor<T>, out: &mut [T]) {
 }
 /// `out[r, c] = x[r, c] · a[r, c / k]` with `k = d / heads` (`a` is `[n, heads]`): each
 /// head's block of coordinates scaled by the head's weight, `x ⊙ Repeat(k)(a)` without the
-/// repeated matrix. Also the backward of [`head_dot`].
-pub(crate) fn head_scale<T: Float>(cpu: &Cpu, x: &Tensor<T>, a: &Tensor<T>, out: &mut Tensor<T>) {
-    let (d, heads) = (x.cols, a.cols);
-    assert!(heads > 0 && d.is_multiple_of(heads) && a.rows == x.rows);
-    assert_eq!(out.shape(), x.shape());
+/// repeated matrix; without `x`, `Repeat(k)(a)` itself (a copy: exact, and an infinity
+/// stays in its block). Also the backward of [`head_dot`].
+pub(crate) fn head_scale<T: Float>(
+    cpu: &Cpu,
+    x: Option<&Tensor<T>>,
+    a: &Tensor<T>,
+    out: &mut Tensor<T>,
+) {
+    let (d, heads) = (out.cols, a.cols);
+    assert!(heads > 0 && d.is_multiple_of(heads) && a.rows == out.rows);
+    assert!(x.is_none_or(|x| x.shape() == out.shape()));
     let k = d / heads;
     cpu.for_rows(&mut out.data, d, d, |i0, chunk| {
         for (r, o) in chunk.chunks_exact_mut(d).enumerate() {
-            let (xr, ar) = (x.row(i0 + r), a.row(i0 + r));
-            for ((o, xb), &w) in o.chunks_exact_mut(k).zip(xr.chunks_exact(k)).zip(ar) {
-                o.iter_mut().zip(xb).for_each(|(o, &v)| *o = v * w);
+            let ar = a.row(i0 + r);
+            match x {
+                Some(x) => {
+                    let xr = x.row(i0 + r);
+                    for ((o, xb), &w) in o.chunks_exact_mut(k).zip(xr.chunks_exact(k)).zip(ar) {
+                        o.iter_mut().zip(xb).for_each(|(o, &v)| *o = v * w);
+                    }
+                }
+                None => {
+                    for (o, &w) in o.chunks_exact_mut(k).zip(ar) {
+                        o.fill(w);
+                    }
+                }
             }
         }
     });
 }
 
 /// `out[r, h] = Σ_{j < k} x[r, hk + j] · y[r, hk + j]` with `k = d / heads` (summed in
-/// order of `j`): per-head dot products, `HeadSum(heads)(x ⊙ y)` without the product.
-/// Also the weight gradient of [`head_scale`].
-pub(crate) fn head_dot<T: Float>(cpu: &Cpu, x: &Tensor<T>, y: &Tensor<T>, out: &mut Tensor<T>) {
+/// order of `j`): per-head dot products, `HeadSum(heads)(x ⊙ y)` without the product;
+/// without `y`, `HeadSum(heads)(x)`. Also the weight gradient of [`head_scale`].
+pub(crate) fn head_dot<T: Float>(
+    cpu: &Cpu,
+    x: &Tensor<T>,
+    y: Option<&Tensor<T>>,
+    out: &mut Tensor<T>,
+) {
     let (d, heads) = (x.cols, out.cols);
     assert!(heads > 0 && d.is_multiple_of(heads));
-    assert_eq!(x.shape(), y.shape());
+    assert!(y.is_none_or(|y| y.shape() == x.shape()));
     assert_eq!(out.rows, x.rows);
     let k = d / heads;
     cpu.for_rows(&mut out.data, heads, d, |i0, chunk| {
         for (r, o) in chunk.chunks_exact_mut(heads).enumerate() {
-            let (xr, yr) = (x.row(i0 + r), y.row(i0 + r));
-            for ((o, xb), yb) in o.iter_mut().zip(xr.chunks_exact(k)).zip(yr.chunks_exact(k)) {
-                *o = xb.iter().zip(yb).fold(T::ZERO, |s, (&u, &v)| s + u * v);
+            let xr = x.row(i0 + r);
+            match y {
+                Some(y) => {
+                    let yr = y.row(i0 + r);
+                    for ((o, xb), yb) in
+                        o.iter_mut().zip(xr.chunks_exact(k)).zip(yr.chunks_exact(k))
+                    {
+                        *o = xb.iter().zip(yb).fold(T::ZERO, |s, (&u, &v)| s + u * v);
+                    }
+                }
+                None => {
+                    for (o, xb) in o.iter_mut().zip(xr.chunks_exact(k)) {
+                        *o = xb.iter().fold(T::ZERO, |s, &u| s + u);
+                    }
+                }
             }
         }
     });

@@ -105,7 +105,19 @@ fn same(plan: &Plan, a: NodeId, b: NodeId) -> bool {
         (Op::Bias { module, x: s }, Op::Bias { module: m, x: t })
         | (Op::Module { module, x: s }, Op::Module { module: m, x: t }) => module == m && s == t,
         (Op::Densify(s), Op::Densify(t)) | (Op::ArgMax(s), Op::ArgMax(t)) => s == t,
-        (Op::MatMul { x: s, m }, Op::MatMul { x: t, m: n }) => s == t && same_tensor(m, n),
+        (Op::HeadScale { x: s1, a: s2 }, Op::HeadScale { x: t1, a: t2 }) => s1 == t1 && s2 == t2,
+        (
+            Op::HeadDot {
+                x: s1,
+                y: s2,
+                heads,
+            },
+            Op::HeadDot {
+                x: t1,
+                y: t2,
+                heads: h,
+            },
+        ) => s1 == t1 && s2 == t2 && heads == h,
         (Op::Softmax { log, x: s }, Op::Softmax { log: l, x: t }) => log == l && s == t,
         (Op::OneHot { n, x: s }, Op::OneHot { n: m, x: t }) => n == m && s == t,
         (Op::Concat(s), Op::Concat(t)) => s == t,
