@@ -488,32 +488,41 @@ fn gathered_mean_divides_exactly() {
 
 /// `bias_act_dropout` gives the bits of add, ReLU and `dropout_fill` run one after the other
 /// with the same stream, on every thread count, for rows shorter and longer than its draw
-/// block, and moves the stream past the same draws.
+/// block (a column of 5000 values: sparse features' non-zeros), with and without a bias, and
+/// moves the stream past the same draws.
 #[test]
 fn fused_bias_relu_dropout_matches_the_separate_ops() {
     let mut rng = common::Rng::new(12);
     for cpu in backends() {
-        for (r, c) in [(300, 128), (5, 7), (3, 2500), (2000, 7)] {
+        for (r, c) in [(300, 128), (5, 7), (3, 2500), (2000, 7), (5000, 1)] {
             let x: Tensor = rng.tensor(r, c, -1.0, 1.0);
             let b: Tensor = rng.tensor(1, c, -0.5, 0.5);
-            for relu in [true, false] {
+            for (relu, with_bias) in [(true, true), (false, true), (true, false), (false, false)] {
                 let mut g = Graph::new(&cpu);
                 let (xv, bv) = (g.constant(&x), g.constant(&b));
                 let mut fused_rng = CounterRng::new(3);
                 let _ = fused_rng.next_f32();
                 let y = g
-                    .bias_act_dropout(xv, Some(bv), relu, 0.3, &mut fused_rng)
+                    .bias_act_dropout(xv, with_bias.then_some(bv), relu, 0.3, &mut fused_rng)
                     .unwrap();
                 let mut plain_rng = CounterRng::new(3);
                 let _ = plain_rng.next_f32();
-                let mut z = g.add(xv, bv).unwrap();
+                let mut z = if with_bias {
+                    g.add(xv, bv).unwrap()
+                } else {
+                    xv
+                };
                 if relu {
                     z = g.unary(UnaryOp::Relu, z);
                 }
                 let z = g
                     .dropout_fill(z, 0.3, &mut |buf: &mut [f32]| plain_rng.fill(buf))
                     .unwrap();
-                assert_eq!(g.value(y), g.value(z), "{r} x {c}, relu {relu}");
+                assert_eq!(
+                    g.value(y),
+                    g.value(z),
+                    "{r} x {c}, relu {relu}, bias {with_bias}"
+                );
                 assert_eq!(fused_rng.counter(), plain_rng.counter());
             }
         }

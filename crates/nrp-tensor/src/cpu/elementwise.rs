@@ -707,6 +707,16 @@ pub(crate) fn bias_act_dropout<T: Float>(
                         .wrapping_add(((r0 + b0) * cols + c0) as u64);
                     m.draws.fill_at(first, &mut draws[..nb * w]);
                 }
+                if bias.is_none() && w == cols {
+                    // Whole rows and nothing per column: the batch is one run (a column of
+                    // sparse values would otherwise cost a call per element).
+                    let at = b0 * cols;
+                    let n = nb * cols;
+                    let k = (!k.is_empty()).then(|| &mut k[at..at + n]);
+                    let xs = &x.data[r0 * cols + at..][..n];
+                    act_drop_run(xs, None, relu, mask, &draws[..n], &mut o[at..at + n], k);
+                    continue;
+                }
                 for rr in 0..nb {
                     let at = (b0 + rr) * cols + c0;
                     let xs = &x.data[r0 * cols + at..][..w];
