@@ -165,8 +165,9 @@ struct AdamScalars<T> {
     neg_step: T,
 }
 
-/// Elements per parallel task of an optimiser update (inside a pool: the engine runs the
-/// step in its pool).
+/// Elements per parallel task of an optimiser update. Only inside a pool of several threads
+/// (the engine runs the step in its own pool; outside any pool, as with `--threads 1`, the
+/// update stays on the caller's thread rather than on rayon's global pool).
 const UPDATE_CHUNK: usize = 1 << 14;
 
 multiversion! {
@@ -226,7 +227,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             };
             // Element-wise: chunks on the pool's threads give the same bits.
             let x = &mut p.value.data;
-            if rayon::current_num_threads() > 1 && x.len() >= 2 * UPDATE_CHUNK {
+            if crate::Cpu::current().threads() > 1 && x.len() >= 2 * UPDATE_CHUNK {
                 use rayon::prelude::*;
                 x.par_chunks_mut(UPDATE_CHUNK)
                     .zip(g.data.par_chunks(UPDATE_CHUNK))
