@@ -799,7 +799,8 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
     fn head_dot_impl(&mut self, x: Var, y: Option<Var>, heads: usize) -> Result<Var> {
         let (n, d) = self.shape(x);
         if heads == 0 || !d.is_multiple_of(heads) {
-            return shape_err("head_sum", format!("{d} coordinates in {heads} heads"));
+            let op = if y.is_some() { "head_dot" } else { "head_sum" };
+            return shape_err(op, format!("{d} coordinates in {heads} heads"));
         }
         let mut out = self.alloc(n, heads);
         let yv = y.map(|y| self.value(y));

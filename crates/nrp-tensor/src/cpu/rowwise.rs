@@ -193,6 +193,7 @@ pub(crate) fn argmax<T: Float>(x: &Tensor<T>, out: &mut [T]) {
         *o = T::from_usize(best);
     }
 }
+
 /// `out[r, c] = x[r, c] · a[r, c / k]` with `k = d / heads` (`a` is `[n, heads]`): each
 /// head's block of coordinates scaled by the head's weight, `x ⊙ Repeat(k)(a)` without the
 /// repeated matrix; without `x`, `Repeat(k)(a)` itself (a copy: exact, and an infinity

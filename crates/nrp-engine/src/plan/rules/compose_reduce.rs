@@ -45,17 +45,15 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
 
 /// Per-entry weights of a linear aggregation.
 enum Weights {
-    One,
     /// `1/n` for the entries of a row of `n`.
     Mean,
-    /// Given weights (or 1), each row divided by its divisor.
+    /// Given weights (or 1), each row divided by its divisor (or not).
     Given(Option<Arc<Tensor>>, Option<Arc<Tensor>>),
 }
 
 impl Weights {
     fn of(&self, csr: &Csr, row: usize, entry: usize) -> f64 {
         match self {
-            Weights::One => 1.0,
             Weights::Mean => 1.0 / csr.segments().range(row).len() as f64,
             Weights::Given(w, div) => {
                 let w = w.as_ref().map_or(1.0, |w| w.data[entry] as f64);
@@ -100,7 +98,6 @@ fn linear_reduce(
         return None;
     };
     let w = match (agg, weights, div) {
-        (Agg::Sum, None, None) => Weights::One,
         (Agg::Sum, w, div) => Weights::Given(w.clone(), div),
         (Agg::Mean, None, None) => Weights::Mean,
         _ => return None,
@@ -256,7 +253,7 @@ mod tests {
                 Weights::Given(None, Some(Arc::new(Tensor::column(vec![2.0, -4.0])))),
                 Weights::Given(Some(w.clone()), None),
             ),
-            (Weights::One, Weights::Mean),
+            (Weights::Given(None, None), Weights::Mean),
             (Weights::Mean, Weights::Mean),
         ] {
             let (c, cw) = compose(&outer, &ow, &inner, &iw, 100).unwrap();
@@ -280,6 +277,15 @@ mod tests {
             }
         }
         // Row 0 reaches all 4 sources, row 1 two: 6 entries, over a limit of 5.
-        assert!(compose(&outer, &Weights::One, &inner, &Weights::One, 5).is_none());
+        assert!(
+            compose(
+                &outer,
+                &Weights::Given(None, None),
+                &inner,
+                &Weights::Given(None, None),
+                5
+            )
+            .is_none()
+        );
     }
 }

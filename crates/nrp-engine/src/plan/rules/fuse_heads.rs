@@ -16,10 +16,11 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     let readers = plan.readers(targets);
     for id in plan.topological(targets) {
         let (rows, dim) = (plan.nodes[id].rows, plan.nodes[id].dim);
-        // Only same-shape operands (no broadcast rows or columns), all dense.
-        let fits = |plan: &Plan, i: NodeId, d: usize| {
-            plan.nodes[i].rows == rows && plan.nodes[i].dim == d && plan.nodes[i].sparse.is_none()
-        };
+        // Only operands with this node's rows (no broadcast), all dense; `fits` also
+        // checks the width.
+        let dense_rows =
+            |plan: &Plan, i: NodeId| plan.nodes[i].rows == rows && plan.nodes[i].sparse.is_none();
+        let fits = |plan: &Plan, i: NodeId, d: usize| dense_rows(plan, i) && plan.nodes[i].dim == d;
         if plan.nodes[id].sparse.is_some() {
             continue;
         }
@@ -32,7 +33,7 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                             Op::HeadScale { x: None, a: w }
                                 if fits(plan, x, dim)
                                     && fits(plan, r, dim)
-                                    && fits(plan, w, plan.nodes[w].dim) =>
+                                    && dense_rows(plan, w) =>
                             {
                                 Some((x, w))
                             }
@@ -51,7 +52,10 @@ pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
                     continue;
                 };
                 let d = plan.nodes[prod].dim;
-                if readers[prod] == 1 && fits(plan, prod, d) && fits(plan, x, d) && fits(plan, y, d)
+                if readers[prod] == 1
+                    && dense_rows(plan, prod)
+                    && fits(plan, x, d)
+                    && fits(plan, y, d)
                 {
                     plan.nodes[id].op = Op::HeadDot {
                         x,
