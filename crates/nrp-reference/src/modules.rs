@@ -39,11 +39,6 @@ fn log_sum_exp(x: &[f64], r: Round) -> f64 {
     r(m + r(s.ln()))
 }
 
-#[cfg(test)]
-pub fn apply(module: &Module, args: &[Vec<f64>], w: &Weights) -> Result<Vec<f64>, String> {
-    apply_rounded(module, args, w, &|x| x)
-}
-
 pub fn apply_rounded(
     module: &Module,
     args: &[Vec<f64>],

@@ -1321,7 +1321,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 let c = csr.get();
                 if let Some(mut dx) = self.grad_buf(*x) {
                     let vd = match (transposed, vals) {
-                        (Some(t), _) => EntryValues::Transposed(*t),
+                        (Some(t), _) => EntryValues::Transposed(t),
                         (None, Some(v)) => EntryValues::Csr(&self.value(*v).data[..]),
                         (None, None) => EntryValues::Ones,
                     };

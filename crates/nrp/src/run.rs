@@ -285,7 +285,7 @@ impl Progress {
             );
         } else {
             let every = (e.epochs / 10).max(1);
-            if e.epoch % every == 0 || e.epoch == e.epochs {
+            if e.epoch.is_multiple_of(every) || e.epoch == e.epochs {
                 eprintln!("{}", self.line(e));
                 self.last_line = e.epoch;
             }

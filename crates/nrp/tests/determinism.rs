@@ -54,8 +54,8 @@ fn write_db(dir: &Path) {
         }
     }
     let (mut train, mut test) = (String::from("v,y\n"), String::from("v,y\n"));
-    for v in 0..n {
-        let line = format!("{v},{}\n", labels[v]);
+    for (v, label) in labels.iter().enumerate() {
+        let line = format!("{v},{label}\n");
         if v % 4 == 0 {
             test.push_str(&line)
         } else {

@@ -102,6 +102,9 @@ pub enum NamedKind {
     Index(usize, usize),
 }
 
+/// A generated body: atom and filter texts, what it binds, and its content variables.
+type Body = (Vec<String>, Scope, Vec<(String, Ty)>);
+
 /// What an expression may read.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
@@ -550,7 +553,7 @@ impl Gen {
                 }
                 16 => {
                     // Extension: each coordinate repeated `r` times in place.
-                    let divisors: Vec<usize> = (1..=d).filter(|r| d % r == 0).collect();
+                    let divisors: Vec<usize> = (1..=d).filter(|r| d.is_multiple_of(*r)).collect();
                     let r = *self.rng.pick(&divisors);
                     return format!("Repeat({r})({})", self.expr(s, d / r, dd));
                 }
@@ -590,7 +593,7 @@ impl Gen {
     // ---- rules --------------------------------------------------------------------------
 
     /// A conjunction body: atom and filter texts and what it binds.
-    fn conj_body(&mut self, limit: usize) -> Option<(Vec<String>, Scope, Vec<(String, Ty)>)> {
+    fn conj_body(&mut self, limit: usize) -> Option<Body> {
         let sources = self.sources_before(limit);
         if sources.is_empty() {
             return None;
@@ -792,7 +795,7 @@ impl Gen {
         let mut cols = vec![];
         let mut pool = vars.clone();
         self.rng.shuffle(&mut pool);
-        for i in 0..arity {
+        for (i, (var, ty)) in pool.iter().take(arity).enumerate() {
             if self.rng.chance(0.05) {
                 head.push("7".into());
                 cols.push(Ty::Int);
@@ -800,8 +803,8 @@ impl Gen {
                 head.push(head[0].clone());
                 cols.push(cols[0]);
             } else {
-                head.push(pool[i].0.clone());
-                cols.push(pool[i].1);
+                head.push(var.clone());
+                cols.push(*ty);
             }
         }
         let expr = if dim == 0 {
@@ -975,7 +978,7 @@ impl Gen {
     }
 
     /// One atom binding an embedding (a derived relation's when possible), all terms fresh.
-    fn loss_body(&mut self) -> Option<(Vec<String>, Scope, Vec<(String, Ty)>)> {
+    fn loss_body(&mut self) -> Option<Body> {
         let sources: Vec<Source> = self.sources().into_iter().filter(|s| s.dim > 0).collect();
         let derived: Vec<Source> = sources
             .iter()

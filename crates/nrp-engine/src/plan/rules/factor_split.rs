@@ -10,16 +10,13 @@ use std::sync::Arc;
 
 pub fn apply(plan: &mut Plan, targets: &[NodeId]) {
     for id in plan.topological(targets) {
-        loop {
-            let Op::Reduce {
-                x,
-                csr,
-                agg: agg @ (Agg::Sum | Agg::Mean),
-                weights,
-            } = &plan.nodes[id].op
-            else {
-                break;
-            };
+        while let Op::Reduce {
+            x,
+            csr,
+            agg: agg @ (Agg::Sum | Agg::Mean),
+            weights,
+        } = &plan.nodes[id].op
+        {
             let (x, csr, agg, weights) = (*x, csr.clone(), *agg, weights.clone());
             let Op::Binary(BinaryOp::Mul, a, b) = plan.nodes[x].op else {
                 break;

@@ -66,24 +66,56 @@ type Rule = fn(&mut Plan, &Ctx, &[NodeId]) -> Result<(), Diagnostic>;
 
 /// The rules in the order they run.
 pub const ORDER: &[(&str, Rule)] = &[
-    ("hoist", |p, _, t| Ok(hoist::apply(p, t))),
+    ("hoist", |p, _, t| {
+        hoist::apply(p, t);
+        Ok(())
+    }),
     ("onehot_sum", onehot_sum::apply),
     ("fold", fold::apply),
-    ("factor_split", |p, _, t| Ok(factor_split::apply(p, t))),
-    ("gather_through", |p, _, t| Ok(gather_through::apply(p, t))),
-    ("merge_sums", |p, _, t| Ok(merge_sums::apply(p, t))),
+    ("factor_split", |p, _, t| {
+        factor_split::apply(p, t);
+        Ok(())
+    }),
+    ("gather_through", |p, _, t| {
+        gather_through::apply(p, t);
+        Ok(())
+    }),
+    ("merge_sums", |p, _, t| {
+        merge_sums::apply(p, t);
+        Ok(())
+    }),
     ("linear_pushdown", |p, _, t| {
-        Ok(linear_pushdown::apply(p, t))
+        linear_pushdown::apply(p, t);
+        Ok(())
     }),
-    ("cleanup", |p, _, t| Ok(gather_through::apply(p, t))),
-    ("cse", |p, _, t| Ok(cse::apply(p, t))),
-    ("sparsify", |p, _, t| Ok(sparsify::apply(p, t))),
-    ("fuse_mean", |p, _, t| Ok(fuse_mean::apply(p, t))),
-    ("compose_reduce", |p, _, t| Ok(compose_reduce::apply(p, t))),
+    ("cleanup", |p, _, t| {
+        gather_through::apply(p, t);
+        Ok(())
+    }),
+    ("cse", |p, _, t| {
+        cse::apply(p, t);
+        Ok(())
+    }),
+    ("sparsify", |p, _, t| {
+        sparsify::apply(p, t);
+        Ok(())
+    }),
+    ("fuse_mean", |p, _, t| {
+        fuse_mean::apply(p, t);
+        Ok(())
+    }),
+    ("compose_reduce", |p, _, t| {
+        compose_reduce::apply(p, t);
+        Ok(())
+    }),
     ("fuse_activation", |p, _, t| {
-        Ok(fuse_activation::apply(p, t))
+        fuse_activation::apply(p, t);
+        Ok(())
     }),
-    ("fuse_heads", |p, _, t| Ok(fuse_heads::apply(p, t))),
+    ("fuse_heads", |p, _, t| {
+        fuse_heads::apply(p, t);
+        Ok(())
+    }),
 ];
 
 /// The environment variable naming the rules to skip (comma-separated).
