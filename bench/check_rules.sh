@@ -5,7 +5,7 @@
 #      `nrp query` of tests/programs, crates/nrp/tests/differential.rs),
 #   2. the random-program differential test (NRP_PROP_CASES random programs, default 300,
 #      engine vs reference; crates/nrp-engine/tests/random_programs.rs),
-#   3. the GCN forward pass on Cora with PyG's weights (examples/gcn_cora.nrp --load
+#   3. the GCN forward pass on Cora with PyG's weights (examples/gcn-cora.nrp --load
 #      examples/data/gcn-cora-weights.safetensors, relation Out) against the same query with
 #      every rule on: max |difference| <= 1e-4.
 #   bench/check_rules.sh [rule ...]        (default: every rule, then all)
@@ -19,7 +19,7 @@ NRP="${CARGO_TARGET_DIR:-$ROOT/target}/release/nrp"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 query() {
-    "$NRP" query examples/gcn_cora.nrp --db examples/data/cora --relation Out \
+    "$NRP" query examples/gcn-cora.nrp --db examples/data/cora --relation Out \
         --load examples/data/gcn-cora-weights.safetensors 2>/dev/null
 }
 query >"$tmp/base.csv" || { echo "baseline query failed"; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test accuracy over several seeds: mean ± standard deviation of `test_acc`.
 #   bench/seeds.sh PROGRAM DB [FIRST_SEED LAST_SEED] [-- extra nrp flags]
-# e.g. bench/seeds.sh examples/gcn_cora.nrp examples/data/cora 0 4
+# e.g. bench/seeds.sh examples/gcn-cora.nrp examples/data/cora 0 4
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prog=$1 db=$2 first=${3:-0} last=${4:-4}

@@ -10,11 +10,11 @@
 # shared/bench/README.md "PubMed features"), written by the benchmark's own generator
 # (shared/bench/_common.py ensure_pubmed_db), so it is byte-identical to
 # shared/bench/.cache/pubmed-random500/. Needs a python with numpy (the bench venv:
-# NRP_BENCH_VENV, default /work/venv-bench). The folder is git-ignored.
+# NRP_BENCH_VENV, default ../shared/bench/.venv). The folder is git-ignored.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SHARED="${NRP_SHARED:-$(cd "$HERE/../../.." && pwd)/shared}"
-VENV="${NRP_BENCH_VENV:-/work/venv-bench}"
+VENV="${NRP_BENCH_VENV:-$SHARED/bench/.venv}"
 PY="$VENV/bin/python"; [ -x "$PY" ] || PY=python3
 if [ -f "$SHARED/bench/.cache/pubmed-random500/.complete" ]; then
     echo "copying $SHARED/bench/.cache/pubmed-random500"

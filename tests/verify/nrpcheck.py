@@ -5,7 +5,7 @@ Each case's `verify.py` computes the expected output of some of its commands by 
 transcript with this helper, so that `NRP_BLESS=1` cannot silently bless a wrong number.
 
     python3 tests/verify/run_all.py                       # every case (torch cases need
-    /work/venv-bench/bin/python tests/verify/run_all.py   # a Python with torch)
+    $PYTHON tests/verify/run_all.py   # a Python with torch)
 """
 import csv
 import json

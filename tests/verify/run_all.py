@@ -11,7 +11,7 @@ failed = []
 for case in sorted(os.listdir(root)):
     script = os.path.join(root, case, "verify.py")
     if os.path.exists(script) and not HAVE_TORCH and "import torch" in open(script).read():
-        print(f"{case}: SKIPPED (needs torch: run with /work/venv-bench/bin/python)")
+        print(f"{case}: SKIPPED (needs torch: run with a Python that has it, e.g. ../shared/bench/.venv/bin/python)")
     elif os.path.exists(script):
         r = subprocess.run([sys.executable, script], cwd=os.path.join(root, case))
         if r.returncode != 0:

@@ -1,7 +1,7 @@
 """Writes weights.safetensors for activations: LN.weight and LN.bias (dyadic values).
 LNDefault is left out: it keeps LayerNorm's initial weight 1 and bias 0 (with a warning).
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

@@ -2,7 +2,7 @@
 Transcendental results are compared to 1e-12 relative (libm and torch may differ in the
 last bits); the rest exactly.
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

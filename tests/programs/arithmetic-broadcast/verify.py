@@ -1,7 +1,7 @@
 """Recomputes arithmetic-broadcast with PyTorch float64 tensors (torch's own broadcasting of
 a size-1 last dimension, its `**`, `==`, division by zero and torch.cat).
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

@@ -1,6 +1,6 @@
 """Writes weights.safetensors for encode-onehot-embedding: Emb.weight [3, 2] (dyadic).
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

@@ -1,7 +1,7 @@
 """Recomputes encode-onehot-embedding with torch.nn.functional.one_hot and nn.Embedding
 (weights from weights.safetensors), float64.
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

@@ -1,6 +1,6 @@
 """Writes the checkpoints of errors-cli: a good one, and bad ones for the error cases.
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

@@ -1,6 +1,6 @@
 """Writes weights.safetensors for language-example (dyadic values, multiples of 1/4).
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

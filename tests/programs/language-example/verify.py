@@ -1,7 +1,7 @@
 """Recomputes language-example with PyTorch float64: the GCN-like pipeline relation by
 relation (dicts keyed by node id), modules built with the checkpoint's tensors.
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

@@ -1,7 +1,7 @@
 """Writes weights.safetensors for linear-modules: every parameter of program.nrp, with
 small dyadic values (multiples of 1/8) so that every output is exact in float32 and float64.
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

@@ -2,7 +2,7 @@
 nn.Linear / nn.Sequential with the checkpoint's tensors, and, without --load, the modules
 built after torch.manual_seed(SEED) in program order (Lin, LinNB, Mlp.0, Mlp.2, I.0..I.3).
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

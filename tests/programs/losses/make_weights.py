@@ -1,6 +1,6 @@
 """Writes weights.safetensors for losses: Lin.weight [3, 3], Lin.bias [3] (dyadic).
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch

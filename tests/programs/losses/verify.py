@@ -1,7 +1,7 @@
 """Recomputes losses with torch.nn losses (reduction='mean') over the (matches, dim)
 tensors of each rule's matches, float64.
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

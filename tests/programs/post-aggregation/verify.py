@@ -1,7 +1,7 @@
 """Recomputes post-aggregation with PyTorch float64: aggregate per head tuple first (the
 matches X(u; z), Edge(u, v) grouped by v), then apply the modules around the aggregation.
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

@@ -2,7 +2,7 @@
 program.nrp constructed in text order (Embedding, the Sequential of Enc, Lin, then I's
 inline modules innermost first), evaluated in float64 (Dropout in eval mode).
 
-    /work/venv-bench/bin/python verify.py
+    $PYTHON verify.py
 """
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))

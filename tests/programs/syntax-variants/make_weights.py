@@ -1,6 +1,6 @@
 """Writes weights.safetensors for syntax-variants (dyadic).
 
-    /work/venv-bench/bin/python make_weights.py
+    $PYTHON make_weights.py
 """
 import os
 import torch
