@@ -313,6 +313,30 @@ pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> O
     }
 }
 
+/// The relation in whose rule an inline module (`<Head>.<n>`, LANGUAGE.md §3) is written.
+fn owner(program: &Program, module: Option<nrp_sema::ModuleId>) -> Option<RelId> {
+    let name = &program.modules[module?].name;
+    let (head, n) = name.rsplit_once('.')?;
+    n.parse::<usize>().ok()?;
+    program.relation(head)
+}
+
+fn space_rel(space: Space) -> Option<RelId> {
+    match space {
+        Space::Facts(r) | Space::Matches(r, _) => Some(r),
+        Space::One => None,
+    }
+}
+
+/// A relation's name without the `#` suffix of desugared auxiliaries.
+fn base_name(program: &Program, r: RelId) -> &str {
+    program.relations[r]
+        .name
+        .split('#')
+        .next()
+        .unwrap_or_default()
+}
+
 fn quoted(v: &Value) -> String {
     match v {
         Value::Str(s) => format!("{s:?}"),
@@ -348,7 +372,20 @@ pub fn runtime_error(program: &Program, ground: &Ground, plan: &Plan, e: ExecErr
         None => Diagnostic::global(message),
     };
     match row.and_then(|r| locate(program, ground, node.space, r)) {
-        Some(note) => d.with_note(note),
+        Some(note) => d.with_note(match (owner(program, node.module), space_rel(node.space)) {
+            // A module on one atom's embedding runs once per fact of that atom (hoisted), so
+            // the row is the atom's: say whose rule the failing expression is in.
+            (Some(o), Some(r)) if base_name(program, o) != base_name(program, r) => {
+                let inner = format!("in a rule for `{}`, ", base_name(program, r));
+                format!(
+                    "in a rule for `{}`, evaluated once per fact of `{}`, {}",
+                    base_name(program, o),
+                    base_name(program, r),
+                    note.strip_prefix(&inner).unwrap_or(&note)
+                )
+            }
+            _ => note,
+        }),
         None => d,
     }
 }

@@ -10,7 +10,7 @@ use crate::Engine;
 use crate::exec::{self, Params};
 use nrp_sema::{FitParams, Optimizer as Opt, Program, RelId};
 use nrp_syntax::{Diagnostic, Span};
-use nrp_tensor::{Adam, BufferPool, CounterRng, Cpu, Graph, Optimizer, ParamSet, Sgd};
+use nrp_tensor::{Adam, BufferPool, CounterRng, Cpu, Graph, OptimState, Optimizer, ParamSet, Sgd};
 use std::time::Instant;
 
 /// What one epoch reports to the progress display.
@@ -35,6 +35,49 @@ pub struct FitReport {
     pub final_loss: f64,
     /// The last evaluation of the zero-ary `?pred` relations (after restoring the best).
     pub metrics: Vec<(String, f64)>,
+    /// Training stopped early because the caller asked it to ([`Flow::Stop`]).
+    pub interrupted: bool,
+    /// The optimiser's state at the end, for a resumable checkpoint.
+    pub optimizer_state: OptimState<f32>,
+    /// Position of the dropout stream at the end.
+    pub rng_counter: u64,
+}
+
+/// What the caller of [`fit_with`] wants after an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop now (Ctrl-C): the fit ends as after its last epoch (`select` restores the best
+    /// weights seen so far) and reports `interrupted`.
+    Stop,
+}
+
+/// Where a fit starts: from scratch, or resumed from a checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct FitStart {
+    /// Epochs already completed (training runs epochs `done + 1 ..= epochs`).
+    pub done: usize,
+    /// The optimiser state to continue from.
+    pub optimizer: Option<OptimState<f32>>,
+    /// Position of the dropout stream to continue from.
+    pub rng_counter: Option<u64>,
+}
+
+/// The state of a fit after an epoch, for a checkpoint.
+pub struct Snapshot<'a> {
+    pub params: &'a Params,
+    pub optimizer: &'a dyn Optimizer<f32>,
+    /// Position of the dropout stream.
+    pub rng_counter: u64,
+}
+
+/// The name checkpoints give the optimiser of a fit.
+pub fn optimizer_name(fp: &FitParams) -> &'static str {
+    match fp.optimizer {
+        Opt::Adam => "adam",
+        Opt::AdamW => "adamw",
+        Opt::Sgd => "sgd",
+    }
 }
 
 pub fn median(xs: &[f64]) -> f64 {
@@ -94,6 +137,38 @@ pub fn fit(
     span: Span,
     progress: &mut dyn FnMut(&Epoch),
 ) -> Result<FitReport, Diagnostic> {
+    fit_with(
+        engine,
+        backend,
+        params,
+        loss,
+        fp,
+        metrics,
+        seed,
+        span,
+        FitStart::default(),
+        &mut |e, _| {
+            progress(e);
+            Flow::Continue
+        },
+    )
+}
+
+/// [`fit`] from `start`, asking `control` after every epoch (with the current weights and
+/// optimiser, for periodic checkpoints) whether to go on.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with(
+    engine: &Engine,
+    backend: &Cpu,
+    params: &mut Params,
+    loss: RelId,
+    fp: &FitParams,
+    metrics: &[RelId],
+    seed: u64,
+    span: Span,
+    start: FitStart,
+    control: &mut dyn FnMut(&Epoch, &Snapshot) -> Flow,
+) -> Result<FitReport, Diagnostic> {
     let program: &Program = &engine.program;
     let loss_name = &program.relations[loss].name;
     let Some(loss_node) = engine.plan.relation[loss] else {
@@ -129,6 +204,11 @@ pub fn fit(
         Opt::AdamW => Box::new(Adam::adamw(fp.lr, fp.weight_decay)),
         Opt::Sgd => Box::new(Sgd::new(fp.lr, fp.momentum, fp.weight_decay)),
     };
+    if let Some(state) = &start.optimizer {
+        optimizer
+            .import_state(&params.set, state)
+            .map_err(|e| Diagnostic::error(format!("cannot resume: {e}"), span))?;
+    }
     // Dropout masks: a counter-based generator (vectorised; ~0.3 ns a draw), seeded per fit.
     let mut rng = CounterRng::new(fp.seed.unwrap_or(seed).wrapping_add(0x9E37_79B9));
     let order = engine.plan.topological(&[loss_node]);
@@ -137,14 +217,18 @@ pub fn fit(
     let mut best: Option<(f64, ParamSet)> = None;
     let mut since_best = 0usize;
     let mut pool: BufferPool<f32> = BufferPool::new();
-    let start = Instant::now();
+    let started = Instant::now();
     let mut latest: Vec<(String, f64)> = vec![];
     // `NRP_PROFILE=N`: time every plan node, print the N most expensive at the end.
     let profile_top = std::env::var("NRP_PROFILE")
         .ok()
         .map(|v| v.parse::<usize>().unwrap_or(30));
     let mut profile = profile_top.map(|_| exec::Profile::default());
-    for epoch in 1..=fp.epochs {
+    // Dropout masks of a resumed fit continue where the interrupted run's would have.
+    if let Some(counter) = start.rng_counter {
+        rng = CounterRng::with_counter(rng.seed(), counter);
+    }
+    for epoch in start.done + 1..=fp.epochs {
         let t0 = Instant::now();
         // The whole step (optimiser update included) runs inside the pool: one hand-off per
         // epoch instead of one per kernel.
@@ -204,12 +288,23 @@ pub fn fit(
             }
         }
         report.epoch_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        progress(&Epoch {
-            epoch,
-            epochs: fp.epochs,
-            loss: loss_value,
-            metrics: evaluated.then_some(latest.as_slice()),
-        });
+        let flow = control(
+            &Epoch {
+                epoch,
+                epochs: fp.epochs,
+                loss: loss_value,
+                metrics: evaluated.then_some(latest.as_slice()),
+            },
+            &Snapshot {
+                params,
+                optimizer: optimizer.as_ref(),
+                rng_counter: rng.counter(),
+            },
+        );
+        if flow == Flow::Stop {
+            report.interrupted = true;
+            break;
+        }
         // `patience = p`: stop after p evaluations in a row without improvement (at least
         // one), as Keras' and Lightning's early stopping count them.
         if let Some(p) = fp.patience
@@ -225,7 +320,9 @@ pub fn fit(
     } else if select.is_none() {
         report.best_epoch = None;
     }
-    report.train_seconds = start.elapsed().as_secs_f64();
+    report.train_seconds = started.elapsed().as_secs_f64();
+    report.optimizer_state = optimizer.export_state(&params.set);
+    report.rng_counter = rng.counter();
     if let (Some(p), Some(top)) = (&profile, profile_top) {
         eprint!("{}", p.report(&engine.plan, program, top));
     }

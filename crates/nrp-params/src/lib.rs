@@ -17,10 +17,12 @@
 //!
 //! The crate has no dependencies and never panics on bad input.
 
+mod checkpoint;
 pub mod json;
 mod rng;
 mod safetensors;
 
+pub use checkpoint::{Checkpoint, FitProgress, OPTIMIZER_PREFIX, resolve_save_target};
 pub use rng::{CpuCapability, TorchRng};
 pub use safetensors::{
     bf16_to_f32, f16_to_f32, parse_safetensors, read_safetensors, read_safetensors_bytes,

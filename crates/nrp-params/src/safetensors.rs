@@ -281,6 +281,7 @@ pub fn write_safetensors(
         WRITE_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let tmp = dir.join(tmp_name);
+    remove_stale_temporaries(dir, file_name);
 
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -312,6 +313,32 @@ pub fn write_safetensors(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Removes `<file>.tmp-<pid>-<n>` files left by a save that was killed (`kill -9`, power
+/// loss) when process `pid` no longer runs. Only where `/proc` tells which processes run.
+fn remove_stale_temporaries(dir: &Path, file_name: &std::ffi::OsStr) {
+    let proc_root = Path::new("/proc/self");
+    if !proc_root.exists() {
+        return;
+    }
+    let mut prefix = file_name.to_string_lossy().into_owned();
+    prefix.push_str(".tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// IEEE 754 binary16 to f32, exactly (subnormals, infinities and NaN payloads included).

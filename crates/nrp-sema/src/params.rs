@@ -45,7 +45,7 @@ pub fn load_parameters(program: &Program, path: &Path, seed: u64) -> Result<Load
     }
     let ignored = file
         .keys()
-        .filter(|k| !params.contains_key(*k))
+        .filter(|k| !params.contains_key(*k) && !k.starts_with(nrp_params::OPTIMIZER_PREFIX))
         .cloned()
         .collect();
     Ok(Loaded {

@@ -65,7 +65,7 @@ pub use cpu::simd::prefetch;
 pub use error::{Result, TensorError};
 pub use float::Float;
 pub use graph::{Grads, Graph, Var};
-pub use optim::{Adam, Optimizer, ParamId, ParamSet, Parameter, Sgd};
+pub use optim::{Adam, OptimState, Optimizer, ParamId, ParamSet, Parameter, Sgd};
 pub use pool::BufferPool;
 pub use rng::CounterRng;
 pub use sparse::{Csr, EntryValues, Segments, Transposed};

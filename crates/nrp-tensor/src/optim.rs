@@ -100,6 +100,44 @@ pub trait Optimizer<T: Float> {
     fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>);
     fn lr(&self) -> f64;
     fn set_lr(&mut self, lr: f64);
+    /// The per-parameter state, by parameter name, for a checkpoint.
+    fn export_state(&self, params: &ParamSet<T>) -> OptimState<T>;
+    /// Restores what [`Optimizer::export_state`] gave, for the parameters of `params` (by
+    /// name); a slot whose length differs from its parameter's is an error.
+    fn import_state(&mut self, params: &ParamSet<T>, state: &OptimState<T>) -> Result<(), String>;
+}
+
+/// An optimiser's state by parameter name: (parameter, slot, values) and step counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimState<T = f32> {
+    pub slots: Vec<(String, String, Vec<T>)>,
+    pub steps: Vec<(String, u64)>,
+}
+
+impl<T: Float> OptimState<T> {
+    /// The values of `param`'s `slot`, checked against the parameter's length.
+    fn slot(&self, param: &Parameter<T>, slot: &str) -> Result<Option<Vec<T>>, String> {
+        let Some((_, _, v)) = self
+            .slots
+            .iter()
+            .find(|(p, s, _)| *p == param.name && s == slot)
+        else {
+            return Ok(None);
+        };
+        if v.len() != param.value.len() {
+            return Err(format!(
+                "optimiser state `{slot}` of {} has {} values, the parameter has {}",
+                param.name,
+                v.len(),
+                param.value.len()
+            ));
+        }
+        Ok(Some(v.clone()))
+    }
+
+    fn step(&self, name: &str) -> Option<u64> {
+        self.steps.iter().find(|(p, _)| p == name).map(|&(_, n)| n)
+    }
 }
 
 /// `torch.optim.Adam` (L2 weight decay added to the gradient) or, with `decoupled`,
@@ -191,6 +229,37 @@ multiversion! {
 }
 
 impl<T: Float> Optimizer<T> for Adam<T> {
+    fn export_state(&self, params: &ParamSet<T>) -> OptimState<T> {
+        let mut out = OptimState {
+            slots: vec![],
+            steps: vec![],
+        };
+        for (p, st) in params.params.iter().zip(&self.state) {
+            if let Some(st) = st {
+                out.slots
+                    .push((p.name.clone(), "exp_avg".into(), st.m.clone()));
+                out.slots
+                    .push((p.name.clone(), "exp_avg_sq".into(), st.v.clone()));
+                out.steps.push((p.name.clone(), st.step));
+            }
+        }
+        out
+    }
+
+    fn import_state(&mut self, params: &ParamSet<T>, state: &OptimState<T>) -> Result<(), String> {
+        self.state = Vec::with_capacity(params.len());
+        for p in &params.params {
+            let m = state.slot(p, "exp_avg")?;
+            let v = state.slot(p, "exp_avg_sq")?;
+            self.state.push(match (m, v, state.step(&p.name)) {
+                (Some(m), Some(v), Some(step)) => Some(AdamState { step, m, v }),
+                (None, None, None) => None,
+                _ => return Err(format!("incomplete Adam state for {}", p.name)),
+            });
+        }
+        Ok(())
+    }
+
     fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>) {
         if self.state.len() < params.len() {
             self.state.resize_with(params.len(), || None);
@@ -272,6 +341,26 @@ impl<T: Float> Sgd<T> {
 }
 
 impl<T: Float> Optimizer<T> for Sgd<T> {
+    fn export_state(&self, params: &ParamSet<T>) -> OptimState<T> {
+        let mut out = OptimState::default();
+        for (p, b) in params.params.iter().zip(&self.buf) {
+            if let Some(b) = b {
+                out.slots
+                    .push((p.name.clone(), "momentum_buffer".into(), b.clone()));
+            }
+        }
+        out
+    }
+
+    fn import_state(&mut self, params: &ParamSet<T>, state: &OptimState<T>) -> Result<(), String> {
+        self.buf = params
+            .params
+            .iter()
+            .map(|p| state.slot(p, "momentum_buffer"))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
     fn step(&mut self, params: &mut ParamSet<T>, grads: &Grads<T>) {
         if self.buf.len() < params.len() {
             self.buf.resize_with(params.len(), || None);

@@ -55,6 +55,10 @@ impl CounterRng {
         CounterRng { seed, counter }
     }
 
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     pub fn counter(&self) -> u64 {
         self.counter
     }

@@ -4,6 +4,7 @@
 //! stderr that names `file:line:column`, or table, row and column. Never a stack trace.
 
 mod args;
+mod interrupt;
 mod output;
 mod run;
 
@@ -14,8 +15,29 @@ use nrp_syntax::{Diagnostic, Source};
 use std::io::Write;
 use std::process::ExitCode;
 
-/// A user-facing failure, already rendered.
+/// A user-facing failure, already rendered (exit status 1 unless [`Failure::with_code`]).
 pub struct Failure(String);
+
+/// A failure with another exit status (130: interrupted).
+pub struct CodedFailure(pub Failure, pub u8);
+
+impl Failure {
+    pub fn with_code(self, code: u8) -> CodedFailure {
+        CodedFailure(self, code)
+    }
+}
+
+impl From<Failure> for CodedFailure {
+    fn from(f: Failure) -> CodedFailure {
+        f.with_code(1)
+    }
+}
+
+impl From<String> for CodedFailure {
+    fn from(s: String) -> CodedFailure {
+        Failure::from(s).with_code(1)
+    }
+}
 
 impl From<String> for Failure {
     fn from(s: String) -> Failure {
@@ -60,24 +82,27 @@ fn main() -> ExitCode {
     }
     let result = match Args::parse(&argv) {
         Ok(args) => run(&args),
-        Err(e) => Err(Failure(format!("error: {e}\n\n{USAGE}"))),
+        Err(e) => Err(Failure(format!("error: {e}\n\n{USAGE}")).with_code(1)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(msg)) => {
+        Err(CodedFailure(Failure(msg), code)) => {
             eprint!("{msg}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
 
-fn run(args: &Args) -> R<()> {
+fn run(args: &Args) -> Result<(), CodedFailure> {
+    let user = |r: R<()>| r.map_err(|f| f.with_code(1));
     match args.command.as_str() {
-        "check" => cmd_check(args),
-        "query" => cmd_query(args),
+        "check" => user(cmd_check(args)),
+        "query" => user(cmd_query(args)),
         "run" => run::cmd_run(args),
-        "explain" => cmd_explain(args),
-        other => Err(format!("`nrp {other}` is not available in this build").into()),
+        "explain" => user(cmd_explain(args)),
+        other => user(Err(
+            format!("`nrp {other}` is not available in this build").into()
+        )),
     }
 }
 
@@ -164,11 +189,12 @@ fn user_relation(program: &Program, name: &str, source: &Source) -> R<RelId> {
 /// Parameters for a query: from `--load`, the rest initialised from `--seed` with a warning.
 pub(crate) fn parameters(
     args: &Args,
+    resume: Option<&str>,
     program: &Program,
     needed: &[RelId],
 ) -> R<nrp_params::ParamMap> {
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
-    let (params, initialised) = match args.value("load") {
+    let (params, initialised) = match args.value("load").or(resume) {
         Some(path) => {
             let loaded =
                 nrp_sema::params::load_parameters(program, std::path::Path::new(path), seed)
@@ -228,7 +254,7 @@ fn cmd_query(args: &Args) -> R<()> {
     let program = check_program(&source, &ast, Some(&db))?;
     let rel = user_relation(&program, name, &source)?;
     let needed = program.closure(&[rel]);
-    let params = parameters(args, &program, &needed)?;
+    let params = parameters(args, None, &program, &needed)?;
     let accept = args.flag("accept");
     let render = |d: Diagnostic| Failure(d.render(&source));
     let mut out = String::new();
@@ -289,7 +315,7 @@ fn cmd_explain(args: &Args) -> R<()> {
     let (source, ast) = load_program(&args.program)?;
     let db = open_db(args.required("db")?)?;
     let program = check_program(&source, &ast, Some(&db))?;
-    let rels = run::statement_relations(&program);
+    let rels = run::statement_relations(&program, false);
     let rels = if rels.is_empty() {
         program
             .order

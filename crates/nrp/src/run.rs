@@ -4,21 +4,27 @@
 
 use crate::args::Args;
 use crate::{
-    Failure, R, backend, check_program, load_program, open_db, output, parameters, print_stdout,
+    CodedFailure, Failure, R, backend, check_program, load_program, open_db, output, parameters,
+    print_stdout,
 };
 use nrp_data::format_f32;
-use nrp_engine::train::{self, Epoch, FitReport, median};
+use nrp_engine::train::{self, Epoch, FitReport, FitStart, Flow, median};
 use nrp_engine::{Engine, Params};
 use nrp_params::json::Value as Json;
+use nrp_params::{Checkpoint, FitProgress};
 use nrp_sema::{Program, RelId, Stmt};
+use nrp_tensor::OptimState;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Instant;
 
-/// The relations a run needs: losses, `?pred` heads and selection metrics.
-pub fn statement_relations(program: &Program) -> Vec<RelId> {
+/// The relations a run needs: losses, `?pred` heads and selection metrics (without the
+/// fits' relations when `no_fit`).
+pub fn statement_relations(program: &Program, no_fit: bool) -> Vec<RelId> {
     let mut rels = vec![];
     for s in &program.statements {
         match s {
+            Stmt::Fit { .. } if no_fit => {}
             Stmt::Fit { loss, params, .. } => {
                 rels.push(*loss);
                 rels.extend(params.select);
@@ -54,10 +60,134 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-pub fn cmd_run(args: &Args) -> R<()> {
+/// Where the run's weights go: `--save` (checked before anything is loaded), or a rescue
+/// file when an error or Ctrl-C would otherwise lose trained weights.
+struct Saver {
+    target: Option<std::path::PathBuf>,
+    shown: String,
+    every: Option<usize>,
+    program_path: String,
+}
+
+impl Saver {
+    fn new(args: &Args) -> R<Saver> {
+        let target = args
+            .value("save")
+            .map(|p| nrp_params::resolve_save_target(Path::new(p)))
+            .transpose()
+            .map_err(Failure::from)?;
+        let every = args.number::<usize>("save-every")?;
+        match every {
+            Some(0) => return Err("`--save-every` must be at least 1".to_string().into()),
+            Some(_) if target.is_none() => {
+                return Err(
+                    "`--save-every N` writes to the file of `--save FILE`; give both"
+                        .to_string()
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        Ok(Saver {
+            target,
+            shown: args.value("save").unwrap_or_default().to_string(),
+            every,
+            program_path: args.program.clone(),
+        })
+    }
+
+    fn write(&self, path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
+        checkpoint.write(path)
+    }
+
+    /// Saves to `--save`, if given.
+    fn save(&self, checkpoint: &Checkpoint) -> R<bool> {
+        let Some(path) = &self.target else {
+            return Ok(false);
+        };
+        self.write(path, checkpoint)
+            .map_err(|e| format!("cannot save --save {}: {e}", self.shown))?;
+        Ok(true)
+    }
+
+    /// Saves to `--save`, or else to a rescue file next to the program's name in the
+    /// current folder (the system's temporary folder when that is not writable); returns
+    /// where the weights went.
+    fn rescue(&self, checkpoint: &Checkpoint) -> Result<String, String> {
+        if let Some(path) = &self.target {
+            self.write(path, checkpoint)?;
+            return Ok(self.shown.clone());
+        }
+        let stem = Path::new(&self.program_path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "nrp".into());
+        let name = format!("{stem}.rescue.safetensors");
+        let mut last_error = String::new();
+        for dir in [std::path::PathBuf::from("."), std::env::temp_dir()] {
+            let path = dir.join(&name);
+            match nrp_params::resolve_save_target(&path).and_then(|p| self.write(&p, checkpoint)) {
+                Ok(()) => return Ok(path.display().to_string()),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+}
+
+/// Weights and fit progress as a checkpoint.
+fn checkpoint(
+    program: &Program,
+    params: &Params,
+    progress: Option<(usize, usize, &str, &OptimState<f32>, u64)>,
+) -> Checkpoint {
+    Checkpoint {
+        weights: params.to_map(program),
+        progress: progress.map(|(fit, epoch, optimizer, state, rng)| FitProgress {
+            fit,
+            epoch,
+            optimizer: optimizer.to_string(),
+            slots: state.slots.clone(),
+            steps: state.steps.clone(),
+            rng,
+        }),
+    }
+}
+
+pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     let start = Instant::now();
     let mut t = Instant::now();
     let (source, ast) = load_program(&args.program)?;
+    // Every flag about weights is checked before the data is read: a bad --save path is
+    // reported now, not after the training.
+    let saver = Saver::new(args)?;
+    let no_fit = args.flag("no-fit");
+    let resume = match args.value("resume") {
+        Some(_) if args.value("load").is_some() => {
+            return Err(
+                "give either `--resume FILE` (weights and optimiser state) or `--load FILE`, not both"
+                    .to_string()
+                    .into(),
+            );
+        }
+        Some(_) if no_fit => {
+            return Err("`--resume` continues training; `--no-fit` skips it"
+                .to_string()
+                .into());
+        }
+        Some(path) => Some(
+            Checkpoint::read(Path::new(path))
+                .map_err(|e| Failure::from(format!("--resume {e}")))?,
+        ),
+        None => None,
+    };
+    if no_fit && args.value("load").is_none() {
+        return Err(
+            "`--no-fit` evaluates trained weights: give them with `--load FILE`"
+                .to_string()
+                .into(),
+        );
+    }
     let backend = backend(args)?;
     // Tables are read, and the program grounded below, inside the backend's pool: loading
     // uses the threads asked for, and no more.
@@ -69,8 +199,13 @@ pub fn cmd_run(args: &Args) -> R<()> {
     nrp_engine::trace("parse, check, read and bind tables", &mut t);
     let render = |d: nrp_syntax::Diagnostic| Failure(d.render(&source));
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
-    let rels = statement_relations(&program);
-    let values = parameters(args, &program, &program.closure(&rels))?;
+    let rels = statement_relations(&program, no_fit);
+    let values = parameters(
+        args,
+        args.value("resume"),
+        &program,
+        &program.closure(&rels),
+    )?;
     let out_dir = args.value("out").map(std::path::PathBuf::from);
     if let Some(dir) = &out_dir {
         std::fs::create_dir_all(dir)
@@ -83,97 +218,328 @@ pub fn cmd_run(args: &Args) -> R<()> {
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);
-    let json_mode = args.flag("json");
-    let mut fits: Vec<FitReport> = vec![];
-    let mut results: Vec<(String, f64)> = vec![];
-    let mut stdout = String::new();
+    let mut state = RunState::default();
+    let outcome = run_statements(
+        &program,
+        &engine,
+        &backend,
+        &mut params,
+        &metrics,
+        seed,
+        no_fit,
+        resume.as_ref().and_then(|c| c.progress.as_ref()),
+        &saver,
+        out_dir.as_deref(),
+        &mut state,
+    );
+    let outcome = match outcome {
+        Err(Stop::Error(d)) => Err(render(d)),
+        Err(Stop::Failure(f)) => Err(f),
+        Err(Stop::Interrupted) => Err(Failure(String::new())),
+        Ok(()) => Ok(()),
+    };
+    let interrupted = crate::interrupt::requested();
+    if outcome.is_err() || interrupted {
+        // Trained weights are never lost: save what the fits produced before reporting.
+        let mut msg = match outcome {
+            Err(Failure(m)) => m,
+            Ok(()) => String::new(),
+        };
+        if let Some(ck) = &state.unsaved {
+            match saver.rescue(ck) {
+                Ok(at) => msg.push_str(&format!(
+                    "note: the trained weights were saved to {at} (evaluate with `--load {at} --no-fit`, continue with `--resume {at}`)\n"
+                )),
+                Err(e) => msg.push_str(&format!(
+                    "error: the trained weights could not be saved: {e}\n"
+                )),
+            }
+        } else if let Some(at) = &state.saved_to {
+            msg.push_str(&format!("note: the trained weights are saved in {at}\n"));
+        }
+        let _ = print_stdout(&state.stdout);
+        if interrupted {
+            return Err(Failure(format!(
+                "interrupted{}\n{msg}",
+                if state.fits.is_empty() {
+                    ""
+                } else {
+                    " during training"
+                }
+            ))
+            .with_code(130));
+        }
+        return Err(Failure(msg).into());
+    }
+    let mut stdout = std::mem::take(&mut state.stdout);
+    if saver.target.is_some() {
+        if state.saved_to.is_none() {
+            saver.save(&checkpoint(&program, &params, None))?;
+        }
+        stdout.push_str(&format!("saved parameters to {}\n", saver.shown));
+    }
+    if args.flag("json") {
+        stdout.push_str(&json_line(
+            &state.fits,
+            &state.results,
+            load_seconds,
+            args,
+            seed,
+        ));
+        stdout.push('\n');
+    }
+    Ok(print_stdout(&stdout)?)
+}
+
+/// Why the statements stopped early.
+enum Stop {
+    Error(nrp_syntax::Diagnostic),
+    Failure(Failure),
+    Interrupted,
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Failure(f)
+    }
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Stop {
+        Stop::Failure(Failure::from(s))
+    }
+}
+
+/// What the statements produced so far (kept when one fails).
+#[derive(Default)]
+struct RunState {
+    fits: Vec<FitReport>,
+    results: Vec<(String, f64)>,
+    stdout: String,
+    /// Trained weights not yet written anywhere.
+    unsaved: Option<Checkpoint>,
+    /// Where the latest trained weights were saved.
+    saved_to: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_statements(
+    program: &Program,
+    engine: &Engine,
+    backend: &nrp_tensor::Cpu,
+    params: &mut Params,
+    metrics: &[RelId],
+    seed: u64,
+    no_fit: bool,
+    resume: Option<&FitProgress>,
+    saver: &Saver,
+    out_dir: Option<&Path>,
+    state: &mut RunState,
+) -> Result<(), Stop> {
+    let mut fit_index = 0;
     for stmt in &program.statements {
+        if crate::interrupt::requested() {
+            return Err(Stop::Interrupted);
+        }
         match stmt {
+            Stmt::Fit { .. } if no_fit => {
+                eprintln!(
+                    "skipping ?fit {} (--no-fit)",
+                    program.relations[fit_loss(stmt)].name
+                );
+            }
             Stmt::Fit {
                 loss,
                 params: fp,
                 span,
             } => {
+                let index = fit_index;
+                fit_index += 1;
+                let mut start = FitStart::default();
+                if let Some(r) = resume {
+                    if index < r.fit || (index == r.fit && r.epoch >= fp.epochs) {
+                        eprintln!(
+                            "skipping ?fit {}: --resume checkpoint is past it",
+                            program.relations[*loss].name
+                        );
+                        continue;
+                    }
+                    if index == r.fit {
+                        if r.optimizer != train::optimizer_name(fp) {
+                            return Err(format!(
+                                "--resume: the checkpoint holds {} state, this ?fit uses {}",
+                                r.optimizer,
+                                train::optimizer_name(fp)
+                            )
+                            .into());
+                        }
+                        start = FitStart {
+                            done: r.epoch,
+                            optimizer: Some(OptimState {
+                                slots: r.slots.clone(),
+                                steps: r.steps.clone(),
+                            }),
+                            rng_counter: Some(r.rng),
+                        };
+                        eprintln!(
+                            "resuming ?fit {} after epoch {}",
+                            program.relations[*loss].name, r.epoch
+                        );
+                    }
+                }
+                // From the first fit on, Ctrl-C stops at the end of an epoch and saves.
+                crate::interrupt::install();
                 let mut progress = Progress::new(&program.relations[*loss].name);
-                let report = train::fit(
-                    &engine,
-                    &backend,
-                    &mut params,
+                let optimizer = train::optimizer_name(fp);
+                let mut periodic_error = None;
+                let report = train::fit_with(
+                    engine,
+                    backend,
+                    params,
                     *loss,
                     fp,
-                    &metrics,
+                    metrics,
                     seed,
                     *span,
-                    &mut |e| progress.epoch(e),
+                    start,
+                    &mut |e, snap| {
+                        progress.epoch(e);
+                        if let Some(n) = saver.every
+                            && e.epoch % n == 0
+                            && e.epoch < e.epochs
+                        {
+                            let state = snap.optimizer.export_state(&snap.params.set);
+                            let ck = checkpoint(
+                                program,
+                                snap.params,
+                                Some((index, e.epoch, optimizer, &state, snap.rng_counter)),
+                            );
+                            if let Err(err) = saver.save(&ck) {
+                                periodic_error = Some(err);
+                                return Flow::Stop;
+                            }
+                        }
+                        if crate::interrupt::requested() {
+                            Flow::Stop
+                        } else {
+                            Flow::Continue
+                        }
+                    },
                 )
-                .map_err(render)?;
+                .map_err(Stop::Error)?;
                 progress.finish(&report);
-                fits.push(report);
+                // A completed fit (early stopping included) is recorded as done, so that
+                // --resume moves on to the next statement.
+                let epoch = if report.interrupted {
+                    report.epochs
+                } else {
+                    fp.epochs
+                };
+                let ck = checkpoint(
+                    program,
+                    params,
+                    Some((
+                        index,
+                        epoch,
+                        optimizer,
+                        &report.optimizer_state,
+                        report.rng_counter,
+                    )),
+                );
+                state.fits.push(report);
+                if let Some(err) = periodic_error {
+                    state.unsaved = Some(ck);
+                    return Err(Stop::Failure(err));
+                }
+                match saver.save(&ck) {
+                    Ok(true) => {
+                        state.unsaved = None;
+                        state.saved_to = Some(saver.shown.clone());
+                    }
+                    Ok(false) => state.unsaved = Some(ck),
+                    Err(f) => {
+                        state.unsaved = Some(ck);
+                        return Err(Stop::Failure(f));
+                    }
+                }
+                if crate::interrupt::requested() {
+                    return Err(Stop::Interrupted);
+                }
             }
             Stmt::Pred { rel, .. } => {
-                let r = &program.relations[*rel];
                 let o = engine
-                    .evaluate(&backend, &params, &[*rel])
-                    .map_err(render)?
+                    .evaluate(backend, params, &[*rel])
+                    .map_err(Stop::Error)?
                     .pop()
                     .expect("one relation");
-                if r.arity == 0 {
-                    let value = match (o.rows.len(), o.dim) {
-                        (0, _) => "(no fact)".to_string(),
-                        (_, 0) => "true".to_string(),
-                        (_, 1) => format_f32(o.embeddings[0]),
-                        _ => format!(
-                            "[{}]",
-                            o.embeddings
-                                .iter()
-                                .map(|&x| format_f32(x))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    if o.dim == 1 && !o.rows.is_empty() {
-                        results.push((r.name.clone(), o.embeddings[0] as f64));
-                    }
-                    stdout.push_str(&format!("{} = {value}\n", r.name));
-                } else if let Some(dir) = &out_dir {
-                    let mut csv = String::new();
-                    let rows = (0..o.rows.len()).map(|i| output::Row {
-                        content: o.rows[i].as_slice(),
-                        embedding: o.embeddings[i * o.dim..(i + 1) * o.dim]
-                            .iter()
-                            .map(|&x| format_f32(x))
-                            .collect(),
-                    });
-                    output::write_rows(output::Format::Csv, o.arity, o.dim, rows, &mut csv);
-                    let path = dir.join(format!("{}.csv", r.name));
-                    std::fs::write(&path, csv)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    stdout.push_str(&format!(
-                        "{}: {} facts -> {}\n",
-                        r.name,
-                        o.rows.len(),
-                        path.display()
-                    ));
-                } else {
-                    stdout.push_str(&format!(
-                        "{}: {} facts (give --out DIR to write them)\n",
-                        r.name,
-                        o.rows.len()
-                    ));
-                }
+                pred_output(program, *rel, &o, out_dir, state)?;
             }
         }
     }
-    if let Some(path) = args.value("save") {
-        nrp_params::write_safetensors(std::path::Path::new(path), &params.to_map(&program), &[])
-            .map_err(|e| format!("cannot save --save {path}: {}", e.message))?;
-        stdout.push_str(&format!("saved parameters to {path}\n"));
+    Ok(())
+}
+
+fn fit_loss(stmt: &Stmt) -> RelId {
+    match stmt {
+        Stmt::Fit { loss, .. } => *loss,
+        Stmt::Pred { rel, .. } => *rel,
     }
-    if json_mode {
-        stdout.push_str(&json_line(&fits, &results, load_seconds, args, seed));
-        stdout.push('\n');
+}
+
+/// Prints a zero-ary `?pred` result, or writes a relation to `--out`.
+fn pred_output(
+    program: &Program,
+    rel: RelId,
+    o: &nrp_engine::Output,
+    out_dir: Option<&Path>,
+    state: &mut RunState,
+) -> Result<(), Stop> {
+    let r = &program.relations[rel];
+    let stdout = &mut state.stdout;
+    if r.arity == 0 {
+        let value = match (o.rows.len(), o.dim) {
+            (0, _) => "(no fact)".to_string(),
+            (_, 0) => "true".to_string(),
+            (_, 1) => format_f32(o.embeddings[0]),
+            _ => format!(
+                "[{}]",
+                o.embeddings
+                    .iter()
+                    .map(|&x| format_f32(x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        if o.dim == 1 && !o.rows.is_empty() {
+            state.results.push((r.name.clone(), o.embeddings[0] as f64));
+        }
+        stdout.push_str(&format!("{} = {value}\n", r.name));
+    } else if let Some(dir) = out_dir {
+        let mut csv = String::new();
+        let rows = (0..o.rows.len()).map(|i| output::Row {
+            content: o.rows[i].as_slice(),
+            embedding: o.embeddings[i * o.dim..(i + 1) * o.dim]
+                .iter()
+                .map(|&x| format_f32(x))
+                .collect(),
+        });
+        output::write_rows(output::Format::Csv, o.arity, o.dim, rows, &mut csv);
+        let path = dir.join(format!("{}.csv", r.name));
+        std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        stdout.push_str(&format!(
+            "{}: {} facts -> {}\n",
+            r.name,
+            o.rows.len(),
+            path.display()
+        ));
+    } else {
+        stdout.push_str(&format!(
+            "{}: {} facts (give --out DIR to write them)\n",
+            r.name,
+            o.rows.len()
+        ));
     }
-    print_stdout(&stdout)
+    Ok(())
 }
 
 fn json_line(
