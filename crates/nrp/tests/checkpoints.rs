@@ -1,0 +1,260 @@
+//! Trained weights are never lost or misplaced (issue: "never lose a trained model"): `--save`
+//! targets are checked before any work, a failing statement after `?fit` rescues the weights,
+//! Ctrl-C saves and exits 130, and `--resume` continues bit for bit.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A fresh folder holding a tiny database and programs.
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nrp-ckpt-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("db")).unwrap();
+    let mut x = String::from("v,a,b\n");
+    let mut y = String::from("v,y\n");
+    for v in 0..40 {
+        let (a, b) = ((v % 7) as f32 / 7.0, (v % 5) as f32 / 5.0);
+        x.push_str(&format!("{v},{a},{b}\n"));
+        y.push_str(&format!("{v},{}\n", usize::from(a > b)));
+    }
+    std::fs::write(d.join("db/X.csv"), x).unwrap();
+    std::fs::write(d.join("db/Y.csv"), y).unwrap();
+    d
+}
+
+fn program(dir: &Path, epochs: usize, tail: &str) -> PathBuf {
+    let p = dir.join("p.nrp");
+    std::fs::write(
+        &p,
+        format!(
+            "L1 = Linear(2, 8) .\nL2 = Linear(8, 2) .\n\
+             Out(v; L2(Dropout(0.3)(ReLU()(L1(x))))) :- X(v; x) .\n\
+             ?fit <epochs={epochs}, lr=0.05>\n\
+             Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Y(v; y) .\n\
+             ?pred Pred(v; ArgMax()(p)) :- Out(v; p) .\n{tail}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn nrp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nrp"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run nrp")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The tensors of a safetensors file without its metadata, by name.
+fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let c = nrp_params_read(path);
+    c.into_iter().filter(|(n, _)| !n.starts_with("__")).collect()
+}
+
+fn nrp_params_read(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let data = &bytes[8 + n..];
+    // Entries look like "name":{"dtype":"F32","shape":[..],"data_offsets":[a,b]}.
+    let mut out = vec![];
+    for part in header.split("\"data_offsets\":[").skip(1) {
+        let before = &header[..header.find(part).unwrap()];
+        let name_end = before.rfind("\":{").unwrap();
+        let name_start = before[..name_end].rfind('"').unwrap() + 1;
+        let name = before[name_start..name_end].to_string();
+        let offs: Vec<usize> = part[..part.find(']').unwrap()]
+            .split(',')
+            .map(|s| s.trim().parse().unwrap())
+            .collect();
+        let vals = data[offs[0]..offs[1]]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        out.push((name, vals));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn save_targets_are_checked_before_training() {
+    let d = workdir("targets");
+    program(&d, 5, "");
+    let cases: Vec<(&str, &str)> = vec![
+        ("missing/w.safetensors", "the folder missing does not exist"),
+        (".", "is a directory"),
+        ("/dev/full", "is a device, not a regular file"),
+    ];
+    for (target, message) in cases {
+        let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", target]);
+        assert_eq!(o.status.code(), Some(1), "{target}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{target}: {}", stderr(&o));
+        // Refused before the data is read, so nothing trained.
+        assert!(!stderr(&o).contains("epoch"), "{target}: {}", stderr(&o));
+    }
+    #[cfg(unix)]
+    {
+        let fifo = d.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "fifo"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+
+        // A symbolic link: the file it names is written, the link stays.
+        std::fs::create_dir_all(d.join("store")).unwrap();
+        std::os::unix::fs::symlink("store/real.safetensors", d.join("link.safetensors")).unwrap();
+        let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "link.safetensors"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            std::fs::symlink_metadata(d.join("link.safetensors"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!tensors(&d.join("store/real.safetensors")).is_empty());
+    }
+    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save-every", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--save"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_error_after_fit_rescues_the_weights() {
+    let d = workdir("rescue");
+    // `OneHot(2)(c + 5)` fails at run time, after training.
+    program(&d, 5, "?pred Bad(v; OneHot(2)(c + 5)) :- Pred(v; c) .\n");
+    let o = nrp(&d, &["run", "p.nrp", "--db", "db"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("in a rule for `Bad`"), "{err}");
+    assert!(
+        err.contains("the trained weights were saved to ./p.rescue.safetensors"),
+        "{err}"
+    );
+    let rescued = tensors(&d.join("p.rescue.safetensors"));
+    assert_eq!(rescued.len(), 4, "{rescued:?}");
+
+    // With --save, the weights are written right after ?fit, before the failing ?pred.
+    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("trained weights are saved in w.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(tensors(&d.join("w.safetensors")), rescued);
+
+    // Evaluate-only: the rescued weights, no training.
+    program(&d, 5, "?pred N(; count(v)) :- Pred(v; c) .\n");
+    let o = nrp(
+        &d,
+        &["run", "p.nrp", "--db", "db", "--load", "w.safetensors", "--no-fit"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("N = 40"));
+    assert!(stderr(&o).contains("skipping ?fit Loss (--no-fit)"));
+    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--no-fit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--load"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn stale_temporary_files_of_killed_saves_are_removed() {
+    let d = workdir("stale");
+    program(&d, 2, "");
+    // A pid above the kernel's maximum never runs.
+    let stale = d.join("w.safetensors.tmp-4194399-0");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stale.exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Ctrl-C in the middle of training saves a checkpoint and exits 130; `--resume` from it
+/// ends with exactly the weights of an uninterrupted run (optimiser state and dropout stream
+/// included).
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_and_resume_continues_bit_for_bit() {
+    let d = workdir("ctrlc");
+    let epochs = 200_000;
+    program(&d, epochs, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nrp"))
+        .args([
+            "run",
+            "p.nrp",
+            "--db",
+            "db",
+            "--save",
+            "b.safetensors",
+            "--threads",
+            "1",
+        ])
+        .current_dir(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once training has visibly started (the first progress line).
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("epoch") {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    let stopped = nrp_params_read(&d.join("b.safetensors"));
+    assert!(stopped.iter().any(|(n, _)| n.starts_with("__optimizer__/")));
+
+    let o = nrp(
+        &d,
+        &[
+            "run",
+            "p.nrp",
+            "--db",
+            "db",
+            "--resume",
+            "b.safetensors",
+            "--save",
+            "c.safetensors",
+            "--threads",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming ?fit Loss after epoch"));
+    let o = nrp(
+        &d,
+        &[
+            "run",
+            "p.nrp",
+            "--db",
+            "db",
+            "--save",
+            "a.safetensors",
+            "--threads",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        tensors(&d.join("a.safetensors")),
+        tensors(&d.join("c.safetensors"))
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
