@@ -55,6 +55,22 @@ pub struct Output {
     pub dim: usize,
     pub rows: Vec<Vec<Value>>,
     pub embeddings: Vec<f32>,
+    /// For a `count(...)` relation, the exact counts (the f32 embeddings round above 2^24).
+    pub counts: Option<Vec<u64>>,
+}
+
+impl Output {
+    /// Row `i`'s embedding as output text: shortest round-trip floats, and a `count(...)`
+    /// relation's exact integer count.
+    pub fn formatted(&self, i: usize) -> Vec<String> {
+        if let Some(c) = &self.counts {
+            return vec![format!("{}.0", c[i])];
+        }
+        self.embeddings[i * self.dim..(i + 1) * self.dim]
+            .iter()
+            .map(|&x| nrp_data::format_f32(x))
+            .collect()
+    }
 }
 
 impl<'p> Engine<'p> {
@@ -171,10 +187,16 @@ impl<'p> Engine<'p> {
                 let rows = (0..rel.len)
                     .map(|i| ground::row_values(&self.ground.dict, rel, i))
                     .collect();
+                // The exact counts stand for the embeddings when no rewrite changed them.
+                let counts = self.plan.counts.get(&r).filter(|c| {
+                    c.len() == embeddings.len()
+                        && c.iter().zip(&embeddings).all(|(&n, &x)| n as f32 == x)
+                });
                 Output {
                     arity: rel.arity,
                     dim,
                     rows,
+                    counts: counts.map(|c| c.to_vec()),
                     embeddings,
                 }
             })
@@ -186,6 +208,42 @@ impl<'p> Engine<'p> {
     /// A kernel error as a located diagnostic naming the fact or match.
     pub fn error(&self, e: ExecError) -> Diagnostic {
         runtime_error(&self.program, &self.ground, &self.plan, e)
+    }
+
+    /// For a zero-ary relation (a metric) whose single body joins exactly one input table
+    /// with derived relations: `(matches, table, facts of the table)` when fewer matches
+    /// than the table's facts were found, i.e. the metric averages over only part of its
+    /// labels (nodes without a prediction drop out of the join).
+    pub fn coverage(&self, rel: RelId) -> Option<(usize, String, usize)> {
+        let r = &self.program.relations[rel];
+        let nrp_sema::RelKind::Derived(rule) = &r.kind else {
+            return None;
+        };
+        let bodies = rule.bodies();
+        let gr = self.ground.rules[rel].as_ref()?;
+        if r.arity != 0 || bodies.len() != 1 || gr.reports.len() != 1 {
+            return None;
+        }
+        let report = &gr.reports[0];
+        let inputs: Vec<(usize, usize)> = bodies[0]
+            .0
+            .atoms
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| self.program.relations[a.rel].is_input())
+            .map(|(i, a)| (i, a.rel))
+            .collect();
+        let [(atom, table)] = inputs[..] else {
+            return None;
+        };
+        let size = *report.atom_sizes.get(atom)?;
+        (bodies[0].0.atoms.len() > 1 && report.matches < size).then(|| {
+            (
+                report.matches,
+                self.program.relations[table].name.clone(),
+                size,
+            )
+        })
     }
 
     /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.

@@ -9,7 +9,7 @@ mod output;
 mod run;
 
 use args::{Args, USAGE};
-use nrp_data::{Database, format_f32, format_float};
+use nrp_data::{Database, format_float};
 use nrp_sema::{Program, RelId, RelKind, display};
 use nrp_syntax::{Diagnostic, Source};
 use std::io::Write;
@@ -297,7 +297,7 @@ fn cmd_query(args: &Args) -> R<()> {
                 embedding: if accept {
                     vec![]
                 } else {
-                    emb(i).iter().map(|&x| format_f32(x)).collect()
+                    o.formatted(i)
                 },
             });
         output::write_rows(

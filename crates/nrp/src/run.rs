@@ -7,7 +7,6 @@ use crate::{
     CodedFailure, Failure, R, backend, check_program, load_program, open_db, output, parameters,
     print_stdout,
 };
-use nrp_data::format_f32;
 use nrp_engine::train::{self, Epoch, FitReport, FitStart, Flow, median};
 use nrp_engine::{Engine, Params};
 use nrp_params::json::Value as Json;
@@ -279,13 +278,7 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
         stdout.push_str(&format!("saved parameters to {}\n", saver.shown));
     }
     if args.flag("json") {
-        stdout.push_str(&json_line(
-            &state.fits,
-            &state.results,
-            load_seconds,
-            args,
-            seed,
-        ));
+        stdout.push_str(&json_line(&state, load_seconds, args, seed));
         stdout.push('\n');
     }
     Ok(print_stdout(&stdout)?)
@@ -315,6 +308,8 @@ impl From<String> for Stop {
 struct RunState {
     fits: Vec<FitReport>,
     results: Vec<(String, f64)>,
+    /// Metrics that cover fewer facts than their label table: (name, matches, facts).
+    coverage: Vec<(String, f64, f64)>,
     stdout: String,
     /// Trained weights not yet written anywhere.
     unsaved: Option<Checkpoint>,
@@ -472,7 +467,7 @@ fn run_statements(
                     .map_err(Stop::Error)?
                     .pop()
                     .expect("one relation");
-                pred_output(program, *rel, &o, out_dir, state)?;
+                pred_output(program, engine, *rel, &o, out_dir, state)?;
             }
         }
     }
@@ -489,6 +484,7 @@ fn fit_loss(stmt: &Stmt) -> RelId {
 /// Prints a zero-ary `?pred` result, or writes a relation to `--out`.
 fn pred_output(
     program: &Program,
+    engine: &Engine,
     rel: RelId,
     o: &nrp_engine::Output,
     out_dir: Option<&Path>,
@@ -500,28 +496,30 @@ fn pred_output(
         let value = match (o.rows.len(), o.dim) {
             (0, _) => "(no fact)".to_string(),
             (_, 0) => "true".to_string(),
-            (_, 1) => format_f32(o.embeddings[0]),
-            _ => format!(
-                "[{}]",
-                o.embeddings
-                    .iter()
-                    .map(|&x| format_f32(x))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            (_, 1) => o.formatted(0).remove(0),
+            _ => format!("[{}]", o.formatted(0).join(", ")),
         };
+        if let Some((matches, table, facts)) = engine.coverage(rel) {
+            eprintln!(
+                "warning: {} covers {matches} of the {facts} facts of {table}: the others have no match in its body",
+                r.name
+            );
+            state
+                .coverage
+                .push((r.name.clone(), matches as f64, facts as f64));
+        }
         if o.dim == 1 && !o.rows.is_empty() {
-            state.results.push((r.name.clone(), o.embeddings[0] as f64));
+            let exact = o.counts.as_ref().map(|c| c[0] as f64);
+            state
+                .results
+                .push((r.name.clone(), exact.unwrap_or(o.embeddings[0] as f64)));
         }
         stdout.push_str(&format!("{} = {value}\n", r.name));
     } else if let Some(dir) = out_dir {
         let mut csv = String::new();
         let rows = (0..o.rows.len()).map(|i| output::Row {
             content: o.rows[i].as_slice(),
-            embedding: o.embeddings[i * o.dim..(i + 1) * o.dim]
-                .iter()
-                .map(|&x| format_f32(x))
-                .collect(),
+            embedding: o.formatted(i),
         });
         output::write_rows(output::Format::Csv, o.arity, o.dim, rows, &mut csv);
         let path = dir.join(format!("{}.csv", r.name));
@@ -543,12 +541,12 @@ fn pred_output(
 }
 
 fn json_line(
-    fits: &[FitReport],
-    results: &[(String, f64)],
+    state: &RunState,
     load_seconds: f64,
     args: &Args,
     seed: u64,
 ) -> String {
+    let (fits, results) = (&state.fits, &state.results);
     let steps: Vec<f64> = fits
         .iter()
         .flat_map(|f| f.step_ms.iter().copied())
@@ -573,7 +571,7 @@ fn json_line(
         ("ms_per_epoch_incl_eval".into(), num(median(&epochs_incl))),
         (
             "total_train_seconds".into(),
-            num(fits.iter().map(|f| f.train_seconds).sum()),
+            num(fits.iter().map(|f| f.train_seconds).sum::<f64>() + 0.0),
         ),
         ("load_seconds".into(), num(load_seconds)),
         (
@@ -604,6 +602,24 @@ fn json_line(
         }
     }
     obj.push(("metrics".into(), Json::Object(metrics)));
+    if !state.coverage.is_empty() {
+        // `{"TestAcc": {"matches": 78, "facts": 120, "table": ...}}`: metrics over part of
+        // their labels.
+        let partial = state
+            .coverage
+            .iter()
+            .map(|(n, m, f)| {
+                (
+                    n.clone(),
+                    Json::Object(vec![
+                        ("matches".into(), Json::Number(*m)),
+                        ("facts".into(), Json::Number(*f)),
+                    ]),
+                )
+            })
+            .collect();
+        obj.push(("partial_metrics".into(), Json::Object(partial)));
+    }
     if let Some(mb) = peak_rss_mb() {
         obj.push(("peak_rss_mb".into(), num(mb)));
     }

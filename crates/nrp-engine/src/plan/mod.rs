@@ -226,6 +226,9 @@ pub struct Plan {
     pub nodes: Vec<Node>,
     /// The node holding each relation's embeddings (`None`: not needed or dimension 0).
     pub relation: Vec<Option<NodeId>>,
+    /// Exact match counts of `count(...)` relations (their f32 embedding is exact only up
+    /// to 2^24), for output.
+    pub counts: std::collections::HashMap<RelId, Arc<Vec<u64>>>,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -366,6 +369,7 @@ pub fn build(program: &Program, ground: &mut Ground, needed: &[RelId]) -> R<Plan
     let mut plan = Plan {
         nodes: vec![],
         relation: vec![None; program.relations.len()],
+        counts: Default::default(),
     };
     // Input relations first (`needed` lists derived relations; their inputs come along).
     let mut inputs: Vec<RelId> = needed.to_vec();
@@ -437,13 +441,15 @@ impl Builder<'_> {
         let name = self.program.relations[rel].name.clone();
         let agg = rule.agg();
         if agg == Agg::Count {
-            // Matches per head row: known at grounding.
-            let mut counts = vec![0f32; rows];
+            // Matches per head row: known at grounding, counted exactly.
+            let mut exact = vec![0u64; rows];
             for m in bodies {
                 for &h in &m.head {
-                    counts[h as usize] += 1.0;
+                    exact[h as usize] += 1;
                 }
             }
+            let counts = exact.iter().map(|&c| c as f32).collect();
+            self.plan.counts.insert(rel, Arc::new(exact));
             return Ok(Some(self.plan.add(
                 Op::Const(Arc::new(Tensor::new(rows, 1, counts))),
                 rows,
