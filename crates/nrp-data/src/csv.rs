@@ -5,7 +5,8 @@
 //! [`parse_number`], and strings are interned per column.
 //!
 //! Dialect: comma separator; `"` quoting with `""` escapes; quoted fields may hold commas and
-//! line breaks; records end with `\n` or `\r\n`, the last one with or without it; a leading
+//! line breaks; records end with `\n`, `\r\n` or a lone `\r` (read as `\n` everywhere, see
+//! [`normalize_line_breaks`]), the last one with or without it; a leading
 //! UTF-8 BOM is skipped. Blank lines are skipped (as pandas and Python's `csv` do), also in a
 //! one-column table. A quote inside an unquoted field is literal text; text after a closing
 //! quote is an error. Every record must have as many fields as the header.
@@ -20,7 +21,20 @@ use crate::value::parse_number;
 /// Reads and parses the CSV file of `table`.
 pub(crate) fn load(path: &Path, table: &str) -> Result<Table, DataError> {
     let buf = std::fs::read(path).map_err(|e| read_error(path, table, &e))?;
-    parse(&buf, path, table)
+    parse(&normalize_line_breaks(buf), path, table)
+}
+
+/// A lone `\r` (classic Mac OS line endings, or a file whose line endings were mixed by
+/// several editors) is a line break, as Python's universal newlines and pandas read it:
+/// it becomes `\n` (also inside a quoted field). Files without one are not copied.
+fn normalize_line_breaks(buf: Vec<u8>) -> Vec<u8> {
+    let lone_cr = |i: usize| buf[i] == b'\r' && buf.get(i + 1) != Some(&b'\n');
+    if !(0..buf.len()).any(lone_cr) {
+        return buf;
+    }
+    (0..buf.len())
+        .map(|i| if lone_cr(i) { b'\n' } else { buf[i] })
+        .collect()
 }
 
 /// The column names of the CSV file of `table`, reading only as much as the header needs.
@@ -35,7 +49,8 @@ pub(crate) fn read_header(path: &Path, table: &str) -> Result<Vec<String>, DataE
             .read_to_end(&mut buf)
             .map_err(|e| read_error(path, table, &e))?;
         let complete = buf.len() < want || got == 0;
-        let mut p = Parser::new(&buf, path, table);
+        let text = normalize_line_breaks(buf.clone());
+        let mut p = Parser::new(&text, path, table);
         match p.header() {
             // A header that ends exactly at the end of a partial read may continue.
             Ok(cols) if complete || p.pos < buf.len() => return Ok(cols),
@@ -640,6 +655,30 @@ mod tests {
         // A lone \r is text.
         let t = parse_str("a,b\nx\ry,1\n").unwrap();
         assert_eq!(t.cells[0].get(0), Value::parse("x\ry"));
+    }
+
+    #[test]
+    fn cr_only_and_mixed_line_endings() {
+        let read = |s: &str| {
+            parse(
+                &normalize_line_breaks(s.as_bytes().to_vec()),
+                Path::new("t.csv"),
+                "t",
+            )
+            .unwrap()
+        };
+        let cr = read("a,b\r1,x\r2,y\r");
+        assert_eq!(cells(&cr), [["1", "x"], ["2", "y"]]);
+        let mixed = read("a,b\r\n1,x\n2,y\r3,z");
+        assert_eq!(cells(&mixed), [["1", "x"], ["2", "y"], ["3", "z"]]);
+        // The header reader sees the same records.
+        let dir = std::env::temp_dir().join(format!("nrp-csv-cr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.csv");
+        std::fs::write(&f, "a,b\r1,x\r").unwrap();
+        assert_eq!(read_header(&f, "t").unwrap(), ["a", "b"]);
+        assert_eq!(load(&f, "t").unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
