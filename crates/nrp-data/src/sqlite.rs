@@ -29,13 +29,29 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `file:` URI of `path` opened as immutable (RFC 3986 escapes for the characters a URI
+/// path cannot hold as they are).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                uri.push(b as char)
+            }
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 impl Sqlite {
     pub(crate) fn open(path: &Path) -> Result<Sqlite, DataError> {
-        let mut head = [0u8; 16];
+        let mut head = [0u8; 20];
         let read = std::fs::File::open(path).and_then(|mut f| {
             use std::io::Read;
             let mut n = 0;
-            while n < 16 {
+            while n < 20 {
                 match f.read(&mut head[n..])? {
                     0 => break,
                     k => n += k,
@@ -50,7 +66,7 @@ impl Sqlite {
                     path.display()
                 )));
             }
-            Ok(n) if n < 16 || &head != MAGIC => {
+            Ok(n) if n < 16 || &head[..16] != MAGIC => {
                 let hint = if path
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -73,11 +89,37 @@ impl Sqlite {
                 path.display()
             ))
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A database in WAL mode (header bytes 18-19 are 2) makes even a read-only
+        // connection create `-wal` and `-shm` files beside it (and fail in a read-only
+        // folder). When no `-wal` file exists, every change is in the main file: open it as
+        // immutable, which reads it without locks or side files.
+        let wal_mode = head[18] == 2 || head[19] == 2;
+        let mut wal_file = path.as_os_str().to_os_string();
+        wal_file.push("-wal");
+        let pending_log = std::path::Path::new(&wal_file).exists();
+        let conn = if wal_mode && !pending_log {
+            Connection::open_with_flags(
+                immutable_uri(path),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        } else {
+            Connection::open_with_flags(path, flags)
+        };
+        let conn = conn.map_err(|e| {
+            if wal_mode && pending_log {
+                DataError::new(format!(
+                    "cannot open SQLite database {}: {e}; it is in WAL mode with changes still in \
+                     {} (a writer is running, or crashed), and SQLite needs write access to \
+                     its folder to read them: let the writer finish, or checkpoint the log \
+                     (`PRAGMA wal_checkpoint(TRUNCATE)`), or copy both files to a writable folder",
+                    path.display(),
+                    std::path::Path::new(&wal_file).display()
+                ))
+            } else {
+                err(e)
+            }
+        })?;
         let tables = (|| {
             let mut stmt = conn.prepare(
                 "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \

@@ -229,3 +229,38 @@ fn opened_read_only() {
     drop(db);
     assert_eq!(std::fs::read(&t.0).unwrap(), before);
 }
+
+/// A WAL-mode database is read without leaving `-wal`/`-shm` files, also from a read-only
+/// folder; with a pending log in a read-only folder the error explains what to do.
+#[cfg(unix)]
+#[test]
+fn wal_mode_databases_leave_no_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("nrp-data-wal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1), (2);",
+    )
+    .unwrap();
+    drop(conn); // the last connection checkpoints and removes the log
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listing(), ["w.sqlite"]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let db = Database::open(path.to_str().unwrap()).unwrap();
+    let rel = db.bind("t", 1, false).unwrap();
+    assert_eq!(tuples(&rel).len(), 2);
+    drop(db);
+    assert_eq!(listing(), ["w.sqlite"]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
