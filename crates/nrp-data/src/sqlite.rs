@@ -99,10 +99,7 @@ impl Sqlite {
         wal_file.push("-wal");
         let pending_log = std::path::Path::new(&wal_file).exists();
         let conn = if wal_mode && !pending_log {
-            Connection::open_with_flags(
-                immutable_uri(path),
-                flags | OpenFlags::SQLITE_OPEN_URI,
-            )
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
         } else {
             Connection::open_with_flags(path, flags)
         };

@@ -294,11 +294,7 @@ fn cmd_query(args: &Args) -> R<()> {
             .filter(|&i| !accept || accepted(emb(i).iter().map(|&x| x as f64)))
             .map(|i| output::Row {
                 content: o.rows[i].as_slice(),
-                embedding: if accept {
-                    vec![]
-                } else {
-                    o.formatted(i)
-                },
+                embedding: if accept { vec![] } else { o.formatted(i) },
             });
         output::write_rows(
             format,

@@ -332,7 +332,7 @@ fn run_statements(
     state: &mut RunState,
 ) -> Result<(), Stop> {
     let mut fit_index = 0;
-    for stmt in &program.statements {
+    for (stmt_index, stmt) in program.statements.iter().enumerate() {
         if crate::interrupt::requested() {
             return Err(Stop::Interrupted);
         }
@@ -423,24 +423,28 @@ fn run_statements(
                 )
                 .map_err(Stop::Error)?;
                 progress.finish(&report);
-                // A completed fit (early stopping included) is recorded as done, so that
-                // --resume moves on to the next statement.
-                let epoch = if report.interrupted {
-                    report.epochs
-                } else {
-                    fp.epochs
-                };
-                let ck = checkpoint(
-                    program,
-                    params,
+                // An interrupted fit's checkpoint can be resumed: weights, optimiser state,
+                // dropout stream. A completed one (early stopping included) is plain weights,
+                // as PyTorch writes them; when later fits follow, its metadata marks it done,
+                // so that --resume moves on (each ?fit starts a fresh optimiser).
+                let later_fit = program.statements[stmt_index + 1..]
+                    .iter()
+                    .any(|s| matches!(s, Stmt::Fit { .. }));
+                let empty = OptimState::default();
+                let progress = if report.interrupted {
                     Some((
                         index,
-                        epoch,
+                        report.epochs,
                         optimizer,
                         &report.optimizer_state,
                         report.rng_counter,
-                    )),
-                );
+                    ))
+                } else if later_fit {
+                    Some((index, fp.epochs, optimizer, &empty, report.rng_counter))
+                } else {
+                    None
+                };
+                let ck = checkpoint(program, params, progress);
                 state.fits.push(report);
                 if let Some(err) = periodic_error {
                     state.unsaved = Some(ck);
@@ -540,12 +544,7 @@ fn pred_output(
     Ok(())
 }
 
-fn json_line(
-    state: &RunState,
-    load_seconds: f64,
-    args: &Args,
-    seed: u64,
-) -> String {
+fn json_line(state: &RunState, load_seconds: f64, args: &Args, seed: u64) -> String {
     let (fits, results) = (&state.fits, &state.results);
     let steps: Vec<f64> = fits
         .iter()

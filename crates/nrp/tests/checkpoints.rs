@@ -54,7 +54,9 @@ fn stderr(o: &Output) -> String {
 /// The tensors of a safetensors file without its metadata, by name.
 fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
     let c = nrp_params_read(path);
-    c.into_iter().filter(|(n, _)| !n.starts_with("__")).collect()
+    c.into_iter()
+        .filter(|(n, _)| !n.starts_with("__"))
+        .collect()
 }
 
 fn nrp_params_read(path: &Path) -> Vec<(String, Vec<f32>)> {
@@ -111,7 +113,10 @@ fn save_targets_are_checked_before_training() {
         // A symbolic link: the file it names is written, the link stays.
         std::fs::create_dir_all(d.join("store")).unwrap();
         std::os::unix::fs::symlink("store/real.safetensors", d.join("link.safetensors")).unwrap();
-        let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "link.safetensors"]);
+        let o = nrp(
+            &d,
+            &["run", "p.nrp", "--db", "db", "--save", "link.safetensors"],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(
             std::fs::symlink_metadata(d.join("link.safetensors"))
@@ -144,7 +149,10 @@ fn an_error_after_fit_rescues_the_weights() {
     assert_eq!(rescued.len(), 4, "{rescued:?}");
 
     // With --save, the weights are written right after ?fit, before the failing ?pred.
-    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"]);
+    let o = nrp(
+        &d,
+        &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("trained weights are saved in w.safetensors"),
@@ -157,7 +165,15 @@ fn an_error_after_fit_rescues_the_weights() {
     program(&d, 5, "?pred N(; count(v)) :- Pred(v; c) .\n");
     let o = nrp(
         &d,
-        &["run", "p.nrp", "--db", "db", "--load", "w.safetensors", "--no-fit"],
+        &[
+            "run",
+            "p.nrp",
+            "--db",
+            "db",
+            "--load",
+            "w.safetensors",
+            "--no-fit",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("N = 40"));
@@ -175,7 +191,10 @@ fn stale_temporary_files_of_killed_saves_are_removed() {
     // A pid above the kernel's maximum never runs.
     let stale = d.join("w.safetensors.tmp-4194399-0");
     std::fs::write(&stale, b"half a checkpoint").unwrap();
-    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"]);
+    let o = nrp(
+        &d,
+        &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stale.exists());
     let _ = std::fs::remove_dir_all(&d);
