@@ -10,6 +10,7 @@ pub mod dims;
 pub mod display;
 pub mod ir;
 mod lower;
+pub mod needed;
 pub mod params;
 
 pub use ir::*;
@@ -22,7 +23,24 @@ use nrp_syntax::{Diagnostic, Span};
 /// Checks a parsed program. With a database, input relations are bound (so their
 /// dimensions, and data errors, are known); without, they are assumed to exist.
 pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, Diagnostic> {
-    let mut l = Lowerer::new(db);
+    check_lowerer(program, Lowerer::new(db))
+}
+
+/// [`check`] binding only the tables that the relations named `targets` depend on: the
+/// others are assumed to exist, as without a database, and their dependants' dimensions may
+/// stay unknown (nothing evaluates them).
+pub fn check_targets(
+    program: &ast::Program,
+    db: &Database,
+    targets: &[&str],
+) -> Result<Program, Diagnostic> {
+    let mut l = Lowerer::new(Some(db));
+    l.bind_only = Some(needed::reachable(program, targets));
+    check_lowerer(program, l)
+}
+
+fn check_lowerer(program: &ast::Program, mut l: Lowerer) -> Result<Program, Diagnostic> {
+    let db = l.db;
     for s in &program.statements {
         if let ast::Statement::Def(d) = s {
             l.definition(d)?;

@@ -66,7 +66,9 @@ struct Scope<'s> {
 }
 
 pub(crate) struct Lowerer<'a> {
-    db: Option<&'a Database>,
+    pub db: Option<&'a Database>,
+    /// When set, only these relation names are bound against `db` (see `check_targets`).
+    pub bind_only: Option<std::collections::BTreeSet<String>>,
     names: HashMap<String, Named>,
     pub modules: Vec<Module>,
     pub relations: Vec<Relation>,
@@ -128,6 +130,7 @@ impl<'a> Lowerer<'a> {
         names.insert("False".to_string(), Named::Const(0.0));
         Lowerer {
             db,
+            bind_only: None,
             names,
             modules: vec![],
             relations: vec![],
@@ -330,7 +333,9 @@ impl<'a> Lowerer<'a> {
             return Ok(id);
         }
         let embedding = a.emb.is_some();
-        let table = match self.db {
+        let bound = self.bind_only.as_ref().is_none_or(|b| b.contains(name));
+        let db = self.db.filter(|_| bound);
+        let table = match db {
             None => None,
             Some(db) => match db
                 .resolve(name)
@@ -352,7 +357,7 @@ impl<'a> Lowerer<'a> {
         if let Some(&id) = self.inputs.get(&key) {
             return Ok(id);
         }
-        let dim = match (self.db, &table) {
+        let dim = match (db, &table) {
             (Some(db), Some(t)) => {
                 let bound = db
                     .bind(t, a.terms.len(), embedding)

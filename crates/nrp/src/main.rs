@@ -127,6 +127,16 @@ pub(crate) fn check_program(
     nrp_sema::check(ast, db).map_err(|d| Failure(d.render(source)))
 }
 
+/// [`check_program`] binding only the tables that `targets` depend on.
+pub(crate) fn check_program_for(
+    source: &Source,
+    ast: &nrp_syntax::ast::Program,
+    db: &Database,
+    targets: &[&str],
+) -> R<Program> {
+    nrp_sema::check_targets(ast, db, targets).map_err(|d| Failure(d.render(source)))
+}
+
 fn cmd_check(args: &Args) -> R<()> {
     let (source, ast) = load_program(&args.program)?;
     let db = args.value("db").map(open_db).transpose()?;
@@ -251,7 +261,8 @@ fn cmd_query(args: &Args) -> R<()> {
     let db = open_db(args.required("db")?)?;
     let name = args.required("relation")?;
     let format = output::Format::parse(args.value("format").unwrap_or("csv"))?;
-    let program = check_program(&source, &ast, Some(&db))?;
+    // Only the tables the relation depends on are needed (no label table to predict).
+    let program = check_program_for(&source, &ast, &db, &[name])?;
     let rel = user_relation(&program, name, &source)?;
     let needed = program.closure(&[rel]);
     let params = parameters(args, None, &program, &needed)?;

@@ -4,8 +4,8 @@
 
 use crate::args::Args;
 use crate::{
-    CodedFailure, Failure, R, backend, check_program, load_program, open_db, output, parameters,
-    print_stdout,
+    CodedFailure, Failure, R, backend, check_program, check_program_for, load_program, open_db,
+    output, parameters, print_stdout,
 };
 use nrp_engine::train::{self, Epoch, FitReport, FitStart, Flow, median};
 use nrp_engine::{Engine, Params};
@@ -192,7 +192,20 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     // uses the threads asked for, and no more.
     let (db, program) = backend.install(|| {
         let db = open_db(args.required("db")?)?;
-        let program = check_program(&source, &ast, Some(&db))?;
+        let program = if no_fit {
+            // Evaluation only: the tables the `?pred` statements depend on.
+            let preds: Vec<&str> = ast
+                .statements
+                .iter()
+                .filter_map(|s| match s {
+                    nrp_syntax::ast::Statement::Pred(r) => Some(r.head.name.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            check_program_for(&source, &ast, &db, &preds)?
+        } else {
+            check_program(&source, &ast, Some(&db))?
+        };
         Ok::<_, Failure>((db, program))
     })?;
     nrp_engine::trace("parse, check, read and bind tables", &mut t);

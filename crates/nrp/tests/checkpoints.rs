@@ -181,6 +181,43 @@ fn an_error_after_fit_rescues_the_weights() {
     let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--no-fit"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--load"), "{}", stderr(&o));
+
+    // New data without labels: evaluation and queries need only the tables they read.
+    std::fs::create_dir_all(d.join("new")).unwrap();
+    std::fs::copy(d.join("db/X.csv"), d.join("new/X.csv")).unwrap();
+    let o = nrp(
+        &d,
+        &[
+            "run",
+            "p.nrp",
+            "--db",
+            "new",
+            "--load",
+            "w.safetensors",
+            "--no-fit",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("N = 40.0"));
+    let o = nrp(
+        &d,
+        &[
+            "query",
+            "p.nrp",
+            "--db",
+            "new",
+            "--relation",
+            "Pred",
+            "--load",
+            "w.safetensors",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 41);
+    // Training still needs the labels, and says which table is missing.
+    let o = nrp(&d, &["run", "p.nrp", "--db", "new"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no table `Y`"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
 
