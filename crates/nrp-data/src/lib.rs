@@ -14,6 +14,7 @@
 
 mod bind;
 mod csv;
+pub mod memory;
 mod sqlite;
 mod table;
 pub mod value;

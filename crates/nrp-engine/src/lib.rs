@@ -5,6 +5,7 @@
 //! `train` runs `?fit`.
 
 mod eliminate;
+pub mod estimate;
 pub mod exec;
 pub mod ground;
 mod intern;
@@ -47,6 +48,23 @@ pub struct Engine<'p> {
     pub rels: Vec<RelId>,
     /// Seconds spent reading, grounding and constant folding.
     pub load_seconds: f64,
+    /// The memory budget in bytes (`u64::MAX`: none).
+    pub budget: u64,
+    /// Bytes the tables and match lists took at grounding (as the budget counts them).
+    pub grounding_bytes: u64,
+    /// What the per-epoch tensors take.
+    pub epoch_memory: plan::EpochMemory,
+}
+
+/// The program as the engine grounds it: acyclic sums pushed down into intermediate
+/// relations (`eliminate`) unless `NRP_DISABLE_RULES` names `eliminate`.
+pub fn grounded_program(program: &Program) -> std::borrow::Cow<'_, Program> {
+    let disabled = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
+    if disabled.split(',').any(|r| r.trim() == "eliminate") {
+        std::borrow::Cow::Borrowed(program)
+    } else {
+        std::borrow::Cow::Owned(eliminate::eliminate(program))
+    }
 }
 
 /// A relation's facts: content values (sorted) and f32 embeddings (row-major).
@@ -74,13 +92,28 @@ impl Output {
 }
 
 impl<'p> Engine<'p> {
-    /// Grounds and plans everything the relations `rels` depend on.
+    /// Grounds and plans everything the relations `rels` depend on (no memory budget).
     pub fn new(
         program: &'p Program,
         db: &Database,
         rels: &[RelId],
     ) -> Result<Engine<'p>, Diagnostic> {
-        Engine::build(program, rels, |p, needed| Ground::inputs(p, db, needed))
+        Engine::with_budget(program, db, rels, u64::MAX)
+    }
+
+    /// [`Engine::new`] within a memory budget of `budget` bytes: a rule whose estimated
+    /// match list does not fit is refused before it is grounded, grounding stops when the
+    /// matches found pass the budget, and a plan whose tensors (folded constants, or those
+    /// of one epoch) do not fit is refused before they are allocated.
+    pub fn with_budget(
+        program: &'p Program,
+        db: &Database,
+        rels: &[RelId],
+        budget: u64,
+    ) -> Result<Engine<'p>, Diagnostic> {
+        Engine::build(program, rels, budget, |p, needed| {
+            Ground::inputs(p, db, needed)
+        })
     }
 
     /// [`Engine::new`] taking the database, whose tables are freed as soon as the input
@@ -90,8 +123,9 @@ impl<'p> Engine<'p> {
         program: &'p Program,
         db: Database,
         rels: &[RelId],
+        budget: u64,
     ) -> Result<Engine<'p>, Diagnostic> {
-        Engine::build(program, rels, move |p, needed| {
+        Engine::build(program, rels, budget, move |p, needed| {
             let inputs = Ground::inputs(p, &db, needed);
             let mut t = Instant::now();
             drop(db);
@@ -103,20 +137,17 @@ impl<'p> Engine<'p> {
     fn build(
         program: &'p Program,
         rels: &[RelId],
+        budget: u64,
         read: impl FnOnce(&Program, &[RelId]) -> Result<Ground, Diagnostic>,
     ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let mut t = Instant::now();
-        let disabled = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
-        let program: std::borrow::Cow<'p, Program> =
-            if disabled.split(',').any(|r| r.trim() == "eliminate") {
-                std::borrow::Cow::Borrowed(program)
-            } else {
-                std::borrow::Cow::Owned(eliminate::eliminate(program))
-            };
+        let program = grounded_program(program);
         let needed = program.closure(rels);
         let mut ground = read(&program, &needed)?;
-        ground.derive(&program, &needed);
+        ground.budget = budget;
+        ground.derive(&program, &needed)?;
+        let grounding_bytes = ground.held();
         trace("ground", &mut t);
         // Embeddings are planned only where read: a relation needed for its content alone
         // computes none (nor raises their errors, as the reference does).
@@ -126,6 +157,12 @@ impl<'p> Engine<'p> {
         trace("build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels)?;
         t = Instant::now(); // each rewrite traced its own time
+        let training = program
+            .statements
+            .iter()
+            .any(|s| matches!(s, nrp_sema::Stmt::Fit { loss, .. } if rels.contains(loss)));
+        let targets = plan::targets(&plan, rels);
+        let epoch_memory = plan::check_epoch_memory(&plan, &program, &targets, training, budget)?;
         ground.release_planned();
         return_free_memory();
         trace("free match lists and input embeddings", &mut t);
@@ -135,6 +172,9 @@ impl<'p> Engine<'p> {
             plan,
             rels: rels.to_vec(),
             load_seconds: start.elapsed().as_secs_f64(),
+            budget,
+            grounding_bytes,
+            epoch_memory,
         })
     }
 
@@ -249,7 +289,9 @@ impl<'p> Engine<'p> {
     /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.
     pub fn explain(&self) -> String {
         use std::fmt::Write;
-        let mut out = String::from("grounding (generic join; sizes measured):\n");
+        let mut out = String::from(
+            "grounding (generic join; sizes measured, matches also estimated before the join):\n",
+        );
         for &r in &self.program.closure(&self.rels) {
             let rel = &self.program.relations[r];
             let facts = self.ground.relations[r].as_ref().map_or(0, |g| g.len);
@@ -278,15 +320,38 @@ impl<'p> Engine<'p> {
                         };
                         let _ = writeln!(
                             out,
-                            "      {branch}{} ⋈ order [{}] → {} matches",
+                            "      {branch}{} ⋈ order [{}] → {} matches (estimated {})",
                             atoms.join(" ⋈ "),
                             report.var_order.join(", "),
-                            report.matches
+                            report.matches,
+                            nrp_data::memory::format_count(report.estimate)
                         );
                     }
                 }
             }
         }
+        let limit = if self.budget == u64::MAX {
+            "no memory limit".to_string()
+        } else {
+            format!(
+                "memory limit {}",
+                nrp_data::memory::format_bytes(self.budget)
+            )
+        };
+        let _ =
+            writeln!(
+                out,
+                "\nmemory ({limit}): {} of tables and match lists at grounding, {} of tensors {}",
+                nrp_data::memory::format_bytes(self.grounding_bytes),
+                nrp_data::memory::format_bytes_f64(self.epoch_memory.bytes as f64),
+                if self.program.statements.iter().any(
+                    |s| matches!(s, nrp_sema::Stmt::Fit { loss, .. } if self.rels.contains(loss))
+                ) {
+                    "per epoch (values and gradients)"
+                } else {
+                    "to evaluate"
+                }
+            );
         out.push_str("\ntensor plan (per epoch; constants folded at grounding):\n");
         out.push_str(&plan::display::text(
             &self.plan,

@@ -48,6 +48,19 @@ impl ParamTensor {
         }
     }
 
+    /// A tensor of zeros, or `None` when the allocator refuses its memory (or its size
+    /// overflows) instead of aborting the process.
+    pub fn try_zeros(shape: &[usize]) -> Option<Self> {
+        let n = checked_numel(shape)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).ok()?;
+        data.resize(n, 0.0);
+        Some(ParamTensor {
+            shape: shape.to_vec(),
+            data,
+        })
+    }
+
     /// Wraps `data`; `None` when its length is not the product of `shape`.
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Option<Self> {
         let n = checked_numel(&shape)?;
@@ -151,7 +164,29 @@ pub fn kaiming_uniform_bound(fan_in: usize) -> f64 {
 /// The shape must fit in memory: callers validate sizes from user programs first
 /// (see [`checked_numel`]); allocation failure aborts like any `Vec` allocation.
 pub fn init_tensor(rng: &mut TorchRng, shape: &[usize], init: &Init) -> ParamTensor {
-    let mut t = ParamTensor::zeros(shape);
+    fill(rng, ParamTensor::zeros(shape), init)
+}
+
+/// [`init_tensor`], or an error naming the bytes when the allocator refuses the tensor's
+/// memory (a size beyond what the process may allocate) instead of aborting.
+pub fn try_init_tensor(
+    rng: &mut TorchRng,
+    shape: &[usize],
+    init: &Init,
+) -> Result<ParamTensor, ParamError> {
+    let t = ParamTensor::try_zeros(shape).ok_or_else(|| {
+        let bytes = shape
+            .iter()
+            .try_fold(4u128, |acc, &d| acc.checked_mul(d as u128));
+        ParamError::new(match bytes {
+            Some(b) => format!("cannot allocate {b} bytes for a tensor of shape {shape:?}"),
+            None => format!("a tensor of shape {shape:?} does not fit in memory"),
+        })
+    })?;
+    Ok(fill(rng, t, init))
+}
+
+fn fill(rng: &mut TorchRng, mut t: ParamTensor, init: &Init) -> ParamTensor {
     match *init {
         Init::KaimingUniform { fan_in } => {
             if !t.data.is_empty() {

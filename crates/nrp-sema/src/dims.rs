@@ -7,7 +7,9 @@ use nrp_syntax::{Diagnostic, Span};
 
 type R<T> = Result<T, Diagnostic>;
 
-pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) -> R<()> {
+/// `limit`: the memory budget in bytes; an expression of which one row (`dim` float32
+/// values) needs more is an error, as is a dimension that overflows.
+pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId], limit: u64) -> R<()> {
     for &rel in order {
         let RelKind::Derived(mut rule) =
             std::mem::replace(&mut relations[rel].kind, RelKind::Input(placeholder()))
@@ -20,7 +22,7 @@ pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId]) ->
             .next()
             .unwrap_or_default()
             .to_string();
-        let result = infer_rule(&mut rule, relations, modules, &name);
+        let result = infer_rule(&mut rule, relations, modules, &name, limit);
         relations[rel].kind = RelKind::Derived(rule);
         relations[rel].dim = result?;
     }
@@ -40,6 +42,7 @@ fn infer_rule(
     rels: &[Relation],
     modules: &[Module],
     name: &str,
+    limit: u64,
 ) -> R<Option<usize>> {
     let agg = rule.agg();
     let is_union = matches!(rule, CoreRule::Union { .. });
@@ -60,7 +63,7 @@ fn infer_rule(
                 Some(1),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
-            Some(e) => (infer_expr(e, body, rels, modules)?, e.span),
+            Some(e) => (infer_expr(e, body, rels, modules, limit)?, e.span),
             None => (
                 Some(0),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
@@ -118,36 +121,56 @@ fn infer_expr(
     body: &Body,
     rels: &[Relation],
     modules: &[Module],
+    limit: u64,
 ) -> R<Option<usize>> {
     let span = e.span;
+    let overflow =
+        || Diagnostic::error("the embedding dimension of this expression overflows", span);
     let d = match &mut e.kind {
         ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
         ExprKind::Encode(items) => Some(items.len()),
         ExprKind::Const(_) => Some(1),
-        ExprKind::Neg(x) => infer_expr(x, body, rels, modules)?,
+        ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit)?,
         ExprKind::Binary(op, a, b) => {
-            let da = infer_expr(a, body, rels, modules)?;
-            let db = infer_expr(b, body, rels, modules)?;
+            let da = infer_expr(a, body, rels, modules, limit)?;
+            let db = infer_expr(b, body, rels, modules, limit)?;
             broadcast(op.symbol(), da, db, span)?
         }
         ExprKind::Func(Func::Concat, xs) => {
-            let mut total = Some(0);
+            let mut total = Some(0usize);
             for x in xs.iter_mut() {
-                let d = infer_expr(x, body, rels, modules)?;
-                total = total.zip(d).map(|(t, d)| t + d);
+                let d = infer_expr(x, body, rels, modules, limit)?;
+                total = match (total, d) {
+                    (Some(t), Some(d)) => Some(t.checked_add(d).ok_or_else(overflow)?),
+                    _ => None,
+                };
             }
             total
         }
-        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules)?,
+        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit)?,
         ExprKind::Apply(m, xs) => {
             let mut ds = vec![];
             for x in xs.iter_mut() {
-                ds.push((infer_expr(x, body, rels, modules)?, x.span));
+                ds.push((infer_expr(x, body, rels, modules, limit)?, x.span));
             }
             let module = &modules[*m];
             module_output(module, &ds, span)?
         }
     };
+    // One row of this expression must fit in the budget (rows × dim is checked when the
+    // database fixes the rows, before the plan allocates anything).
+    if let Some(d) = d
+        && (d as u128) * 4 > limit as u128
+    {
+        return Err(Diagnostic::error(
+            format!(
+                "one row of this {d}-dimensional embedding needs {}, more than the memory limit of {}",
+                nrp_data::memory::format_bytes_f64(d as f64 * 4.0),
+                nrp_data::memory::format_bytes(limit)
+            ),
+            span,
+        ));
+    }
     e.dim = d;
     Ok(d)
 }
@@ -211,7 +234,17 @@ fn module_output(
             }
             Some(heads)
         }
-        ModuleKind::Repeat { repeats } => x.0.map(|d| d * repeats),
+        ModuleKind::Repeat { repeats } => match x.0 {
+            Some(d) => Some(d.checked_mul(repeats).ok_or_else(|| {
+                Diagnostic::error(
+                    format!(
+                        "`{name}` ({what}) of a {d}-dimensional input: the dimension overflows"
+                    ),
+                    span,
+                )
+            })?),
+            None => None,
+        },
         ModuleKind::ArgMax => Some(1),
         ModuleKind::CrossEntropyLoss => {
             expect_index(inputs[1], "a class-index target")?;

@@ -20,10 +20,38 @@ use nrp_data::Database;
 use nrp_syntax::ast;
 use nrp_syntax::{Diagnostic, Span};
 
+/// What [`check_with`] checks beyond the language itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// The memory budget in bytes: a module whose parameters (or all parameters together)
+    /// need more, or an embedding of which one row needs more, is an error
+    /// ([`params::check_sizes`]). `u64::MAX`: only sizes that overflow are errors.
+    pub memory_limit: u64,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            memory_limit: u64::MAX,
+        }
+    }
+}
+
 /// Checks a parsed program. With a database, input relations are bound (so their
 /// dimensions, and data errors, are known); without, they are assumed to exist.
+/// No memory budget beyond overflow: see [`check_with`].
 pub fn check(program: &ast::Program, db: Option<&Database>) -> Result<Program, Diagnostic> {
-    check_lowerer(program, Lowerer::new(db))
+    check_with(program, db, &CheckOptions::default())
+}
+
+/// [`check`] with options: the sizes of parameters and embeddings are compared with
+/// `options.memory_limit` before anything of that size is allocated.
+pub fn check_with(
+    program: &ast::Program,
+    db: Option<&Database>,
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
+    check_lowerer(program, Lowerer::new(db), options)
 }
 
 /// [`check`] binding only the tables that the relations named `targets` depend on: the
@@ -34,12 +62,26 @@ pub fn check_targets(
     db: &Database,
     targets: &[&str],
 ) -> Result<Program, Diagnostic> {
-    let mut l = Lowerer::new(Some(db));
-    l.bind_only = Some(needed::reachable(program, targets));
-    check_lowerer(program, l)
+    check_targets_with(program, db, targets, &CheckOptions::default())
 }
 
-fn check_lowerer(program: &ast::Program, mut l: Lowerer) -> Result<Program, Diagnostic> {
+/// [`check_targets`] with options (see [`check_with`]).
+pub fn check_targets_with(
+    program: &ast::Program,
+    db: &Database,
+    targets: &[&str],
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
+    let mut l = Lowerer::new(Some(db));
+    l.bind_only = Some(needed::reachable(program, targets));
+    check_lowerer(program, l, options)
+}
+
+fn check_lowerer(
+    program: &ast::Program,
+    mut l: Lowerer,
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
     let db = l.db;
     for s in &program.statements {
         if let ast::Statement::Def(d) = s {
@@ -63,7 +105,18 @@ fn check_lowerer(program: &ast::Program, mut l: Lowerer) -> Result<Program, Diag
     let mut relations = std::mem::take(&mut l.relations);
     lower::desugar(&mut relations, rules);
     let order = topological_order(&relations);
-    dims::infer(&mut relations, &l.modules, &order)?;
+    // Parameters are sized before anything else about them is checked (or allocated).
+    let losses: Vec<RelId> = program
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            ast::Statement::Fit(f) => l.derived_id(&f.rule.head.name.name),
+            _ => None,
+        })
+        .collect();
+    let trained = params::trained_modules(&relations, l.modules.len(), &losses);
+    params::check_sizes(&l.modules, &trained, options.memory_limit)?;
+    dims::infer(&mut relations, &l.modules, &order, options.memory_limit)?;
 
     let mut statements = vec![];
     for s in &program.statements {

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 pub trait Float:
     Copy
+    + crate::alloc::Zeroable
     + Send
     + Sync
     + Default

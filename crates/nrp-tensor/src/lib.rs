@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod alloc;
 pub mod backend;
 pub mod cpu;
 mod error;
@@ -58,6 +59,7 @@ pub mod rng;
 pub mod sparse;
 mod tensor;
 
+pub use alloc::OutOfMemory;
 pub use backend::{Backend, BinaryOp, DropMask, PointLoss, Reduce, Reduction, UnaryOp};
 pub use cpu::Cpu;
 pub use cpu::elementwise::broadcast_shape;

@@ -271,8 +271,8 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             assert_eq!(g.shape(), p.value.shape(), "gradient shape of {}", p.name);
             let st = self.state[i].get_or_insert_with(|| AdamState {
                 step: 0,
-                m: vec![T::ZERO; g.len()],
-                v: vec![T::ZERO; g.len()],
+                m: crate::alloc::zeroed(g.len()),
+                v: crate::alloc::zeroed(g.len()),
             });
             st.step += 1;
             let wd = p.weight_decay.unwrap_or(self.weight_decay);
@@ -377,7 +377,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             let wdt = T::from_f64(wd);
             let first = self.buf[i].is_none();
             let buf = (self.momentum != 0.0)
-                .then(|| self.buf[i].get_or_insert_with(|| vec![T::ZERO; g.len()]));
+                .then(|| self.buf[i].get_or_insert_with(|| crate::alloc::zeroed(g.len())));
             match buf {
                 None => {
                     for (x, &gk) in p.value.data.iter_mut().zip(&g.data) {

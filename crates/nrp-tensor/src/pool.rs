@@ -25,7 +25,7 @@ impl<E> Default for FreeList<E> {
     }
 }
 
-impl<E: Copy + Default> FreeList<E> {
+impl<E: Copy + Default + crate::alloc::Zeroable> FreeList<E> {
     /// The smallest free buffer that fits (contents unspecified), or a fresh zeroed one.
     fn take(&mut self, len: usize) -> Vec<E> {
         let best = self
@@ -43,7 +43,7 @@ impl<E: Copy + Default> FreeList<E> {
             }
             None => {
                 self.fresh += 1;
-                vec![E::default(); len]
+                crate::alloc::zeroed(len)
             }
         }
     }
@@ -90,7 +90,7 @@ impl<T: Float> BufferPool<T> {
         Tensor {
             rows,
             cols,
-            data: self.data.take(rows * cols),
+            data: self.data.take(crate::alloc::elements(rows, cols)),
         }
     }
 

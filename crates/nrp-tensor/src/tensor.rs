@@ -38,7 +38,7 @@ impl<T: Float> Tensor<T> {
         Tensor {
             rows,
             cols,
-            data: vec![T::ZERO; rows * cols],
+            data: crate::alloc::zeroed(crate::alloc::elements(rows, cols)),
         }
     }
 
@@ -46,7 +46,7 @@ impl<T: Float> Tensor<T> {
         Tensor {
             rows,
             cols,
-            data: vec![v; rows * cols],
+            data: crate::alloc::filled(crate::alloc::elements(rows, cols), v),
         }
     }
 

@@ -34,9 +34,15 @@ fn known_flags(command: &str) -> Option<&'static [(&'static str, bool)]> {
             ("load", true),
             ("json", false),
             ("reference", false),
+            ("memory-limit", true),
         ],
-        "check" => &[("db", true)],
-        "explain" => &[("db", true), ("dot", false), ("threads", true)],
+        "check" => &[("db", true), ("memory-limit", true)],
+        "explain" => &[
+            ("db", true),
+            ("dot", false),
+            ("threads", true),
+            ("memory-limit", true),
+        ],
         "query" => &[
             ("db", true),
             ("relation", true),
@@ -46,6 +52,7 @@ fn known_flags(command: &str) -> Option<&'static [(&'static str, bool)]> {
             ("format", true),
             ("reference", false),
             ("threads", true),
+            ("memory-limit", true),
         ],
         _ => return None,
     })

@@ -5,10 +5,12 @@
 
 mod args;
 mod interrupt;
+mod memory;
 mod output;
 mod run;
 
 use args::{Args, USAGE};
+use memory::Budget;
 use nrp_data::{Database, format_float};
 use nrp_sema::{Program, RelId, RelKind, display};
 use nrp_syntax::{Diagnostic, Source};
@@ -50,6 +52,14 @@ type R<T> = Result<T, Failure>;
 fn main() -> ExitCode {
     // A panic is a bug in nrp; say so in one line instead of a stack trace.
     std::panic::set_hook(Box::new(|info| {
+        // A refused allocation unwinds to `main`, which reports it.
+        if info
+            .payload()
+            .downcast_ref::<nrp_tensor::OutOfMemory>()
+            .is_some()
+        {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()
@@ -81,7 +91,15 @@ fn main() -> ExitCode {
         _ => {}
     }
     let result = match Args::parse(&argv) {
-        Ok(args) => run(&args),
+        // A buffer the allocator refuses unwinds with `OutOfMemory` (nrp_tensor::alloc):
+        // a user error, not a crash. Any other panic goes on unwinding (a bug).
+        Ok(args) => match std::panic::catch_unwind(|| run(&args)) {
+            Ok(result) => result,
+            Err(payload) => match payload.downcast_ref::<nrp_tensor::OutOfMemory>() {
+                Some(oom) => Err(memory::out_of_memory(oom.bytes).with_code(1)),
+                None => std::panic::resume_unwind(payload),
+            },
+        },
         Err(e) => Err(Failure(format!("error: {e}\n\n{USAGE}")).with_code(1)),
     };
     match result {
@@ -119,12 +137,43 @@ pub(crate) fn open_db(spec: &str) -> R<Database> {
     Database::open(spec).map_err(|e| Failure::from(e.message))
 }
 
+/// Checks the program, with its parameters and embedding widths against the budget.
 pub(crate) fn check_program(
     source: &Source,
     ast: &nrp_syntax::ast::Program,
     db: Option<&Database>,
+    budget: &Budget,
 ) -> R<Program> {
-    nrp_sema::check(ast, db).map_err(|d| Failure(d.render(source)))
+    let options = nrp_sema::CheckOptions {
+        memory_limit: budget.bytes,
+    };
+    nrp_sema::check_with(ast, db, &options).map_err(|d| Failure(budget.annotate(d).render(source)))
+}
+
+/// The matches that grounding `rels` (all derived relations if `None`) on `db` is
+/// estimated to make, refused when they do not fit in the budget (as grounding would refuse
+/// them). The engine's program (acyclic sums pushed down) is estimated when `as_engine`,
+/// else the program as written (as the reference evaluator enumerates it).
+fn estimates(
+    program: &Program,
+    db: &Database,
+    rels: Option<&[RelId]>,
+    as_engine: bool,
+    source: &Source,
+    budget: &Budget,
+) -> R<(Program, Vec<nrp_engine::estimate::RuleEstimate>)> {
+    let grounded = if as_engine {
+        nrp_engine::grounded_program(program).into_owned()
+    } else {
+        program.clone()
+    };
+    let needed = match rels {
+        Some(rels) => grounded.closure(rels),
+        None => grounded.order.clone(),
+    };
+    let estimates = nrp_engine::estimate::program(&grounded, db, budget.bytes, &needed)
+        .map_err(|d| Failure(budget.annotate(d).render(source)))?;
+    Ok((grounded, estimates))
 }
 
 /// [`check_program`] binding only the tables that `targets` depend on.
@@ -133,14 +182,24 @@ pub(crate) fn check_program_for(
     ast: &nrp_syntax::ast::Program,
     db: &Database,
     targets: &[&str],
+    budget: &Budget,
 ) -> R<Program> {
-    nrp_sema::check_targets(ast, db, targets).map_err(|d| Failure(d.render(source)))
+    let options = nrp_sema::CheckOptions {
+        memory_limit: budget.bytes,
+    };
+    nrp_sema::check_targets_with(ast, db, targets, &options)
+        .map_err(|d| Failure(budget.annotate(d).render(source)))
 }
 
 fn cmd_check(args: &Args) -> R<()> {
+    let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     let db = args.value("db").map(open_db).transpose()?;
-    let program = check_program(&source, &ast, db.as_ref())?;
+    let program = check_program(&source, &ast, db.as_ref(), &budget)?;
+    let estimated = match &db {
+        Some(db) => Some(estimates(&program, db, None, true, &source, &budget)?),
+        None => None,
+    };
     let fragments = program.fragments.names();
     let mut out = format!(
         "{}: ok\nfragments: {}\n\nrelations:\n{}",
@@ -156,10 +215,51 @@ fn cmd_check(args: &Args) -> R<()> {
         out.push_str(&format!("\nmodules:\n{}", display::modules(&program)));
     }
     out.push_str(&format!("\nrules:\n{}", display::rules(&program)));
+    if let Some((grounded, estimates)) = &estimated {
+        out.push_str(&format!(
+            "\nestimated matches (before grounding, from table sizes and distinct values):\n{}",
+            estimate_table(grounded, estimates)
+        ));
+    }
     if db.is_none() && program.relations.iter().any(|r| r.dim.is_none()) {
         out.push_str("\n(no --db given: dimensions shown as ? depend on the database)\n");
     }
     print_stdout(&out)
+}
+
+/// One line per derived relation as grounded: its estimated matches, what they take, facts.
+fn estimate_table(program: &Program, estimates: &[nrp_engine::estimate::RuleEstimate]) -> String {
+    use nrp_data::memory::{format_bytes_f64, format_count};
+    let mut rows = vec![[
+        "relation".to_string(),
+        "matches".into(),
+        "bytes".into(),
+        "facts".into(),
+    ]];
+    for e in estimates {
+        rows.push([
+            program.relations[e.rel].name.clone(),
+            format_count(e.bodies.iter().map(|b| b.matches).sum()),
+            format_bytes_f64(e.bytes),
+            format_count(e.facts),
+        ]);
+    }
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let widths = [width(0), width(1), width(2)];
+    rows.iter()
+        .map(|r| {
+            format!(
+                "  {:w0$}  {:w1$}  {:w2$}  {}\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            )
+        })
+        .collect()
 }
 
 /// The derived relation a user names on the command line.
@@ -218,7 +318,8 @@ pub(crate) fn parameters(
             (loaded.params, loaded.initialised)
         }
         None => {
-            let params = nrp_sema::params::init_parameters(program, seed);
+            let params =
+                nrp_sema::params::try_init_parameters(program, seed).map_err(Failure::from)?;
             let names = params.keys().cloned().collect();
             (params, names)
         }
@@ -257,19 +358,25 @@ fn used_parameters(program: &Program, rels: &[RelId]) -> Vec<String> {
 }
 
 fn cmd_query(args: &Args) -> R<()> {
+    let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     let db = open_db(args.required("db")?)?;
     let name = args.required("relation")?;
     let format = output::Format::parse(args.value("format").unwrap_or("csv"))?;
     // Only the tables the relation depends on are needed (no label table to predict).
-    let program = check_program_for(&source, &ast, &db, &[name])?;
+    let program = check_program_for(&source, &ast, &db, &[name], &budget)?;
     let rel = user_relation(&program, name, &source)?;
     let needed = program.closure(&[rel]);
     let params = parameters(args, None, &program, &needed)?;
     let accept = args.flag("accept");
-    let render = |d: Diagnostic| Failure(d.render(&source));
+    let render = |d: Diagnostic| Failure(budget.annotate(d).render(&source));
     let mut out = String::new();
     if args.flag("reference") {
+        // The reference evaluator enumerates every match and holds every fact in f64:
+        // refuse what would not fit.
+        let (_, estimated) = estimates(&program, &db, Some(&[rel]), false, &source, &budget)?;
+        nrp_engine::estimate::check_reference(&program, &estimated, budget.bytes)
+            .map_err(|d| Failure(budget.annotate(d).render(&source)))?;
         let results = nrp_reference::evaluate(&program, &db, &params, &[rel]).map_err(render)?;
         let facts = results[rel].as_ref().expect("target evaluated");
         let rows = facts
@@ -293,7 +400,8 @@ fn cmd_query(args: &Args) -> R<()> {
         );
     } else {
         let backend = backend(args)?;
-        let engine = nrp_engine::Engine::new(&program, &db, &[rel]).map_err(render)?;
+        let engine =
+            nrp_engine::Engine::with_budget(&program, &db, &[rel], budget.bytes).map_err(render)?;
         let p = nrp_engine::Params::new(&program, &params);
         let o = engine
             .evaluate(&backend, &p, &[rel])
@@ -319,9 +427,10 @@ fn cmd_query(args: &Args) -> R<()> {
 }
 
 fn cmd_explain(args: &Args) -> R<()> {
+    let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     let db = open_db(args.required("db")?)?;
-    let program = check_program(&source, &ast, Some(&db))?;
+    let program = check_program(&source, &ast, Some(&db), &budget)?;
     let rels = run::statement_relations(&program, false);
     let rels = if rels.is_empty() {
         program
@@ -333,8 +442,8 @@ fn cmd_explain(args: &Args) -> R<()> {
     } else {
         rels
     };
-    let engine =
-        nrp_engine::Engine::new(&program, &db, &rels).map_err(|d| Failure(d.render(&source)))?;
+    let engine = nrp_engine::Engine::with_budget(&program, &db, &rels, budget.bytes)
+        .map_err(|d| Failure(budget.annotate(d).render(&source)))?;
     if args.flag("dot") {
         let targets = nrp_engine::plan::targets(&engine.plan, &rels);
         return print_stdout(&nrp_engine::plan::display::dot(

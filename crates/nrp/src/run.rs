@@ -3,6 +3,7 @@
 //! With `--json` the last stdout line is one JSON object describing the run.
 
 use crate::args::Args;
+use crate::memory::Budget;
 use crate::{
     CodedFailure, Failure, R, backend, check_program, check_program_for, load_program, open_db,
     output, parameters, print_stdout,
@@ -156,6 +157,7 @@ fn checkpoint(
 pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     let start = Instant::now();
     let mut t = Instant::now();
+    let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     // Every flag about weights is checked before the data is read: a bad --save path is
     // reported now, not after the training.
@@ -202,14 +204,14 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
                     _ => None,
                 })
                 .collect();
-            check_program_for(&source, &ast, &db, &preds)?
+            check_program_for(&source, &ast, &db, &preds, &budget)?
         } else {
-            check_program(&source, &ast, Some(&db))?
+            check_program(&source, &ast, Some(&db), &budget)?
         };
         Ok::<_, Failure>((db, program))
     })?;
     nrp_engine::trace("parse, check, read and bind tables", &mut t);
-    let render = |d: nrp_syntax::Diagnostic| Failure(d.render(&source));
+    let render = |d: nrp_syntax::Diagnostic| Failure(budget.annotate(d).render(&source));
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let rels = statement_relations(&program, no_fit);
     let values = parameters(
@@ -225,7 +227,7 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     }
     // The engine holds what it needs; the tables read from the database are not kept.
     let engine = backend
-        .install(|| Engine::from_database(&program, db, &rels))
+        .install(|| Engine::from_database(&program, db, &rels, budget.bytes))
         .map_err(render)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);

@@ -12,9 +12,54 @@
 //! nothing.
 
 use super::{GroundRelation, JoinReport, Matches};
+use crate::estimate::{self, AtomStats, Estimate};
 use crate::intern::Dict;
 use nrp_sema::{Body, CmpOp, Filter, Term};
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// The memory budget of a join: matches may take `budget` bytes less what is `held`
+/// already (input relations, earlier match lists), at `bytes_per_match` each, and never
+/// more than `u32::MAX` (match lists index with `u32`).
+pub struct Guard<'g> {
+    pub budget: u64,
+    pub held: &'g AtomicU64,
+    pub bytes_per_match: u64,
+}
+
+impl Guard<'_> {
+    /// A guard that admits everything (re-grounding for messages; tests).
+    pub fn unlimited(held: &AtomicU64) -> Guard<'_> {
+        Guard {
+            budget: u64::MAX,
+            held,
+            bytes_per_match: 1,
+        }
+    }
+
+    /// The most matches the budget leaves room for.
+    pub fn max_matches(&self) -> usize {
+        estimate::Room::new(self.budget, self.held.load(Relaxed), self.bytes_per_match).max
+    }
+}
+
+/// Why a join stopped: the budget would be passed, or the allocator refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Overrun {
+    /// The estimate alone passes the budget: nothing was searched.
+    Estimate { estimate: Estimate, max: usize },
+    /// The search found more matches than the budget has room for (the estimate was low).
+    Grounded {
+        matches: usize,
+        estimate: f64,
+        max: usize,
+    },
+    /// The allocator refused to grow the match list.
+    Alloc { matches: usize, bytes: u64 },
+}
+
+/// Matches found between two budget checks of a search (and room reserved for as many).
+const CHECK_EVERY: usize = 1 << 14;
 
 /// One atom as a trie: candidate rows sorted by its variables' values in global order.
 struct Trie {
@@ -48,13 +93,18 @@ struct IdFilter {
 
 /// `record[v]`: whether the match list keeps variable `v`'s values (a wildcard that
 /// nothing reads costs a column of millions of ids otherwise).
+///
+/// Before searching, the matches are estimated from the candidate facts (`estimate::body`)
+/// and refused when the estimate passes the `guard`'s budget; while searching, the matches
+/// found are counted, and the search stops when they pass it.
 pub fn join(
     body: &Body,
     atoms: &[&GroundRelation],
     consts: &[Vec<Option<u32>>],
     record: &[bool],
     dict: &Dict,
-) -> (Matches, JoinReport) {
+    guard: &Guard,
+) -> Result<(Matches, JoinReport), Overrun> {
     let nvars = body.vars.len();
     let recorded: Vec<usize> = (0..nvars).filter(|&v| record[v]).collect();
     // Candidate rows: constants match, repeated variables agree.
@@ -88,6 +138,23 @@ pub fn join(
             .collect();
         candidates.push(rows);
         atom_vars.push(first);
+    }
+    let stats: Vec<AtomStats> = candidates
+        .iter()
+        .zip(&atom_vars)
+        .zip(atoms)
+        .map(|((rows, vars), rel)| AtomStats {
+            rows: rows.len() as f64,
+            vars: vars
+                .iter()
+                .map(|&(v, p)| (v, distinct(&rel.cols[p], rows, dict.len()) as f64))
+                .collect(),
+        })
+        .collect();
+    let estimate = estimate::body(body, &stats);
+    let max = guard.max_matches();
+    if estimate.matches > max as f64 {
+        return Err(Overrun::Estimate { estimate, max });
     }
     let filters: Vec<IdFilter> = body
         .filters
@@ -152,14 +219,22 @@ pub fn join(
         }
         m.vars = one.vars;
         m.head = vec![0; matches];
-        return (
+        if matches > max {
+            return Err(Overrun::Grounded {
+                matches,
+                estimate: estimate.matches,
+                max,
+            });
+        }
+        return Ok((
             m,
             JoinReport {
                 var_order,
                 atom_sizes: candidates.iter().map(Vec::len).collect(),
                 matches,
+                estimate: estimate.matches,
             },
-        );
+        ));
     }
     let order = variable_order(nvars, &atom_vars, &candidates);
     let mut rank = vec![usize::MAX; nvars];
@@ -210,8 +285,12 @@ pub fn join(
         var_order: order.iter().map(|&v| body.vars[v].clone()).collect(),
         atom_sizes: candidates.iter().map(Vec::len).collect(),
         matches: 0,
+        estimate: estimate.matches,
     };
     let n = tries.len();
+    // Matches found by all pieces, as of their latest budget checks.
+    let found = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
     // The matches whose first variable's value lies in `driver`'s sorted rows `lo..hi`.
     let search = |(driver, lo, hi): (usize, usize, usize)| {
         let mut ranges = vec![(0usize, 0usize); (levels + 1) * n];
@@ -234,9 +313,30 @@ pub fn join(
                 vars: vec![vec![]; nvars],
                 head: vec![],
             },
+            emitted: 0,
+            checked: 0,
+            max,
+            found: &found,
+            stopped: &stopped,
+            stop: None,
         };
+        search.reserve();
         search.level(0);
-        search.out
+        match search.stop {
+            None => Ok(search.out),
+            Some(stop) => Err(stop),
+        }
+    };
+    let overrun = |stop: Stop| match stop {
+        Stop::Budget => Overrun::Grounded {
+            matches: found.load(Relaxed),
+            estimate: estimate.matches,
+            max,
+        },
+        Stop::Alloc(bytes) => Overrun::Alloc {
+            matches: found.load(Relaxed),
+            bytes,
+        },
     };
     let consts_ok = filters_at[0].iter().all(|&f| holds(&filters[f], &[], dict));
     if consts_ok && candidates.iter().all(|c| !c.is_empty()) {
@@ -271,10 +371,14 @@ pub fn join(
         let pieces: Vec<(usize, usize, usize)> =
             bounds.windows(2).map(|w| (driver, w[0], w[1])).collect();
         if pieces.len() == 1 {
-            m = search(pieces[0]);
+            m = search(pieces[0]).map_err(overrun)?;
         } else {
             use rayon::prelude::*;
-            let found: Vec<Matches> = pieces.into_par_iter().map(search).collect();
+            let found: Vec<Matches> = pieces
+                .into_par_iter()
+                .map(search)
+                .collect::<Result<_, Stop>>()
+                .map_err(overrun)?;
             let concat = |col: &dyn Fn(&Matches) -> &Vec<u32>| -> Vec<u32> {
                 let mut all = Vec::with_capacity(found.iter().map(|f| col(f).len()).sum());
                 for f in &found {
@@ -293,8 +397,31 @@ pub fn join(
         }
     }
     let matches = m.rows.first().map(Vec::len).unwrap_or(0);
+    if matches > max {
+        // The last piece's matches since its latest check.
+        return Err(Overrun::Grounded {
+            matches,
+            estimate: estimate.matches,
+            max,
+        });
+    }
     m.head = vec![0; matches];
-    (m, JoinReport { matches, ..report })
+    Ok((m, JoinReport { matches, ..report }))
+}
+
+/// The distinct values of `col` over `rows` (ids below `nids`).
+fn distinct(col: &[u32], rows: &[u32], nids: usize) -> usize {
+    let mut seen = vec![0u64; nids.div_ceil(64)];
+    let mut n = 0;
+    for &r in rows {
+        let id = col[r as usize] as usize;
+        let (word, bit) = (id / 64, 1u64 << (id % 64));
+        if seen[word] & bit == 0 {
+            seen[word] |= bit;
+            n += 1;
+        }
+    }
+    n
 }
 
 /// One atom: every candidate row is a match, in row order.
@@ -397,9 +524,56 @@ struct Search<'s> {
     /// `ranges[k * atoms + i]`: atom i's sorted-row range when binding level k.
     ranges: Vec<(usize, usize)>,
     out: Matches,
+    /// Matches this search found, and how many of them were counted in `found`.
+    emitted: usize,
+    checked: usize,
+    /// The most matches the budget has room for, over all pieces.
+    max: usize,
+    found: &'s AtomicUsize,
+    stopped: &'s AtomicBool,
+    /// Set when the search stopped early.
+    stop: Option<Stop>,
+}
+
+/// Why a search stopped early.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Budget,
+    /// The allocator refused this many bytes.
+    Alloc(u64),
 }
 
 impl Search<'_> {
+    /// Adds the matches found since the last check to the count of all pieces; stops when
+    /// that passes the budget (or another piece stopped), else reserves room for the next
+    /// [`CHECK_EVERY`] matches, fallibly.
+    fn checkpoint(&mut self) {
+        let delta = self.emitted - self.checked;
+        self.checked = self.emitted;
+        let total = self.found.fetch_add(delta, Relaxed) + delta;
+        // Another piece that stopped stops this one at its next check.
+        if total > self.max || self.stopped.load(Relaxed) {
+            self.stop = Some(Stop::Budget);
+            self.stopped.store(true, Relaxed);
+            return;
+        }
+        self.reserve();
+    }
+
+    fn reserve(&mut self) {
+        use nrp_data::memory::try_reserve;
+        let mut result = Ok(());
+        for v in &mut self.out.rows {
+            result = result.and_then(|()| try_reserve(v, CHECK_EVERY));
+        }
+        for &v in self.recorded {
+            result = result.and_then(|()| try_reserve(&mut self.out.vars[v], CHECK_EVERY));
+        }
+        if let Err(e) = result {
+            self.stop = Some(Stop::Alloc(e.bytes));
+        }
+    }
+
     fn holds(&self, f: usize) -> bool {
         holds(&self.filters[f], &self.binding, self.dict)
     }
@@ -414,6 +588,10 @@ impl Search<'_> {
             }
             for &v in self.recorded {
                 self.out.vars[v].push(self.binding[v]);
+            }
+            self.emitted += 1;
+            if self.emitted - self.checked == CHECK_EVERY {
+                self.checkpoint();
             }
             return;
         }
@@ -468,6 +646,9 @@ impl Search<'_> {
             self.binding[var] = v;
             if self.filters_at[k + 1].iter().all(|&f| self.holds(f)) {
                 self.level(k + 1);
+                if self.stop.is_some() {
+                    return;
+                }
             }
             // Deeper levels overwrote nothing of level k + 1's participant starts; restore
             // the driver's cursor for the next value.

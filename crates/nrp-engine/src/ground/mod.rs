@@ -7,11 +7,14 @@
 mod head;
 pub mod join;
 
+use crate::estimate;
 use crate::intern::Dict;
+use nrp_data::memory::{format_bytes, format_bytes_f64, format_count};
 use nrp_data::{Database, Value};
 use nrp_sema::{CoreRule, HeadTerm, Program, RelId, RelKind, Term};
 use nrp_syntax::Diagnostic;
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A relation's content: `arity` interned columns; rows sorted by content value order.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +59,8 @@ pub struct JoinReport {
     /// Facts of each atom after constant and repeated-variable filters.
     pub atom_sizes: Vec<usize>,
     pub matches: usize,
+    /// The matches estimated before the join (`estimate::body` over the atom sizes).
+    pub estimate: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -72,6 +77,13 @@ pub struct Ground {
     pub rules: Vec<Option<GroundRule>>,
     /// Input relations' embeddings (row-major `len * dim`, in f32 as the plan holds them).
     pub input_embeddings: Vec<Option<Vec<f32>>>,
+    /// The memory budget in bytes (`u64::MAX`: none). A rule whose estimated match list,
+    /// with what is [`Ground::held`] already, does not fit is refused before it is joined,
+    /// and a join stops when its matches pass it.
+    pub budget: u64,
+    /// Bytes held by the input relations and the match lists grounded so far (as
+    /// `estimate::bytes_per_match` counts them).
+    held: AtomicU64,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -80,8 +92,13 @@ impl Ground {
     /// Grounds the relations `needed` (dependencies first, as `Program::closure` gives them).
     pub fn new(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
         let mut g = Ground::inputs(program, db, needed)?;
-        g.derive(program, needed);
+        g.derive(program, needed)?;
         Ok(g)
+    }
+
+    /// Bytes held by the input relations and the match lists grounded so far.
+    pub fn held(&self) -> u64 {
+        self.held.load(Relaxed)
     }
 
     /// Reads the input relations that `needed` depends on (interned, sorted): after this
@@ -93,6 +110,8 @@ impl Ground {
             relations: vec![None; n],
             rules: vec![None; n],
             input_embeddings: vec![None; n],
+            budget: u64::MAX,
+            held: AtomicU64::new(0),
         };
         // Inputs first, then every constant of the rules, then content ranks: from here on
         // comparing two values is comparing two integers.
@@ -128,9 +147,12 @@ impl Ground {
         crate::trace("  intern inputs", &mut t);
         g.dict.freeze();
         crate::trace("  rank values", &mut t);
+        let mut held = 0u64;
         for (rel, bound) in inputs.into_iter().zip(loaded) {
             g.sort_input(rel, &bound);
+            held += 4 * (bound.len() * (bound.arity + bound.dim)) as u64;
         }
+        g.held = AtomicU64::new(held);
         crate::trace("  sort inputs", &mut t);
         Ok(g)
     }
@@ -139,7 +161,7 @@ impl Ground {
     /// level: a rule's level is above that of every relation it reads, so the rules of one
     /// level are independent. Inside a thread pool (the backend's, with more than one
     /// thread) they ground in parallel; results do not depend on the schedule.
-    pub fn derive(&mut self, program: &Program, needed: &[RelId]) {
+    pub fn derive(&mut self, program: &Program, needed: &[RelId]) -> R<()> {
         use rayon::prelude::*;
         let mut t = std::time::Instant::now();
         let mut level = vec![0usize; program.relations.len()];
@@ -173,14 +195,14 @@ impl Ground {
                         .map(|&(r, _)| r)
                 })
                 .collect();
-            let ground = |(&(_, rule), twin): (&(RelId, &CoreRule), &Option<RelId>)| match twin {
-                Some(t) => this.copy_of(*t, rule, program),
-                None => this.ground_rule(rule),
+            let ground = |(&(rel, rule), twin): (&(RelId, &CoreRule), &Option<RelId>)| match twin {
+                Some(t) => Ok(this.copy_of(*t, rule, program)),
+                None => this.ground_rule(program, rel, rule, true),
             };
             let grounded: Vec<(GroundRelation, GroundRule)> = if parallel && batch.len() > 1 {
-                batch.par_iter().zip(&twins).map(ground).collect()
+                batch.par_iter().zip(&twins).map(ground).collect::<R<_>>()?
             } else {
-                batch.iter().zip(&twins).map(ground).collect()
+                batch.iter().zip(&twins).map(ground).collect::<R<_>>()?
             };
             done.extend(batch.iter().copied());
             for (&(rel, _), (relation, ground)) in batch.iter().zip(grounded) {
@@ -193,6 +215,7 @@ impl Ground {
                 .collect();
             crate::trace(&format!("  rules {}", names.join(", ")), &mut t);
         }
+        Ok(())
     }
 
     fn load_input(
@@ -301,7 +324,7 @@ impl Ground {
         let RelKind::Derived(rule) = &program.relations[rel].kind else {
             return None;
         };
-        let (_, mut again) = self.ground_rule(rule);
+        let (_, mut again) = self.ground_rule(program, rel, rule, false).ok()?;
         (b < again.bodies.len()).then(|| std::borrow::Cow::Owned(again.bodies.swap_remove(b)))
     }
 
@@ -344,6 +367,11 @@ impl Ground {
         let RelKind::Derived(twin) = &program.relations[earlier].kind else {
             unreachable!("a derived relation")
         };
+        // A copy is held as much as the original.
+        for (m, (body, expr)) in g.bodies.iter().zip(twin.bodies()) {
+            let bytes = estimate::body_bytes_per_match(twin, body, expr).held;
+            self.held.fetch_add(bytes * m.len() as u64, Relaxed);
+        }
         for ((report, (body, _)), (twin_body, _)) in
             g.reports.iter_mut().zip(rule.bodies()).zip(twin.bodies())
         {
@@ -356,7 +384,15 @@ impl Ground {
         (self.relations[earlier].clone().expect("grounded"), g)
     }
 
-    fn ground_rule(&self, rule: &CoreRule) -> (GroundRelation, GroundRule) {
+    /// Grounds `rule` (of relation `rel`) within the budget (`guarded`; re-grounding for a
+    /// message is not), adding its match lists to what is held.
+    fn ground_rule(
+        &self,
+        program: &Program,
+        rel: RelId,
+        rule: &CoreRule,
+        guarded: bool,
+    ) -> R<(GroundRelation, GroundRule)> {
         let head = rule.head();
         let k = head.len();
         let id = |c: &Value| {
@@ -393,7 +429,21 @@ impl Ground {
                         .collect()
                 })
                 .collect();
-            let (m, report) = join::join(body, &atoms, &consts, &record, &self.dict);
+            let bytes = estimate::body_bytes_per_match(rule, body, expr);
+            let guard = if guarded {
+                join::Guard {
+                    budget: self.budget,
+                    held: &self.held,
+                    bytes_per_match: bytes.total(),
+                }
+            } else {
+                join::Guard::unlimited(&self.held)
+            };
+            let (m, report) = join::join(body, &atoms, &consts, &record, &self.dict, &guard)
+                .map_err(|o| self.overrun(program, rel, body, bytes.total(), o))?;
+            if guarded {
+                self.held.fetch_add(bytes.held * m.len() as u64, Relaxed);
+            }
             bodies.push(m);
             reports.push(report);
         }
@@ -425,20 +475,75 @@ impl Ground {
             sort_by_head(m, &head_row[offset..offset + len], rows);
             offset += len;
         }
-        (
+        Ok((
             GroundRelation {
                 arity: k,
                 cols,
                 len: rows,
             },
             GroundRule { bodies, reports },
-        )
+        ))
+    }
+
+    /// A join that the budget has no room for, as the user reads it: which rule, how many
+    /// matches (estimated, or found so far), what they take and what the limit is.
+    fn overrun(
+        &self,
+        program: &Program,
+        rel: RelId,
+        body: &nrp_sema::Body,
+        bytes_per_match: u64,
+        overrun: join::Overrun,
+    ) -> Diagnostic {
+        let name = estimate::user_name(program, rel);
+        let span = estimate::body_span(program, rel, body);
+        let room = |max: usize| estimate::Room {
+            max,
+            ..estimate::Room::new(self.budget, self.held(), bytes_per_match)
+        };
+        match overrun {
+            join::Overrun::Estimate { estimate, max } => {
+                estimate::over_estimate(program, rel, body, &estimate, &room(max))
+            }
+            join::Overrun::Grounded {
+                matches,
+                estimate,
+                max,
+            } => Diagnostic::error(
+                format!(
+                    "grounding the rule for `{name}` stopped after {matches} matches ({}), {}",
+                    format_bytes_f64(matches as f64 * bytes_per_match as f64),
+                    room(max).too_many()
+                ),
+                span,
+            )
+            .with_label(format!(
+                "estimated {} matches, found more",
+                format_count(estimate)
+            ))
+            .with_note(room(max).note()),
+            join::Overrun::Alloc { matches, bytes } => Diagnostic::error(
+                format!(
+                    "out of memory grounding the rule for `{name}`: cannot allocate {} after {matches} matches",
+                    format_bytes(bytes)
+                ),
+                span,
+            )
+            .with_note(format!(
+                "the memory limit is {}; a smaller `--memory-limit` stops grounding before memory runs out",
+                format_bytes(self.budget)
+            )),
+        }
     }
 }
 
 /// `record[v]`: whether body variable `v` is read after grounding (named, or read by the
 /// head, a filter or the expression): a wildcard nothing reads keeps no column.
-fn recorded(head: &[HeadTerm], body: &nrp_sema::Body, expr: Option<&nrp_sema::Expr>) -> Vec<bool> {
+pub(crate) fn recorded(
+    head: &[HeadTerm],
+    body: &nrp_sema::Body,
+    expr: Option<&nrp_sema::Expr>,
+) -> Vec<bool> {
     let mut record: Vec<bool> = body.vars.iter().map(|n| !n.starts_with('_')).collect();
     let mut read = |t: &Term| {
         if let Term::Var(v) = t {

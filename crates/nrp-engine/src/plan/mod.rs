@@ -804,6 +804,138 @@ impl Builder<'_> {
     }
 }
 
+/// Bytes of `rows × dim` float32 values (no overflow: `u128`).
+pub fn tensor_bytes(rows: usize, dim: usize) -> u128 {
+    rows as u128 * dim as u128 * 4
+}
+
+/// Bytes of a node's values: its `rows × dim` float32 values, or its non-zeros when sparse.
+pub fn value_bytes(node: &Node) -> u128 {
+    match &node.sparse {
+        Some(s) => tensor_bytes(s.nnz(), 1),
+        None => tensor_bytes(node.rows, node.dim),
+    }
+}
+
+/// What a node computes, for a message: the module it applies, or its label.
+fn node_what(plan: &Plan, program: &Program, id: NodeId) -> String {
+    let n = &plan.nodes[id];
+    match n.module {
+        Some(m) => {
+            let module = &program.modules[m];
+            format!("`{}` ({})", module.name, module.kind.describe())
+        }
+        None => match n.label.strip_prefix("matches of ") {
+            Some(rel) => format!("the matches of `{}`", user_name(rel)),
+            None => format!("`{}`", user_name(&n.label)),
+        },
+    }
+}
+
+/// A relation's name as written (`H#1` → `H`).
+fn user_name(name: &str) -> &str {
+    name.split(['#', ' ']).next().unwrap_or(name)
+}
+
+/// The node's place in the program: its expression, else its relation's definition.
+fn node_span(plan: &Plan, program: &Program, id: NodeId) -> Option<Span> {
+    let n = &plan.nodes[id];
+    n.span.or(match n.space {
+        Space::Facts(r) | Space::Matches(r, _) => Some(program.relations[r].span),
+        Space::One => None,
+    })
+}
+
+/// Refuses a `rows × dim` tensor for node `id` that does not fit in `budget` bytes, before
+/// it is allocated.
+pub fn check_tensor(
+    plan: &Plan,
+    program: &Program,
+    id: NodeId,
+    rows: usize,
+    dim: usize,
+    budget: u64,
+) -> R<()> {
+    let bytes = tensor_bytes(rows, dim);
+    if bytes <= budget as u128 {
+        return Ok(());
+    }
+    let message = format!(
+        "{} would be a {rows} × {dim} tensor ({}), more than the memory limit of {}",
+        node_what(plan, program, id),
+        nrp_data::memory::format_bytes_f64(bytes as f64),
+        nrp_data::memory::format_bytes(budget)
+    );
+    Err(match node_span(plan, program, id) {
+        Some(s) => Diagnostic::error(message, s).with_label(format!("{rows} × {dim} values")),
+        None => Diagnostic::global(message),
+    })
+}
+
+/// What the plan's per-epoch tensors take: the values of every node that is not a
+/// constant (constants are allocated already), twice when training (values and gradients).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochMemory {
+    pub bytes: u128,
+    /// The node with the most bytes.
+    pub largest: Option<NodeId>,
+}
+
+/// [`EpochMemory`] of the nodes `targets` need.
+pub fn epoch_memory(plan: &Plan, targets: &[NodeId], training: bool) -> EpochMemory {
+    let mut m = EpochMemory::default();
+    let mut largest = 0;
+    for id in plan.topological(targets) {
+        let n = &plan.nodes[id];
+        if matches!(n.op, Op::Const(_)) {
+            continue;
+        }
+        let b = value_bytes(n) * if training { 2 } else { 1 };
+        m.bytes += b;
+        if m.largest.is_none() || b > largest {
+            largest = b;
+            m.largest = Some(id);
+        }
+    }
+    m
+}
+
+/// Refuses a plan whose per-epoch tensors ([`epoch_memory`]) do not fit in `budget` bytes:
+/// before the first epoch allocates them.
+pub fn check_epoch_memory(
+    plan: &Plan,
+    program: &Program,
+    targets: &[NodeId],
+    training: bool,
+    budget: u64,
+) -> R<EpochMemory> {
+    let m = epoch_memory(plan, targets, training);
+    if m.bytes <= budget as u128 {
+        return Ok(m);
+    }
+    let id = m.largest.expect("some node takes the bytes");
+    let n = &plan.nodes[id];
+    let fmt = |b: u128| nrp_data::memory::format_bytes_f64(b as f64);
+    let message = format!(
+        "the tensors computed {} take {}, more than the memory limit of {}; the largest is {}, {} × {} ({})",
+        if training {
+            "every epoch (values and gradients)"
+        } else {
+            "to evaluate the program"
+        },
+        fmt(m.bytes),
+        nrp_data::memory::format_bytes(budget),
+        node_what(plan, program, id),
+        n.rows,
+        n.dim,
+        fmt(value_bytes(n) * if training { 2 } else { 1 })
+    );
+    Err(match node_span(plan, program, id) {
+        Some(s) => Diagnostic::error(message, s).with_label("the largest tensor"),
+        None => Diagnostic::global(message),
+    })
+}
+
 /// Rows of a row-wise result: one-row operands (scalar constants) broadcast, so the result
 /// has the rows of the others — none when a match list is empty (not the scalar's one).
 pub fn broadcast_rows(rows: impl IntoIterator<Item = usize>) -> usize {
@@ -895,6 +1027,7 @@ pub(crate) mod tests {
         f(&rules::Ctx {
             program: &program,
             ground: &ground,
+            budget: u64::MAX,
         })
     }
 

@@ -53,10 +53,21 @@ pub fn apply(plan: &mut Plan, ctx: &Ctx, targets: &[NodeId]) -> Result<(), Diagn
                 continue;
             }
         }
-        // Dense evaluation: sparse inputs are made dense first.
+        // Dense evaluation: sparse inputs are made dense first. Each dense tensor must fit
+        // in the budget before it is allocated.
+        let (rows, dim) = (plan.nodes[id].rows, plan.nodes[id].dim);
+        crate::plan::check_tensor(plan, ctx.program, id, rows, dim, ctx.budget)?;
         let mut op = plan.nodes[id].op.clone();
         for slot in op.inputs_mut() {
             if let Some(s) = plan.nodes[*slot].sparse.clone() {
+                crate::plan::check_tensor(
+                    plan,
+                    ctx.program,
+                    *slot,
+                    s.n_rows(),
+                    s.n_cols(),
+                    ctx.budget,
+                )?;
                 let Op::Const(v) = &plan.nodes[*slot].op else {
                     unreachable!("folded inputs")
                 };

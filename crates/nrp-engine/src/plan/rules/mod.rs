@@ -60,6 +60,8 @@ use nrp_syntax::Diagnostic;
 pub struct Ctx<'a> {
     pub program: &'a Program,
     pub ground: &'a Ground,
+    /// The memory budget in bytes: a constant folded at grounding must fit in it.
+    pub budget: u64,
 }
 
 type Rule = fn(&mut Plan, &Ctx, &[NodeId]) -> Result<(), Diagnostic>;
@@ -173,7 +175,11 @@ pub fn optimize_except(
     rels: &[RelId],
     disabled: &[&str],
 ) -> Result<(), Diagnostic> {
-    let ctx = Ctx { program, ground };
+    let ctx = Ctx {
+        program,
+        ground,
+        budget: ground.budget,
+    };
     let mut t = std::time::Instant::now();
     for (name, rule) in ORDER {
         if disabled.contains(name) {
