@@ -264,7 +264,7 @@ mod tests {
         }
         assert!(parse_size("0").unwrap_err().contains("at least one byte"));
         assert!(
-            parse_size("0.1k")
+            parse_size("0.0001k")
                 .unwrap_err()
                 .contains("at least one byte")
         );
