@@ -287,6 +287,8 @@ fn cmd_query(args: &Args) -> R<()> {
     let params = parameters(args, None, &program, &needed)?;
     let accept = args.flag("accept");
     let render = |d: Diagnostic| Failure(d.render(&source));
+    // Checked (and the pool started) with `--reference` too: a bad `--threads` is an error.
+    let backend = backend(args)?;
     let mut out = String::new();
     if args.flag("reference") {
         let results = nrp_reference::evaluate(&program, &db, &params, &[rel]).map_err(render)?;
@@ -311,7 +313,6 @@ fn cmd_query(args: &Args) -> R<()> {
             &mut out,
         );
     } else {
-        let backend = backend(args)?;
         let engine = nrp_engine::Engine::new(&program, &db, &[rel]).map_err(render)?;
         let p = nrp_engine::Params::new(&program, &params);
         let o = engine
