@@ -8,7 +8,7 @@ import nrpcheck as nc
 t = nc.Transcript(__file__)
 OPTIONS = {
     "run": {"db": True, "out": False, "seed": False, "threads": False, "save": False,
-            "load": False, "json": False},
+            "save-every": False, "resume": False, "no-fit": False, "load": False, "json": False},
     "check": {"db": False},
     "explain": {"db": True, "dot": False},
     "query": {"db": True, "relation": True, "load": False, "seed": False, "accept": False,
@@ -40,7 +40,7 @@ for c, opts in OPTIONS.items():
     usage = " ".join(usage.split())
     if not usage.startswith(f"nrp {c} PROGRAM"):
         t.failures.append(f"`{spelled}`: synopsis {usage!r}")
-    listed = re.findall(r"^  --([a-z]+)", h, re.M)
+    listed = re.findall(r"^  --([a-z-]+)", h, re.M)
     if sorted(listed) != sorted(opts):
         t.failures.append(f"`{spelled}`: options {listed}, expected {sorted(opts)}")
     for name, required in opts.items():
