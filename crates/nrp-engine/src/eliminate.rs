@@ -131,10 +131,7 @@ fn factors(expr: &Expr, body: &Body, modules: &[nrp_sema::Module]) -> Option<Vec
             ),
             _ => return None, // reads two atoms: not a product of per-atom factors
         };
-        out.push(Factor {
-            expr: f.clone(),
-            home,
-        });
+        out.push(Factor { expr: f, home });
     }
     Some(out)
 }
@@ -144,13 +141,41 @@ fn index_taking(e: &Expr, modules: &[nrp_sema::Module]) -> bool {
     matches!(&e.kind, ExprKind::Apply(m, _) if matches!(modules[*m].kind, nrp_sema::ModuleKind::OneHot { .. } | nrp_sema::ModuleKind::Embedding { .. }))
 }
 
-fn flatten<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+/// The factors of a product. In a chain `((a ⊙ b) ⊙ c) …`, the operands multiplied after
+/// its last other operator (`/`, or `+ -` in a sum) are factors, and everything before
+/// them is one.
+fn flatten(e: &Expr, out: &mut Vec<Expr>) {
     match &e.kind {
         ExprKind::Binary(BinOp::Mul, a, b) => {
             flatten(a, out);
             flatten(b, out);
         }
-        _ => out.push(e),
+        ExprKind::Chain(first, rest) => {
+            let factors_from = match rest.iter().rposition(|(op, _)| *op != BinOp::Mul) {
+                None => {
+                    flatten(first, out);
+                    0
+                }
+                Some(k) if k + 1 == rest.len() => return out.push(e.clone()),
+                Some(k) => {
+                    let head = &rest[..=k];
+                    let dim = head.iter().fold(first.dim, |d, (_, x)| match (d, x.dim) {
+                        (Some(1), o) | (o, Some(1)) => o,
+                        (a, _) => a,
+                    });
+                    out.push(Expr {
+                        kind: ExprKind::Chain(first.clone(), head.to_vec()),
+                        dim,
+                        span: first.span.to(rest[k].1.span),
+                    });
+                    k + 1
+                }
+            };
+            for (_, x) in &rest[factors_from..] {
+                flatten(x, out);
+            }
+        }
+        _ => out.push(e.clone()),
     }
 }
 
@@ -458,6 +483,10 @@ fn reindex(e: &Expr, atom: usize, body: &Body) -> Expr {
                 go(a, atom);
                 go(b, atom);
             }
+            ExprKind::Chain(first, rest) => {
+                go(first, atom);
+                rest.iter_mut().for_each(|(_, x)| go(x, atom));
+            }
             ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
                 xs.iter_mut().for_each(|x| go(x, atom))
             }
@@ -487,6 +516,10 @@ fn map_encodes(e: &mut Expr, f: &mut dyn FnMut(&mut Term)) {
         ExprKind::Binary(_, a, b) => {
             map_encodes(a, f);
             map_encodes(b, f);
+        }
+        ExprKind::Chain(first, rest) => {
+            map_encodes(first, f);
+            rest.iter_mut().for_each(|(_, x)| map_encodes(x, f));
         }
         ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
             xs.iter_mut().for_each(|x| map_encodes(x, f))
@@ -556,7 +589,7 @@ mod tests {
         let q = eliminate(&p);
         expect_test::expect![[r#"
               X(v; sum([v])) :- E(v, _1) .    # conjunction
-              P(a; sum(((x * w) * u))) :- X(c; x), E(c, b; w), E(b, a; u) .    # conjunction
+              P(a; sum((x * w * u))) :- X(c; x), E(c, b; w), E(b, a; u) .    # conjunction
             --- after ---
               X(v; sum([v])) :- E(v, _1) .    # conjunction
               P#e1(b; sum((x * w))) :- X(c; x), E(c, b; w) .    # conjunction

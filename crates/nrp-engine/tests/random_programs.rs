@@ -15,7 +15,8 @@
 //! spelled `1.0` and `"1"`), wildcards, filters, unions `|`, several rules per head, every
 //! aggregation, encodes, arithmetic with broadcasting, element-wise functions, Linear (with
 //! and without bias), Embedding, OneHot, LayerNorm, activations, Softmax/LogSoftmax,
-//! Dropout, Concat, ArgMax, `==`, named and composite modules, named constants,
+//! Dropout, Concat, ArgMax, comparisons `== != < <= > >=`, flat chains `a + b - c`,
+//! named and composite modules, named constants,
 //! post-aggregation transforms, losses, chains of derived relations, triangles and
 //! 4-cycles, zero-ary and dimension-0 relations, projections of tables onto fewer columns.
 

@@ -366,15 +366,20 @@ impl<'a> Evaluator<'a> {
             ExprKind::Neg(x) => self.expr(x, body, m)?.iter().map(|v| -v).collect(),
             ExprKind::Binary(op, a, b) => {
                 let (a, b) = (self.expr(a, body, m)?, self.expr(b, body, m)?);
-                let f = |x: f64, y: f64| match op {
-                    BinOp::Add => x + y,
-                    BinOp::Sub => x - y,
-                    BinOp::Mul => x * y,
-                    BinOp::Div => x / y,
-                    BinOp::Pow => x.powf(y),
-                    BinOp::Eq => (x == y) as u8 as f64,
-                };
-                broadcast(&a, &b, f)
+                broadcast(&a, &b, |x, y| op.apply(x, y))
+            }
+            ExprKind::Chain(first, rest) => {
+                // `((a op b) op c) …`: every intermediate result rounds, as a node of its
+                // own would; the last one rounds in `expr`.
+                let mut acc = self.expr(first, body, m)?;
+                for (i, (op, x)) in rest.iter().enumerate() {
+                    let x = self.expr(x, body, m)?;
+                    acc = broadcast(&acc, &x, |a, b| op.apply(a, b));
+                    if i + 1 < rest.len() {
+                        acc = self.round(acc);
+                    }
+                }
+                acc
             }
             ExprKind::Func(Func::Concat, xs) => {
                 let mut out = vec![];

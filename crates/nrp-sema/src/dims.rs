@@ -136,6 +136,17 @@ fn infer_expr(
             let db = infer_expr(b, body, rels, modules, limit)?;
             broadcast(op.symbol(), da, db, span)?
         }
+        ExprKind::Chain(first, rest) => {
+            // Step by step, as `((a + b) + c)` would be: a mismatch names its operator and
+            // spans the chain up to the offending operand.
+            let mut d = infer_expr(first, body, rels, modules, limit)?;
+            let start = first.span;
+            for (op, x) in rest.iter_mut() {
+                let dx = infer_expr(x, body, rels, modules, limit)?;
+                d = broadcast(op.symbol(), d, dx, start.to(x.span))?;
+            }
+            d
+        }
         ExprKind::Func(Func::Concat, xs) => {
             let mut total = Some(0usize);
             for x in xs.iter_mut() {

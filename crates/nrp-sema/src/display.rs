@@ -221,6 +221,14 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
             op.symbol(),
             expr_text(p, b, y)
         ),
+        ExprKind::Chain(first, rest) => {
+            let mut s = format!("({}", expr_text(p, b, first));
+            for (op, x) in rest {
+                s.push_str(&format!(" {} {}", op.symbol(), expr_text(p, b, x)));
+            }
+            s.push(')');
+            s
+        }
         ExprKind::Func(f, xs) => format!(
             "{}({})",
             f.name(),

@@ -312,7 +312,13 @@ pub enum BinOp {
     Mul,
     Div,
     Pow,
+    /// Comparisons: 1 where they hold, else 0, element-wise; no gradient.
     Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 impl BinOp {
@@ -324,6 +330,47 @@ impl BinOp {
             BinOp::Div => "/",
             BinOp::Pow => "**",
             BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+        }
+    }
+
+    /// `a op b` on numbers (comparisons give 1 or 0), as the reference evaluates it.
+    pub fn apply(self, a: f64, b: f64) -> f64 {
+        let holds = |c: bool| c as u8 as f64;
+        match self {
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+            BinOp::Pow => a.powf(b),
+            BinOp::Eq => holds(a == b),
+            BinOp::Ne => holds(a != b),
+            BinOp::Lt => holds(a < b),
+            BinOp::Le => holds(a <= b),
+            BinOp::Gt => holds(a > b),
+            BinOp::Ge => holds(a >= b),
+        }
+    }
+
+    /// The same operator on the AST.
+    pub fn from_ast(op: nrp_syntax::ast::BinOp) -> BinOp {
+        use nrp_syntax::ast::BinOp as A;
+        match op {
+            A::Add => BinOp::Add,
+            A::Sub => BinOp::Sub,
+            A::Mul => BinOp::Mul,
+            A::Div => BinOp::Div,
+            A::Pow => BinOp::Pow,
+            A::Eq => BinOp::Eq,
+            A::Ne => BinOp::Ne,
+            A::Lt => BinOp::Lt,
+            A::Le => BinOp::Le,
+            A::Gt => BinOp::Gt,
+            A::Ge => BinOp::Ge,
         }
     }
 }
@@ -379,6 +426,10 @@ pub enum ExprKind {
     Const(f64),
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `a op1 b op2 c …` evaluated left to right, `((a op1 b) op2 c) …`: the parser's
+    /// n-ary `+ -` and `* /` chains. A flat sum of thousands of terms stays one node, so
+    /// no walk over expressions recurses once per term.
+    Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     Func(Func, Vec<Expr>),
     Apply(ModuleId, Vec<Expr>),
 }
@@ -391,6 +442,10 @@ impl Expr {
             ExprKind::Binary(_, a, b) => {
                 a.walk(f);
                 b.walk(f)
+            }
+            ExprKind::Chain(first, rest) => {
+                first.walk(f);
+                rest.iter().for_each(|(_, x)| x.walk(f))
             }
             ExprKind::Func(_, args) | ExprKind::Apply(_, args) => {
                 args.iter().for_each(|a| a.walk(f))

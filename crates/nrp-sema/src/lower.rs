@@ -245,15 +245,14 @@ impl<'a> Lowerer<'a> {
             },
             AK::Neg(x) => -self.eval_const(x)?,
             AK::Binary(op, a, b) => {
-                let (a, b) = (self.eval_const(a)?, self.eval_const(b)?);
-                match op {
-                    ast::BinOp::Add => a + b,
-                    ast::BinOp::Sub => a - b,
-                    ast::BinOp::Mul => a * b,
-                    ast::BinOp::Div => a / b,
-                    ast::BinOp::Pow => a.powf(b),
-                    ast::BinOp::Eq => (a == b) as u8 as f64,
+                BinOp::from_ast(*op).apply(self.eval_const(a)?, self.eval_const(b)?)
+            }
+            AK::Chain(first, rest) => {
+                let mut acc = self.eval_const(first)?;
+                for (op, x) in rest {
+                    acc = BinOp::from_ast(*op).apply(acc, self.eval_const(x)?);
                 }
+                acc
             }
             AK::Call { callee, args } if args.len() == 1 && args[0].name.is_none() => {
                 let x = self.eval_const(&args[0].value)?;
@@ -856,15 +855,19 @@ impl<'a> Lowerer<'a> {
             AK::Binary(op, a, b) => {
                 let a = self.lower_expr(a, scope, alloc)?;
                 let b = self.lower_expr(b, scope, alloc)?;
-                let op = match op {
-                    ast::BinOp::Add => BinOp::Add,
-                    ast::BinOp::Sub => BinOp::Sub,
-                    ast::BinOp::Mul => BinOp::Mul,
-                    ast::BinOp::Div => BinOp::Div,
-                    ast::BinOp::Pow => BinOp::Pow,
-                    ast::BinOp::Eq => BinOp::Eq,
-                };
-                expr(ExprKind::Binary(op, Box::new(a), Box::new(b)), span)
+                expr(
+                    ExprKind::Binary(BinOp::from_ast(*op), Box::new(a), Box::new(b)),
+                    span,
+                )
+            }
+            AK::Chain(first, rest) => {
+                // Left to right: inline modules are numbered in this order.
+                let first = self.lower_expr(first, scope, alloc)?;
+                let mut xs = Vec::with_capacity(rest.len());
+                for (op, x) in rest {
+                    xs.push((BinOp::from_ast(*op), self.lower_expr(x, scope, alloc)?));
+                }
+                expr(ExprKind::Chain(Box::new(first), xs), span)
             }
             AK::Encode(terms) => {
                 let mut items = vec![];
@@ -1076,13 +1079,13 @@ impl<'a> Lowerer<'a> {
                 return Err(Diagnostic::error(
                     format!(
                         "module `{}` is created but not applied",
-                        nrp_syntax::print::print_expr(e)
+                        nrp_syntax::print::print_expr_brief(e, 60)
                     ),
                     span,
                 )
                 .with_note(format!(
                     "apply it to an embedding: `{}(z)`",
-                    nrp_syntax::print::print_expr(e)
+                    nrp_syntax::print::print_expr_brief(e, 60)
                 )));
             }
             return Err(Diagnostic::error(
@@ -1118,7 +1121,7 @@ impl<'a> Lowerer<'a> {
         Err(Diagnostic::error(
             format!(
                 "`{}` cannot be called",
-                nrp_syntax::print::print_expr(callee)
+                nrp_syntax::print::print_expr_brief(callee, 60)
             ),
             callee.span,
         ))
@@ -1303,6 +1306,7 @@ fn mentions_inp(e: &ast::Expr) -> bool {
         AK::Ident(n) => n == "inp",
         AK::Neg(x) => mentions_inp(x),
         AK::Binary(_, a, b) => mentions_inp(a) || mentions_inp(b),
+        AK::Chain(first, rest) => mentions_inp(first) || rest.iter().any(|(_, x)| mentions_inp(x)),
         AK::Call { callee, args } => {
             mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value))
         }
@@ -1325,6 +1329,12 @@ fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
         AK::Binary(_, a, b) => {
             find_aggregations(a, out);
             find_aggregations(b, out);
+        }
+        AK::Chain(first, rest) => {
+            find_aggregations(first, out);
+            for (_, x) in rest {
+                find_aggregations(x, out);
+            }
         }
         _ => {}
     }
@@ -1362,6 +1372,12 @@ fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> 
         ExprKind::Binary(_, a, b) => {
             rename_vars(a, from, to, atom)?;
             rename_vars(b, from, to, atom)?;
+        }
+        ExprKind::Chain(first, rest) => {
+            rename_vars(first, from, to, atom)?;
+            for (_, x) in rest {
+                rename_vars(x, from, to, atom)?;
+            }
         }
         ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
             for x in xs {

@@ -162,7 +162,13 @@ pub enum BinOp {
     Mul,
     Div,
     Pow,
+    /// Comparisons: 1 where it holds, else 0, element-wise.
     Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 impl BinOp {
@@ -174,7 +180,25 @@ impl BinOp {
             BinOp::Div => "/",
             BinOp::Pow => "**",
             BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
         }
+    }
+
+    /// `== != < <= > >=`.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+        )
+    }
+
+    /// `+ -` and `* /`: the operators of a [`ExprKind::Chain`].
+    pub fn chains(self) -> bool {
+        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div)
     }
 }
 
@@ -184,7 +208,13 @@ pub enum ExprKind {
     Str(String),
     Ident(String),
     Neg(Box<Expr>),
+    /// `a ** b` and the comparisons `a == b`, `a < b`, …
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `a + b - c` or `a * b / c`: operands of one precedence level, evaluated left to right.
+    /// A flat sum of thousands of terms is one node, not a tree as deep as it is long, so
+    /// only true nesting (parentheses, calls, `-`, `**`) counts against the depth limit.
+    /// The parser makes one for every `+ - * /`; every `(op, operand)` has `op.chains()`.
+    Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     /// `callee(args)`: a module constructor (`Linear(16, 7)`), a module application
     /// (`Linear(16, 7)(z)`, `Lin1(z)`), a function (`exp(z)`, `Concat(a, b)`) or an
     /// aggregation (`sum(...)`); sema tells them apart.
@@ -282,6 +312,10 @@ impl Expr {
             ExprKind::Binary(_, a, b) => {
                 a.erase_spans();
                 b.erase_spans();
+            }
+            ExprKind::Chain(first, rest) => {
+                first.erase_spans();
+                rest.iter_mut().for_each(|(_, x)| x.erase_spans());
             }
             ExprKind::Call { callee, args } => {
                 callee.erase_spans();

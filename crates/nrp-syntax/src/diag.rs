@@ -42,15 +42,23 @@ impl Source {
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column (in characters) of a byte offset. A byte-order mark at the
+    /// start of the text is not a column.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line];
-        let col = self.text[start..floor_char_boundary(&self.text, offset)]
-            .chars()
-            .count();
+        let start = self.line_starts[line] + self.bom_len(line);
+        let col = self.text[start.min(offset)..offset].chars().count();
         (line + 1, col + 1)
+    }
+
+    /// The length of the byte-order mark that starts 0-based `line` (only the first).
+    fn bom_len(&self, line: usize) -> usize {
+        if line == 0 && self.text.starts_with(crate::lexer::BOM) {
+            crate::lexer::BOM.len_utf8()
+        } else {
+            0
+        }
     }
 
     /// `name:line:col` of a byte offset.
@@ -60,7 +68,7 @@ impl Source {
     }
 
     fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts[line - 1];
+        let start = self.line_starts[line - 1] + self.bom_len(line - 1);
         let end = self
             .line_starts
             .get(line)
@@ -75,6 +83,43 @@ impl Source {
         let e = floor_char_boundary(&self.text, span.end.min(self.text.len()));
         &self.text[s..e.max(s)]
     }
+}
+
+/// A source line longer than this many characters is shown shortened around the caret.
+pub const MAX_SHOWN_LINE: usize = 120;
+
+/// The line as shown (at most [`MAX_SHOWN_LINE`] characters, `…` where it is cut), the
+/// white space before the caret, and the caret's width, for a caret `width` characters wide
+/// from character `col0` (0-based).
+fn clip_line(text: &str, col0: usize, width: usize) -> (String, String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    // Tabs keep their width in the caret line so the caret stays aligned.
+    let blank = |cs: &[char]| -> String {
+        cs.iter()
+            .map(|&c| if c == '\t' { '\t' } else { ' ' })
+            .collect()
+    };
+    let col0 = col0.min(n);
+    if n <= MAX_SHOWN_LINE {
+        return (text.to_string(), blank(&chars[..col0]), width);
+    }
+    // Room for a `…` at each end; the caret a third of the way in.
+    let shown = MAX_SHOWN_LINE - 2;
+    let start = col0.saturating_sub(shown / 3).min(n - shown);
+    let end = start + shown;
+    let mut line = String::new();
+    let mut lead = String::new();
+    if start > 0 {
+        line.push('…');
+        lead.push(' ');
+    }
+    line.extend(&chars[start..end]);
+    if end < n {
+        line.push('…');
+    }
+    lead.push_str(&blank(&chars[start..col0]));
+    (line, lead, width.min(end.saturating_sub(col0)).max(1))
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -159,12 +204,7 @@ impl Diagnostic {
             line_chars + 1
         };
         let width = last.saturating_sub(col).max(1);
-        // Tabs keep their width in the caret line so the caret stays aligned.
-        let lead: String = text
-            .chars()
-            .take(col - 1)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let (text, lead, width) = clip_line(text, col - 1, width);
         out.push_str(&format!(
             "{pad} |\n{line} | {text}\n{pad} | {lead}{}",
             "^".repeat(width)
@@ -214,6 +254,62 @@ mod tests {
               = note: tables: edge
         "#]]
         .assert_eq(&d.render(&src));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_column() {
+        let src = Source::new("p.nrp", "\u{feff}H(v) :- Foo(v) .\nx");
+        assert_eq!(src.line_col(3), (1, 1));
+        assert_eq!(src.line_col(11), (1, 9));
+        assert_eq!(src.line_col(0), (1, 1));
+        let d = Diagnostic::error("unknown relation `Foo`", Span::new(11, 14));
+        expect_test::expect![[r#"
+            p.nrp:1:9: error: unknown relation `Foo`
+              |
+            1 | H(v) :- Foo(v) .
+              |         ^^^
+        "#]]
+        .assert_eq(&d.render(&src));
+    }
+
+    /// A long line is cut around the caret, at most `MAX_SHOWN_LINE` characters; the
+    /// rendering never shows a second source line.
+    #[test]
+    fn long_lines_are_shortened_around_the_caret() {
+        let terms: Vec<String> = (0..2000).map(|i| format!("x{i}")).collect();
+        let line = format!("H(; {}) :- A(; x) .", terms.join(" + "));
+        let text = format!("{line}\n{line}\n");
+        let src = Source::new("p.nrp", text.as_str());
+        let at = line.find("x1000 ").unwrap();
+        let d = Diagnostic::error("unknown name `x1000`", Span::new(at, at + 5));
+        let out = d.render(&src);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        let shown = lines[2].strip_prefix("1 | ").unwrap();
+        assert_eq!(shown.chars().count(), MAX_SHOWN_LINE, "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let caret = lines[3].strip_prefix("  | ").unwrap();
+        let col = caret.find('^').unwrap();
+        assert_eq!(caret.trim(), "^^^^^");
+        let under: String = shown.chars().skip(col).take(5).collect();
+        assert_eq!(under, "x1000");
+        // The start and the end of a long line: one `…` only.
+        let d = Diagnostic::error("e", Span::new(0, 1));
+        let out = d.render(&src);
+        let shown = out.lines().nth(2).unwrap().strip_prefix("1 | ").unwrap();
+        assert!(
+            shown.starts_with("H(; x0 + ") && shown.ends_with('…'),
+            "{shown}"
+        );
+        let end = line.len();
+        let d = Diagnostic::error("e", Span::new(end - 1, end + 1));
+        let out = d.render(&src);
+        let shown = out.lines().nth(2).unwrap().strip_prefix("1 | ").unwrap();
+        assert!(
+            shown.starts_with('…') && shown.ends_with(":- A(; x) ."),
+            "{shown}"
+        );
+        assert!(out.lines().nth(3).unwrap().ends_with(" ^"), "{out}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Tokens of NRP text. `#` starts a comment to the end of the line.
+//! Tokens of NRP text. `#` starts a comment to the end of the line; a UTF-8 byte-order
+//! mark at the very start is skipped. Identifiers are Unicode identifiers (UAX #31, as in
+//! Rust and Python): `XID_Start` or `_`, then `XID_Continue` characters.
 //!
 //! The one subtle rule (LANGUAGE.md §7 "Numbers"): a `.` after digits is a decimal point only
 //! when a digit follows it; otherwise it ends the statement, so `hidden = 16.` defines 16.
@@ -84,10 +86,36 @@ pub struct Token {
     pub span: Span,
 }
 
+/// The UTF-8 byte-order mark some editors write at the start of a file.
+pub const BOM: char = '\u{feff}';
+
+/// Whether `c` may start an identifier.
+pub fn is_ident_start(c: char) -> bool {
+    c == '_' || unicode_ident::is_xid_start(c)
+}
+
+/// Whether `c` may continue an identifier.
+pub fn is_ident_continue(c: char) -> bool {
+    unicode_ident::is_xid_continue(c)
+}
+
+/// The end of the identifier characters from byte `i` on.
+fn scan_ident(text: &str, i: usize) -> usize {
+    text[i..]
+        .char_indices()
+        .find(|&(_, c)| !is_ident_continue(c))
+        .map_or(text.len(), |(o, _)| i + o)
+}
+
 pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
     let b = text.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
+    // Spans stay byte offsets into `text`, BOM included.
+    let mut i = if text.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    };
     while i < b.len() {
         let c = b[i];
         let start = i;
@@ -103,9 +131,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                 continue;
             }
             b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
+                i = scan_ident(text, i);
+                Tok::Ident(text[start..i].to_string())
+            }
+            c if c >= 0x80 && text[i..].chars().next().is_some_and(is_ident_start) => {
+                i = scan_ident(text, i);
                 Tok::Ident(text[start..i].to_string())
             }
             b'0'..=b'9' => {
@@ -175,9 +205,23 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                     _ => {
                         let ch = text[i..].chars().next().unwrap_or('?');
                         let span = Span::new(i, i + ch.len_utf8());
-                        let hint = if ch == ':' { " (rules use `:-`)" } else { "" };
+                        let hint = match ch {
+                            ':' => " (rules use `:-`)",
+                            '\u{a0}' => " (a non-breaking space)",
+                            BOM => " (a byte-order mark is allowed only at the start)",
+                            _ => "",
+                        };
+                        // Invisible characters by code point.
+                        let shown = if ch.is_control()
+                            || ch.is_whitespace()
+                            || matches!(ch, '\u{200b}'..='\u{200f}' | '\u{2060}' | BOM)
+                        {
+                            format!("U+{:04X}", ch as u32)
+                        } else {
+                            format!("`{ch}`")
+                        };
                         return Err(Diagnostic::error(
-                            format!("unexpected character `{ch}`{hint}"),
+                            format!("unexpected character {shown}{hint}"),
                             span,
                         ));
                     }
@@ -343,7 +387,8 @@ mod tests {
             lex("a : b").unwrap_err().message,
             "unexpected character `:` (rules use `:-`)"
         );
-        assert_eq!(lex("é").unwrap_err().span, Some(Span::new(0, 2)));
+        assert_eq!(lex("€").unwrap_err().span, Some(Span::new(0, 3)));
+        assert_eq!(lex("x\u{feff}").unwrap_err().span, Some(Span::new(1, 4)));
     }
 
     /// Found by the property tests: the span of a lone `?` reached past the end of the
@@ -355,6 +400,39 @@ mod tests {
             let at = text.find('?').unwrap();
             assert_eq!(d.span, Some(Span::new(at, at + 1)), "{text:?}");
         }
+    }
+
+    #[test]
+    fn unicode_identifiers_follow_xid() {
+        let t = lex("Größe ζ_1 _é 名前 x١").unwrap();
+        let names: Vec<_> = t
+            .iter()
+            .filter_map(|t| match &t.tok {
+                Tok::Ident(n) => Some(n.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["Größe", "ζ_1", "_é", "名前", "x١"]);
+        // Spans are byte offsets.
+        assert_eq!(t[1].span, Span::new(8, 12));
+        // Not identifier characters: a digit (Arabic-Indic one) cannot start one, nor can
+        // a symbol or a combining mark, and none continues one with a symbol.
+        for bad in ["١x", "€", "\u{301}a", "a€"] {
+            assert!(lex(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_skipped() {
+        let t = lex("\u{feff}x = 1 .").unwrap();
+        assert_eq!(t[0].tok, Tok::Ident("x".into()));
+        assert_eq!(t[0].span, Span::new(3, 4));
+        assert_eq!(toks("\u{feff}"), [Tok::Eof]);
+        // Anywhere else it is an unexpected character.
+        assert_eq!(
+            lex("x \u{feff}").unwrap_err().message,
+            "unexpected character U+FEFF (a byte-order mark is allowed only at the start)"
+        );
     }
 
     #[test]

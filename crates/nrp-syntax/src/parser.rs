@@ -13,9 +13,9 @@
 //! item      := atom | term CMP term
 //! atom      := IDENT '(' [term (',' term)*] [';' [IDENT]] ')'
 //! term      := IDENT | '_' | ['-'] NUMBER | STRING
-//! expr      := add ['==' add]
-//! add       := mul (('+'|'-') mul)*
-//! mul       := unary (('*'|'/') unary)*
+//! expr      := add [CMP add]                              -- CMP: == != < <= > >=
+//! add       := mul (('+'|'-') mul)*                       -- one n-ary node, a loop
+//! mul       := unary (('*'|'/') unary)*                   -- one n-ary node, a loop
 //! unary     := '-' unary | power
 //! power     := postfix ['**' unary]
 //! postfix   := primary ('(' [arg (',' arg)*] ')')*
@@ -382,54 +382,95 @@ impl Parser {
     //
     // The `*_h` functions return the expression with its height (1 for a leaf). A height
     // above `MAX_DEPTH` is an error, so that every later recursive walk (printing, sema,
-    // evaluation, even `Drop`) stays shallow, however the text was laid out: `a + a + …`
-    // nests as deeply as `(((a + a) + …)`, and a long chain would otherwise overflow them.
+    // evaluation, even `Drop`) stays shallow, however the text was laid out. A chain
+    // `a + b - c …` is one node whose operands are a vector, read in a loop: thousands of
+    // terms cost one level, as they cost later walks one frame.
 
     pub(crate) fn expr(&mut self) -> PResult<Expr> {
         Ok(self.expr_h()?.0)
     }
 
-    /// `add` without `==`, for `?fit` parameter values (they stop before `,` and `>`).
+    /// `add` without comparisons, for `?fit` parameter values (they stop before `,` and `>`).
     fn add(&mut self) -> PResult<Expr> {
         Ok(self.add_h()?.0)
     }
 
+    /// `sum [CMP sum]`: comparisons are non-associative (`a < b < c` is an error, not
+    /// Python's `a < b and b < c`), and bind looser than `+ -`, as in Python.
     fn expr_h(&mut self) -> PResult<(Expr, usize)> {
         let lhs = self.add_h()?;
-        if *self.peek() == Tok::EqEq {
-            self.bump();
-            let rhs = self.add_h()?;
-            return self.bin(BinOp::Eq, lhs, rhs);
+        let Some(op) = self.comparison() else {
+            return Ok(lhs);
+        };
+        self.bump();
+        let rhs = self.add_h()?;
+        if let Some(next) = self.comparison() {
+            return Err(Diagnostic::error(
+                format!(
+                    "comparisons do not chain: parenthesise one, e.g. `(a {} b) {} c`",
+                    op.symbol(),
+                    next.symbol()
+                ),
+                self.span(),
+            ));
         }
-        Ok(lhs)
+        self.bin(op, lhs, rhs)
+    }
+
+    fn comparison(&self) -> Option<BinOp> {
+        Some(match self.peek() {
+            Tok::EqEq => BinOp::Eq,
+            Tok::Ne => BinOp::Ne,
+            Tok::Lt => BinOp::Lt,
+            Tok::Le => BinOp::Le,
+            Tok::Gt => BinOp::Gt,
+            Tok::Ge => BinOp::Ge,
+            _ => return None,
+        })
     }
 
     fn add_h(&mut self) -> PResult<(Expr, usize)> {
-        let mut lhs = self.mul_h()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => return Ok(lhs),
-            };
-            self.bump();
-            let rhs = self.mul_h()?;
-            lhs = self.bin(op, lhs, rhs)?;
-        }
+        self.chain(
+            |t| match t {
+                Tok::Plus => Some(BinOp::Add),
+                Tok::Minus => Some(BinOp::Sub),
+                _ => None,
+            },
+            Self::mul_h,
+        )
     }
 
     fn mul_h(&mut self) -> PResult<(Expr, usize)> {
-        let mut lhs = self.unary_h()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                _ => return Ok(lhs),
-            };
+        self.chain(
+            |t| match t {
+                Tok::Star => Some(BinOp::Mul),
+                Tok::Slash => Some(BinOp::Div),
+                _ => None,
+            },
+            Self::unary_h,
+        )
+    }
+
+    /// `operand (op operand)*` as one [`ExprKind::Chain`], read in a loop: its height is
+    /// one more than its tallest operand's, however many operands it has.
+    fn chain(
+        &mut self,
+        op_of: fn(&Tok) -> Option<BinOp>,
+        operand: fn(&mut Self) -> PResult<(Expr, usize)>,
+    ) -> PResult<(Expr, usize)> {
+        let (first, mut h) = operand(self)?;
+        let mut rest = Vec::new();
+        while let Some(op) = op_of(self.peek()) {
             self.bump();
-            let rhs = self.unary_h()?;
-            lhs = self.bin(op, lhs, rhs)?;
+            let (x, xh) = operand(self)?;
+            h = h.max(xh);
+            rest.push((op, x));
         }
+        let Some((_, last)) = rest.last() else {
+            return Ok((first, h));
+        };
+        let span = first.span.to(last.span);
+        self.node(ExprKind::Chain(Box::new(first), rest), span, h + 1)
     }
 
     fn unary_h(&mut self) -> PResult<(Expr, usize)> {
@@ -616,9 +657,20 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
     #[test]
     fn precedence_and_associativity() {
         expect_test::expect![[r#"
-            R(; (((a + (b * c)) - (d / e)) == (-(f ** (-g))))) :- S(; a) .
+            R(; ((a + (b * c) - (d / e)) == (-(f ** (-g))))) :- S(; a) .
         "#]]
         .assert_eq(&round("R(; a + b * c - d / e == -f ** -g) :- S(; a)."));
+        // Comparisons bind looser than `+ -` (as in Python); `(a + b) * c` stays nested.
+        expect_test::expect![[r#"
+            R(; ((a + b) < (c * d))) :- S(; a) .
+            R(; ((a - 1) >= b)) :- S(; a) .
+            R(; (a != ((a + b) * c))) :- S(; a) .
+            R(; ((a <= b) * (b > c))) :- S(; a) .
+        "#]]
+        .assert_eq(&round(
+            "R(; a + b < c * d) :- S(; a). R(; a - 1 >= b) :- S(; a).
+             R(; a != (a + b) * c) :- S(; a). R(; (a <= b) * (b > c)) :- S(; a).",
+        ));
         expect_test::expect![[r#"
             R(; (a ** (b ** c))) :- S(; a) .
         "#]]
@@ -709,22 +761,74 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
         );
     }
 
-    /// A long chain `a + a + …` is a tree as deep as it is long: too long a chain is an
-    /// error, not a stack overflow when the AST is printed, checked or dropped.
+    /// A flat sum or product of any length is one node: it parses, prints and parses back
+    /// to the same AST. Only true nesting (`**`, calls, parentheses) is bounded.
     #[test]
-    fn long_operator_chains_are_bounded() {
-        for op in ["+", "-", "*", "/", "**"] {
+    fn long_flat_chains_parse_and_only_nesting_is_bounded() {
+        for op in ["+", "-", "*", "/"] {
             let chain = format!("x = a{} .", format!(" {op} a").repeat(100_000));
-            assert_eq!(err(&chain), "expression nested too deeply", "{op}");
+            let mut p = parse(&chain).unwrap_or_else(|d| panic!("{op}: {}", d.message));
+            let Statement::Def(d) = &p.statements[0] else {
+                panic!("a definition")
+            };
+            let ExprKind::Chain(_, rest) = &d.value.kind else {
+                panic!("{op}: one chain")
+            };
+            assert_eq!(rest.len(), 100_000);
+            assert!(rest.iter().all(|(o, _)| o.symbol() == op));
+            let mut again = parse(&print_program(&p)).unwrap();
+            p.erase_spans();
+            again.erase_spans();
+            assert_eq!(p, again, "{op}");
         }
+        // Mixed levels: one sum of 5000 products of 3 factors.
+        let mixed = format!("x = a * b / c{} .", " + a * b / c - d".repeat(5000));
+        assert!(parse(&mixed).is_ok());
+        let chain = format!("x = a{} .", " ** a".repeat(100_000));
+        assert_eq!(err(&chain), "expression nested too deeply", "**");
         let calls = format!("x = f{} .", "(a)".repeat(100_000));
         assert_eq!(err(&calls), "expression nested too deeply");
+        let nested = format!("x = {}a{} .", "(a + ".repeat(300), ")".repeat(300));
+        assert_eq!(err(&nested), "expression nested too deeply");
         let parens = format!(
             "x = {}1{} .",
             "(".repeat(MAX_RECURSION),
             ")".repeat(MAX_RECURSION)
         );
         assert!(parse(&parens).is_ok());
+    }
+
+    #[test]
+    fn comparisons_do_not_chain() {
+        assert_eq!(
+            err("H(; a < b < c) :- S(; a)."),
+            "comparisons do not chain: parenthesise one, e.g. `(a < b) < c`"
+        );
+        assert_eq!(
+            err("H(; a == b != c) :- S(; a)."),
+            "comparisons do not chain: parenthesise one, e.g. `(a == b) != c`"
+        );
+        assert!(parse("H(; (a < b) < c) :- S(; a).").is_ok());
+    }
+
+    /// In a body, a comparison of terms is a filter; in the head it is an element-wise
+    /// operation on embeddings.
+    #[test]
+    fn body_comparisons_are_filters() {
+        let p = parse("H(a; x < y) :- A(a; x), B(a, b; y), a < b, b >= 2 .").unwrap();
+        let Statement::Rule(r) = &p.statements[0] else {
+            panic!("a rule")
+        };
+        let Body::Conj { atoms, filters } = &r.body else {
+            panic!("a conjunction")
+        };
+        assert_eq!(atoms.len(), 2);
+        let ops: Vec<_> = filters.iter().map(|f| f.op).collect();
+        assert_eq!(ops, [CmpOp::Lt, CmpOp::Ge]);
+        assert!(matches!(
+            r.head.expr.as_ref().unwrap().kind,
+            ExprKind::Binary(BinOp::Lt, ..)
+        ));
     }
 
     #[test]

@@ -111,6 +111,14 @@ pub fn print_expr(e: &Expr) -> String {
         ExprKind::Binary(op, a, b) => {
             format!("({} {} {})", print_expr(a), op.symbol(), print_expr(b))
         }
+        ExprKind::Chain(first, rest) => {
+            let mut s = format!("({}", print_expr(first));
+            for (op, x) in rest {
+                let _ = write!(s, " {} {}", op.symbol(), print_expr(x));
+            }
+            s.push(')');
+            s
+        }
         ExprKind::Call { callee, args } => {
             let args: Vec<String> = args
                 .iter()
@@ -123,4 +131,24 @@ pub fn print_expr(e: &Expr) -> String {
         }
         ExprKind::Encode(ts) => format!("[{}]", print_terms(ts)),
     }
+}
+
+/// `print_expr` for a message: at most `max` characters, the middle elided with `…`.
+pub fn print_expr_brief(e: &Expr, max: usize) -> String {
+    shorten(&print_expr(e), max)
+}
+
+/// `s` itself if at most `max` characters long, else its start and end around `…`.
+pub fn shorten(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep - keep / 3;
+    let tail = keep / 3;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
 }

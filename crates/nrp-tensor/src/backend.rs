@@ -48,8 +48,23 @@ pub enum BinaryOp {
     Mul,
     Div,
     Pow,
-    /// 1.0 where equal, else 0.0; no gradient.
+    /// Comparisons: 1.0 where they hold, else 0.0; no gradient.
     Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinaryOp {
+    /// `Eq Ne Lt Le Gt Ge`: 0/1 results with a zero gradient.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
 }
 
 /// Aggregations over a match list (per coordinate).

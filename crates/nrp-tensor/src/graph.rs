@@ -446,7 +446,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         let mut out = self.alloc(r, c);
         self.backend
             .binary(op, self.value(a), self.value(b), &mut out);
-        let grad = op != BinaryOp::Eq && (self.g(a) || self.g(b));
+        let grad = !op.is_comparison() && (self.g(a) || self.g(b));
         Ok(self.push(Val::Owned(out), Op::Binary(op, a, b), grad))
     }
 

@@ -3,7 +3,7 @@
 mod common;
 use common::backends;
 use nrp_tensor::{
-    CounterRng, Csr, Graph, Reduce, Reduction, Segments, Tensor, TensorError, UnaryOp,
+    BinaryOp, CounterRng, Csr, Graph, Reduce, Reduction, Segments, Tensor, TensorError, UnaryOp,
 };
 
 fn t(rows: &[&[f32]]) -> Tensor {
@@ -38,6 +38,19 @@ fn elementwise_values_and_broadcasting() {
         assert_eq!(g.value(v), &t(&[&[1.0, 4.0, 9.0], &[16.0, 25.0, 36.0]]));
         let v = g.eq(a, s).unwrap();
         assert_eq!(g.value(v), &t(&[&[0.0, 1.0, 0.0], &[0.0, 0.0, 0.0]]));
+        // The other comparisons, broadcasting a scalar and a column.
+        let c = g.constant_owned(t(&[&[2.0], &[5.0]]));
+        for (op, want) in [
+            (BinaryOp::Ne, [[1.0, 0.0, 1.0], [1.0, 0.0, 1.0]]),
+            (BinaryOp::Lt, [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
+            (BinaryOp::Le, [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]),
+            (BinaryOp::Gt, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]),
+            (BinaryOp::Ge, [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]),
+        ] {
+            let v = g.binary(op, a, c).unwrap();
+            assert_eq!(g.value(v), &t(&[&want[0], &want[1]]), "{op:?}");
+            assert!(op.is_comparison());
+        }
         // [n,1] with [1,d] broadcasts both ways.
         let v = g.mul(col, row).unwrap();
         assert_eq!(g.value(v), &t(&[&[10.0, 5.0, 2.5], &[20.0, 10.0, 5.0]]));

@@ -9,7 +9,7 @@ mod memory;
 mod output;
 mod run;
 
-use args::{Args, USAGE};
+use args::{Args, Invocation};
 use memory::Budget;
 use nrp_data::{Database, format_float};
 use nrp_sema::{Program, RelId, RelKind, display};
@@ -75,32 +75,24 @@ fn main() -> ExitCode {
         );
     }));
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    match argv.first().map(String::as_str) {
-        None => {
-            eprint!("{USAGE}");
-            return ExitCode::from(1);
-        }
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some("-V" | "--version") => {
-            println!("nrp {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
+    if matches!(argv.first().map(String::as_str), Some("-V" | "--version")) {
+        println!("nrp {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
     }
     let result = match Args::parse(&argv) {
+        Ok(Invocation::Help(text)) => print_stdout(&text).map_err(|f| f.with_code(1)),
         // A buffer the allocator refuses unwinds with `OutOfMemory` (nrp_tensor::alloc):
         // a user error, not a crash. Any other panic goes on unwinding (a bug).
-        Ok(args) => match std::panic::catch_unwind(|| run(&args)) {
+        Ok(Invocation::Run(args)) => match std::panic::catch_unwind(|| run(&args)) {
             Ok(result) => result,
             Err(payload) => match payload.downcast_ref::<nrp_tensor::OutOfMemory>() {
                 Some(oom) => Err(memory::out_of_memory(oom.bytes).with_code(1)),
                 None => std::panic::resume_unwind(payload),
             },
         },
-        Err(e) => Err(Failure(format!("error: {e}\n\n{USAGE}")).with_code(1)),
+        // No arguments at all: the overview alone, as `nrp --help` prints it.
+        Err(_) if argv.is_empty() => Err(Failure(args::top_help()).with_code(1)),
+        Err(e) => Err(Failure(format!("error: {}\n\n{}", e.message, e.usage)).with_code(1)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -296,7 +288,10 @@ fn user_relation(program: &Program, name: &str, source: &Source) -> R<RelId> {
     .into())
 }
 
-/// Parameters for a query: from `--load`, the rest initialised from `--seed` with a warning.
+/// Parameters for a query or a run: from `--load`, the rest initialised from `--seed`.
+///
+/// Without `--load` that is what the user asked for, and nothing is said. With `--load`,
+/// one warning line names (some of) the used parameters the file did not give.
 pub(crate) fn parameters(
     args: &Args,
     resume: Option<&str>,
@@ -304,39 +299,62 @@ pub(crate) fn parameters(
     needed: &[RelId],
 ) -> R<nrp_params::ParamMap> {
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
-    let (params, initialised) = match args.value("load").or(resume) {
-        Some(path) => {
-            let loaded =
-                nrp_sema::params::load_parameters(program, std::path::Path::new(path), seed)
-                    .map_err(Failure::from)?;
-            if !loaded.ignored.is_empty() {
-                eprintln!(
-                    "warning: {path}: ignoring tensors no module of the program owns: {}",
-                    loaded.ignored.join(", ")
-                );
-            }
-            (loaded.params, loaded.initialised)
-        }
-        None => {
-            let params =
-                nrp_sema::params::try_init_parameters(program, seed).map_err(Failure::from)?;
-            let names = params.keys().cloned().collect();
-            (params, names)
-        }
+    let Some(path) = args.value("load").or(resume) else {
+        return nrp_sema::params::try_init_parameters(program, seed).map_err(Failure::from);
     };
-    let used = used_parameters(program, needed);
-    let uninitialised: Vec<&String> = initialised
-        .iter()
-        .filter(|n| used.iter().any(|u| u == *n))
-        .collect();
-    if !uninitialised.is_empty() {
-        let list: Vec<&str> = uninitialised.iter().map(|s| s.as_str()).collect();
+    let loaded = nrp_sema::params::load_parameters(program, std::path::Path::new(path), seed)
+        .map_err(Failure::from)?;
+    if !loaded.ignored.is_empty() {
         eprintln!(
-            "warning: parameters not given by --load are initialised from --seed {seed}: {}",
-            list.join(", ")
+            "warning: {path}: ignoring tensors no module of the program owns: {}",
+            name_list(&loaded.ignored)
         );
     }
-    Ok(params)
+    let used = used_parameters(program, needed);
+    let missing: Vec<String> = used
+        .iter()
+        .filter(|u| loaded.initialised.contains(u))
+        .cloned()
+        .collect();
+    if let Some(w) = missing_warning(path, seed, used.len(), &missing) {
+        eprintln!("{w}");
+    }
+    Ok(loaded.params)
+}
+
+/// The one warning line about used parameters that `--load FILE` did not give.
+fn missing_warning(path: &str, seed: u64, used: usize, missing: &[String]) -> Option<String> {
+    if missing.is_empty() {
+        return None;
+    }
+    let n = missing.len();
+    let which = if n == used {
+        format!("none of the {used} parameters used is in {path}")
+    } else {
+        format!(
+            "{n} of the {used} parameters used {} not in {path}",
+            if n == 1 { "is" } else { "are" }
+        )
+    };
+    Some(format!(
+        "warning: {which}; initialised from --seed {seed}: {}",
+        name_list(missing)
+    ))
+}
+
+/// At most five names, then how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
 }
 
 /// Names of the parameters of modules used by the given relations.
@@ -370,6 +388,8 @@ fn cmd_query(args: &Args) -> R<()> {
     let params = parameters(args, None, &program, &needed)?;
     let accept = args.flag("accept");
     let render = |d: Diagnostic| Failure(budget.annotate(d).render(&source));
+    // Checked (and the pool started) with `--reference` too: a bad `--threads` is an error.
+    let backend = backend(args)?;
     let mut out = String::new();
     if args.flag("reference") {
         // The reference evaluator enumerates every match and holds every fact in f64:
@@ -399,7 +419,6 @@ fn cmd_query(args: &Args) -> R<()> {
             &mut out,
         );
     } else {
-        let backend = backend(args)?;
         let engine =
             nrp_engine::Engine::with_budget(&program, &db, &[rel], budget.bytes).map_err(render)?;
         let p = nrp_engine::Params::new(&program, &params);
@@ -463,13 +482,54 @@ fn accepted(e: impl Iterator<Item = f64>) -> bool {
 
 /// The CPU backend with `--threads N` (default: all cores).
 pub(crate) fn backend(args: &Args) -> R<nrp_tensor::Cpu> {
+    let available = available_cores();
     let threads = match args.number::<usize>("threads")? {
-        Some(0) => return Err("`--threads` must be at least 1".to_string().into()),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n) => {
+            if let Some(w) = check_threads(n, available)? {
+                eprintln!("{w}");
+            }
+            n
+        }
+        None => available,
     };
     nrp_tensor::Cpu::new(threads)
         .map_err(|e| Failure::from(format!("cannot start {threads} threads: {e}")))
+}
+
+pub(crate) fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most threads `--threads` may ask for: four per available core, and at least 64 (a
+/// larger number is a typing error, and each thread reserves a stack).
+pub(crate) fn max_threads(available: usize) -> usize {
+    (4 * available).max(64)
+}
+
+/// Checks `--threads n`: an error for 0 or above [`max_threads`], a warning above the
+/// available cores.
+fn check_threads(n: usize, available: usize) -> Result<Option<String>, String> {
+    let max = max_threads(available);
+    if n == 0 {
+        return Err("`--threads` must be at least 1".into());
+    }
+    if n > max {
+        return Err(format!(
+            "`--threads {n}` is more than nrp allows here: at most {max} \
+             (4 per available core, at least 64; {available} {} available)",
+            cores(available)
+        ));
+    }
+    Ok((n > available).then(|| {
+        format!(
+            "warning: --threads {n} is more than the {available} {} available; runs will be slower",
+            cores(available)
+        )
+    }))
+}
+
+fn cores(n: usize) -> &'static str {
+    if n == 1 { "core" } else { "cores" }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -479,5 +539,60 @@ pub(crate) fn print_stdout(s: &str) -> R<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(format!("cannot write output: {e}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_above_the_cores_warn_and_above_the_cap_fail() {
+        assert_eq!(check_threads(2, 2), Ok(None));
+        assert_eq!(check_threads(1, 16), Ok(None));
+        assert_eq!(
+            check_threads(64, 2).unwrap().unwrap(),
+            "warning: --threads 64 is more than the 2 cores available; runs will be slower"
+        );
+        assert_eq!(
+            check_threads(2, 1).unwrap().unwrap(),
+            "warning: --threads 2 is more than the 1 core available; runs will be slower"
+        );
+        assert_eq!(
+            check_threads(65, 2).unwrap_err(),
+            "`--threads 65` is more than nrp allows here: at most 64 (4 per available core, at least 64; 2 cores available)"
+        );
+        assert_eq!(
+            check_threads(128, 32),
+            Ok(Some(
+                "warning: --threads 128 is more than the 32 cores available; runs will be slower"
+                    .into()
+            ))
+        );
+        assert!(check_threads(129, 32).is_err());
+        assert_eq!(
+            check_threads(0, 2).unwrap_err(),
+            "`--threads` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn missing_parameters_warning_is_one_short_line() {
+        let names = |n: usize| (0..n).map(|i| format!("L{i}.weight")).collect::<Vec<_>>();
+        assert_eq!(missing_warning("w.st", 0, 3, &[]), None);
+        assert_eq!(
+            missing_warning("w.st", 0, 3, &names(1)).unwrap(),
+            "warning: 1 of the 3 parameters used is not in w.st; initialised from --seed 0: L0.weight"
+        );
+        assert_eq!(
+            missing_warning("w.st", 7, 2, &names(2)).unwrap(),
+            "warning: none of the 2 parameters used is in w.st; initialised from --seed 7: L0.weight, L1.weight"
+        );
+        let w = missing_warning("w.st", 0, 5000, &names(4000)).unwrap();
+        assert_eq!(
+            w,
+            "warning: 4000 of the 5000 parameters used are not in w.st; initialised from --seed 0: \
+             L0.weight, L1.weight, L2.weight, L3.weight, L4.weight and 3995 more"
+        );
     }
 }

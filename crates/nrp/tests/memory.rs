@@ -221,7 +221,7 @@ fn a_cross_product_of_200k_rows_is_refused_quickly() {
         );
         refused(
             &dir,
-            &with(&["explain", "p.nrp", "--db", "db", "--threads", "2"]),
+            &with(&["explain", "p.nrp", "--db", "db"]),
             &[at_r, estimate],
             10,
         );
@@ -311,7 +311,7 @@ fn five_way_self_joins_on_300_nodes_are_refused() {
         );
         refused(
             &dir,
-            &with(&["explain", "p.nrp", "--db", "db", "--threads", "2"]),
+            &with(&["explain", "p.nrp", "--db", "db"]),
             &["p.nrp:1:24:", "about 7.17e14 matches"],
             10,
         );
@@ -365,7 +365,7 @@ fn explain_and_check_show_estimates() {
         "T(a, c) :- E(a, b), E(b, c) .\nW(a; count()) :- E(a, b) .\n",
     )
     .unwrap();
-    let explain = ok(&dir, &["explain", "p.nrp", "--db", "db", "--threads", "2"]);
+    let explain = ok(&dir, &["explain", "p.nrp", "--db", "db"]);
     // 12 nodes, 132 edges: 132 · 132 / 12 two-hop paths, exactly.
     assert!(
         explain.contains("E (132) ⋈ E (132) ⋈ order [b, a, c] → 1452 matches (estimated 1452)"),

@@ -23,14 +23,17 @@ t.error(q + "H --seed -1", "`--seed` expects a non-negative integer, got `-1`")
 t.error(q + "H --seed many", "got `many`")
 t.error("nrp query program.nrp --relation H", "`nrp query` needs `--db`")
 t.error("nrp query program.nrp --db db", "`nrp query` needs `--relation`")
-usage = "usage:\n  nrp run"
+# Malformed command lines end with the command's synopsis (the overview for a bad command).
+usage = "usage: nrp query PROGRAM --db SOURCE --relation NAME"
+check_usage = "usage: nrp check PROGRAM [--db SOURCE]\n(`nrp check --help` describes every option)"
+overview = "usage: nrp <command> PROGRAM [options]"
 t.error(q + "H --accept=yes", "option `--accept` takes no value", usage)
 t.error(q + "H --db db", "option `--db` is given twice", usage)
 t.error(q.rstrip(), "option `--relation` needs a value", usage)
 t.error(q + "H --bogus", "unknown option `--bogus` for `nrp query`", usage)
-t.error("nrp check program.nrp --relation H", "unknown option `--relation` for `nrp check`", usage)
-t.error("nrp check program.nrp other.nrp", "unexpected argument `other.nrp`", usage)
+t.error("nrp check program.nrp --relation H", "unknown option `--relation` for `nrp check`", check_usage)
+t.error("nrp check program.nrp other.nrp", "unexpected argument `other.nrp`", check_usage)
 t.error("nrp query --db db --relation H", "`nrp query` needs a PROGRAM file", usage)
-t.error("nrp frobnicate program.nrp", "unknown command `frobnicate`", usage)
-t.error("nrp", usage)
+t.error("nrp frobnicate program.nrp", "unknown command `frobnicate`", overview)
+t.error("nrp", overview)
 t.done()

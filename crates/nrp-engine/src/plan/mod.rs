@@ -591,6 +591,29 @@ impl Builder<'_> {
     }
 
     /// The expression evaluated once per match of `body`.
+    /// `a op b`, broadcasting rows too (a constant scalar has one row).
+    #[allow(clippy::too_many_arguments)]
+    fn binary(
+        &mut self,
+        op: BinOp,
+        a: NodeId,
+        b: NodeId,
+        dim: usize,
+        label: &str,
+        span: Option<Span>,
+        space: Space,
+    ) -> NodeId {
+        let rows = broadcast_rows([self.plan.nodes[a].rows, self.plan.nodes[b].rows]);
+        self.plan.add(
+            Op::Binary(binary_op(op), a, b),
+            rows,
+            dim,
+            label,
+            span,
+            space,
+        )
+    }
+
     fn expr(
         &mut self,
         e: &nrp_sema::Expr,
@@ -685,19 +708,21 @@ impl Builder<'_> {
                     self.expr(a, body, m, label, space)?,
                     self.expr(b, body, m, label, space)?,
                 );
-                let op = match op {
-                    BinOp::Add => BinaryOp::Add,
-                    BinOp::Sub => BinaryOp::Sub,
-                    BinOp::Mul => BinaryOp::Mul,
-                    BinOp::Div => BinaryOp::Div,
-                    BinOp::Pow => BinaryOp::Pow,
-                    BinOp::Eq => BinaryOp::Eq,
-                };
-                // Broadcast rows too: a constant scalar has one row.
-                let rows = broadcast_rows([self.plan.nodes[a].rows, self.plan.nodes[b].rows]);
-                return Ok(self
-                    .plan
-                    .add(Op::Binary(op, a, b), rows, dim, label, span, space));
+                return Ok(self.binary(*op, a, b, dim, label, span, space));
+            }
+            ExprKind::Chain(first, rest) => {
+                // `((a op b) op c) …`, one node per operator, as nested binary nodes would
+                // be; each intermediate spans the chain up to its right operand.
+                let mut acc = self.expr(first, body, m, label, space)?;
+                for (op, x) in rest {
+                    let b = self.expr(x, body, m, label, space)?;
+                    let d = match (self.plan.nodes[acc].dim, self.plan.nodes[b].dim) {
+                        (1, d) | (d, _) => d,
+                    };
+                    let at = Some(first.span.to(x.span));
+                    acc = self.binary(*op, acc, b, d, label, at, space);
+                }
+                return Ok(acc);
             }
             ExprKind::Func(Func::Concat, xs) => {
                 let mut ids = vec![];
@@ -938,6 +963,23 @@ pub fn check_epoch_memory(
 
 /// Rows of a row-wise result: one-row operands (scalar constants) broadcast, so the result
 /// has the rows of the others — none when a match list is empty (not the scalar's one).
+/// The tensor operator of an IR operator.
+fn binary_op(op: BinOp) -> BinaryOp {
+    match op {
+        BinOp::Add => BinaryOp::Add,
+        BinOp::Sub => BinaryOp::Sub,
+        BinOp::Mul => BinaryOp::Mul,
+        BinOp::Div => BinaryOp::Div,
+        BinOp::Pow => BinaryOp::Pow,
+        BinOp::Eq => BinaryOp::Eq,
+        BinOp::Ne => BinaryOp::Ne,
+        BinOp::Lt => BinaryOp::Lt,
+        BinOp::Le => BinaryOp::Le,
+        BinOp::Gt => BinaryOp::Gt,
+        BinOp::Ge => BinaryOp::Ge,
+    }
+}
+
 pub fn broadcast_rows(rows: impl IntoIterator<Item = usize>) -> usize {
     rows.into_iter()
         .fold(1, |acc, r| if r == 1 { acc } else { r })

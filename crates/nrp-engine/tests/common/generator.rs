@@ -408,6 +408,23 @@ impl Gen {
                 25.0, 8.0, 10.0, 14.0, 6.0, 5.0, 5.0, 3.0, 7.0, 4.0, 4.0, 3.0, 3.0, 3.0, 4.0, 3.0,
                 3.0,
             ]) {
+                0 if self.rng.chance(0.25) => {
+                    // A flat chain `a + b - c …` or `a * b / c …` (one n-ary node).
+                    let sum = self.rng.chance(0.5);
+                    let mut out = format!("({}", self.expr(s, d, dd));
+                    for _ in 0..self.rng.range(2, 5) {
+                        let dx = if self.rng.chance(0.2) { 1 } else { d };
+                        let x = self.expr(s, dx, dd);
+                        out.push_str(&match (sum, self.rng.chance(0.5)) {
+                            (true, true) => format!(" + {x}"),
+                            (true, false) => format!(" - {x}"),
+                            (false, true) => format!(" * {x}"),
+                            (false, false) => format!(" / (abs({x}) + 1)"),
+                        });
+                    }
+                    out.push(')');
+                    return out;
+                }
                 0 => {
                     let op = *self.rng.pick(&["+", "-", "*", "/", "*", "+"]);
                     let (da, db) = match (d > 1, self.rng.below(4)) {
@@ -534,7 +551,8 @@ impl Gen {
                     } else {
                         (d, d)
                     };
-                    return format!("({} == {})", self.leaf(s, da), self.leaf(s, db));
+                    let op = *self.rng.pick(&["==", "!=", "<", "<=", ">", ">=", "=="]);
+                    return format!("({} {op} {})", self.leaf(s, da), self.leaf(s, db));
                 }
                 13 => return format!("-{}", self.expr(s, d, dd)),
                 14 => {

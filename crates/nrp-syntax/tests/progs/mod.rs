@@ -240,7 +240,7 @@ const STR_CHARS: &[&str] = &[
 ];
 const NAMES: &[&str] = &[
     "H", "A", "B", "x", "y", "z", "v", "w", "Lin1", "sum", "mean", "max", "min", "count", "ReLU",
-    "Linear", "inp", "epochs", "True", "False", "exp", "Concat", "h_2", "X9",
+    "Linear", "inp", "epochs", "True", "False", "exp", "Concat", "h_2", "X9", "ζ_1", "Größe",
 ];
 const CMPS: &[CmpOp] = &[
     CmpOp::Eq,
@@ -257,6 +257,11 @@ const BINOPS: &[BinOp] = &[
     BinOp::Div,
     BinOp::Pow,
     BinOp::Eq,
+    BinOp::Ne,
+    BinOp::Lt,
+    BinOp::Le,
+    BinOp::Gt,
+    BinOp::Ge,
 ];
 
 /// Content columns and embedding of the relations a plausible program reads.
@@ -414,11 +419,29 @@ impl<'r> Gen<'r> {
             return e(ExprKind::Neg(Box::new(self.const_expr(depth - 1))));
         }
         let op = self.rng.pick(&BINOPS[..5]);
-        e(ExprKind::Binary(
-            op,
-            Box::new(self.const_expr(depth - 1)),
-            Box::new(self.const_expr(depth - 1)),
-        ))
+        self.operation(op, |g| g.const_expr(depth - 1))
+    }
+
+    /// `a op b`; for `+ - * /` a chain of one to three operators of `op`'s level, as the
+    /// parser reads `a + b - c`.
+    fn operation(&mut self, op: BinOp, mut operand: impl FnMut(&mut Self) -> Expr) -> Expr {
+        if !op.chains() {
+            let a = operand(self);
+            let b = operand(self);
+            return e(ExprKind::Binary(op, Box::new(a), Box::new(b)));
+        }
+        let level: &[BinOp] = if matches!(op, BinOp::Add | BinOp::Sub) {
+            &[BinOp::Add, BinOp::Sub]
+        } else {
+            &[BinOp::Mul, BinOp::Div]
+        };
+        let first = operand(self);
+        let mut rest = vec![(op, operand(self))];
+        for _ in 0..self.rng.below(3) {
+            let o = self.rng.pick(level);
+            rest.push((o, operand(self)));
+        }
+        e(ExprKind::Chain(Box::new(first), rest))
     }
 
     /// A module constructor call such as `Linear(4, 2)`.
@@ -725,11 +748,7 @@ impl<'r> Gen<'r> {
             0 => e(ExprKind::Neg(Box::new(self.expr(d)))),
             1 | 2 => {
                 let op = self.rng.pick(BINOPS);
-                e(ExprKind::Binary(
-                    op,
-                    Box::new(self.expr(d)),
-                    Box::new(self.expr(d)),
-                ))
+                self.operation(op, |g| g.expr(d))
             }
             3 if !self.plausible => {
                 // Any callee, any arguments, keyword or not.
@@ -825,11 +844,11 @@ struct Renderer<'r> {
 /// Precedence level of a node: an operand below its slot's level needs parentheses.
 fn level(e: &Expr) -> u8 {
     match &e.kind {
-        ExprKind::Binary(BinOp::Eq, ..) => 1,
-        ExprKind::Binary(BinOp::Add | BinOp::Sub, ..) => 2,
-        ExprKind::Binary(BinOp::Mul | BinOp::Div, ..) => 3,
+        ExprKind::Binary(op, ..) if op.is_comparison() => 1,
+        ExprKind::Chain(_, rest) if matches!(rest[0].0, BinOp::Add | BinOp::Sub) => 2,
+        ExprKind::Chain(..) => 3,
         ExprKind::Neg(_) => 4,
-        ExprKind::Binary(BinOp::Pow, ..) => 5,
+        ExprKind::Binary(..) => 5,
         ExprKind::Call { .. } => 6,
         _ => 7,
     }
@@ -1004,15 +1023,19 @@ impl Renderer<'_> {
                 self.expr(x, 4);
             }
             ExprKind::Binary(op, a, b) => {
-                let (l, r) = match op {
-                    BinOp::Eq => (2, 2),
-                    BinOp::Add | BinOp::Sub => (2, 3),
-                    BinOp::Mul | BinOp::Div => (3, 4),
-                    BinOp::Pow => (6, 4),
-                };
+                let (l, r) = if op.is_comparison() { (2, 2) } else { (6, 4) };
                 self.expr(a, l);
                 self.t(op.symbol());
                 self.expr(b, r);
+            }
+            ExprKind::Chain(first, rest) => {
+                // An operand of the same level is a nested chain: it needs parentheses.
+                let min = level(e) + 1;
+                self.expr(first, min);
+                for (op, x) in rest {
+                    self.t(op.symbol());
+                    self.expr(x, min);
+                }
             }
             ExprKind::Call { callee, args } => {
                 self.expr(callee, 6);
@@ -1075,7 +1098,7 @@ fn must_separate(before: &str, next: &str) -> bool {
     let (Some(a), Some(b)) = (before.chars().next_back(), next.chars().next()) else {
         return false;
     };
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
     (word(a) && word(b))
         || matches!(
             (a, b),

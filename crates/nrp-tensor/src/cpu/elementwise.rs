@@ -416,16 +416,19 @@ pub(crate) fn binary<T: Float>(
         BinaryOp::Mul => zip_broadcast(cpu, a, b, o, r, c, |x, y| x * y),
         BinaryOp::Div => zip_broadcast(cpu, a, b, o, r, c, |x, y| x / y),
         BinaryOp::Pow => zip_broadcast(cpu, a, b, o, r, c, pow),
-        BinaryOp::Eq => zip_broadcast(
-            cpu,
-            a,
-            b,
-            o,
-            r,
-            c,
-            |x, y| if x == y { T::ONE } else { T::ZERO },
-        ),
+        BinaryOp::Eq => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x == y)),
+        BinaryOp::Ne => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x != y)),
+        BinaryOp::Lt => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x < y)),
+        BinaryOp::Le => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x <= y)),
+        BinaryOp::Gt => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x > y)),
+        BinaryOp::Ge => zip_broadcast(cpu, a, b, o, r, c, |x, y| holds(x >= y)),
     }
+}
+
+/// A comparison's result: 1 where it holds, else 0.
+#[inline(always)]
+fn holds<T: Float>(c: bool) -> T {
+    if c { T::ONE } else { T::ZERO }
 }
 
 /// Gradients of `y = a op b` given `dy`; `da`/`db` (when requested) have the shapes of `a`/`b`,
@@ -492,7 +495,15 @@ macro_rules! by_partial {
             (BinaryOp::Pow, false) => $run($($arg,)* |a: T, b: T, y, g| {
                 if a == T::ZERO && b >= T::ZERO { T::ZERO } else { g * y * a.ln() }
             }),
-            (BinaryOp::Eq, _) => $run($($arg,)* |_, _, _, _| T::ZERO),
+            (
+                BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge,
+                _,
+            ) => $run($($arg,)* |_, _, _, _| T::ZERO),
         }
     };
 }
