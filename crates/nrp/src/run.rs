@@ -96,16 +96,13 @@ impl Saver {
         })
     }
 
-    fn write(&self, path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
-        checkpoint.write(path)
-    }
-
     /// Saves to `--save`, if given.
     fn save(&self, checkpoint: &Checkpoint) -> R<bool> {
         let Some(path) = &self.target else {
             return Ok(false);
         };
-        self.write(path, checkpoint)
+        checkpoint
+            .write(path)
             .map_err(|e| format!("cannot save --save {}: {e}", self.shown))?;
         Ok(true)
     }
@@ -115,7 +112,7 @@ impl Saver {
     /// where the weights went.
     fn rescue(&self, checkpoint: &Checkpoint) -> Result<String, String> {
         if let Some(path) = &self.target {
-            self.write(path, checkpoint)?;
+            checkpoint.write(path)?;
             return Ok(self.shown.clone());
         }
         let stem = Path::new(&self.program_path)
@@ -126,7 +123,7 @@ impl Saver {
         let mut last_error = String::new();
         for dir in [std::path::PathBuf::from("."), std::env::temp_dir()] {
             let path = dir.join(&name);
-            match nrp_params::resolve_save_target(&path).and_then(|p| self.write(&p, checkpoint)) {
+            match nrp_params::resolve_save_target(&path).and_then(|p| checkpoint.write(&p)) {
                 Ok(()) => return Ok(path.display().to_string()),
                 Err(e) => last_error = e,
             }
@@ -352,11 +349,8 @@ fn run_statements(
             return Err(Stop::Interrupted);
         }
         match stmt {
-            Stmt::Fit { .. } if no_fit => {
-                eprintln!(
-                    "skipping ?fit {} (--no-fit)",
-                    program.relations[fit_loss(stmt)].name
-                );
+            Stmt::Fit { loss, .. } if no_fit => {
+                eprintln!("skipping ?fit {} (--no-fit)", program.relations[*loss].name);
             }
             Stmt::Fit {
                 loss,
@@ -491,13 +485,6 @@ fn run_statements(
         }
     }
     Ok(())
-}
-
-fn fit_loss(stmt: &Stmt) -> RelId {
-    match stmt {
-        Stmt::Fit { loss, .. } => *loss,
-        Stmt::Pred { rel, .. } => *rel,
-    }
 }
 
 /// Prints a zero-ary `?pred` result, or writes a relation to `--out`.

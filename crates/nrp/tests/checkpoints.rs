@@ -51,38 +51,21 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The tensors of a safetensors file without its metadata, by name.
+/// The weights of a checkpoint (optimiser state left out), by name.
 fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let c = nrp_params_read(path);
-    c.into_iter()
-        .filter(|(n, _)| !n.starts_with("__"))
+    nrp_params_read(path)
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with(nrp_params::OPTIMIZER_PREFIX))
         .collect()
 }
 
+/// Every tensor of a safetensors file, by name.
 fn nrp_params_read(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
-    let data = &bytes[8 + n..];
-    // Entries look like "name":{"dtype":"F32","shape":[..],"data_offsets":[a,b]}.
-    let mut out = vec![];
-    for part in header.split("\"data_offsets\":[").skip(1) {
-        let before = &header[..header.find(part).unwrap()];
-        let name_end = before.rfind("\":{").unwrap();
-        let name_start = before[..name_end].rfind('"').unwrap() + 1;
-        let name = before[name_start..name_end].to_string();
-        let offs: Vec<usize> = part[..part.find(']').unwrap()]
-            .split(',')
-            .map(|s| s.trim().parse().unwrap())
-            .collect();
-        let vals = data[offs[0]..offs[1]]
-            .chunks(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        out.push((name, vals));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    nrp_params::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.data))
+        .collect()
 }
 
 #[test]
