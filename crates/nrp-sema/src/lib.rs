@@ -178,7 +178,7 @@ fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
     match s {
         ast::Statement::Rule(r) | ast::Statement::Pred(r) => Some(r),
         ast::Statement::Fit(f) => Some(&f.rule),
-        ast::Statement::Def(_) => None,
+        ast::Statement::Def(_) | ast::Statement::Function(_) => None,
     }
 }
 

@@ -425,6 +425,12 @@ impl<'a> Lowerer<'a> {
                 let (body, scope) = self.body(atoms, filters, &head_vars)?;
                 (vec![body], vec![scope], false)
             }
+            ast::Body::Set(set) => {
+                return Err(Diagnostic::error(
+                    "internal: a bounded set reached sema unexpanded",
+                    set.span,
+                ));
+            }
             ast::Body::Union(atoms) => {
                 let mut bodies = vec![];
                 let mut scopes = vec![];
@@ -576,7 +582,13 @@ impl<'a> Lowerer<'a> {
                     ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
                 });
             }
-            if let Some(e) = &a.emb
+            if let Some(ast::Emb::Const(_, span)) = &a.emb {
+                return Err(Diagnostic::error(
+                    "constant embeddings in body atoms (`R(x; 0)`) are not supported yet",
+                    *span,
+                ));
+            }
+            if let Some(ast::Emb::Var(e)) = &a.emb
                 && e.name != "_"
             {
                 if vars.contains(&e.name) {
@@ -597,7 +609,7 @@ impl<'a> Lowerer<'a> {
                 rel,
                 terms,
                 binds_embedding: a.emb.is_some(),
-                emb_name: a.emb.as_ref().map(|e| e.name.clone()),
+                emb_name: a.emb.as_ref().and_then(|e| e.var()).map(|e| e.name.clone()),
                 span: a.span,
             });
         }
@@ -619,8 +631,14 @@ impl<'a> Lowerer<'a> {
         }
         let mut lowered_filters = vec![];
         for f in filters {
-            let term = |t: &ast::Term| -> R<Term> {
-                match t {
+            let term = |e: &ast::Expr| -> R<Term> {
+                let Some(t) = e.as_term() else {
+                    return Err(Diagnostic::error(
+                        "arithmetic in filters is not supported yet: compare a variable with a variable or a constant",
+                        e.span,
+                    ));
+                };
+                match &t {
                     ast::Term::Var(v) => match vars.iter().position(|n| *n == v.name) {
                         Some(id) if occurs[id] => Ok(Term::Var(id)),
                         _ if scope.emb_vars.contains_key(&v.name) => Err(Diagnostic::error(
@@ -848,6 +866,12 @@ impl<'a> Lowerer<'a> {
                     .with_note("content values become embeddings with an encode: `[col]`"));
             }
             AK::Ident(name) => self.lower_ident(name, span, scope)?,
+            AK::Instance(..) | AK::Splat(_) => {
+                return Err(Diagnostic::error(
+                    "internal: a template instance or splat reached sema unexpanded",
+                    span,
+                ));
+            }
             AK::Neg(x) => expr(
                 ExprKind::Neg(Box::new(self.lower_expr(x, scope, alloc)?)),
                 span,

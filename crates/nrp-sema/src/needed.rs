@@ -14,11 +14,13 @@ pub fn reachable(program: &ast::Program, targets: &[&str]) -> BTreeSet<String> {
         let rule = match s {
             ast::Statement::Rule(r) | ast::Statement::Pred(r) => r,
             ast::Statement::Fit(f) => &f.rule,
-            ast::Statement::Def(_) => continue,
+            // Expanded away before this runs (`nrp_expand`).
+            ast::Statement::Def(_) | ast::Statement::Function(_) => continue,
         };
         let atoms = match &rule.body {
             ast::Body::Conj { atoms, .. } => atoms,
             ast::Body::Union(atoms) => atoms,
+            ast::Body::Set(set) => std::slice::from_ref(&set.atom),
         };
         deps.entry(rule.head.name.name.as_str())
             .or_default()

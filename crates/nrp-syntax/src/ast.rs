@@ -20,6 +20,8 @@ pub enum Statement {
     Fit(Fit),
     /// `?pred Rule .`
     Pred(Rule),
+    /// `def F<T>(P1, P2) -> (int; T): rules enddef`
+    Function(Function),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +33,8 @@ pub struct Ident {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Def {
     pub name: Ident,
+    /// `K<L, t> = …`: a templated definition (empty: a plain one).
+    pub tparams: Vec<TParam>,
     pub value: Expr,
     pub span: Span,
 }
@@ -59,6 +63,8 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Head {
     pub name: Ident,
+    /// `R<i>(…) :- …`: a templated rule (empty: a plain one).
+    pub tparams: Vec<TParam>,
     pub terms: Vec<Term>,
     /// The embedding expression after `;` (`None`: a classical head, with or without `;`).
     pub expr: Option<Expr>,
@@ -74,15 +80,113 @@ pub enum Body {
     },
     /// Single atoms separated by `|`.
     Union(Vec<Atom>),
+    /// `Union(Set(atom | bounding))` or `Join(Set(atom | bounding))`.
+    Set(BoundedSet),
+}
+
+/// A template parameter of a definition: a name binds the argument; a literal makes the
+/// definition a specialisation that applies only to that argument.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TParam {
+    Name(Ident),
+    Lit(Literal, Span),
+}
+
+/// `def Name<tparams>(P1: schema, …) -> schema: statements enddef`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: Ident,
+    pub tparams: Vec<TParam>,
+    pub params: Vec<FnParam>,
+    pub ret: Option<Schema>,
+    /// Rules and `name = value .` definitions; the last rule is the function's value.
+    pub body: Vec<Statement>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnParam {
+    pub name: Ident,
+    pub schema: Option<Schema>,
+}
+
+/// `(int, str; 16)`: content types, then embedding dimensions (numbers or names).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schema {
+    pub types: Vec<Ident>,
+    pub dims: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetKind {
+    Union,
+    Join,
+}
+
+impl SetKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SetKind::Union => "Union",
+            SetKind::Join => "Join",
+        }
+    }
+}
+
+/// `Union(Set(Main<i>(x; z) | Guard(i), i > 0))`: one copy of `atom` per binding of the
+/// bounding's variables, from its guard atoms (database tables) and conditions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundedSet {
+    pub kind: SetKind,
+    pub atom: Atom,
+    pub guards: Vec<Atom>,
+    pub conds: Vec<Filter>,
+    pub span: Span,
+}
+
+/// A relation passed to a function: `Edges` or a template instance `H<1>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelRef {
+    pub name: Ident,
+    pub targs: Vec<Expr>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Atom {
     pub name: Ident,
+    /// `R<1, 'A'>(…)`: an instance of a templated rule or function (empty: none).
+    pub targs: Vec<Expr>,
+    /// `F(A, B)(x; z)`: a function call with these relation arguments (`F()(…)`: none).
+    pub call: Option<Vec<RelRef>>,
     pub terms: Vec<Term>,
-    /// `; e` binds the fact's embedding to `e` (`_` ignores it but still binds the columns).
-    pub emb: Option<Ident>,
+    /// `; e` binds the fact's embedding to `e` (`_` ignores it but still binds the columns);
+    /// `; 0` replaces it by a constant.
+    pub emb: Option<Emb>,
     pub span: Span,
+}
+
+/// What follows `;` in a body atom.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Emb {
+    Var(Ident),
+    Const(Literal, Span),
+}
+
+impl Emb {
+    pub fn span(&self) -> Span {
+        match self {
+            Emb::Var(id) => id.span,
+            Emb::Const(_, s) => *s,
+        }
+    }
+    /// The variable's name (`None` for a constant).
+    pub fn var(&self) -> Option<&Ident> {
+        match self {
+            Emb::Var(id) => Some(id),
+            Emb::Const(..) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -140,12 +244,13 @@ impl CmpOp {
     }
 }
 
-/// A comparison of content terms in a conjunction body.
+/// A comparison in a conjunction body (of content terms, or arithmetic over them) or in a
+/// bounded set's bounding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
-    pub lhs: Term,
+    pub lhs: Expr,
     pub op: CmpOp,
-    pub rhs: Term,
+    pub rhs: Expr,
     pub span: Span,
 }
 
@@ -224,6 +329,51 @@ pub enum ExprKind {
     },
     /// `[col, ..]`: content values of the match as a vector.
     Encode(Vec<Term>),
+    /// `Name<args>`: an instance of a templated module, applied (as a callee) or as a value.
+    Instance(String, Vec<Expr>),
+    /// `*z` in an argument list: the embeddings `z_1 … z_n` of a `Join(Set(…))`.
+    Splat(Box<Expr>),
+}
+
+impl Expr {
+    /// The expression as a content term, when it is one: a name (`_` is a wildcard), a
+    /// number (negative ones too) or a string.
+    pub fn as_term(&self) -> Option<Term> {
+        Some(match &self.kind {
+            ExprKind::Ident(n) if n == "_" => Term::Wildcard(self.span),
+            ExprKind::Ident(n) => Term::Var(Ident {
+                name: n.clone(),
+                span: self.span,
+            }),
+            ExprKind::Number(n) => Term::Const(Literal::Number(n.clone()), self.span),
+            ExprKind::Str(s) => Term::Const(Literal::Str(s.clone()), self.span),
+            ExprKind::Neg(x) => match &x.kind {
+                ExprKind::Number(n) if !n.starts_with('-') => {
+                    Term::Const(Literal::Number(format!("-{n}")), self.span)
+                }
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The expression of a content term: the inverse of [`Expr::as_term`].
+    pub fn of_term(t: &Term) -> Expr {
+        let span = t.span();
+        let kind = match t {
+            Term::Var(id) => ExprKind::Ident(id.name.clone()),
+            Term::Wildcard(_) => ExprKind::Ident("_".into()),
+            Term::Const(Literal::Str(s), _) => ExprKind::Str(s.clone()),
+            Term::Const(Literal::Number(n), _) => match n.strip_prefix('-') {
+                Some(m) => ExprKind::Neg(Box::new(Expr {
+                    kind: ExprKind::Number(m.to_string()),
+                    span,
+                })),
+                None => ExprKind::Number(n.clone()),
+            },
+        };
+        Expr { kind, span }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -237,67 +387,133 @@ impl Program {
     /// Sets every span to `Span::default()`, so that two parses of differently laid out
     /// text compare equal (`parse(print(p))` against `p`, in the round-trip tests).
     pub fn erase_spans(&mut self) {
+        self.for_each_span(&mut |s| *s = Span::default());
+    }
+
+    /// Calls `f` on every span of the program.
+    pub fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
         for s in &mut self.statements {
-            match s {
-                Statement::Def(d) => {
-                    d.span = Span::default();
-                    d.name.span = Span::default();
-                    d.value.erase_spans();
+            s.for_each_span(f);
+        }
+    }
+}
+
+impl Statement {
+    /// Calls `f` on every span of the statement.
+    pub fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        match self {
+            Statement::Def(d) => {
+                f(&mut d.span);
+                f(&mut d.name.span);
+                d.tparams.iter_mut().for_each(|p| p.for_each_span(f));
+                d.value.for_each_span(f);
+            }
+            Statement::Rule(r) | Statement::Pred(r) => r.for_each_span(f),
+            Statement::Fit(fit) => {
+                f(&mut fit.span);
+                for p in &mut fit.params {
+                    f(&mut p.name.span);
+                    p.value.for_each_span(f);
                 }
-                Statement::Rule(r) | Statement::Pred(r) => r.erase_spans(),
-                Statement::Fit(f) => {
-                    f.span = Span::default();
-                    for p in &mut f.params {
-                        p.name.span = Span::default();
-                        p.value.erase_spans();
+                fit.rule.for_each_span(f);
+            }
+            Statement::Function(func) => {
+                f(&mut func.span);
+                f(&mut func.name.span);
+                func.tparams.iter_mut().for_each(|p| p.for_each_span(f));
+                for p in &mut func.params {
+                    f(&mut p.name.span);
+                    if let Some(s) = &mut p.schema {
+                        s.for_each_span(f);
                     }
-                    f.rule.erase_spans();
                 }
+                if let Some(s) = &mut func.ret {
+                    s.for_each_span(f);
+                }
+                func.body.iter_mut().for_each(|s| s.for_each_span(f));
             }
         }
+    }
+}
+
+impl TParam {
+    fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        match self {
+            TParam::Name(id) => f(&mut id.span),
+            TParam::Lit(_, s) => f(s),
+        }
+    }
+}
+
+impl Schema {
+    fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.types.iter_mut().for_each(|t| f(&mut t.span));
+        self.dims.iter_mut().for_each(|d| d.for_each_span(f));
     }
 }
 
 impl Rule {
-    fn erase_spans(&mut self) {
-        self.span = Span::default();
+    /// Calls `f` on every span of the rule.
+    pub fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
         let h = &mut self.head;
-        h.span = Span::default();
-        h.name.span = Span::default();
-        h.terms.iter_mut().for_each(Term::erase_span);
+        f(&mut h.span);
+        f(&mut h.name.span);
+        h.tparams.iter_mut().for_each(|p| p.for_each_span(f));
+        h.terms.iter_mut().for_each(|t| t.for_each_span(f));
         if let Some(e) = &mut h.expr {
-            e.erase_spans();
+            e.for_each_span(f);
         }
         match &mut self.body {
             Body::Conj { atoms, filters } => {
-                atoms.iter_mut().for_each(Atom::erase_spans);
-                for f in filters {
-                    f.span = Span::default();
-                    f.lhs.erase_span();
-                    f.rhs.erase_span();
-                }
+                atoms.iter_mut().for_each(|a| a.for_each_span(f));
+                filters.iter_mut().for_each(|x| x.for_each_span(f));
             }
-            Body::Union(atoms) => atoms.iter_mut().for_each(Atom::erase_spans),
+            Body::Union(atoms) => atoms.iter_mut().for_each(|a| a.for_each_span(f)),
+            Body::Set(set) => {
+                f(&mut set.span);
+                set.atom.for_each_span(f);
+                set.guards.iter_mut().for_each(|a| a.for_each_span(f));
+                set.conds.iter_mut().for_each(|x| x.for_each_span(f));
+            }
         }
     }
 }
 
+impl Filter {
+    fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.lhs.for_each_span(f);
+        self.rhs.for_each_span(f);
+    }
+}
+
 impl Atom {
-    fn erase_spans(&mut self) {
-        self.span = Span::default();
-        self.name.span = Span::default();
-        self.terms.iter_mut().for_each(Term::erase_span);
-        if let Some(e) = &mut self.emb {
-            e.span = Span::default();
+    /// Calls `f` on every span of the atom.
+    pub fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        f(&mut self.name.span);
+        self.targs.iter_mut().for_each(|e| e.for_each_span(f));
+        for r in self.call.iter_mut().flatten() {
+            f(&mut r.span);
+            f(&mut r.name.span);
+            r.targs.iter_mut().for_each(|e| e.for_each_span(f));
+        }
+        self.terms.iter_mut().for_each(|t| t.for_each_span(f));
+        match &mut self.emb {
+            Some(Emb::Var(id)) => f(&mut id.span),
+            Some(Emb::Const(_, s)) => f(s),
+            None => {}
         }
     }
 }
 
 impl Term {
-    fn erase_span(&mut self) {
+    fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
         match self {
-            Term::Var(id) => id.span = Span::default(),
-            Term::Wildcard(s) | Term::Const(_, s) => *s = Span::default(),
+            Term::Var(id) => f(&mut id.span),
+            Term::Wildcard(s) | Term::Const(_, s) => f(s),
         }
     }
 }
@@ -305,28 +521,34 @@ impl Term {
 impl Expr {
     /// Sets the spans of this expression and all its parts to `Span::default()`.
     pub fn erase_spans(&mut self) {
-        self.span = Span::default();
+        self.for_each_span(&mut |s| *s = Span::default());
+    }
+
+    /// Calls `f` on the span of this expression and of all its parts.
+    pub fn for_each_span(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
         match &mut self.kind {
             ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Ident(_) => {}
-            ExprKind::Neg(x) => x.erase_spans(),
+            ExprKind::Neg(x) | ExprKind::Splat(x) => x.for_each_span(f),
             ExprKind::Binary(_, a, b) => {
-                a.erase_spans();
-                b.erase_spans();
+                a.for_each_span(f);
+                b.for_each_span(f);
             }
             ExprKind::Chain(first, rest) => {
-                first.erase_spans();
-                rest.iter_mut().for_each(|(_, x)| x.erase_spans());
+                first.for_each_span(f);
+                rest.iter_mut().for_each(|(_, x)| x.for_each_span(f));
             }
             ExprKind::Call { callee, args } => {
-                callee.erase_spans();
+                callee.for_each_span(f);
                 for a in args {
                     if let Some(n) = &mut a.name {
-                        n.span = Span::default();
+                        f(&mut n.span);
                     }
-                    a.value.erase_spans();
+                    a.value.for_each_span(f);
                 }
             }
-            ExprKind::Encode(ts) => ts.iter_mut().for_each(Term::erase_span),
+            ExprKind::Encode(ts) => ts.iter_mut().for_each(|t| t.for_each_span(f)),
+            ExprKind::Instance(_, args) => args.iter_mut().for_each(|a| a.for_each_span(f)),
         }
     }
 }

@@ -2,22 +2,31 @@
 
 use std::fmt;
 
-/// A byte range in a [`Source`].
+/// A byte range in a [`Source`], and the template instance it was copied into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
+    /// 0: the program as written; otherwise the template or function instance (numbered
+    /// by the expansion, `nrp_expand`) whose statements carry this text, so that an error
+    /// there can name the instantiation chain.
+    pub origin: u32,
 }
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
+        Span {
+            start,
+            end,
+            origin: 0,
+        }
     }
-    /// The smallest span covering both.
+    /// The smallest span covering both (in `self`'s instance).
     pub fn to(self, other: Span) -> Span {
         Span {
             start: self.start.min(other.start),
             end: self.end.max(other.end),
+            origin: self.origin,
         }
     }
 }

@@ -23,6 +23,10 @@ pub enum Tok {
     Semi,
     Dot,
     ColonDash,
+    /// `:` (after a function signature).
+    Colon,
+    /// `->` (a function's return type).
+    Arrow,
     Pipe,
     Assign,
     EqEq,
@@ -62,6 +66,8 @@ impl Tok {
             Tok::Semi => ";",
             Tok::Dot => ".",
             Tok::ColonDash => ":-",
+            Tok::Colon => ":",
+            Tok::Arrow => "->",
             Tok::Pipe => "|",
             Tok::Assign => "=",
             Tok::EqEq => "==",
@@ -182,6 +188,8 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                 let two = b.get(i + 1).copied();
                 let (tok, len) = match (c, two) {
                     (b':', Some(b'-')) => (Tok::ColonDash, 2),
+                    (b':', _) => (Tok::Colon, 1),
+                    (b'-', Some(b'>')) => (Tok::Arrow, 2),
                     (b'=', Some(b'=')) => (Tok::EqEq, 2),
                     (b'!', Some(b'=')) => (Tok::Ne, 2),
                     (b'<', Some(b'=')) => (Tok::Le, 2),
@@ -206,7 +214,6 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                         let ch = text[i..].chars().next().unwrap_or('?');
                         let span = Span::new(i, i + ch.len_utf8());
                         let hint = match ch {
-                            ':' => " (rules use `:-`)",
                             '\u{a0}' => " (a non-breaking space)",
                             BOM => " (a byte-order mark is allowed only at the start)",
                             _ => "",

@@ -15,7 +15,13 @@ pub fn print_program(p: &Program) -> String {
 
 pub fn print_statement(s: &Statement) -> String {
     match s {
-        Statement::Def(d) => format!("{} = {} .", d.name.name, print_expr(&d.value)),
+        Statement::Def(d) => format!(
+            "{}{} = {} .",
+            d.name.name,
+            print_tparams(&d.tparams),
+            print_expr(&d.value)
+        ),
+        Statement::Function(f) => print_function(f),
         Statement::Rule(r) => format!("{} .", print_rule(r)),
         Statement::Pred(r) => format!("?pred {} .", print_rule(r)),
         Statement::Fit(f) => {
@@ -43,35 +49,120 @@ pub fn print_rule(r: &Rule) -> String {
             items.join(", ")
         }
         Body::Union(atoms) => atoms.iter().map(print_atom).collect::<Vec<_>>().join(" | "),
+        Body::Set(set) => print_set(set),
     };
     format!("{} :- {}", print_head(&r.head), body)
 }
 
 pub fn print_head(h: &Head) -> String {
     let terms = print_terms(&h.terms);
+    let name = format!("{}{}", h.name.name, print_tparams(&h.tparams));
     match &h.expr {
-        Some(e) if terms.is_empty() => format!("{}(; {})", h.name.name, print_expr(e)),
-        Some(e) => format!("{}({}; {})", h.name.name, terms, print_expr(e)),
-        None => format!("{}({})", h.name.name, terms),
+        Some(e) if terms.is_empty() => format!("{name}(; {})", print_expr(e)),
+        Some(e) => format!("{name}({}; {})", terms, print_expr(e)),
+        None => format!("{name}({})", terms),
     }
 }
 
 pub fn print_atom(a: &Atom) -> String {
     let terms = print_terms(&a.terms);
-    match &a.emb {
-        Some(e) if terms.is_empty() => format!("{}(; {})", a.name.name, e.name),
-        Some(e) => format!("{}({}; {})", a.name.name, terms, e.name),
-        None => format!("{}({})", a.name.name, terms),
+    let mut name = format!("{}{}", a.name.name, print_targs(&a.targs));
+    if let Some(args) = &a.call {
+        let args: Vec<String> = args
+            .iter()
+            .map(|r| format!("{}{}", r.name.name, print_targs(&r.targs)))
+            .collect();
+        let _ = write!(name, "({})", args.join(", "));
+    }
+    let emb = a.emb.as_ref().map(|e| match e {
+        Emb::Var(id) => id.name.clone(),
+        Emb::Const(l, s) => print_term(&Term::Const(l.clone(), *s)),
+    });
+    match emb {
+        Some(e) if terms.is_empty() => format!("{name}(; {e})"),
+        Some(e) => format!("{name}({terms}; {e})"),
+        None => format!("{name}({terms})"),
     }
 }
 
-fn print_filter(f: &Filter) -> String {
+pub fn print_filter(f: &Filter) -> String {
     format!(
         "{} {} {}",
-        print_term(&f.lhs),
+        print_expr(&f.lhs),
         f.op.symbol(),
-        print_term(&f.rhs)
+        print_expr(&f.rhs)
     )
+}
+
+/// `<a, 'b', 0>` of a definition (nothing when there are none).
+pub fn print_tparams(ps: &[TParam]) -> String {
+    if ps.is_empty() {
+        return String::new();
+    }
+    let ps: Vec<String> = ps
+        .iter()
+        .map(|p| match p {
+            TParam::Name(id) => id.name.clone(),
+            TParam::Lit(l, s) => print_term(&Term::Const(l.clone(), *s)),
+        })
+        .collect();
+    format!("<{}>", ps.join(", "))
+}
+
+/// `<L - 1, "A">` at a use site (nothing when there are none).
+pub fn print_targs(args: &[Expr]) -> String {
+    if args.is_empty() {
+        return String::new();
+    }
+    let args: Vec<String> = args.iter().map(print_expr).collect();
+    format!("<{}>", args.join(", "))
+}
+
+fn print_set(set: &BoundedSet) -> String {
+    let mut items: Vec<String> = set.guards.iter().map(print_atom).collect();
+    items.extend(set.conds.iter().map(print_filter));
+    format!(
+        "{}(Set({} | {}))",
+        set.kind.keyword(),
+        print_atom(&set.atom),
+        items.join(", ")
+    )
+}
+
+fn print_schema(s: &Schema) -> String {
+    let types: Vec<&str> = s.types.iter().map(|t| t.name.as_str()).collect();
+    let dims: Vec<String> = s.dims.iter().map(print_expr).collect();
+    if dims.is_empty() {
+        format!("({})", types.join(", "))
+    } else {
+        format!("({}; {})", types.join(", "), dims.join(", "))
+    }
+}
+
+fn print_function(f: &Function) -> String {
+    let params: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| match &p.schema {
+            Some(s) => format!("{}: {}", p.name.name, print_schema(s)),
+            None => p.name.name.clone(),
+        })
+        .collect();
+    let mut out = format!(
+        "def {}{}({})",
+        f.name.name,
+        print_tparams(&f.tparams),
+        params.join(", ")
+    );
+    if let Some(r) = &f.ret {
+        let _ = write!(out, " -> {}", print_schema(r));
+    }
+    out.push_str(":\n");
+    for s in &f.body {
+        let _ = writeln!(out, "    {}", print_statement(s));
+    }
+    out.push_str("enddef");
+    out
 }
 
 fn print_terms(ts: &[Term]) -> String {
@@ -130,6 +221,8 @@ pub fn print_expr(e: &Expr) -> String {
             format!("{}({})", print_expr(callee), args.join(", "))
         }
         ExprKind::Encode(ts) => format!("[{}]", print_terms(ts)),
+        ExprKind::Instance(name, args) => format!("{name}{}", print_targs(args)),
+        ExprKind::Splat(x) => format!("*{}", print_expr(x)),
     }
 }
 

@@ -331,6 +331,7 @@ impl<'r> Gen<'r> {
         if self.plausible {
             statements.push(Statement::Def(Def {
                 name: id("k"),
+                tparams: vec![],
                 value: num(self.rng.pick(&["4", "2", "1"])),
                 span: Span::default(),
             }));
@@ -357,6 +358,7 @@ impl<'r> Gen<'r> {
                 };
                 Statement::Def(Def {
                     name: id(&name),
+                    tparams: vec![],
                     value,
                     span: Span::default(),
                 })
@@ -572,12 +574,14 @@ impl<'r> Gen<'r> {
                 self.name()
             };
             self.embs.push(name.clone());
-            Some(id(&name))
+            Some(Emb::Var(id(&name)))
         } else {
             None
         };
         Atom {
             name: id(name),
+            targs: vec![],
+            call: None,
             terms,
             emb,
             span: Span::default(),
@@ -642,9 +646,9 @@ impl<'r> Gen<'r> {
                 .collect();
             let filters = (0..self.rng.below(3))
                 .map(|_| Filter {
-                    lhs: self.filter_term(),
+                    lhs: Expr::of_term(&self.filter_term()),
                     op: self.rng.pick(CMPS),
-                    rhs: self.filter_term(),
+                    rhs: Expr::of_term(&self.filter_term()),
                     span: Span::default(),
                 })
                 .collect();
@@ -709,6 +713,7 @@ impl<'r> Gen<'r> {
         };
         Head {
             name: id(&name),
+            tparams: vec![],
             terms,
             expr,
             span: Span::default(),
@@ -867,6 +872,7 @@ impl Renderer<'_> {
                 self.expr(&d.value, 1);
             }
             Statement::Rule(r) => self.rule(r),
+            Statement::Function(_) => unimplemented!("the generator writes no functions"),
             Statement::Pred(r) => {
                 self.t("?pred");
                 self.rule(r);
@@ -907,6 +913,7 @@ impl Renderer<'_> {
         self.t(")");
         self.t(":-");
         match &r.body {
+            Body::Set(_) => unimplemented!("the generator writes no bounded sets"),
             Body::Union(atoms) => {
                 for (i, a) in atoms.iter().enumerate() {
                     if i > 0 {
@@ -928,9 +935,9 @@ impl Renderer<'_> {
                         i += 1;
                     } else {
                         let f = &filters[j];
-                        self.term(&f.lhs);
+                        self.expr(&f.lhs, 2);
                         self.t(f.op.symbol());
-                        self.term(&f.rhs);
+                        self.expr(&f.rhs, 2);
                         j += 1;
                     }
                 }
@@ -945,7 +952,7 @@ impl Renderer<'_> {
         match &a.emb {
             Some(e) => {
                 self.t(";");
-                self.t(&e.name);
+                self.t(&e.var().expect("the generator binds variables").name);
             }
             None if self.rng.one_in(4) => self.t(";"),
             None => {}
@@ -1018,6 +1025,9 @@ impl Renderer<'_> {
                 self.toks.push(q);
             }
             ExprKind::Ident(n) => self.t(n),
+            ExprKind::Instance(..) | ExprKind::Splat(_) => {
+                unimplemented!("the generator writes no templates")
+            }
             ExprKind::Neg(x) => {
                 self.t("-");
                 self.expr(x, 4);

@@ -3,25 +3,29 @@
 //! Grammar (LANGUAGE.md §2, §4, §5):
 //! ```text
 //! program   := statement*
-//! statement := IDENT '=' expr '.'                         -- constant or module
+//! statement := IDENT [tparams] '=' expr '.'               -- constant or module
 //!            | '?fit' ['<' param (',' param)* '>'] rule '.'
 //!            | '?pred' rule '.'
 //!            | rule '.'
+//!            | function                                   -- see `structure.rs`
 //! rule      := head ':-' body
-//! head      := IDENT '(' [term (',' term)*] [';' [expr]] ')'
-//! body      := item (',' item)*  |  atom ('|' atom)+       -- no mixing
-//! item      := atom | term CMP term
-//! atom      := IDENT '(' [term (',' term)*] [';' [IDENT]] ')'
-//! term      := IDENT | '_' | ['-'] NUMBER | STRING
+//! head      := IDENT [tparams] '(' [term (',' term)*] [';' [expr]] ')'
+//! body      := item (',' item)*  |  atom ('|' atom)+  |  setbody   -- no mixing
+//! item      := atom | add CMP add
+//! atom      := IDENT [targs] ['(' relrefs ')'] '(' [term (',' term)*] [';' [emb]] ')'
+//! emb       := IDENT | ['-'] NUMBER | STRING
+//! term      := IDENT | '_' | ['-'] NUMBER | STRING        -- `True`/`False`: 1/0
 //! expr      := add [CMP add]                              -- CMP: == != < <= > >=
 //! add       := mul (('+'|'-') mul)*                       -- one n-ary node, a loop
 //! mul       := unary (('*'|'/') unary)*                   -- one n-ary node, a loop
 //! unary     := '-' unary | power
 //! power     := postfix ['**' unary]
 //! postfix   := primary ('(' [arg (',' arg)*] ')')*
-//! primary   := NUMBER | STRING | IDENT | '(' expr ')' | '[' [term (',' term)*] ']'
-//! arg       := [IDENT '='] expr
+//! primary   := NUMBER | STRING | IDENT [targs] | '(' expr ')' | '[' [term (',' term)*] ']'
+//! arg       := [IDENT '='] expr | '*' unary
 //! ```
+
+mod structure;
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
@@ -158,12 +162,17 @@ impl Parser {
                     }
                 }
             }
-            Tok::Ident(_) if *self.peek_at(1) == Tok::Assign => {
+            Tok::Ident(w) if w == "def" && matches!(self.peek_at(1), Tok::Ident(_)) => {
+                return Ok(Statement::Function(self.function()?));
+            }
+            Tok::Ident(_) if self.at_definition() => {
                 let name = self.ident("a name")?;
-                self.bump();
+                let tparams = self.tparams()?;
+                self.expect(&Tok::Assign, &format!("after `{}<…>`", name.name))?;
                 let value = self.expr()?;
                 Statement::Def(Def {
                     name,
+                    tparams,
                     value,
                     span: Span::new(start, self.prev_end()),
                 })
@@ -180,6 +189,18 @@ impl Parser {
         }
         self.bump();
         Ok(stmt)
+    }
+
+    /// `name =` or `name<…> =` (a `>=` closing the parameters counts).
+    fn at_definition(&self) -> bool {
+        match self.peek_at(1) {
+            Tok::Assign => true,
+            Tok::Lt => self.angle_close(self.pos + 1).is_some_and(|c| {
+                self.toks[c].tok == Tok::Ge
+                    || self.toks.get(c + 1).is_some_and(|t| t.tok == Tok::Assign)
+            }),
+            _ => false,
+        }
     }
 
     fn fit_params(&mut self) -> PResult<Vec<Param>> {
@@ -224,6 +245,7 @@ impl Parser {
 
     fn head(&mut self) -> PResult<Head> {
         let name = self.ident("a rule head such as `H(v; …)`")?;
+        let tparams = self.tparams()?;
         self.expect(&Tok::LParen, &format!("after head `{}`", name.name))?;
         let terms = self.terms(&name.name)?;
         let mut expr = None;
@@ -234,6 +256,7 @@ impl Parser {
         let span = name.span.to(Span::new(name.span.start, self.prev_end()));
         Ok(Head {
             name,
+            tparams,
             terms,
             expr,
             span,
@@ -259,6 +282,10 @@ impl Parser {
         let start = self.span();
         match self.peek().clone() {
             Tok::Ident(name) if name == "_" => Ok(Term::Wildcard(self.bump().span)),
+            Tok::Ident(name) if name == "True" || name == "False" => {
+                let v = if name == "True" { "1" } else { "0" };
+                Ok(Term::Const(Literal::Number(v.into()), self.bump().span))
+            }
             Tok::Ident(name) => Ok(Term::Var(Ident {
                 name,
                 span: self.bump().span,
@@ -281,25 +308,10 @@ impl Parser {
         }
     }
 
-    fn atom(&mut self) -> PResult<Atom> {
-        let name = self.ident("an atom such as `Edge(u, v)`")?;
-        self.expect(&Tok::LParen, &format!("after `{}`", name.name))?;
-        let terms = self.terms(&name.name)?;
-        let mut emb = None;
-        if self.eat(&Tok::Semi) && *self.peek() != Tok::RParen {
-            emb = Some(self.ident("an embedding variable after `;`")?);
-        }
-        self.expect(&Tok::RParen, &format!("to close atom `{}`", name.name))?;
-        let span = Span::new(name.span.start, self.prev_end());
-        Ok(Atom {
-            name,
-            terms,
-            emb,
-            span,
-        })
-    }
-
     fn body(&mut self) -> PResult<Body> {
+        if self.at_bounded_set() {
+            return Ok(Body::Set(self.bounded_set()?));
+        }
         let mut atoms = Vec::new();
         let mut filters = Vec::new();
         let first_is_atom = self.at_atom();
@@ -339,10 +351,6 @@ impl Parser {
         Ok(Body::Conj { atoms, filters })
     }
 
-    fn at_atom(&self) -> bool {
-        matches!(self.peek(), Tok::Ident(n) if n != "_") && *self.peek_at(1) == Tok::LParen
-    }
-
     fn body_item(&mut self, atoms: &mut Vec<Atom>, filters: &mut Vec<Filter>) -> PResult<()> {
         if self.at_atom() {
             atoms.push(self.atom()?);
@@ -350,12 +358,18 @@ impl Parser {
         }
         if !matches!(
             self.peek(),
-            Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Minus
+            Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Minus | Tok::LParen
         ) {
             return Err(self
                 .unexpected("expected an atom such as `Edge(u, v)` or a filter such as `a != b`"));
         }
-        let lhs = self.term("in a filter")?;
+        filters.push(self.filter()?);
+        Ok(())
+    }
+
+    /// `lhs CMP rhs`, each side a term or arithmetic over terms (`x + 1 > y`).
+    fn filter(&mut self) -> PResult<Filter> {
+        let lhs = self.add()?;
         let op = match self.peek() {
             Tok::EqEq => CmpOp::Eq,
             Tok::Ne => CmpOp::Ne,
@@ -372,10 +386,9 @@ impl Parser {
             _ => return Err(self.unexpected("expected an atom or a filter such as `a != b`")),
         };
         self.bump();
-        let rhs = self.term("in a filter")?;
-        let span = lhs.span().to(rhs.span());
-        filters.push(Filter { lhs, op, rhs, span });
-        Ok(())
+        let rhs = self.add()?;
+        let span = lhs.span.to(rhs.span);
+        Ok(Filter { lhs, op, rhs, span })
     }
 
     // ---- expressions ----------------------------------------------------------------
@@ -526,6 +539,15 @@ impl Parser {
     }
 
     fn arg_h(&mut self) -> PResult<(Arg, usize)> {
+        if *self.peek() == Tok::Star {
+            let start = self.bump().span;
+            self.enter()?;
+            let (e, h) = self.unary_h()?;
+            self.depth -= 1;
+            let span = start.to(e.span);
+            let (value, h) = self.node(ExprKind::Splat(Box::new(e)), span, h + 1)?;
+            return Ok((Arg { name: None, value }, h));
+        }
         let name = if let Tok::Ident(_) = self.peek()
             && *self.peek_at(1) == Tok::Assign
         {
@@ -552,7 +574,14 @@ impl Parser {
             }
             Tok::Ident(name) => {
                 self.bump();
-                ExprKind::Ident(name)
+                if self.targs_at(0).is_some() {
+                    self.enter()?;
+                    let args = self.targs()?;
+                    self.depth -= 1;
+                    ExprKind::Instance(name, args)
+                } else {
+                    ExprKind::Ident(name)
+                }
             }
             Tok::LParen => {
                 self.bump();
