@@ -18,9 +18,17 @@ pub struct Program {
     pub statements: Vec<Stmt>,
     /// Fragments of the paper the (surface) program belongs to.
     pub fragments: Fragments,
+    /// The template and function instances the program expanded into (spans with a
+    /// non-zero `origin` lie in their text).
+    pub instances: Vec<nrp_expand::Instance>,
 }
 
 impl Program {
+    /// Adds the instantiation chain to an error located in an instance's text.
+    pub fn annotate(&self, d: nrp_syntax::Diagnostic) -> nrp_syntax::Diagnostic {
+        nrp_expand::annotate(&self.instances, d)
+    }
+
     pub fn relation(&self, name: &str) -> Option<RelId> {
         self.relations
             .iter()

@@ -27,12 +27,15 @@ pub struct CheckOptions {
     /// need more, or an embedding of which one row needs more, is an error
     /// ([`params::check_sizes`]). `u64::MAX`: only sizes that overflow are errors.
     pub memory_limit: u64,
+    /// Limits of template expansion.
+    pub expand: nrp_expand::Options,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             memory_limit: u64::MAX,
+            expand: nrp_expand::Options::default(),
         }
     }
 }
@@ -72,15 +75,41 @@ pub fn check_targets_with(
     targets: &[&str],
     options: &CheckOptions,
 ) -> Result<Program, Diagnostic> {
+    let expansion = nrp_expand::expand(program, Some(db), &options.expand)?;
     let mut l = Lowerer::new(Some(db));
-    l.bind_only = Some(needed::reachable(program, targets));
-    check_lowerer(program, l, options)
+    l.bind_only = Some(needed::reachable(&expansion.program, targets));
+    check_expanded(expansion, l, options)
 }
 
+/// Expands templates, functions and bounded sets (`nrp_expand`), then checks the plain
+/// program; an error inside an instance names its instantiation chain.
 fn check_lowerer(
+    program: &ast::Program,
+    l: Lowerer,
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
+    let expansion = nrp_expand::expand(program, l.db, &options.expand)?;
+    check_expanded(expansion, l, options)
+}
+
+fn check_expanded(
+    expansion: nrp_expand::Expansion,
+    l: Lowerer,
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
+    let nrp_expand::Expansion {
+        program,
+        instances,
+    } = expansion;
+    check_plain(&program, l, options, instances.clone())
+        .map_err(|d| nrp_expand::annotate(&instances, d))
+}
+
+fn check_plain(
     program: &ast::Program,
     mut l: Lowerer,
     options: &CheckOptions,
+    instances: Vec<nrp_expand::Instance>,
 ) -> Result<Program, Diagnostic> {
     let db = l.db;
     for s in &program.statements {
@@ -171,6 +200,7 @@ fn check_lowerer(
         order,
         statements,
         fragments,
+        instances,
     })
 }
 

@@ -146,6 +146,10 @@ pub struct Diagnostic {
     /// Short text printed after the caret.
     pub label: Option<String>,
     pub notes: Vec<String>,
+    /// Notes that point at a place in the source, rendered as `note: {text} at
+    /// file:line:column` after the plain notes: the instantiation chain of an error inside
+    /// a template or function instance.
+    pub context: Vec<(String, Option<Span>)>,
 }
 
 impl Diagnostic {
@@ -155,6 +159,7 @@ impl Diagnostic {
             span: Some(span),
             label: None,
             notes: vec![],
+            context: vec![],
         }
     }
     /// An error about the program as a whole (no location).
@@ -164,6 +169,7 @@ impl Diagnostic {
             span: None,
             label: None,
             notes: vec![],
+            context: vec![],
         }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
@@ -173,6 +179,26 @@ impl Diagnostic {
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
+    }
+    /// A note about another place in the source (`… at file:line:column`).
+    pub fn with_context(mut self, text: impl Into<String>, span: Span) -> Diagnostic {
+        self.context.push((text.into(), Some(span)));
+        self
+    }
+    /// A note among the [`Diagnostic::with_context`] notes, in their order, without a place.
+    pub fn with_context_text(mut self, text: impl Into<String>) -> Diagnostic {
+        self.context.push((text.into(), None));
+        self
+    }
+
+    fn context_notes(&self, src: &Source) -> Vec<String> {
+        self.context
+            .iter()
+            .map(|(t, s)| match s {
+                Some(s) => format!("{t} at {}", src.location(s.start)),
+                None => t.clone(),
+            })
+            .collect()
     }
 
     /// Renders as
@@ -191,7 +217,7 @@ impl Diagnostic {
         let mut out = String::new();
         let Some(span) = self.span else {
             out.push_str(&format!("{}: {kind}: {}\n", src.name, self.message));
-            for n in &self.notes {
+            for n in self.notes.iter().chain(&self.context_notes(src)) {
                 out.push_str(&format!("  = note: {n}\n"));
             }
             return out;
@@ -223,7 +249,7 @@ impl Diagnostic {
             out.push_str(label);
         }
         out.push('\n');
-        for n in &self.notes {
+        for n in self.notes.iter().chain(&self.context_notes(src)) {
             out.push_str(&format!("{pad} = note: {n}\n"));
         }
         out

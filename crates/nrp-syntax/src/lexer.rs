@@ -390,10 +390,7 @@ mod tests {
             [Tok::Str("a\"b".into()), Tok::Str("c\"d".into()), Tok::Eof]
         );
         assert_eq!(lex("\"abc").unwrap_err().message, "unterminated string");
-        assert_eq!(
-            lex("a : b").unwrap_err().message,
-            "unexpected character `:` (rules use `:-`)"
-        );
+        assert_eq!(toks("a : b")[1], Tok::Colon);
         assert_eq!(lex("€").unwrap_err().span, Some(Span::new(0, 3)));
         assert_eq!(lex("x\u{feff}").unwrap_err().span, Some(Span::new(1, 4)));
     }

@@ -84,6 +84,13 @@ const MEMORY_LIMIT: Flag = flag(
     "75% of memory",
 );
 
+const TEMPLATE_DEPTH: Flag = flag(
+    "template-depth",
+    Some("N"),
+    "the longest chain of template instances, each made by the one before",
+    "100",
+);
+
 /// Every command with its flags, in the order `nrp --help` lists them.
 pub const COMMANDS: &[Command] = &[
     Command {
@@ -131,6 +138,7 @@ pub const COMMANDS: &[Command] = &[
                 "off",
             ),
             MEMORY_LIMIT,
+            TEMPLATE_DEPTH,
         ],
         example: "nrp run examples/gcn-cora.nrp --db examples/data/cora --seed 1",
     },
@@ -145,6 +153,7 @@ pub const COMMANDS: &[Command] = &[
                 ..DB
             },
             MEMORY_LIMIT,
+            TEMPLATE_DEPTH,
         ],
         example: "nrp check examples/gcn-cora.nrp --db examples/data/cora",
     },
@@ -160,6 +169,7 @@ pub const COMMANDS: &[Command] = &[
                 "off",
             ),
             MEMORY_LIMIT,
+            TEMPLATE_DEPTH,
         ],
         example: "nrp explain examples/gcn-cora.nrp --db examples/data/cora",
     },
@@ -191,6 +201,7 @@ pub const COMMANDS: &[Command] = &[
             ),
             THREADS,
             MEMORY_LIMIT,
+            TEMPLATE_DEPTH,
         ],
         example: "nrp query examples/gcn-cora.nrp --db examples/data/cora --relation Out",
     },

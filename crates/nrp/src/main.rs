@@ -135,10 +135,9 @@ pub(crate) fn check_program(
     ast: &nrp_syntax::ast::Program,
     db: Option<&Database>,
     budget: &Budget,
+    args: &Args,
 ) -> R<Program> {
-    let options = nrp_sema::CheckOptions {
-        memory_limit: budget.bytes,
-    };
+    let options = check_options(budget, args)?;
     nrp_sema::check_with(ast, db, &options).map_err(|d| Failure(budget.annotate(d).render(source)))
 }
 
@@ -168,6 +167,21 @@ fn estimates(
     Ok((grounded, estimates))
 }
 
+/// The memory budget and `--template-depth`.
+fn check_options(budget: &Budget, args: &Args) -> R<nrp_sema::CheckOptions> {
+    let mut expand = nrp_expand::Options::default();
+    if let Some(n) = args.number::<usize>("template-depth").map_err(Failure::from)? {
+        if n == 0 {
+            return Err(Failure::from("`--template-depth` must be at least 1".to_string()));
+        }
+        expand.max_depth = n;
+    }
+    Ok(nrp_sema::CheckOptions {
+        memory_limit: budget.bytes,
+        expand,
+    })
+}
+
 /// [`check_program`] binding only the tables that `targets` depend on.
 pub(crate) fn check_program_for(
     source: &Source,
@@ -175,10 +189,9 @@ pub(crate) fn check_program_for(
     db: &Database,
     targets: &[&str],
     budget: &Budget,
+    args: &Args,
 ) -> R<Program> {
-    let options = nrp_sema::CheckOptions {
-        memory_limit: budget.bytes,
-    };
+    let options = check_options(budget, args)?;
     nrp_sema::check_targets_with(ast, db, targets, &options)
         .map_err(|d| Failure(budget.annotate(d).render(source)))
 }
@@ -187,7 +200,7 @@ fn cmd_check(args: &Args) -> R<()> {
     let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     let db = args.value("db").map(open_db).transpose()?;
-    let program = check_program(&source, &ast, db.as_ref(), &budget)?;
+    let program = check_program(&source, &ast, db.as_ref(), &budget, args)?;
     let estimated = match &db {
         Some(db) => Some(estimates(&program, db, None, true, &source, &budget)?),
         None => None,
@@ -205,6 +218,13 @@ fn cmd_check(args: &Args) -> R<()> {
     );
     if !program.modules.is_empty() {
         out.push_str(&format!("\nmodules:\n{}", display::modules(&program)));
+    }
+    if !program.instances.is_empty() {
+        out.push_str(&format!(
+            "\ninstances ({}):\n{}",
+            program.instances.len(),
+            nrp_expand::describe_instances(&program.instances, &source)
+        ));
     }
     out.push_str(&format!("\nrules:\n{}", display::rules(&program)));
     if let Some((grounded, estimates)) = &estimated {
@@ -382,7 +402,7 @@ fn cmd_query(args: &Args) -> R<()> {
     let name = args.required("relation")?;
     let format = output::Format::parse(args.value("format").unwrap_or("csv"))?;
     // Only the tables the relation depends on are needed (no label table to predict).
-    let program = check_program_for(&source, &ast, &db, &[name], &budget)?;
+    let program = check_program_for(&source, &ast, &db, &[name], &budget, args)?;
     let rel = user_relation(&program, name, &source)?;
     let needed = program.closure(&[rel]);
     let params = parameters(args, None, &program, &needed)?;
@@ -449,7 +469,7 @@ fn cmd_explain(args: &Args) -> R<()> {
     let budget = Budget::from_args(args)?;
     let (source, ast) = load_program(&args.program)?;
     let db = open_db(args.required("db")?)?;
-    let program = check_program(&source, &ast, Some(&db), &budget)?;
+    let program = check_program(&source, &ast, Some(&db), &budget, args)?;
     let rels = run::statement_relations(&program, false);
     let rels = if rels.is_empty() {
         program

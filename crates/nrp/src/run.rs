@@ -201,9 +201,9 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
                     _ => None,
                 })
                 .collect();
-            check_program_for(&source, &ast, &db, &preds, &budget)?
+            check_program_for(&source, &ast, &db, &preds, &budget, args)?
         } else {
-            check_program(&source, &ast, Some(&db), &budget)?
+            check_program(&source, &ast, Some(&db), &budget, args)?
         };
         Ok::<_, Failure>((db, program))
     })?;

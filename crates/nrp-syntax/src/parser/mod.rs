@@ -45,6 +45,7 @@ pub fn parse(text: &str) -> Result<Program, Diagnostic> {
         toks: tokens,
         pos: 0,
         depth: 0,
+        in_filter: false,
     };
     p.program()
 }
@@ -53,6 +54,8 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Inside a filter, `a<b` is a comparison, never template arguments.
+    in_filter: bool,
 }
 
 type PResult<T> = Result<T, Diagnostic>;
@@ -369,7 +372,10 @@ impl Parser {
 
     /// `lhs CMP rhs`, each side a term or arithmetic over terms (`x + 1 > y`).
     fn filter(&mut self) -> PResult<Filter> {
-        let lhs = self.add()?;
+        self.in_filter = true;
+        let lhs = self.add();
+        self.in_filter = false;
+        let lhs = lhs?;
         let op = match self.peek() {
             Tok::EqEq => CmpOp::Eq,
             Tok::Ne => CmpOp::Ne,
@@ -386,7 +392,10 @@ impl Parser {
             _ => return Err(self.unexpected("expected an atom or a filter such as `a != b`")),
         };
         self.bump();
-        let rhs = self.add()?;
+        self.in_filter = true;
+        let rhs = self.add();
+        self.in_filter = false;
+        let rhs = rhs?;
         let span = lhs.span.to(rhs.span);
         Ok(Filter { lhs, op, rhs, span })
     }
@@ -574,7 +583,11 @@ impl Parser {
             }
             Tok::Ident(name) => {
                 self.bump();
-                if self.targs_at(0).is_some() {
+                if !self.in_filter
+                    && self
+                        .targs_at(0)
+                        .is_some_and(|c| self.toks[c].tok == Tok::Gt)
+                {
                     self.enter()?;
                     let args = self.targs()?;
                     self.depth -= 1;
@@ -874,7 +887,7 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
         );
         assert_eq!(
             err("H(v) :- A(v), v < ."),
-            "expected a term (variable, constant or `_`) in a filter, found `.`"
+            "expected an expression, found `.`"
         );
         assert_eq!(
             err("H(v; [v, ]) :- A(v)."),
@@ -894,5 +907,93 @@ Loss(; CrossEntropyLoss()(p, y)) :- Out(v; p), Train(v; y) .
             "expected `.` at the end of the statement, found end of file"
         );
         assert_eq!(d.span, Some(Span::new(12, 12)));
+    }
+}
+
+#[cfg(test)]
+mod structure_tests {
+    use super::*;
+    use crate::print::print_program;
+
+    fn round(s: &str) -> String {
+        let p = parse(s).unwrap_or_else(|d| panic!("{}", d.message));
+        let text = print_program(&p);
+        // What prints parses back to the same program.
+        let mut again = parse(&text).unwrap_or_else(|d| panic!("{}\n{text}", d.message));
+        let mut p = p;
+        p.erase_spans();
+        again.erase_spans();
+        assert_eq!(p, again, "{text}");
+        text
+    }
+
+    #[test]
+    fn templates_functions_and_bounded_sets_round_trip() {
+        expect_test::expect![[r#"
+            K<L, "t", 0> = Linear(d, d) .
+            H<t, L>(v; sum(K<L, t, 0>(z))) :- H<t, (L - 1)>(u; z), Link(u, v) .
+            def F<T>(A: (int; T), B) -> (int; T):
+                d = 2 .
+                Out(v; z) :- A(v; z), B(v) .
+            enddef
+            O(v; Concat(*z)) :- Join(Set(W<i>(v; z) | 1 <= i, i <= h)) .
+            U(v; z) :- Union(Set(M<s, e>(v; z) | Schema(s, e, "P"), s != "Q")) .
+            C(v; z) :- F<3>(X, H<"A", 1>)(v; z), G()(v), P(v; 0), (x + 1) > y .
+        "#]]
+        .assert_eq(&round(
+            "K<L, 't', 0>= Linear(d, d) .\n\
+             H<t, L>(v; sum(K<L, t, 0>(z))) :- H<t, L-1>(u; z), Link(u, v) .\n\
+             def F<T>(A: (int; T), B) -> (int; T):\n  d = 2 .\n  Out(v; z) :- A(v; z), B(v) .\nenddef\n\
+             O(v; Concat(*z)) :- Join(Set(W<i>(v; z) | 1 <= i, i <= h)) .\n\
+             U(v; z) :- Union(Set(M<s, e>(v; z) | Schema(s, e, 'P'), s != 'Q')) .\n\
+             C(v; z) :- F<3>(X, H<'A', 1>)(v; z), G()(v), P(v; 0), x + 1 > y .\n",
+        ));
+    }
+
+    #[test]
+    fn a_name_touching_less_than_is_a_comparison_in_filters_and_expressions() {
+        // `x<y, y>(x)` would be the atom `x<y, y>(x)`: a name touching `<` then `>(`
+        // reads as template arguments; with a space it is a comparison.
+        let p = parse("H(v; a<b) :- A(v; a), B(v; b), x < y, y>(x) .").unwrap();
+        let Statement::Rule(r) = &p.statements[0] else {
+            panic!()
+        };
+        assert!(matches!(
+            r.head.expr.as_ref().unwrap().kind,
+            ExprKind::Binary(BinOp::Lt, ..)
+        ));
+        let Body::Conj { atoms, filters } = &r.body else {
+            panic!()
+        };
+        assert_eq!((atoms.len(), filters.len()), (2, 2));
+        let p = parse("H(v) :- A(v), x<y>(v) .").unwrap();
+        let Statement::Rule(r) = &p.statements[0] else {
+            panic!()
+        };
+        assert!(matches!(&r.body, Body::Conj { atoms, .. } if atoms[1].targs.len() == 1));
+    }
+
+    #[test]
+    fn structure_errors_say_what_is_expected() {
+        assert_eq!(
+            err("def F(A):\n  Out(v) :- A(v) .\n"),
+            "`def F` is not closed: expected `enddef`"
+        );
+        assert_eq!(
+            err("def F(A):\n  k = 1 .\nenddef"),
+            "function `F` has no rule: its last rule is its value"
+        );
+        assert_eq!(
+            err("def F(A):\n  ?pred Out(v) :- A(v) .\nenddef"),
+            "`?fit` and `?pred` are not allowed inside a function: close `F` with `enddef` first"
+        );
+        assert_eq!(
+            err("O(v) :- Union(Set(W<i>(v) | 1 <= i, i <= 2)), A(v) ."),
+            "a `Union(Set(…))` body stands alone: put other atoms and filters in the set's bounding or in another rule"
+        );
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().message
     }
 }

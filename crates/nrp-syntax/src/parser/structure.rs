@@ -39,8 +39,11 @@ impl Parser {
                         return None;
                     }
                 }
-                Tok::LParen | Tok::LBracket => parens += 1,
-                Tok::RParen | Tok::RBracket => parens = parens.checked_sub(1)?,
+                // Template arguments are arithmetic: no calls, no encodes.
+                Tok::LParen if matches!(self.toks[i - 1].tok, Tok::Ident(_)) => return None,
+                Tok::LBracket => return None,
+                Tok::LParen => parens += 1,
+                Tok::RParen => parens = parens.checked_sub(1)?,
                 Tok::Dot | Tok::ColonDash | Tok::Semi | Tok::Pipe | Tok::Eof => return None,
                 _ => {}
             }

@@ -1115,4 +1115,6 @@ fn must_separate(before: &str, next: &str) -> bool {
             (':', '-') | ('=', '=') | ('!', '=') | ('<', '=') | ('>', '=') | ('*', '*') | ('?', _)
         )
         || (a == '\n' || b == '#')
+        // A name touching `<` opens template arguments (`R<i>(…)`), not a comparison.
+        || ((a.is_alphanumeric() || a == '_') && b == '<')
 }
