@@ -539,7 +539,12 @@ impl<'r> Gen<'r> {
                 } else {
                     self.name()
                 };
-                Term::Var(id(&name))
+                // `True`/`False` in a term are the constants 1/0, as the parser reads them.
+                match name.as_str() {
+                    "True" => Term::Const(Literal::Number("1".into()), Span::default()),
+                    "False" => Term::Const(Literal::Number("0".into()), Span::default()),
+                    _ => Term::Var(id(&name)),
+                }
             }
         }
     }
@@ -574,7 +579,11 @@ impl<'r> Gen<'r> {
                 self.name()
             };
             self.embs.push(name.clone());
-            Some(Emb::Var(id(&name)))
+            Some(match name.as_str() {
+                "True" => Emb::Const(Literal::Number("1".into()), Span::default()),
+                "False" => Emb::Const(Literal::Number("0".into()), Span::default()),
+                _ => Emb::Var(id(&name)),
+            })
         } else {
             None
         };
@@ -952,7 +961,10 @@ impl Renderer<'_> {
         match &a.emb {
             Some(e) => {
                 self.t(";");
-                self.t(&e.var().expect("the generator binds variables").name);
+                match e {
+                    Emb::Var(v) => self.t(&v.name),
+                    Emb::Const(l, _) => self.t(l.text()),
+                }
             }
             None if self.rng.one_in(4) => self.t(";"),
             None => {}
