@@ -45,6 +45,7 @@ struct Expander<'a> {
     instances: Vec<Instance>,
     keys: HashMap<String, u32>,
     queue: VecDeque<Job<'a>>,
+    signatures: Vec<crate::SignatureCheck>,
 }
 
 /// Names with a value in a statement: template parameters, then the scope's constants,
@@ -74,6 +75,7 @@ pub fn expand(program: &Program, db: Option<&Database>, options: &Options) -> R<
         instances: vec![],
         keys: HashMap::new(),
         queue: VecDeque::new(),
+        signatures: vec![],
     };
     let top = Rc::new(Scope::default());
     let mut out = vec![];
@@ -92,6 +94,7 @@ pub fn expand(program: &Program, db: Option<&Database>, options: &Options) -> R<
         Ok(()) => Ok(Expansion {
             program: Program { statements: out },
             instances: ex.instances,
+            signatures: ex.signatures,
         }),
         Err(d) => Err(annotate(&ex.instances, d)),
     }
@@ -559,9 +562,29 @@ impl<'a> Expander<'a> {
             defined: t.span,
             used,
             depth,
-            value,
+            value: value.clone(),
         });
         let id = self.instances.len() as u32;
+        if let Defines::Function(f) = t.body {
+            let env = Template::bind(&f.tparams, &args);
+            let typed = f
+                .params
+                .iter()
+                .zip(&rel_args)
+                .filter_map(|(p, r)| {
+                    let what = format!("parameter `{}` of `{key}`", p.name.name);
+                    p.schema.as_ref().map(|s| (s, r.clone(), what, used))
+                })
+                .chain(f.ret.as_ref().map(|s| {
+                    let value = value.clone().unwrap_or_default();
+                    (s, value, format!("the value of `{key}`"), s.span)
+                }))
+                .collect::<Vec<_>>();
+            for (schema, relation, what, span) in typed {
+                let check = self.signature(schema, relation, what, span, &env)?;
+                self.signatures.push(check);
+            }
+        }
         self.keys.insert(key, id);
         self.queue.push_back(Job {
             id,
@@ -571,6 +594,54 @@ impl<'a> Expander<'a> {
             scope: tscope,
         });
         Ok(result)
+    }
+
+    /// A typed parameter or return type, its dimensions evaluated (`T` bound).
+    fn signature(
+        &self,
+        schema: &Schema,
+        relation: String,
+        what: String,
+        span: Span,
+        env: &Env,
+    ) -> R<crate::SignatureCheck> {
+        let names = Names {
+            env,
+            scope: &Env::new(),
+            global: &self.consts,
+        };
+        let mut dims = vec![];
+        for d in &schema.dims {
+            let v = eval(d, &names)?;
+            match v.as_f64() {
+                Some(x) if x.fract() == 0.0 => dims.push(x as i64),
+                _ => {
+                    return Err(Diagnostic::error(
+                        format!("a dimension is a whole number or a name bound to one; here it is `{v}`"),
+                        d.span,
+                    ));
+                }
+            }
+        }
+        let dim = if dims.iter().all(|&d| d >= 0) && !dims.is_empty() {
+            dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+        } else {
+            None
+        };
+        let types: Vec<&str> = schema.types.iter().map(|t| t.name.as_str()).collect();
+        let shown: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+        Ok(crate::SignatureCheck {
+            relation,
+            arity: schema.types.len(),
+            dim,
+            schema: if shown.is_empty() {
+                format!("({})", types.join(", "))
+            } else {
+                format!("({}; {})", types.join(", "), shown.join(", "))
+            },
+            what,
+            span,
+        })
     }
 
     /// Writes the statements of one instance.

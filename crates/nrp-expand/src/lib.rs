@@ -89,6 +89,26 @@ pub struct Expansion {
     pub program: Program,
     /// Instance `k` (1-based, as in `Span::origin`) is `instances[k - 1]`.
     pub instances: Vec<Instance>,
+    /// What typed function signatures require of the relations passed and returned;
+    /// sema checks them once arities and dimensions are known.
+    pub signatures: Vec<SignatureCheck>,
+}
+
+/// `P: (int, str; 16)` of a function instance: the relation bound to `P` has 2 content
+/// columns and dimension 16.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignatureCheck {
+    pub relation: String,
+    /// The number of content types written.
+    pub arity: usize,
+    /// The embedding dimension: the product of the dimensions written, when they are all
+    /// known numbers (`-1` or none: any).
+    pub dim: Option<usize>,
+    /// The schema, for messages (`(int; T)` with `T = 16` reads `(int; 16)`).
+    pub schema: String,
+    /// What the schema types (`parameter `Nodes` of `Layer<16>``) and where.
+    pub what: String,
+    pub span: Span,
 }
 
 impl Expansion {

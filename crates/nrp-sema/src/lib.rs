@@ -100,9 +100,50 @@ fn check_expanded(
     let nrp_expand::Expansion {
         program,
         instances,
+        signatures,
     } = expansion;
-    check_plain(&program, l, options, instances.clone())
-        .map_err(|d| nrp_expand::annotate(&instances, d))
+    let checked = check_plain(&program, l, options, instances.clone())
+        .map_err(|d| nrp_expand::annotate(&instances, d))?;
+    check_signatures(&checked, &signatures).map_err(|d| nrp_expand::annotate(&instances, d))?;
+    Ok(checked)
+}
+
+/// Typed function parameters and return types against the relations bound to them: the
+/// number of content types is the arity (a table needs at least that many columns), and
+/// the dimensions' product is the embedding dimension, where both are known.
+fn check_signatures(
+    program: &Program,
+    checks: &[nrp_expand::SignatureCheck],
+) -> Result<(), Diagnostic> {
+    for c in checks {
+        let Some(rel) = program.relations.iter().find(|r| r.name == c.relation) else {
+            continue;
+        };
+        let arity_ok = if rel.is_input() {
+            rel.arity >= c.arity || rel.arity == 0
+        } else {
+            rel.arity == c.arity
+        };
+        let dim_ok = match (c.dim, rel.dim) {
+            (Some(want), Some(got)) => want == got,
+            _ => true,
+        };
+        if !arity_ok || !dim_ok {
+            return Err(Diagnostic::error(
+                format!(
+                    "{} is typed `{}`, but `{}` has {} content term{} and dimension {}",
+                    c.what,
+                    c.schema,
+                    rel.name,
+                    rel.arity,
+                    if rel.arity == 1 { "" } else { "s" },
+                    rel.dim.map_or("?".to_string(), |d| d.to_string())
+                ),
+                c.span,
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_plain(
