@@ -2,12 +2,13 @@
 # Template expansion at scale: a program with 3,010 instances (bench/gen_instances.py)
 # checked and planned by nrp. Prints the wall time of `nrp check` (parse, expand, check,
 # estimate) and of `nrp explain` (also grounds and plans), medians of 3 runs.
-# usage: bench/instances.sh [--relations R] [--bases B]   (build first: cargo build --release)
+# usage: bench/instances.sh [--relations R] [--bases B]   (build first: cargo build --release;
+# NRP=path/to/nrp runs another binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out/instances
 python3 bench/gen_instances.py "$out" "$@"
-nrp=target/release/nrp
+nrp=${NRP:-target/release/nrp}
 [ -x "$nrp" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_of() {
