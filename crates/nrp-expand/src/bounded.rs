@@ -14,7 +14,7 @@ use crate::value::{Lookup, eval};
 use nrp_data::{Database, Value};
 use nrp_syntax::Diagnostic;
 use nrp_syntax::ast::{Atom, BoundedSet, CmpOp, Expr, ExprKind, Filter, Term};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// At most this many bindings per bounded set (a runaway range is an error, not an
 /// endless expansion).
@@ -65,7 +65,7 @@ pub fn bindings(
     let mut ranged: Vec<String> = vec![];
     for c in &set.conds {
         for side in [&c.lhs, &c.rhs] {
-            idents(side, &mut |n| {
+            side.idents(&mut |n| {
                 if n != "True"
                     && n != "False"
                     && !b.vars.iter().any(|v| v == n)
@@ -139,7 +139,9 @@ fn guard(b: &mut Bindings, g: &Atom, db: Option<&Database>) -> Result<(), Diagno
     let name = &g.name.name;
     if !g.targs.is_empty() || g.call.is_some() || g.emb.is_some() {
         return Err(Diagnostic::error(
-            format!("the guard `{name}` of a bounded set is a table: plain terms, no `;`, no template arguments"),
+            format!(
+                "the guard `{name}` of a bounded set is a table: plain terms, no `;`, no template arguments"
+            ),
             g.span,
         ));
     }
@@ -249,7 +251,7 @@ fn range(
             continue;
         };
         let mut free = false;
-        idents(other, &mut |n| free |= names.value(n).is_none());
+        other.idents(&mut |n| free |= names.value(n).is_none());
         if free {
             continue;
         }
@@ -308,38 +310,4 @@ fn condition(c: &Filter, names: &dyn Lookup) -> Result<bool, Diagnostic> {
         CmpOp::Gt => a > b,
         CmpOp::Ge => a >= b,
     })
-}
-
-/// Calls `f` on every name in `e`.
-fn idents(e: &Expr, f: &mut dyn FnMut(&str)) {
-    match &e.kind {
-        ExprKind::Ident(n) => f(n),
-        ExprKind::Neg(x) | ExprKind::Splat(x) => idents(x, f),
-        ExprKind::Binary(_, a, b) => {
-            idents(a, f);
-            idents(b, f);
-        }
-        ExprKind::Chain(first, rest) => {
-            idents(first, f);
-            rest.iter().for_each(|(_, x)| idents(x, f));
-        }
-        ExprKind::Call { callee, args } => {
-            idents(callee, f);
-            args.iter().for_each(|a| idents(&a.value, f));
-        }
-        ExprKind::Instance(_, args) => args.iter().for_each(|a| idents(a, f)),
-        ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Encode(_) => {}
-    }
-}
-
-/// `HashMap` as a [`Lookup`] layered over another.
-pub struct Layered<'a> {
-    pub first: &'a HashMap<String, Value>,
-    pub then: &'a dyn Lookup,
-}
-
-impl Lookup for Layered<'_> {
-    fn value(&self, name: &str) -> Option<Value> {
-        self.first.get(name).cloned().or_else(|| self.then.value(name))
-    }
 }

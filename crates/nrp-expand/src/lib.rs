@@ -150,7 +150,10 @@ pub fn annotate(instances: &[Instance], mut d: Diagnostic) -> Diagnostic {
             continue;
         }
         d = d.with_context(
-            format!("in `{}` (an instance of `{}`), instantiated", inst.key, inst.template),
+            format!(
+                "in `{}` (an instance of `{}`), instantiated",
+                inst.key, inst.template
+            ),
             inst.used,
         );
     }

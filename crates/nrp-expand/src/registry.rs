@@ -165,7 +165,10 @@ impl<'a> Registry<'a> {
                 ),
                 span,
             )
-            .with_context(format!("the {} `{}` is defined", other.kind(), other.signature()), other.span));
+            .with_context(
+                format!("the {} `{}` is defined", other.kind(), other.signature()),
+                other.span,
+            ));
         }
         if let Some(same) = list.iter_mut().find(|t| t.pattern == pattern) {
             // Rules with one head and pattern form a union, as plain rules do.
@@ -222,18 +225,15 @@ impl<'a> Registry<'a> {
                         at,
                     )
                 } else {
-                    Diagnostic::error(
-                        format!("no definition of `{name}` matches `{key}`"),
-                        at,
-                    )
+                    Diagnostic::error(format!("no definition of `{name}` matches `{key}`"), at)
                 };
                 for t in list {
                     d = d.with_context(format!("`{}` is defined", t.signature()), t.span);
                 }
                 Err(d)
             }
-            [best, second, ..] if best.specificity() == second.specificity() => Err(
-                Diagnostic::error(
+            [best, second, ..] if best.specificity() == second.specificity() => {
+                Err(Diagnostic::error(
                     format!(
                         "ambiguous template: `{key}` matches `{}` and `{}` equally well",
                         best.signature(),
@@ -243,8 +243,8 @@ impl<'a> Registry<'a> {
                 )
                 .with_note("add a more specific definition, or make one of them more general")
                 .with_context(format!("`{}` is defined", best.signature()), best.span)
-                .with_context(format!("`{}` is defined", second.signature()), second.span),
-            ),
+                .with_context(format!("`{}` is defined", second.signature()), second.span))
+            }
             [best, ..] => Ok(*best),
         })
     }

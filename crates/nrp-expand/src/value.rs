@@ -98,10 +98,7 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, at: &Expr) -> Result<Value, Diagno
         }
     };
     if !r.is_finite() {
-        return Err(Diagnostic::error(
-            "template arithmetic overflows",
-            at.span,
-        ));
+        return Err(Diagnostic::error("template arithmetic overflows", at.span));
     }
     Ok(Value::from_f64(r))
 }

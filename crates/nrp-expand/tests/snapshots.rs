@@ -22,7 +22,11 @@ fn meta_db() -> Database {
     let layers = Table::from_rows(
         "Layers",
         vec!["k".into()],
-        &[vec![Value::Int(1)], vec![Value::Int(2)], vec![Value::Int(2)]],
+        &[
+            vec![Value::Int(1)],
+            vec![Value::Int(2)],
+            vec![Value::Int(2)],
+        ],
     )
     .unwrap();
     Database::from_tables("mem", vec![schema, layers]).unwrap()

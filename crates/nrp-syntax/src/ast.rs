@@ -336,6 +336,37 @@ pub enum ExprKind {
 }
 
 impl Expr {
+    /// Calls `f` on this expression and on every expression inside it, parents first.
+    pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Ident(_) | ExprKind::Encode(_) => {}
+            ExprKind::Neg(x) | ExprKind::Splat(x) => x.visit(f),
+            ExprKind::Binary(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            ExprKind::Chain(first, rest) => {
+                first.visit(f);
+                rest.iter().for_each(|(_, x)| x.visit(f));
+            }
+            ExprKind::Call { callee, args } => {
+                callee.visit(f);
+                args.iter().for_each(|a| a.value.visit(f));
+            }
+            ExprKind::Instance(_, args) => args.iter().for_each(|a| a.visit(f)),
+        }
+    }
+
+    /// Calls `f` on every name (`ExprKind::Ident`) in the expression.
+    pub fn idents(&self, f: &mut dyn FnMut(&str)) {
+        self.visit(&mut |e| {
+            if let ExprKind::Ident(n) = &e.kind {
+                f(n)
+            }
+        });
+    }
+
     /// The expression as a content term, when it is one: a name (`_` is a wildcard), a
     /// number (negative ones too) or a string.
     pub fn as_term(&self) -> Option<Term> {

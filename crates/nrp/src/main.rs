@@ -170,9 +170,14 @@ fn estimates(
 /// The memory budget and `--template-depth`.
 fn check_options(budget: &Budget, args: &Args) -> R<nrp_sema::CheckOptions> {
     let mut expand = nrp_expand::Options::default();
-    if let Some(n) = args.number::<usize>("template-depth").map_err(Failure::from)? {
+    if let Some(n) = args
+        .number::<usize>("template-depth")
+        .map_err(Failure::from)?
+    {
         if n == 0 {
-            return Err(Failure::from("`--template-depth` must be at least 1".to_string()));
+            return Err(Failure::from(
+                "`--template-depth` must be at least 1".to_string(),
+            ));
         }
         expand.max_depth = n;
     }

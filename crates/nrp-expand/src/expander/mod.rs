@@ -4,12 +4,18 @@
 use crate::bounded;
 use crate::registry::{Defines, Registry, Template};
 use crate::value::{Lookup, eval, expr_of, instance_key, literal};
-use crate::{Expansion, Instance, Kind, Options, annotate};
+use crate::{Expansion, Instance, Options, annotate};
 use nrp_data::{Database, Value};
 use nrp_syntax::ast::*;
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+
+mod instantiate;
+mod walk;
+
+pub use walk::is_plain;
+use walk::{is_arith, no_splat, spread};
 
 type R<T> = Result<T, Diagnostic>;
 type Env = HashMap<String, Value>;
@@ -124,9 +130,8 @@ fn constants(statements: &[Statement], env: &Env, outer: &Env) -> Env {
                 global: outer,
             };
             let mut known = true;
-            walk_idents(&d.value, &mut |n| {
-                known &= n == "True" || n == "False" || names.value(n).is_some()
-            });
+            d.value
+                .idents(&mut |n| known &= n == "True" || n == "False" || names.value(n).is_some());
             if known
                 && is_arith(&d.value)
                 && let Ok(v) = eval(&d.value, &names)
@@ -136,37 +141,6 @@ fn constants(statements: &[Statement], env: &Env, outer: &Env) -> Env {
         }
     }
     consts
-}
-
-fn is_arith(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Ident(_) => true,
-        ExprKind::Neg(x) => is_arith(x),
-        ExprKind::Chain(first, rest) => is_arith(first) && rest.iter().all(|(_, x)| is_arith(x)),
-        ExprKind::Binary(BinOp::Pow, a, b) => is_arith(a) && is_arith(b),
-        _ => false,
-    }
-}
-
-fn walk_idents(e: &Expr, f: &mut dyn FnMut(&str)) {
-    match &e.kind {
-        ExprKind::Ident(n) => f(n),
-        ExprKind::Neg(x) | ExprKind::Splat(x) => walk_idents(x, f),
-        ExprKind::Binary(_, a, b) => {
-            walk_idents(a, f);
-            walk_idents(b, f);
-        }
-        ExprKind::Chain(first, rest) => {
-            walk_idents(first, f);
-            rest.iter().for_each(|(_, x)| walk_idents(x, f));
-        }
-        ExprKind::Call { callee, args } => {
-            walk_idents(callee, f);
-            args.iter().for_each(|a| walk_idents(&a.value, f));
-        }
-        ExprKind::Instance(_, args) => args.iter().for_each(|a| walk_idents(a, f)),
-        ExprKind::Number(_) | ExprKind::Str(_) | ExprKind::Encode(_) => {}
-    }
 }
 
 impl<'a> Expander<'a> {
@@ -209,10 +183,7 @@ impl<'a> Expander<'a> {
             Statement::Rule(r) | Statement::Pred(r) => self.rule(r, scope, env)?,
             Statement::Fit(f) => self.rule(&mut f.rule, scope, env)?,
             Statement::Function(f) => {
-                return Err(Diagnostic::error(
-                    "functions do not nest",
-                    f.name.span,
-                ));
+                return Err(Diagnostic::error("functions do not nest", f.name.span));
             }
         }
         Ok(s)
@@ -314,7 +285,12 @@ impl<'a> Expander<'a> {
             let names = self.names(env, scope);
             bounded::bindings(&set, &names, self.db)?
         };
-        let var = set.atom.emb.as_ref().and_then(|e| e.var()).map(|v| v.name.clone());
+        let var = set
+            .atom
+            .emb
+            .as_ref()
+            .and_then(|e| e.var())
+            .map(|v| v.name.clone());
         let mut atoms = vec![];
         let mut parts = vec![];
         for k in 0..b.rows.len() {
@@ -372,7 +348,8 @@ impl<'a> Expander<'a> {
             }
             // A parameterless function may be read like a relation (`F(x; z)`).
             match self.lookup(&name, &[], scope, a.name.span) {
-                Some(Ok((t, _))) if matches!(t.body, Defines::Function(f) if f.params.is_empty()) => {
+                Some(Ok((t, _))) if matches!(t.body, Defines::Function(f) if f.params.is_empty()) =>
+                {
                     a.call = Some(vec![]);
                 }
                 Some(_) => {
@@ -398,7 +375,9 @@ impl<'a> Expander<'a> {
                     "a templated rule or function"
                 };
                 return Err(Diagnostic::error(
-                    format!("`{name}` is not {what}: no `def {name}` or `{name}<…>(…) :- …` in the program"),
+                    format!(
+                        "`{name}` is not {what}: no `def {name}` or `{name}<…>(…) :- …` in the program"
+                    ),
                     a.name.span,
                 ));
             }
@@ -406,13 +385,20 @@ impl<'a> Expander<'a> {
         match t.body {
             Defines::Module(_) => {
                 return Err(Diagnostic::error(
-                    format!("`{}` is a module, not a relation: apply it in an expression, `{}(z)`", t.signature(), instance_key(&name, &args)),
+                    format!(
+                        "`{}` is a module, not a relation: apply it in an expression, `{}(z)`",
+                        t.signature(),
+                        instance_key(&name, &args)
+                    ),
                     a.name.span,
                 ));
             }
             Defines::Rules(_) if a.call.is_some() => {
                 return Err(Diagnostic::error(
-                    format!("`{}` is a rule, not a function: drop the argument list `(…)`", t.signature()),
+                    format!(
+                        "`{}` is a rule, not a function: drop the argument list `(…)`",
+                        t.signature()
+                    ),
                     a.name.span,
                 ));
             }
@@ -473,238 +459,16 @@ impl<'a> Expander<'a> {
             .map(|found| found.map(|t| (t.clone(), Rc::new(Scope::default()))))
     }
 
-    /// The name of the instance of `t` for `args` (and argument relations), queued for
-    /// emission when new.
-    fn instantiate(
-        &mut self,
-        t: Template<'a>,
-        args: Vec<Value>,
-        rel_args: Vec<String>,
-        tscope: Rc<Scope<'a>>,
-        used: Span,
-    ) -> R<String> {
-        let prefix = tscope
-            .prefix
-            .as_ref()
-            .map(|p| format!("{p}."))
-            .unwrap_or_default();
-        let (kind, key, value) = match t.body {
-            Defines::Module(_) => (Kind::Module, format!("{prefix}{}", instance_key(t.name, &args)), None),
-            Defines::Rules(_) => (Kind::Rule, format!("{prefix}{}", instance_key(t.name, &args)), None),
-            Defines::Function(f) => {
-                if rel_args.len() != f.params.len() {
-                    return Err(Diagnostic::error(
-                        format!(
-                            "`{}` takes {} relation argument{}, this call gives {}",
-                            t.signature(),
-                            f.params.len(),
-                            if f.params.len() == 1 { "" } else { "s" },
-                            rel_args.len()
-                        ),
-                        used,
-                    )
-                    .with_context(format!("`{}` is defined", t.signature()), t.span));
-                }
-                let targs = if f.tparams.is_empty() {
-                    String::new()
-                } else {
-                    instance_key("", &args)
-                };
-                // `H<A,1>` for a parameterless templated function, `F(A,B)` or `F()` else.
-                let key = if f.params.is_empty() && !f.tparams.is_empty() {
-                    format!("{prefix}{}{targs}", t.name)
-                } else {
-                    format!("{prefix}{}{targs}({})", t.name, rel_args.join(","))
-                };
-                let last = last_rule(f)?;
-                let value = format!("{key}.{}", last.head.name.name);
-                (Kind::Function, key, Some(value))
-            }
-        };
-        let result = value.clone().unwrap_or_else(|| key.clone());
-        if self.keys.contains_key(&key) {
-            return Ok(result);
-        }
-        let depth = match used.origin {
-            0 => 1,
-            o => self.instances[o as usize - 1].depth + 1,
-        };
-        if depth > self.options.max_depth {
-            return Err(Diagnostic::error(
-                format!(
-                    "template recursion deeper than {} instances while instantiating `{key}`: is a base case missing?",
-                    self.options.max_depth
-                ),
-                used,
-            )
-            .with_note(format!(
-                "`{}` has no definition that ends the recursion for these arguments; a specialisation such as `{}<…, 0>` does",
-                t.name, t.name
-            ))
-            .with_note(format!(
-                "the limit is {}; `--template-depth N` changes it",
-                self.options.max_depth
-            )));
-        }
-        if self.instances.len() >= self.options.max_instances {
-            return Err(Diagnostic::error(
-                format!(
-                    "more than {} template instances: the program expands without end or is far too large",
-                    self.options.max_instances
-                ),
-                used,
-            ));
-        }
-        self.instances.push(Instance {
-            key: key.clone(),
-            kind,
-            template: t.signature(),
-            defined: t.span,
-            used,
-            depth,
-            value: value.clone(),
-        });
-        let id = self.instances.len() as u32;
-        if let Defines::Function(f) = t.body {
-            let env = Template::bind(&f.tparams, &args);
-            let typed = f
-                .params
-                .iter()
-                .zip(&rel_args)
-                .filter_map(|(p, r)| {
-                    let what = format!("parameter `{}` of `{key}`", p.name.name);
-                    p.schema.as_ref().map(|s| (s, r.clone(), what, used))
-                })
-                .chain(f.ret.as_ref().map(|s| {
-                    let value = value.clone().unwrap_or_default();
-                    (s, value, format!("the value of `{key}`"), s.span)
-                }))
-                .collect::<Vec<_>>();
-            for (schema, relation, what, span) in typed {
-                let check = self.signature(schema, relation, what, span, &env)?;
-                self.signatures.push(check);
-            }
-        }
-        self.keys.insert(key, id);
-        self.queue.push_back(Job {
-            id,
-            template: t,
-            args,
-            rel_args,
-            scope: tscope,
-        });
-        Ok(result)
-    }
-
-    /// A typed parameter or return type, its dimensions evaluated (`T` bound).
-    fn signature(
-        &self,
-        schema: &Schema,
-        relation: String,
-        what: String,
-        span: Span,
-        env: &Env,
-    ) -> R<crate::SignatureCheck> {
-        let names = Names {
-            env,
-            scope: &Env::new(),
-            global: &self.consts,
-        };
-        let mut dims = vec![];
-        for d in &schema.dims {
-            let v = eval(d, &names)?;
-            match v.as_f64() {
-                Some(x) if x.fract() == 0.0 => dims.push(x as i64),
-                _ => {
-                    return Err(Diagnostic::error(
-                        format!("a dimension is a whole number or a name bound to one; here it is `{v}`"),
-                        d.span,
-                    ));
-                }
-            }
-        }
-        let dim = if dims.iter().all(|&d| d >= 0) && !dims.is_empty() {
-            dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
-        } else {
-            None
-        };
-        let types: Vec<&str> = schema.types.iter().map(|t| t.name.as_str()).collect();
-        let shown: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-        Ok(crate::SignatureCheck {
-            relation,
-            arity: schema.types.len(),
-            dim,
-            schema: if shown.is_empty() {
-                format!("({})", types.join(", "))
-            } else {
-                format!("({}; {})", types.join(", "), shown.join(", "))
-            },
-            what,
-            span,
-        })
-    }
-
-    /// Writes the statements of one instance.
-    fn emit(&mut self, job: Job<'a>, out: &mut Vec<Statement>) -> R<()> {
-        let key = self.instances[job.id as usize - 1].key.clone();
-        match job.template.body {
-            Defines::Module(d) => {
-                let env = Template::bind(&d.tparams, &job.args);
-                let mut s = self.statement(&Statement::Def(d.clone()), &job.scope, &env, job.id)?;
-                if let Statement::Def(d) = &mut s {
-                    d.name.name = key;
-                    d.tparams.clear();
-                }
-                out.push(s);
-            }
-            Defines::Rules(_) => {
-                for rule in job.template.rule_list() {
-                    let env = Template::bind(&rule.head.tparams, &job.args);
-                    let mut s =
-                        self.statement(&Statement::Rule(rule.clone()), &job.scope, &env, job.id)?;
-                    if let Statement::Rule(r) = &mut s {
-                        r.head.name.name = key.clone();
-                        r.head.tparams.clear();
-                    }
-                    out.push(s);
-                }
-            }
-            Defines::Function(f) => {
-                let env = Template::bind(&f.tparams, &job.args);
-                let mut scope = Scope {
-                    prefix: Some(key.clone()),
-                    local: Some(Rc::new(Registry::collect(&f.body)?)),
-                    renames: HashMap::new(),
-                    consts: Env::new(),
-                };
-                for s in &f.body {
-                    let name = match s {
-                        Statement::Rule(r) if r.head.tparams.is_empty() => &r.head.name.name,
-                        Statement::Def(d) if d.tparams.is_empty() => &d.name.name,
-                        _ => continue,
-                    };
-                    scope.renames.insert(name.clone(), format!("{key}.{name}"));
-                }
-                for (p, a) in f.params.iter().zip(&job.rel_args) {
-                    scope.renames.insert(p.name.name.clone(), a.clone());
-                }
-                scope.consts = constants(&f.body, &env, &self.consts);
-                for s in &f.body {
-                    if is_template(s) {
-                        continue;
-                    }
-                    let s = self.statement(s, &scope, &env, job.id)?;
-                    out.push(s);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Substitutes template parameters and local names into an expression and resolves
     /// its templated modules (`K<1>(z)`, `Gate<2>`). `embs` are the rule's embedding
     /// variables, never replaced.
-    fn expr(&mut self, e: &mut Expr, scope: &Scope<'a>, env: &Env, embs: &HashSet<String>) -> R<()> {
+    fn expr(
+        &mut self,
+        e: &mut Expr,
+        scope: &Scope<'a>,
+        env: &Env,
+        embs: &HashSet<String>,
+    ) -> R<()> {
         match &mut e.kind {
             ExprKind::Ident(n) if !embs.contains(n.as_str()) => {
                 if let Some(v) = env.get(n.as_str()) {
@@ -755,7 +519,9 @@ impl<'a> Expander<'a> {
                     Some(found) => found?,
                     None => {
                         return Err(Diagnostic::error(
-                            format!("`{name}` is not a templated module: no `{name}<…> = …` in the program"),
+                            format!(
+                                "`{name}` is not a templated module: no `{name}<…> = …` in the program"
+                            ),
                             e.span,
                         ));
                     }
@@ -790,35 +556,6 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// A function's value: its last rule, which must be a plain one.
-fn last_rule(f: &Function) -> R<&Rule> {
-    let last = f
-        .body
-        .iter()
-        .rev()
-        .find_map(|s| match s {
-            Statement::Rule(r) => Some(r),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            Diagnostic::error(
-                format!("function `{}` has no rule: its last rule is its value", f.name.name),
-                f.name.span,
-            )
-        })?;
-    if !last.head.tparams.is_empty() {
-        return Err(Diagnostic::error(
-            format!(
-                "the last rule of `{}` is its value and cannot be a template",
-                f.name.name
-            ),
-            last.head.span,
-        )
-        .with_note("end the function with a plain rule that reads the instance you mean"));
-    }
-    Ok(last)
-}
-
 /// A template parameter's value as a relation name.
 fn relation_name(v: &Value, at: Span) -> R<String> {
     match v {
@@ -845,137 +582,5 @@ fn subst_term(t: &mut Term, env: &Env) {
         && let Some(v) = env.get(&id.name)
     {
         *t = Term::Const(literal(v), id.span);
-    }
-}
-
-/// `*e` in an argument list → `e_1, …, e_n`; a bare `e` split by the join is an error.
-fn spread(e: &mut Expr, var: &str, parts: &[String]) -> R<()> {
-    match &mut e.kind {
-        ExprKind::Ident(n) if n == var => Err(Diagnostic::error(
-            format!(
-                "the embedding variable `{var}` is split by `Join(Set(…))` into `{}`: use `*{var}` or one part",
-                parts.join("`, `")
-            ),
-            e.span,
-        )),
-        ExprKind::Call { callee, args } => {
-            spread(callee, var, parts)?;
-            let mut out = Vec::with_capacity(args.len());
-            for mut a in std::mem::take(args) {
-                match &a.value.kind {
-                    ExprKind::Splat(x) if matches!(&x.kind, ExprKind::Ident(n) if n == var) => {
-                        let span = a.value.span;
-                        out.extend(parts.iter().map(|p| Arg {
-                            name: None,
-                            value: Expr {
-                                kind: ExprKind::Ident(p.clone()),
-                                span,
-                            },
-                        }));
-                    }
-                    _ => {
-                        spread(&mut a.value, var, parts)?;
-                        out.push(a);
-                    }
-                }
-            }
-            *args = out;
-            Ok(())
-        }
-        ExprKind::Neg(x) | ExprKind::Splat(x) => spread(x, var, parts),
-        ExprKind::Binary(_, a, b) => {
-            spread(a, var, parts)?;
-            spread(b, var, parts)
-        }
-        ExprKind::Chain(first, rest) => {
-            spread(first, var, parts)?;
-            rest.iter_mut().try_for_each(|(_, x)| spread(x, var, parts))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A splat left over (not in the head of a `Join(Set(…))` over its variable).
-fn no_splat(e: &Expr) -> R<()> {
-    let mut found = None;
-    find_splat(e, &mut found);
-    match found {
-        Some(span) => Err(Diagnostic::error(
-            "`*z` spreads the parts of an embedding variable split by `Join(Set(…))`; there is none here",
-            span,
-        )
-        .with_note("a `Union(Set(…))` keeps one embedding variable: use it as in any union head")),
-        None => Ok(()),
-    }
-}
-
-fn find_splat(e: &Expr, found: &mut Option<Span>) {
-    if found.is_some() {
-        return;
-    }
-    match &e.kind {
-        ExprKind::Splat(_) => *found = Some(e.span),
-        ExprKind::Neg(x) => find_splat(x, found),
-        ExprKind::Binary(_, a, b) => {
-            find_splat(a, found);
-            find_splat(b, found);
-        }
-        ExprKind::Chain(first, rest) => {
-            find_splat(first, found);
-            rest.iter().for_each(|(_, x)| find_splat(x, found));
-        }
-        ExprKind::Call { callee, args } => {
-            find_splat(callee, found);
-            args.iter().for_each(|a| find_splat(&a.value, found));
-        }
-        _ => {}
-    }
-}
-
-/// Whether the program has nothing to expand.
-pub fn is_plain(program: &Program) -> bool {
-    program.statements.iter().all(|s| match s {
-        Statement::Function(_) => false,
-        Statement::Def(d) => d.tparams.is_empty() && plain_expr(&d.value),
-        Statement::Rule(r) | Statement::Pred(r) => plain_rule(r),
-        Statement::Fit(f) => plain_rule(&f.rule),
-    })
-}
-
-fn plain_rule(r: &Rule) -> bool {
-    let atoms = match &r.body {
-        Body::Conj { atoms, .. } | Body::Union(atoms) => atoms,
-        Body::Set(_) => return false,
-    };
-    r.head.tparams.is_empty()
-        && atoms.iter().all(|a| a.targs.is_empty() && a.call.is_none())
-        && r.head.expr.as_ref().is_none_or(plain_expr)
-}
-
-fn plain_expr(e: &Expr) -> bool {
-    let mut found = None;
-    find_splat(e, &mut found);
-    let mut instance = false;
-    find_instance(e, &mut instance);
-    found.is_none() && !instance
-}
-
-fn find_instance(e: &Expr, found: &mut bool) {
-    match &e.kind {
-        ExprKind::Instance(..) => *found = true,
-        ExprKind::Neg(x) | ExprKind::Splat(x) => find_instance(x, found),
-        ExprKind::Binary(_, a, b) => {
-            find_instance(a, found);
-            find_instance(b, found);
-        }
-        ExprKind::Chain(first, rest) => {
-            find_instance(first, found);
-            rest.iter().for_each(|(_, x)| find_instance(x, found));
-        }
-        ExprKind::Call { callee, args } => {
-            find_instance(callee, found);
-            args.iter().for_each(|a| find_instance(&a.value, found));
-        }
-        _ => {}
     }
 }
