@@ -102,12 +102,12 @@ fn specialisation_picks_the_most_specific_definition_and_recursion_unrolls() {
          Final(v; z) :- H<'Ping', 2>(v; z) .\n\
          Side(v; z) :- H<Pong, 1>(v; z) .\n",
         expect![[r#"
-            H<Ping,2>(v; sum(z)) :- H<Ping,1>(u; z), Link(u, v) .
-            H<Ping,1>(v; sum(z)) :- H<Ping,0>(u; z), Link(u, v) .
             H<Ping,0>(v; z) :- Ping(v; z) .
+            H<Ping,1>(v; sum(z)) :- H<Ping,0>(u; z), Link(u, v) .
+            H<Ping,2>(v; sum(z)) :- H<Ping,1>(u; z), Link(u, v) .
             Final(v; z) :- H<Ping,2>(v; z) .
-            H<Pong,1>(v; sum(z)) :- H<Pong,0>(u; z), Link(u, v) .
             H<Pong,0>(v; (z * 0)) :- Other(v; z) .
+            H<Pong,1>(v; sum(z)) :- H<Pong,0>(u; z), Link(u, v) .
             Side(v; z) :- H<Pong,1>(v; z) .
             -- instances
             H<Ping,2> (rule H<t, L>, used on line 4, depth 1)
@@ -137,8 +137,6 @@ fn functions_rename_their_locals_and_bind_their_parameters() {
          B(v; z) :- Layer(X, Cites)(v; z) .\n",
         expect![[r#"
             Lin = Linear(4, 4) .
-            Two(X,Cites).Mid(v; z) :- Layer(X,Cites).Out(v; z) .
-            Two(X,Cites).Out(v; z) :- Layer(Two(X,Cites).Mid,Cites).Out(v; z) .
             Layer(X,Cites).k = 2 .
             Layer(X,Cites).Loc = Linear(4, 4) .
             Layer(X,Cites).Msg(t; sum((Lin(z) * w))) :- X(s; z), Cites(s, t; w) .
@@ -147,6 +145,8 @@ fn functions_rename_their_locals_and_bind_their_parameters() {
             Layer(Two(X,Cites).Mid,Cites).Loc = Linear(4, 4) .
             Layer(Two(X,Cites).Mid,Cites).Msg(t; sum((Lin(z) * w))) :- Two(X,Cites).Mid(s; z), Cites(s, t; w) .
             Layer(Two(X,Cites).Mid,Cites).Out(t; (Layer(Two(X,Cites).Mid,Cites).Loc(z) * Layer(Two(X,Cites).Mid,Cites).k)) :- Layer(Two(X,Cites).Mid,Cites).Msg(t; z) .
+            Two(X,Cites).Mid(v; z) :- Layer(X,Cites).Out(v; z) .
+            Two(X,Cites).Out(v; z) :- Layer(Two(X,Cites).Mid,Cites).Out(v; z) .
             A(v; z) :- Two(X,Cites).Out(v; z) .
             B(v; z) :- Layer(X,Cites).Out(v; z) .
             -- instances
@@ -171,13 +171,13 @@ fn templated_functions_with_guards_expand_the_hgt_idiom() {
          enddef\n\
          Final(v; z) :- H<'Pong', 1>(v; z) .\n",
         expect![[r#"
-            H<Pong,1>.Out(t; sum(z)) :- Msg<1,Ping,LinkA>.Out(t; z) | Msg<1,Pong,LinkB>.Out(t; z) .
-            Msg<1,Ping,LinkA>.Out(t; sum((Wt<LinkA>(z) * w))) :- H<Ping,0>(s; z), LinkA(s, t; w) .
-            Msg<1,Pong,LinkB>.Out(t; sum((Wt<LinkB>(z) * w))) :- H<Pong,0>(s; z), LinkB(s, t; w) .
             H<Ping,0>(v; z) :- Ping(v; z) .
             Wt<LinkA> = Linear(8, 8) .
+            Msg<1,Ping,LinkA>.Out(t; sum((Wt<LinkA>(z) * w))) :- H<Ping,0>(s; z), LinkA(s, t; w) .
             H<Pong,0>(v; z) :- Pong(v; z) .
             Wt<LinkB> = Linear(8, 8) .
+            Msg<1,Pong,LinkB>.Out(t; sum((Wt<LinkB>(z) * w))) :- H<Pong,0>(s; z), LinkB(s, t; w) .
+            H<Pong,1>.Out(t; sum(z)) :- Msg<1,Ping,LinkA>.Out(t; z) | Msg<1,Pong,LinkB>.Out(t; z) .
             Final(v; z) :- H<Pong,1>.Out(v; z) .
             -- instances
             H<Pong,1> (function H<tt, L>, used on line 10, depth 1)
@@ -213,6 +213,46 @@ fn joins_over_ranges_split_their_embedding_variable() {
             W<1> (rule W<i>, used on line 3, depth 1)
             W<2> (rule W<i>, used on line 3, depth 1)
             W<3> (rule W<i>, used on line 3, depth 1)
+        "#]],
+    );
+}
+
+#[test]
+fn local_templates_see_the_function_parameters_and_parts_come_first() {
+    check(
+        "M<a> = Linear(2, 2) .\n\
+         A<k> = Linear(2, 2) .\n\
+         B<k> = A<k>(inp) .\n\
+         def G<a>():\n\
+         \x20   W<i>(x; M<a>(z) * a * i) :- T(x; z) .\n\
+         \x20   Out(x; B<a>(z)) :- W<1>(x; z) .\n\
+         enddef\n\
+         Y1(x; z) :- G<1>()(x; z) .\n\
+         Y2(x; z) :- G<2>(x; z) .\n",
+        expect![[r#"
+            M<1> = Linear(2, 2) .
+            G<1>.W<1>(x; (M<1>(z) * 1 * 1)) :- T(x; z) .
+            A<1> = Linear(2, 2) .
+            B<1> = A<1>(inp) .
+            G<1>.Out(x; B<1>(z)) :- G<1>.W<1>(x; z) .
+            Y1(x; z) :- G<1>.Out(x; z) .
+            M<2> = Linear(2, 2) .
+            G<2>.W<1>(x; (M<2>(z) * 2 * 1)) :- T(x; z) .
+            A<2> = Linear(2, 2) .
+            B<2> = A<2>(inp) .
+            G<2>.Out(x; B<2>(z)) :- G<2>.W<1>(x; z) .
+            Y2(x; z) :- G<2>.Out(x; z) .
+            -- instances
+            G<1> (function G<a>, used on line 8, depth 1)
+            G<1>.W<1> (rule W<i>, used on line 6, depth 2)
+            B<1> (module B<k>, used on line 6, depth 2)
+            M<1> (module M<a>, used on line 5, depth 3)
+            A<1> (module A<k>, used on line 3, depth 3)
+            G<2> (function G<a>, used on line 9, depth 1)
+            G<2>.W<1> (rule W<i>, used on line 6, depth 2)
+            B<2> (module B<k>, used on line 6, depth 2)
+            M<2> (module M<a>, used on line 5, depth 3)
+            A<2> (module A<k>, used on line 3, depth 3)
         "#]],
     );
 }

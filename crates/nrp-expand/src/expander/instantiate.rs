@@ -68,7 +68,8 @@ impl<'a> Expander<'a> {
             }
         };
         let result = value.clone().unwrap_or_else(|| key.clone());
-        if self.keys.contains_key(&key) {
+        if let Some(&id) = self.keys.get(&key) {
+            self.uses[self.current as usize].push(id);
             return Ok(result);
         }
         let depth = match used.origin {
@@ -132,6 +133,9 @@ impl<'a> Expander<'a> {
             }
         }
         self.keys.insert(key, id);
+        self.uses[self.current as usize].push(id);
+        self.uses.push(vec![]);
+        self.written.push(vec![]);
         self.queue.push_back(Job {
             id,
             template: t,
@@ -194,11 +198,12 @@ impl<'a> Expander<'a> {
     }
 
     /// Writes the statements of one instance.
-    pub(super) fn emit(&mut self, job: Job<'a>, out: &mut Vec<Statement>) -> R<()> {
+    pub(super) fn emit(&mut self, job: Job<'a>) -> R<()> {
+        let mut out = vec![];
         let key = self.instances[job.id as usize - 1].key.clone();
         match job.template.body {
             Defines::Module(d) => {
-                let env = Template::bind(&d.tparams, &job.args);
+                let env = within(&job.scope, Template::bind(&d.tparams, &job.args));
                 let mut s = self.statement(&Statement::Def(d.clone()), &job.scope, &env, job.id)?;
                 if let Statement::Def(d) = &mut s {
                     d.name.name = key;
@@ -208,7 +213,7 @@ impl<'a> Expander<'a> {
             }
             Defines::Rules(_) => {
                 for rule in job.template.rule_list() {
-                    let env = Template::bind(&rule.head.tparams, &job.args);
+                    let env = within(&job.scope, Template::bind(&rule.head.tparams, &job.args));
                     let mut s =
                         self.statement(&Statement::Rule(rule.clone()), &job.scope, &env, job.id)?;
                     if let Statement::Rule(r) = &mut s {
@@ -225,6 +230,7 @@ impl<'a> Expander<'a> {
                     local: Some(Rc::new(Registry::collect(&f.body)?)),
                     renames: HashMap::new(),
                     consts: Env::new(),
+                    env: env.clone(),
                 };
                 for s in &f.body {
                     let name = match s {
@@ -247,6 +253,7 @@ impl<'a> Expander<'a> {
                 }
             }
         }
+        self.written[job.id as usize] = out;
         Ok(())
     }
 }
@@ -281,4 +288,11 @@ fn last_rule(f: &Function) -> R<&Rule> {
         .with_note("end the function with a plain rule that reads the instance you mean"));
     }
     Ok(last)
+}
+
+/// A local template's parameters over those of the function instance it is declared in.
+fn within(scope: &Scope, own: Env) -> Env {
+    let mut env = scope.env.clone();
+    env.extend(own);
+    env
 }

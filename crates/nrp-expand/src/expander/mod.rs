@@ -32,6 +32,8 @@ struct Scope<'a> {
     renames: HashMap<String, String>,
     /// Scalar constants of the function body, for template arguments.
     consts: Env,
+    /// The function's template parameters: its local templates see them too.
+    env: Env,
 }
 
 struct Job<'a> {
@@ -52,6 +54,12 @@ struct Expander<'a> {
     keys: HashMap<String, u32>,
     queue: VecDeque<Job<'a>>,
     signatures: Vec<crate::SignatureCheck>,
+    /// The instance being written (0: a statement of the program).
+    current: u32,
+    /// Per instance (index 0: the current program statement), the instances it uses.
+    uses: Vec<Vec<u32>>,
+    /// Per instance, its statements (index 0 unused).
+    written: Vec<Vec<Statement>>,
 }
 
 /// Names with a value in a statement: template parameters, then the scope's constants,
@@ -82,6 +90,9 @@ pub fn expand(program: &Program, db: Option<&Database>, options: &Options) -> R<
         keys: HashMap::new(),
         queue: VecDeque::new(),
         signatures: vec![],
+        current: 0,
+        uses: vec![vec![]],
+        written: vec![vec![]],
     };
     let top = Rc::new(Scope::default());
     let mut out = vec![];
@@ -90,6 +101,7 @@ pub fn expand(program: &Program, db: Option<&Database>, options: &Options) -> R<
             if is_template(s) {
                 continue;
             }
+            ex.uses[0].clear();
             let s = ex.statement(s, &top, &Env::new(), 0)?;
             ex.drain(&mut out)?;
             out.push(s);
@@ -153,9 +165,31 @@ impl<'a> Expander<'a> {
     }
 
     /// Emits the instances queued so far (and those they queue) into `out`.
+    /// Writes the instances queued so far (and those they queue), then appends to `out`
+    /// those that the current program statement uses, each after the instances it uses
+    /// (sema reads a composite module's parts before the composite).
     fn drain(&mut self, out: &mut Vec<Statement>) -> R<()> {
         while let Some(job) = self.queue.pop_front() {
-            self.emit(job, out)?;
+            self.current = job.id;
+            self.emit(job)?;
+        }
+        self.current = 0;
+        // Iterative post-order from the statement (root 0): an instance's statements go out
+        // once all the instances it uses have; each instance goes out once.
+        let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
+        let mut seen = vec![false; self.uses.len()];
+        seen[0] = true;
+        while let Some((id, next)) = stack.last_mut() {
+            let id = *id as usize;
+            if let Some(&child) = self.uses[id].get(*next) {
+                *next += 1;
+                if !std::mem::replace(&mut seen[child as usize], true) {
+                    stack.push((child, 0));
+                }
+            } else {
+                stack.pop();
+                out.append(&mut self.written[id]);
+            }
         }
         Ok(())
     }
@@ -552,6 +586,7 @@ impl<'a> Scope<'a> {
             local: self.local.clone(),
             renames: self.renames.clone(),
             consts: self.consts.clone(),
+            env: self.env.clone(),
         }
     }
 }
