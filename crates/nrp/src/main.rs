@@ -163,7 +163,7 @@ fn estimates(
         None => grounded.order.clone(),
     };
     let estimates = nrp_engine::estimate::program(&grounded, db, budget.bytes, &needed)
-        .map_err(|d| Failure(budget.annotate(d).render(source)))?;
+        .map_err(|d| Failure(program.annotate(budget.annotate(d)).render(source)))?;
     Ok((grounded, estimates))
 }
 
@@ -412,7 +412,7 @@ fn cmd_query(args: &Args) -> R<()> {
     let needed = program.closure(&[rel]);
     let params = parameters(args, None, &program, &needed)?;
     let accept = args.flag("accept");
-    let render = |d: Diagnostic| Failure(budget.annotate(d).render(&source));
+    let render = |d: Diagnostic| Failure(program.annotate(budget.annotate(d)).render(&source));
     // Checked (and the pool started) with `--reference` too: a bad `--threads` is an error.
     let backend = backend(args)?;
     let mut out = String::new();
@@ -421,7 +421,7 @@ fn cmd_query(args: &Args) -> R<()> {
         // refuse what would not fit.
         let (_, estimated) = estimates(&program, &db, Some(&[rel]), false, &source, &budget)?;
         nrp_engine::estimate::check_reference(&program, &estimated, budget.bytes)
-            .map_err(|d| Failure(budget.annotate(d).render(&source)))?;
+            .map_err(render)?;
         let results = nrp_reference::evaluate(&program, &db, &params, &[rel]).map_err(render)?;
         let facts = results[rel].as_ref().expect("target evaluated");
         let rows = facts
@@ -487,7 +487,7 @@ fn cmd_explain(args: &Args) -> R<()> {
         rels
     };
     let engine = nrp_engine::Engine::with_budget(&program, &db, &rels, budget.bytes)
-        .map_err(|d| Failure(budget.annotate(d).render(&source)))?;
+        .map_err(|d| Failure(program.annotate(budget.annotate(d)).render(&source)))?;
     if args.flag("dot") {
         let targets = nrp_engine::plan::targets(&engine.plan, &rels);
         return print_stdout(&nrp_engine::plan::display::dot(

@@ -208,7 +208,8 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
         Ok::<_, Failure>((db, program))
     })?;
     nrp_engine::trace("parse, check, read and bind tables", &mut t);
-    let render = |d: nrp_syntax::Diagnostic| Failure(budget.annotate(d).render(&source));
+    let render =
+        |d: nrp_syntax::Diagnostic| Failure(program.annotate(budget.annotate(d)).render(&source));
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let rels = statement_relations(&program, no_fit);
     let values = parameters(
