@@ -9,6 +9,11 @@ pub fn is_constructor(name: &str) -> bool {
     spec(name).is_some()
 }
 
+/// `Tensor(shape…[, fill])`, a free parameter (its arguments are a shape, not a signature).
+pub fn is_tensor(name: &str) -> bool {
+    name == "Tensor"
+}
+
 /// Whether the module can be built without arguments (so `ReLU(z)` may mean `ReLU()(z)`).
 pub fn has_no_required_args(name: &str) -> bool {
     spec(name).is_some_and(|s| s.iter().all(|(_, default)| default.is_some()))

@@ -9,6 +9,8 @@ use nrp_syntax::ast::{self, ExprKind as AK};
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
+mod formals;
+
 type R<T> = Result<T, Diagnostic>;
 
 /// A `name = value .` definition.
@@ -16,9 +18,11 @@ type R<T> = Result<T, Diagnostic>;
 enum Named {
     Const(f64),
     Module(ModuleId),
-    /// A composite over `inp`: its AST, and the ids of its inner modules in evaluation order.
+    /// A composite over its one formal input (`inp`, `u`, …): its AST, the formal's name,
+    /// and the ids of its inner modules in evaluation order.
     Composite {
         value: ast::Expr,
+        formal: String,
         modules: Vec<ModuleId>,
     },
 }
@@ -59,7 +63,8 @@ struct Scope<'s> {
     content_vars: HashMap<String, VarId>,
     /// In a union head, any otherwise unknown identifier is the branch's embedding.
     union_branch: bool,
-    /// `inp` inside a composite module.
+    /// Inside a composite module: its formal input's name and what it stands for.
+    formal: Option<&'s str>,
     input: Option<&'s Expr>,
     /// The aggregation node (by span) that the post-aggregation expression reads as `Emb(0)`.
     agg_node: Option<Span>,
@@ -150,25 +155,33 @@ impl<'a> Lowerer<'a> {
     pub fn definition(&mut self, d: &ast::Def) -> R<()> {
         self.statement_at = d.span.start;
         let name = &d.name.name;
-        if self.names.contains_key(name) {
-            return Err(Diagnostic::error(
-                format!("`{name}` is defined twice"),
-                d.name.span,
-            ));
-        }
         if catalogue::is_constructor(name)
+            || catalogue::is_tensor(name)
             || Func::from_name(name).is_some()
             || aggregation(name).is_some()
+            || name == "True"
+            || name == "False"
         {
             return Err(Diagnostic::error(
                 format!("`{name}` is a built-in name and cannot be redefined"),
                 d.name.span,
             ));
         }
-        let named = if mentions_inp(&d.value) {
+        if self.names.contains_key(name) {
+            return Err(Diagnostic::error(
+                format!("`{name}` is defined twice"),
+                d.name.span,
+            ));
+        }
+        let free = formals::free_names(&d.value, &self.names);
+        if free.len() > 1 {
+            return Err(formals::several(name, &free));
+        }
+        let named = if let Some((formal, _)) = free.into_iter().next() {
             // Create the inner modules once, in evaluation order, named `<name>.<n>`.
             let dummy = expr(ExprKind::Const(0.0), d.value.span);
             let scope = Scope {
+                formal: Some(&formal),
                 input: Some(&dummy),
                 ..Default::default()
             };
@@ -183,6 +196,7 @@ impl<'a> Lowerer<'a> {
             };
             Named::Composite {
                 value: d.value.clone(),
+                formal,
                 modules: created,
             }
         } else if let AK::Call { callee, args } = &d.value.kind
@@ -212,11 +226,10 @@ impl<'a> Lowerer<'a> {
     fn construct(&self, ctor: &str, args: &[ast::Arg], span: Span) -> R<ModuleKind> {
         let mut cargs = Vec::with_capacity(args.len());
         for a in args {
-            let value = self.eval_const(&a.value).map_err(|e| {
-                Diagnostic::error(
-                    format!("arguments of `{ctor}(…)` must be constants: {}", e.message),
-                    a.value.span,
-                )
+            let value = self.eval_const(&a.value).map_err(|e| Diagnostic {
+                message: format!("arguments of `{ctor}(…)` must be constants: {}", e.message),
+                span: Some(a.value.span),
+                ..e
             })?;
             cargs.push(CtorArg {
                 name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
@@ -235,6 +248,15 @@ impl<'a> Lowerer<'a> {
                 .map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), e.span))?,
             AK::Ident(n) => match self.names.get(n) {
                 Some(Named::Const(c)) => *c,
+                Some(Named::Composite { formal, .. }) => {
+                    return Err(Diagnostic::error(
+                        format!("`{n}` is a composite module, not a constant"),
+                        e.span,
+                    )
+                    .with_note(format!(
+                        "its definition reads `{formal}`, which is neither a constant nor a module defined before it, so `{formal}` is its input"
+                    )));
+                }
                 Some(_) => {
                     return Err(Diagnostic::error(
                         format!("`{n}` is a module, not a constant"),
@@ -552,16 +574,9 @@ impl<'a> Lowerer<'a> {
             let mut terms = vec![];
             for t in &a.terms {
                 terms.push(match t {
+                    // Content and embedding variables are separate namespaces (as in
+                    // RelaNN): `Half(g, z; z) :- Full(g, z; z)` binds both `z`s.
                     ast::Term::Var(v) => {
-                        if scope.emb_vars.contains_key(&v.name) {
-                            return Err(Diagnostic::error(
-                                format!(
-                                    "`{}` is an embedding variable and cannot be a content term",
-                                    v.name
-                                ),
-                                v.span,
-                            ));
-                        }
                         let id = match vars.iter().position(|n| *n == v.name) {
                             Some(id) => id,
                             None => {
@@ -591,15 +606,6 @@ impl<'a> Lowerer<'a> {
             if let Some(ast::Emb::Var(e)) = &a.emb
                 && e.name != "_"
             {
-                if vars.contains(&e.name) {
-                    return Err(Diagnostic::error(
-                        format!(
-                            "`{}` is a content variable and cannot also name an embedding",
-                            e.name
-                        ),
-                        e.span,
-                    ));
-                }
                 if scope.emb_vars.insert(e.name.clone(), i).is_some() {
                     return Err(Diagnostic::error(format!("embedding variable `{}` is bound twice", e.name), e.span)
                         .with_note("each atom's embedding needs its own name; combine them in the head expression"));
@@ -824,7 +830,7 @@ impl<'a> Lowerer<'a> {
         if let Some(input) = scope.input {
             // Inside a composite module: count what its expansion makes, `inp` copies too.
             self.expanded += 1;
-            if matches!(&e.kind, AK::Ident(n) if n == "inp") {
+            if matches!(&e.kind, AK::Ident(n) if Some(n.as_str()) == scope.formal) {
                 input.walk(&mut |_| self.expanded += 1);
             }
             if self.expanded > MAX_EXPANDED_NODES {
@@ -944,7 +950,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_ident(&self, name: &str, span: Span, scope: &Scope) -> R<Expr> {
-        if name == "inp"
+        if Some(name) == scope.formal
             && let Some(input) = scope.input
         {
             return Ok(input.clone());
@@ -1063,7 +1069,11 @@ impl<'a> Lowerer<'a> {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     return self.apply(m, xs, span);
                 }
-                Some(Named::Composite { value, modules }) => {
+                Some(Named::Composite {
+                    value,
+                    formal,
+                    modules,
+                }) => {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     if xs.len() != 1 {
                         return Err(Diagnostic::error(
@@ -1072,6 +1082,7 @@ impl<'a> Lowerer<'a> {
                         ));
                     }
                     let inner = Scope {
+                        formal: Some(&formal),
                         input: Some(&xs[0]),
                         ..Default::default()
                     };
@@ -1323,19 +1334,6 @@ fn catalogue_note() -> String {
 
 fn terms(n: usize) -> String {
     format!("{n} content term{}", if n == 1 { "" } else { "s" })
-}
-
-fn mentions_inp(e: &ast::Expr) -> bool {
-    match &e.kind {
-        AK::Ident(n) => n == "inp",
-        AK::Neg(x) => mentions_inp(x),
-        AK::Binary(_, a, b) => mentions_inp(a) || mentions_inp(b),
-        AK::Chain(first, rest) => mentions_inp(first) || rest.iter().any(|(_, x)| mentions_inp(x)),
-        AK::Call { callee, args } => {
-            mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value))
-        }
-        _ => false,
-    }
 }
 
 fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {

@@ -156,7 +156,7 @@ fn semantic_errors_are_located() {
         "?fit L(v; z) :- A(v; z) .",
         "?fit <select=Nope> L(; mean(z)) :- A(v; z) .",
         "hidden = 16 . hidden = 32 .",
-        "x = y + 1 .",
+        "x = y + w .",
         "Softmax = 3 .",
         "H(v; Softmax(0)(z)) :- A(v; z) .",
         "H(v; \"a\") :- A(v) .",
@@ -299,10 +299,11 @@ fn semantic_errors_are_located() {
         1 | hidden = 16 . hidden = 32 .
           |               ^^^^^^
 
-        t.nrp:1:5: error: unknown constant `y`
+        t.nrp:1:9: error: `x` has 2 unbound names, `y`, `w`; a composite module has exactly one input
           |
-        1 | x = y + 1 .
-          |     ^
+        1 | x = y + w .
+          |         ^ a second unbound name
+          = note: names that are not constants or modules defined before are inputs: is one of them a misspelt constant?
 
         t.nrp:1:1: error: `Softmax` is a built-in name and cannot be redefined
           |
