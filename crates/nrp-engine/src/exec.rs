@@ -256,6 +256,11 @@ pub fn forward_profiled<'a>(
                     let el = g.l1(v(*x), v(*y), Reduction::None).map_err(e)?;
                     g.row_sum(el, true)
                 }
+                LossKind::Nll => g.nll(v(*x), v(*y), Reduction::None).map_err(e)?,
+                LossKind::Bce => {
+                    let el = g.bce(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    g.row_sum(el, true)
+                }
                 LossKind::BceWithLogits => {
                     let el = g
                         .bce_with_logits(v(*x), v(*y), Reduction::None)

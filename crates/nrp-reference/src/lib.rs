@@ -399,6 +399,7 @@ impl<'a> Evaluator<'a> {
                         Func::Relu => v.max(0.0),
                         Func::Sigmoid => modules::sigmoid(v),
                         Func::Tanh => v.tanh(),
+                        Func::Round => v.round_ties_even(),
                         Func::Concat => unreachable!("handled above"),
                     })
                     .collect()

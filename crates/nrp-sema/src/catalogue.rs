@@ -39,7 +39,7 @@ fn spec(name: &str) -> Option<Spec> {
         "HeadSum" => &[("heads", None)],
         "Repeat" => &[("repeats", None)],
         "ReLU" | "GELU" | "Sigmoid" | "Tanh" | "Identity" | "CrossEntropyLoss" | "MSELoss"
-        | "L1Loss" | "BCEWithLogitsLoss" => &[],
+        | "L1Loss" | "BCEWithLogitsLoss" | "BCELoss" | "NLLLoss" => &[],
         _ => return None,
     })
 }
@@ -201,6 +201,8 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         "MSELoss" => ModuleKind::MSELoss,
         "L1Loss" => ModuleKind::L1Loss,
         "BCEWithLogitsLoss" => ModuleKind::BCEWithLogitsLoss,
+        "BCELoss" => ModuleKind::BCELoss,
+        "NLLLoss" => ModuleKind::NLLLoss,
         _ => unreachable!("spec() covers every name"),
     })
 }

@@ -257,11 +257,14 @@ fn module_output(
             None => None,
         },
         ModuleKind::ArgMax => Some(1),
-        ModuleKind::CrossEntropyLoss => {
+        ModuleKind::CrossEntropyLoss | ModuleKind::NLLLoss => {
             expect_index(inputs[1], "a class-index target")?;
             Some(1)
         }
-        ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss => {
+        ModuleKind::MSELoss
+        | ModuleKind::L1Loss
+        | ModuleKind::BCEWithLogitsLoss
+        | ModuleKind::BCELoss => {
             let y = inputs[1];
             if let (Some(a), Some(b)) = (x.0, y.0)
                 && a != b

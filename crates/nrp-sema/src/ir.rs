@@ -385,6 +385,8 @@ pub enum Func {
     Relu,
     Sigmoid,
     Tanh,
+    /// `torch.round`: ties to even; a zero gradient.
+    Round,
     Concat,
 }
 
@@ -398,6 +400,7 @@ impl Func {
             "relu" => Func::Relu,
             "sigmoid" => Func::Sigmoid,
             "tanh" => Func::Tanh,
+            "round" => Func::Round,
             "Concat" | "concat" | "cat" => Func::Concat,
             _ => return None,
         })
@@ -411,6 +414,7 @@ impl Func {
             Func::Relu => "relu",
             Func::Sigmoid => "sigmoid",
             Func::Tanh => "tanh",
+            Func::Round => "round",
             Func::Concat => "Concat",
         }
     }
@@ -528,6 +532,10 @@ pub enum ModuleKind {
     MSELoss,
     L1Loss,
     BCEWithLogitsLoss,
+    /// On probabilities in [0, 1], element-wise like `MSELoss`.
+    BCELoss,
+    /// On log-probabilities with class-index targets, like `CrossEntropyLoss`.
+    NLLLoss,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -545,6 +553,8 @@ impl ModuleKind {
                 | ModuleKind::MSELoss
                 | ModuleKind::L1Loss
                 | ModuleKind::BCEWithLogitsLoss
+                | ModuleKind::BCELoss
+                | ModuleKind::NLLLoss
         )
     }
 

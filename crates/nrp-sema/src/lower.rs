@@ -283,6 +283,7 @@ impl<'a> Lowerer<'a> {
                     Some(Func::Log) => x.ln(),
                     Some(Func::Sqrt) => x.sqrt(),
                     Some(Func::Abs) => x.abs(),
+                    Some(Func::Round) => x.round_ties_even(),
                     _ => return Err(Diagnostic::error("not a constant expression", e.span)),
                 }
             }
@@ -1328,7 +1329,8 @@ impl<'a> Lowerer<'a> {
 fn catalogue_note() -> String {
     "modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, \
      Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, \
-     BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat"
+     BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, \
+     tanh, round, Concat"
         .to_string()
 }
 

@@ -249,7 +249,7 @@ fn semantic_errors_are_located() {
           |
         1 | H(v; Foo(z)) :- A(v; z) .
           |      ^^^
-          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, round, Concat
 
         t.nrp:1:16: error: `H` has 2 content terms here but 1 in its first rule
           |
@@ -434,7 +434,7 @@ fn unknown_modules_index_inputs_and_branch_dimensions() {
           |
         1 | H(v; Conv2d(1, 2)(z)) :- A(v; z) .
           |      ^^^^^^
-          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, round, Concat
 
         t.nrp:1:16: error: `H.0` (OneHot(3)) takes an integer index held in a 1-dimensional embedding, got a 2-dimensional one
           |

@@ -72,6 +72,8 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
                 LossKind::Mse => "mse",
                 LossKind::L1 => "l1",
                 LossKind::BceWithLogits => "bce_with_logits",
+                LossKind::Bce => "bce",
+                LossKind::Nll => "nll",
             };
             format!("{k} {} {}", r(x), r(y))
         }

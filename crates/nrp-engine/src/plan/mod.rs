@@ -29,6 +29,8 @@ pub enum LossKind {
     Mse,
     L1,
     BceWithLogits,
+    Bce,
+    Nll,
 }
 
 #[derive(Clone, Debug)]
@@ -741,6 +743,7 @@ impl Builder<'_> {
                     Func::Relu => UnaryOp::Relu,
                     Func::Sigmoid => UnaryOp::Sigmoid,
                     Func::Tanh => UnaryOp::Tanh,
+                    Func::Round => UnaryOp::Round,
                     Func::Concat => unreachable!("handled above"),
                 };
                 Op::Unary(op, x)
@@ -795,6 +798,16 @@ impl Builder<'_> {
                     },
                     ModuleKind::BCEWithLogitsLoss => Op::Loss {
                         kind: LossKind::BceWithLogits,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::BCELoss => Op::Loss {
+                        kind: LossKind::Bce,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::NLLLoss => Op::Loss {
+                        kind: LossKind::Nll,
                         x,
                         y: args[1],
                     },
