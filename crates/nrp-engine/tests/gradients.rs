@@ -394,6 +394,21 @@ fn every_loss() {
 }
 
 #[test]
+fn tensor_parameters() {
+    // A scalar and a vector, named and inline, per fact, inside an aggregation over a join
+    // (one row broadcast to every match) and after it.
+    gradcheck(
+        "Gate = Tensor(1, 0.5) .\nB = Tensor(1, 2) .\n\
+         H(v; Linear(3, 2)(x) * Sigmoid(Gate) + B) :- X(v; x) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "Gate = Tensor(1, 0.5) .\nV = Tensor(3, 0.25) .\n\
+         H(b; Linear(3, 2)(sum(x * V * [w] * Gate)) * Tensor(1, 2.0)) :- X(a; x), E(a, b, w) .\n\
+         Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+}
+
+#[test]
 fn round_passes_no_gradient() {
     // `round` is piecewise constant: the parameters reach the loss only through `x * w`.
     let (checked, _) =

@@ -51,6 +51,58 @@ pub struct CtorArg {
     pub span: Span,
 }
 
+/// An argument of `Tensor(…)`: its value, and whether it was written as a decimal literal
+/// (`3.0`, `-0.5`, `1e-3`), which makes a last argument the fill value.
+pub struct TensorArg {
+    pub value: f64,
+    pub decimal: bool,
+    pub span: Span,
+}
+
+/// `Tensor(shape…[, fill])` as RelaNN reads it: with two or more arguments and the last a
+/// decimal literal, that one is the constant fill and the rest the shape; otherwise all
+/// are the shape and the fill is 0. In nrp's one-vector-per-fact model only a scalar
+/// (`Tensor(1)`) or a vector (`Tensor(d)`, `Tensor(1, d)`) can be used; a matrix waits
+/// for `@`.
+pub fn tensor(args: &[TensorArg], call_span: Span) -> Result<ModuleKind, Diagnostic> {
+    let (shape_args, fill) = match args {
+        [] => {
+            return Err(Diagnostic::error(
+                "`Tensor` needs a shape: `Tensor(1)` is a scalar, `Tensor(1, 16)` a vector",
+                call_span,
+            ));
+        }
+        [rest @ .., last] if !rest.is_empty() && last.decimal => (rest, last.value),
+        all => (all, 0.0),
+    };
+    let mut shape = vec![];
+    for a in shape_args {
+        // An integral value computed by arithmetic (`d / h`) is an extent, as in RelaNN.
+        if a.value.fract() != 0.0 || !(1.0..=1e9).contains(&a.value) {
+            return Err(Diagnostic::error(
+                format!(
+                    "the shape of `Tensor` is made of positive integers, got {}",
+                    nrp_data::format_float(a.value)
+                ),
+                a.span,
+            ));
+        }
+        shape.push(a.value as usize);
+    }
+    if shape[..shape.len() - 1].iter().any(|&d| d != 1) {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        return Err(Diagnostic::error(
+            format!(
+                "`Tensor({})` is a matrix; an embedding expression can use a scalar `Tensor(1)` or a vector `Tensor(d)` / `Tensor(1, d)`",
+                dims.join(", ")
+            ),
+            call_span,
+        )
+        .with_note("matrices need the matrix product `@`, which is not supported yet"));
+    }
+    Ok(ModuleKind::Tensor { shape, fill })
+}
+
 /// Builds a module from constructor arguments, checking them as PyTorch would.
 pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<ModuleKind, Diagnostic> {
     let spec = spec(name)

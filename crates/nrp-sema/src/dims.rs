@@ -130,6 +130,10 @@ fn infer_expr(
         ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
         ExprKind::Encode(items) => Some(items.len()),
         ExprKind::Const(_) => Some(1),
+        ExprKind::Param(m) => match &modules[*m].kind {
+            ModuleKind::Tensor { shape, .. } => shape.last().copied(),
+            k => unreachable!("only a Tensor is a value, not {k:?}"),
+        },
         ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit)?,
         ExprKind::Binary(op, a, b) => {
             let da = infer_expr(a, body, rels, modules, limit)?;
@@ -288,5 +292,6 @@ fn module_output(
         | ModuleKind::Softmax
         | ModuleKind::LogSoftmax
         | ModuleKind::Identity => x.0,
+        ModuleKind::Tensor { .. } => unreachable!("a Tensor is read, not applied"),
     })
 }

@@ -237,6 +237,7 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        ExprKind::Param(m) => p.modules[*m].name.clone(),
         ExprKind::Apply(m, xs) => {
             format!(
                 "{}({})",

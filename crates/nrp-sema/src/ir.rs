@@ -436,6 +436,8 @@ pub enum ExprKind {
     Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     Func(Func, Vec<Expr>),
     Apply(ModuleId, Vec<Expr>),
+    /// The value of a `Tensor` module (`z * Gate`): one row, shared by every match.
+    Param(ModuleId),
 }
 
 impl Expr {
@@ -459,11 +461,11 @@ impl Expr {
         f(self)
     }
 
-    /// Whether the expression (transitively) applies a module with parameters or dropout.
+    /// The modules the expression (transitively) applies or reads (`Tensor` values).
     pub fn modules(&self) -> Vec<ModuleId> {
         let mut out = vec![];
         self.walk(&mut |e| {
-            if let ExprKind::Apply(m, _) = e.kind {
+            if let ExprKind::Apply(m, _) | ExprKind::Param(m) = e.kind {
                 out.push(m)
             }
         });
@@ -528,6 +530,13 @@ pub enum ModuleKind {
         repeats: usize,
     },
     ArgMax,
+    /// `Tensor(shape…[, fill])`: a free parameter used as a value, initialised to `fill`.
+    /// Sema admits a scalar (`[1]`) or a vector (`[d]`, `[1, d]`): its last extent is the
+    /// dimension, shared by every fact.
+    Tensor {
+        shape: Vec<usize>,
+        fill: f64,
+    },
     CrossEntropyLoss,
     MSELoss,
     L1Loss,
@@ -558,9 +567,13 @@ impl ModuleKind {
         )
     }
 
-    /// Number of inputs when applied.
+    /// Number of inputs when applied (a `Tensor` is not applied: it is a value).
     pub fn inputs(&self) -> usize {
-        if self.is_loss() { 2 } else { 1 }
+        match self {
+            ModuleKind::Tensor { .. } => 0,
+            k if k.is_loss() => 2,
+            _ => 1,
+        }
     }
 
     pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
@@ -571,6 +584,9 @@ impl ModuleKind {
             init,
         };
         match *self {
+            ModuleKind::Tensor { ref shape, fill } => {
+                vec![p("weight", shape.clone(), Init::Constant(fill))]
+            }
             ModuleKind::Linear {
                 input,
                 output,
@@ -621,6 +637,19 @@ impl ModuleKind {
             ModuleKind::HeadSum { heads } => format!("HeadSum({heads})"),
             ModuleKind::Repeat { repeats } => format!("Repeat({repeats})"),
             ModuleKind::Softmax => "Softmax(-1)".into(),
+            ModuleKind::Tensor { shape, fill } => {
+                let mut args: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                if *fill != 0.0 {
+                    // Written with a point, so that it reads back as the fill.
+                    let f = nrp_data::format_float(*fill);
+                    args.push(if f.contains(['.', 'e']) {
+                        f
+                    } else {
+                        format!("{f}.0")
+                    });
+                }
+                format!("Tensor({})", args.join(", "))
+            }
             ModuleKind::LogSoftmax => "LogSoftmax(-1)".into(),
             k => format!("{k:?}()"),
         }

@@ -10,6 +10,7 @@ use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
 mod formals;
+mod tensor;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -199,6 +200,11 @@ impl<'a> Lowerer<'a> {
                 formal,
                 modules: created,
             }
+        } else if let AK::Call { callee, args } = &d.value.kind
+            && callee_name(callee).is_some_and(catalogue::is_tensor)
+        {
+            let kind = self.tensor_kind(args, d.value.span)?;
+            Named::Module(self.add_module(name.clone(), kind, d.value.span))
         } else if let AK::Call { callee, args } = &d.value.kind
             && let Some(ctor) = callee_name(callee)
             && catalogue::is_constructor(ctor)
@@ -961,6 +967,11 @@ impl<'a> Lowerer<'a> {
         }
         match self.names.get(name) {
             Some(Named::Const(c)) => return Ok(expr(ExprKind::Const(*c), span)),
+            Some(Named::Module(m))
+                if matches!(self.modules[*m].kind, ModuleKind::Tensor { .. }) =>
+            {
+                return Ok(expr(ExprKind::Param(*m), span));
+            }
             Some(_) => {
                 return Err(Diagnostic::error(
                     format!("module `{name}` must be applied to an embedding: `{name}(z)`"),
@@ -1065,7 +1076,15 @@ impl<'a> Lowerer<'a> {
                 }
                 return Ok(expr(ExprKind::Func(f, xs), span));
             }
+            if catalogue::is_tensor(name) {
+                return self.inline_tensor(args, span, alloc);
+            }
             match self.names.get(name).cloned() {
+                Some(Named::Module(m))
+                    if matches!(self.modules[m].kind, ModuleKind::Tensor { .. }) =>
+                {
+                    return Err(tensor::not_applicable(name, callee.span));
+                }
                 Some(Named::Module(m)) => {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     return self.apply(m, xs, span);
@@ -1129,6 +1148,14 @@ impl<'a> Lowerer<'a> {
                 callee.span,
             )
             .with_note(catalogue_note()));
+        }
+        if let AK::Call { callee: ctor, .. } = &callee.kind
+            && callee_name(ctor).is_some_and(catalogue::is_tensor)
+        {
+            return Err(tensor::not_applicable(
+                &nrp_syntax::print::print_expr_brief(callee, 60),
+                callee.span,
+            ));
         }
         // `Linear(16, 7)(z)`: an inline module. Arguments first: modules are numbered in
         // evaluation order, innermost first.
@@ -1408,7 +1435,7 @@ fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> 
                 rename_vars(x, from, to, atom)?;
             }
         }
-        ExprKind::Emb(_) | ExprKind::Const(_) => {}
+        ExprKind::Emb(_) | ExprKind::Const(_) | ExprKind::Param(_) => {}
     }
     Ok(())
 }

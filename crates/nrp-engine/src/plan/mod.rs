@@ -37,6 +37,8 @@ pub enum LossKind {
 pub enum Op {
     /// A constant: an input relation's embeddings, an encode, a folded subgraph.
     Const(Arc<Tensor>),
+    /// A `Tensor` module's parameter, one row (`[1, d]`) that broadcasts over rows.
+    Param(ModuleId),
     /// `out[i] = x[index[i]]` (a one-entry-per-row CSR).
     Gather {
         x: NodeId,
@@ -120,7 +122,7 @@ pub enum Op {
 impl Op {
     pub fn inputs(&self) -> Vec<NodeId> {
         match self {
-            Op::Const(_) => vec![],
+            Op::Const(_) | Op::Param(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
             | Op::Linear { x, .. }
@@ -142,7 +144,7 @@ impl Op {
 
     pub fn inputs_mut(&mut self) -> Vec<&mut NodeId> {
         match self {
-            Op::Const(_) => vec![],
+            Op::Const(_) | Op::Param(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
             | Op::Linear { x, .. }
@@ -285,7 +287,7 @@ impl Plan {
             let n = &self.nodes[id];
             c[id] = match &n.op {
                 Op::Const(_) => true,
-                Op::Linear { .. } | Op::Bias { .. } => false,
+                Op::Linear { .. } | Op::Bias { .. } | Op::Param(_) => false,
                 Op::Module { module, .. }
                     if !program.modules[*module].kind.params("").is_empty() =>
                 {
@@ -704,6 +706,13 @@ impl Builder<'_> {
                     Space::One,
                 ));
             }
+            ExprKind::Param(module) => {
+                let id = self
+                    .plan
+                    .add(Op::Param(*module), 1, dim, label, span, Space::One);
+                self.plan.nodes[id].module = Some(*module);
+                return Ok(id);
+            }
             ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label, space)?),
             ExprKind::Binary(op, a, b) => {
                 let (a, b) = (
@@ -781,6 +790,7 @@ impl Builder<'_> {
                     },
                     ModuleKind::Repeat { .. } => Op::HeadScale { x: None, a: x },
                     ModuleKind::ArgMax => Op::ArgMax(x),
+                    ModuleKind::Tensor { .. } => unreachable!("a Tensor is read, not applied"),
                     ModuleKind::CrossEntropyLoss => Op::Loss {
                         kind: LossKind::CrossEntropy,
                         x,
