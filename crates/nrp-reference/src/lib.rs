@@ -331,7 +331,11 @@ impl<'a> Evaluator<'a> {
     fn expr(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
         let v = self.expr_exact(e, body, m)?;
         Ok(match e.kind {
-            ExprKind::Emb(_) | ExprKind::Encode(_) | ExprKind::Const(_) | ExprKind::Param(_) => v,
+            ExprKind::Emb(_)
+            | ExprKind::Encode(_)
+            | ExprKind::Const(_)
+            | ExprKind::Fill(_)
+            | ExprKind::Param(_) => v,
             _ => self.round(v),
         })
     }
@@ -341,6 +345,7 @@ impl<'a> Evaluator<'a> {
         Ok(match &e.kind {
             ExprKind::Emb(i) => m.embs[*i].to_vec(),
             ExprKind::Const(c) => vec![*c],
+            ExprKind::Fill(c) => vec![*c; e.dim.expect("dimensions are known with a database")],
             ExprKind::Param(m) => modules::tensor_value(&self.program.modules[*m], self.weights)
                 .map_err(|msg| Diagnostic::error(msg, e.span))?,
             ExprKind::Encode(items) => {

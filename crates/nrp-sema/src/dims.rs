@@ -55,6 +55,17 @@ fn infer_rule(
             .map(|b| (&b.body, b.expr.as_mut()))
             .collect(),
     };
+    // A constant embedding (`Keys(v; 0)`) takes the dimension the union's other branches
+    // bind; 1 when none binds one.
+    let fill = if is_union {
+        bodies
+            .iter()
+            .map(|(b, _)| &b.atoms[0])
+            .find(|a| a.emb_const.is_none() && a.binds_embedding)
+            .map_or(Some(1), |a| rels[a.rel].dim)
+    } else {
+        Some(1)
+    };
     let mut dim: Option<Option<usize>> = None;
     let mut first_span = Span::default();
     for (body, expr) in bodies.iter_mut() {
@@ -63,7 +74,7 @@ fn infer_rule(
                 Some(1),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
-            Some(e) => (infer_expr(e, body, rels, modules, limit)?, e.span),
+            Some(e) => (infer_expr(e, body, rels, modules, limit, fill)?, e.span),
             None => (
                 Some(0),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
@@ -116,12 +127,14 @@ fn broadcast(op: &str, a: Option<usize>, b: Option<usize>, span: Span) -> R<Opti
     })
 }
 
+/// `fill`: the dimension of a union branch's constant embedding (`ExprKind::Fill`).
 fn infer_expr(
     e: &mut Expr,
     body: &Body,
     rels: &[Relation],
     modules: &[Module],
     limit: u64,
+    fill: Option<usize>,
 ) -> R<Option<usize>> {
     let span = e.span;
     let overflow =
@@ -130,23 +143,24 @@ fn infer_expr(
         ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
         ExprKind::Encode(items) => Some(items.len()),
         ExprKind::Const(_) => Some(1),
+        ExprKind::Fill(_) => fill,
         ExprKind::Param(m) => match &modules[*m].kind {
             ModuleKind::Tensor { shape, .. } => shape.last().copied(),
             k => unreachable!("only a Tensor is a value, not {k:?}"),
         },
-        ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit)?,
+        ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit, fill)?,
         ExprKind::Binary(op, a, b) => {
-            let da = infer_expr(a, body, rels, modules, limit)?;
-            let db = infer_expr(b, body, rels, modules, limit)?;
+            let da = infer_expr(a, body, rels, modules, limit, fill)?;
+            let db = infer_expr(b, body, rels, modules, limit, fill)?;
             broadcast(op.symbol(), da, db, span)?
         }
         ExprKind::Chain(first, rest) => {
             // Step by step, as `((a + b) + c)` would be: a mismatch names its operator and
             // spans the chain up to the offending operand.
-            let mut d = infer_expr(first, body, rels, modules, limit)?;
+            let mut d = infer_expr(first, body, rels, modules, limit, fill)?;
             let start = first.span;
             for (op, x) in rest.iter_mut() {
-                let dx = infer_expr(x, body, rels, modules, limit)?;
+                let dx = infer_expr(x, body, rels, modules, limit, fill)?;
                 d = broadcast(op.symbol(), d, dx, start.to(x.span))?;
             }
             d
@@ -154,7 +168,7 @@ fn infer_expr(
         ExprKind::Func(Func::Concat, xs) => {
             let mut total = Some(0usize);
             for x in xs.iter_mut() {
-                let d = infer_expr(x, body, rels, modules, limit)?;
+                let d = infer_expr(x, body, rels, modules, limit, fill)?;
                 total = match (total, d) {
                     (Some(t), Some(d)) => Some(t.checked_add(d).ok_or_else(overflow)?),
                     _ => None,
@@ -162,11 +176,11 @@ fn infer_expr(
             }
             total
         }
-        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit)?,
+        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit, fill)?,
         ExprKind::Apply(m, xs) => {
             let mut ds = vec![];
             for x in xs.iter_mut() {
-                ds.push((infer_expr(x, body, rels, modules, limit)?, x.span));
+                ds.push((infer_expr(x, body, rels, modules, limit, fill)?, x.span));
             }
             let module = &modules[*m];
             module_output(module, &ds, span)?

@@ -119,7 +119,14 @@ pub fn rules(p: &Program) -> String {
 pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
     let name = &p.relations[rel].name;
     let bodies = rule.bodies();
-    let (first_body, first_expr) = bodies[0];
+    let (first_body, _) = bodies[0];
+    // A union's head expression as written: from a branch that binds an embedding, not one
+    // whose constant embedding (`Keys(v; 0)`) replaced it.
+    let (expr_body, first_expr) = bodies
+        .iter()
+        .copied()
+        .find(|(b, _)| b.atoms.first().is_some_and(|a| a.emb_const.is_none()))
+        .unwrap_or(bodies[0]);
     let head_terms: Vec<String> = rule
         .head()
         .iter()
@@ -132,7 +139,7 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
         // A classical relation (several rules, a post-aggregation): nothing to show.
         _ if p.relations[rel].dim == Some(0) => None,
         (a, Some(e)) => {
-            let e = expr_text(p, first_body, e);
+            let e = expr_text(p, expr_body, e);
             Some(if matches!(rule, CoreRule::Transform { .. }) {
                 e
             } else {
@@ -199,6 +206,11 @@ fn atom_text(p: &Program, b: &Body, a: &Atom) -> String {
             format!("{name}({})", terms.join(", "))
         }
         (Some(e), true) => format!("{name}({}; {e})", terms.join(", ")),
+        _ if a.emb_const.is_some() => format!(
+            "{name}({}; {})",
+            terms.join(", "),
+            nrp_data::Value::from_f64(a.emb_const.unwrap_or_default())
+        ),
         _ => format!("{name}({})", terms.join(", ")),
     }
 }
@@ -213,7 +225,7 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
             "[{}]",
             ts.iter().map(|t| term(b, t)).collect::<Vec<_>>().join(", ")
         ),
-        ExprKind::Const(c) => nrp_data::Value::from_f64(*c).to_string(),
+        ExprKind::Const(c) | ExprKind::Fill(c) => nrp_data::Value::from_f64(*c).to_string(),
         ExprKind::Neg(x) => format!("-{}", expr_text(p, b, x)),
         ExprKind::Binary(op, x, y) => format!(
             "({} {} {})",

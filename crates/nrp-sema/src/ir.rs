@@ -225,6 +225,9 @@ pub struct Atom {
     pub binds_embedding: bool,
     /// The embedding variable as written (for listings).
     pub emb_name: Option<String>,
+    /// `R(x; 0)`: the fact's embedding replaced by this constant (then `binds_embedding` is
+    /// false; in a union branch the head expression reads it as `ExprKind::Fill`).
+    pub emb_const: Option<f64>,
     pub span: Span,
 }
 
@@ -438,6 +441,9 @@ pub enum ExprKind {
     Apply(ModuleId, Vec<Expr>),
     /// The value of a `Tensor` module (`z * Gate`): one row, shared by every match.
     Param(ModuleId),
+    /// A union branch's constant embedding (`Keys(v; 0) | Partial(v; z)`): the constant in
+    /// every coordinate, as many as the union's other branches bind (1 when none does).
+    Fill(f64),
 }
 
 impl Expr {

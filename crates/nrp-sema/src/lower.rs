@@ -9,8 +9,11 @@ use nrp_syntax::ast::{self, ExprKind as AK};
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
+mod const_emb;
 mod formals;
 mod tensor;
+
+use const_emb::constant_embedding;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -69,6 +72,8 @@ struct Scope<'s> {
     input: Option<&'s Expr>,
     /// The aggregation node (by span) that the post-aggregation expression reads as `Emb(0)`.
     agg_node: Option<Span>,
+    /// The name of a conjunction's atom with a constant embedding (`R(x; 0)`), for messages.
+    const_emb: Option<String>,
 }
 
 pub(crate) struct Lowerer<'a> {
@@ -360,7 +365,8 @@ impl<'a> Lowerer<'a> {
             }
             return Ok(id);
         }
-        let embedding = a.emb.is_some();
+        // `T(x; 0)` replaces the embedding: the table binds as without one (a set of tuples).
+        let embedding = matches!(a.emb, Some(ast::Emb::Var(_)));
         let bound = self.bind_only.as_ref().is_none_or(|b| b.contains(name));
         let db = self.db.filter(|_| bound);
         let table = match db {
@@ -512,8 +518,8 @@ impl<'a> Lowerer<'a> {
             let _ = e;
             for (b, body) in bodies.iter().enumerate() {
                 let atom = &body.atoms[0];
-                let input_without =
-                    matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
+                let input_without = atom.emb_const.is_none()
+                    && matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
                 if input_without && uses_embedding(e) {
                     let ast::Body::Union(atoms) = &rule.body else {
                         unreachable!()
@@ -537,6 +543,9 @@ impl<'a> Lowerer<'a> {
                 let mut e = expr.clone();
                 if let Some(e) = &mut e {
                     rename_vars(e, &bodies[0], body, &atoms[b])?;
+                    if let Some(c) = body.atoms[0].emb_const {
+                        const_emb::fill(e, c);
+                    }
                 }
                 branch_exprs.push(e);
             }
@@ -544,7 +553,7 @@ impl<'a> Lowerer<'a> {
         let mut bodies = bodies;
         if is_union && expr.as_ref().is_some_and(uses_embedding) {
             for b in &mut bodies {
-                b.atoms[0].binds_embedding = true;
+                b.atoms[0].binds_embedding = b.atoms[0].emb_const.is_none();
             }
         }
         self.rules.push((
@@ -604,12 +613,13 @@ impl<'a> Lowerer<'a> {
                     ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
                 });
             }
-            if let Some(ast::Emb::Const(_, span)) = &a.emb {
-                return Err(Diagnostic::error(
-                    "constant embeddings in body atoms (`R(x; 0)`) are not supported yet",
-                    *span,
-                ));
-            }
+            let emb_const = match &a.emb {
+                Some(ast::Emb::Const(lit, span)) => {
+                    scope.const_emb.get_or_insert_with(|| a.name.name.clone());
+                    Some(constant_embedding(lit, *span)?)
+                }
+                _ => None,
+            };
             if let Some(ast::Emb::Var(e)) = &a.emb
                 && e.name != "_"
             {
@@ -621,8 +631,9 @@ impl<'a> Lowerer<'a> {
             lowered_atoms.push(Atom {
                 rel,
                 terms,
-                binds_embedding: a.emb.is_some(),
+                binds_embedding: matches!(a.emb, Some(ast::Emb::Var(_))),
                 emb_name: a.emb.as_ref().and_then(|e| e.var()).map(|e| e.name.clone()),
+                emb_const,
                 span: a.span,
             });
         }
@@ -1010,12 +1021,16 @@ impl<'a> Lowerer<'a> {
         } else if scope.agg_node.is_some() {
             note = "outside the aggregation only its result can be used".into();
         }
-        let d = Diagnostic::error(format!("unknown name `{name}`"), span);
-        Err(if note.is_empty() {
-            d
-        } else {
-            d.with_note(note)
-        })
+        let mut d = Diagnostic::error(format!("unknown name `{name}`"), span);
+        if !note.is_empty() {
+            d = d.with_note(note);
+        }
+        if let Some(atom) = &scope.const_emb {
+            d = d.with_note(format!(
+                "`{atom}` replaces the fact's embedding by a constant but gives it no name: a union head reads it (`A(v; 0) | B(v; z)`); in a conjunction, write the constant in the expression"
+            ));
+        }
+        Err(d)
     }
 
     fn lower_args(
@@ -1435,7 +1450,7 @@ fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> 
                 rename_vars(x, from, to, atom)?;
             }
         }
-        ExprKind::Emb(_) | ExprKind::Const(_) | ExprKind::Param(_) => {}
+        ExprKind::Emb(_) | ExprKind::Const(_) | ExprKind::Param(_) | ExprKind::Fill(_) => {}
     }
     Ok(())
 }
@@ -1508,6 +1523,7 @@ fn pass_through(aux: RelId, arity: usize, span: Span) -> Branch {
             terms: (0..arity).map(Term::Var).collect(),
             binds_embedding: true,
             emb_name: Some("e".into()),
+            emb_const: None,
             span,
         }],
         filters: vec![],

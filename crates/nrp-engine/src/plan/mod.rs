@@ -706,6 +706,16 @@ impl Builder<'_> {
                     Space::One,
                 ));
             }
+            ExprKind::Fill(c) => {
+                return Ok(self.plan.add(
+                    Op::Const(Arc::new(Tensor::new(1, dim, vec![*c as f32; dim]))),
+                    1,
+                    dim,
+                    "constant embedding",
+                    span,
+                    Space::One,
+                ));
+            }
             ExprKind::Param(module) => {
                 let id = self
                     .plan
