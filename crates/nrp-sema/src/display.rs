@@ -166,9 +166,9 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
             items.extend(first_body.filters.iter().map(|f| {
                 format!(
                     "{} {} {}",
-                    term(first_body, &f.lhs),
+                    operand(first_body, &f.lhs),
                     f.op.symbol(),
-                    term(first_body, &f.rhs)
+                    operand(first_body, &f.rhs)
                 )
             }));
             items.join(", ")
@@ -188,6 +188,22 @@ fn term(b: &Body, t: &Term) -> String {
     match t {
         Term::Var(v) => b.vars[*v].clone(),
         Term::Const(c) => constant(c),
+    }
+}
+
+/// A filter operand; arithmetic in parentheses, as expressions print.
+fn operand(b: &Body, x: &Operand) -> String {
+    match x {
+        Operand::Term(t) => term(b, t),
+        Operand::Neg(x) => format!("-{}", operand(b, x)),
+        Operand::Chain(first, rest) => {
+            let mut s = format!("({}", operand(b, first));
+            for (op, x) in rest {
+                s.push_str(&format!(" {} {}", op.symbol(), operand(b, x)));
+            }
+            s.push(')');
+            s
+        }
     }
 }
 

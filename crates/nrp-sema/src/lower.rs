@@ -10,6 +10,7 @@ use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
 mod const_emb;
+mod filters;
 mod formals;
 mod tensor;
 
@@ -653,50 +654,10 @@ impl<'a> Lowerer<'a> {
                 ));
             }
         }
-        let mut lowered_filters = vec![];
-        for f in filters {
-            let term = |e: &ast::Expr| -> R<Term> {
-                let Some(t) = e.as_term() else {
-                    return Err(Diagnostic::error(
-                        "arithmetic in filters is not supported yet: compare a variable with a variable or a constant",
-                        e.span,
-                    ));
-                };
-                match &t {
-                    ast::Term::Var(v) => match vars.iter().position(|n| *n == v.name) {
-                        Some(id) if occurs[id] => Ok(Term::Var(id)),
-                        _ if scope.emb_vars.contains_key(&v.name) => Err(Diagnostic::error(
-                            format!(
-                                "filters compare content; `{}` is an embedding variable",
-                                v.name
-                            ),
-                            v.span,
-                        )),
-                        _ => Err(Diagnostic::error(
-                            format!("unsafe filter: `{}` does not occur in a body atom", v.name),
-                            v.span,
-                        )),
-                    },
-                    ast::Term::Wildcard(s) => {
-                        Err(Diagnostic::error("`_` cannot appear in a filter", *s))
-                    }
-                    ast::Term::Const(lit, _) => Ok(Term::Const(Value::parse(lit.text()))),
-                }
-            };
-            let op = match f.op {
-                ast::CmpOp::Eq => CmpOp::Eq,
-                ast::CmpOp::Ne => CmpOp::Ne,
-                ast::CmpOp::Lt => CmpOp::Lt,
-                ast::CmpOp::Le => CmpOp::Le,
-                ast::CmpOp::Gt => CmpOp::Gt,
-                ast::CmpOp::Ge => CmpOp::Ge,
-            };
-            lowered_filters.push(Filter {
-                lhs: term(&f.lhs)?,
-                op,
-                rhs: term(&f.rhs)?,
-            });
-        }
+        let lowered_filters = filters
+            .iter()
+            .map(|f| self.filter(f, &vars, &occurs, &scope))
+            .collect::<R<Vec<_>>>()?;
         Ok((
             Body {
                 vars,
