@@ -316,6 +316,55 @@ mod tests {
     }
 
     #[test]
+    fn tensor_reads_a_last_decimal_literal_as_the_fill() {
+        let t = |args: &[(f64, bool)]| {
+            let args: Vec<TensorArg> = args
+                .iter()
+                .map(|&(value, decimal)| TensorArg {
+                    value,
+                    decimal,
+                    span: Span::default(),
+                })
+                .collect();
+            tensor(&args, Span::default()).map_err(|d| d.message)
+        };
+        let ok = |shape: &[usize], fill: f64| {
+            Ok(ModuleKind::Tensor {
+                shape: shape.to_vec(),
+                fill,
+            })
+        };
+        assert_eq!(t(&[(1.0, false)]), ok(&[1], 0.0));
+        // One argument is always the shape, a decimal too (RelaNN: `Tensor(1.0)` is `(1,)`).
+        assert_eq!(t(&[(1.0, true)]), ok(&[1], 0.0));
+        assert_eq!(t(&[(1.0, false), (2.0, true)]), ok(&[1], 2.0));
+        assert_eq!(t(&[(3.0, false), (0.5, true)]), ok(&[3], 0.5));
+        assert_eq!(t(&[(1.0, false), (16.0, false)]), ok(&[1, 16], 0.0));
+        assert_eq!(
+            t(&[(1.0, false), (16.0, false), (-1.0, true)]),
+            ok(&[1, 16], -1.0)
+        );
+        // An integral value computed by arithmetic (`d / h`) is an extent.
+        assert_eq!(t(&[(1.0, false), (4.0, false)]), ok(&[1, 4], 0.0));
+        assert!(t(&[]).unwrap_err().contains("needs a shape"));
+        assert!(
+            t(&[(2.0, false), (3.0, false)])
+                .unwrap_err()
+                .contains("is a matrix")
+        );
+        assert!(
+            t(&[(2.5, false)])
+                .unwrap_err()
+                .contains("positive integers, got 2.5")
+        );
+        assert!(
+            t(&[(0.0, false)])
+                .unwrap_err()
+                .contains("positive integers, got 0")
+        );
+    }
+
+    #[test]
     fn bad_arguments_are_explained() {
         let e = |name: &str, args: &[CtorArg]| {
             construct(name, args, Span::default()).unwrap_err().message

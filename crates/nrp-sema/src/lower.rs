@@ -623,11 +623,15 @@ impl<'a> Lowerer<'a> {
             };
             if let Some(ast::Emb::Var(e)) = &a.emb
                 && e.name != "_"
+                && scope.emb_vars.insert(e.name.clone(), i).is_some()
             {
-                if scope.emb_vars.insert(e.name.clone(), i).is_some() {
-                    return Err(Diagnostic::error(format!("embedding variable `{}` is bound twice", e.name), e.span)
-                        .with_note("each atom's embedding needs its own name; combine them in the head expression"));
-                }
+                return Err(Diagnostic::error(
+                    format!("embedding variable `{}` is bound twice", e.name),
+                    e.span,
+                )
+                .with_note(
+                    "each atom's embedding needs its own name; combine them in the head expression",
+                ));
             }
             lowered_atoms.push(Atom {
                 rel,
