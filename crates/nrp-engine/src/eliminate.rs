@@ -22,6 +22,7 @@ struct WAtom {
     terms: Vec<Result<String, Value>>,
     binds: bool,
     emb_name: Option<String>,
+    emb_const: Option<f64>,
     span: nrp_syntax::Span,
 }
 
@@ -251,6 +252,7 @@ fn rewrite(
                 })
                 .collect(),
             binds: a.binds_embedding,
+            emb_const: a.emb_const,
             emb_name: a.emb_name.clone(),
             span: a.span,
         })
@@ -350,6 +352,7 @@ fn rewrite(
             terms: t_vars.iter().cloned().map(Ok).collect(),
             binds: true,
             emb_name: Some(format!("e{created}")),
+            emb_const: None,
             span,
         });
         factors = rest
@@ -447,6 +450,7 @@ fn make_body<'a>(
             terms,
             binds_embedding: a.binds,
             emb_name: a.emb_name.clone(),
+            emb_const: a.emb_const,
             span: a.span,
         });
     }

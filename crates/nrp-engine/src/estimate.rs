@@ -92,9 +92,10 @@ pub fn body(body: &Body, atoms: &[AtomStats]) -> Estimate {
         Term::Const(_) => 1.0,
     };
     for f in &body.filters {
-        matches /= match f.op {
-            CmpOp::Eq => distinct(&f.lhs).max(distinct(&f.rhs)),
-            CmpOp::Ne => 1.0,
+        matches /= match (f.op, f.lhs.term(), f.rhs.term()) {
+            (CmpOp::Eq, Some(l), Some(r)) => distinct(l).max(distinct(r)),
+            (CmpOp::Ne, Some(_), Some(_)) => 1.0,
+            // `< <= > >=`, and any comparison with arithmetic.
             _ => 2.0,
         };
     }
@@ -597,7 +598,10 @@ mod tests {
 
     #[test]
     fn filters_constants_and_repeats_select() {
-        let p = program_of("L(x) :- E(x, x) .\nK(y) :- E(1, y) .\nT(x, y) :- E(x, y), x < y .");
+        let p = program_of(
+            "L(x) :- E(x, x) .\nK(y) :- E(1, y) .\nT(x, y) :- E(x, y), x < y .\n\
+             A(x, y) :- E(x, y), x + 1 == y .\nB(x, y) :- E(x, y), x * 2 != y, -x < 3 .",
+        );
         let rel = RelStats {
             rows: 100.0,
             distinct: vec![10.0, 20.0],
@@ -611,6 +615,13 @@ mod tests {
         let b = conj_body(&p, "T");
         let a = atom_stats(&rel, &b.atoms[0].terms);
         assert_eq!(body(&b, &[a]).matches, 50.0);
+        // Arithmetic filters, whatever their comparison, halve the estimate like `<`.
+        let b = conj_body(&p, "A");
+        let a = atom_stats(&rel, &b.atoms[0].terms);
+        assert_eq!(body(&b, &[a]).matches, 50.0);
+        let b = conj_body(&p, "B");
+        let a = atom_stats(&rel, &b.atoms[0].terms);
+        assert_eq!(body(&b, &[a]).matches, 25.0);
     }
 
     #[test]

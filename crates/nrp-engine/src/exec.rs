@@ -158,6 +158,13 @@ pub fn forward_profiled<'a>(
         let e = |error: TensorError| ExecError { node: id, error };
         let var = match &node.op {
             Op::Const(t) => g.constant(t),
+            Op::Param(module) => {
+                let params =
+                    params.expect("parameter-free evaluation never meets a learnable module");
+                let (w, _) =
+                    params.modules[*module].expect("modules with parameters are registered");
+                g.param(&params.set, w)
+            }
             Op::Gather { x, index } => g.gather(index, v(*x)).map_err(e)?,
             Op::Unary(op, x) => g.unary(*op, v(*x)),
             Op::Binary(op, a, b) => g.binary(*op, v(*a), v(*b)).map_err(e)?,
@@ -254,6 +261,11 @@ pub fn forward_profiled<'a>(
                 }
                 LossKind::L1 => {
                     let el = g.l1(v(*x), v(*y), Reduction::None).map_err(e)?;
+                    g.row_sum(el, true)
+                }
+                LossKind::Nll => g.nll(v(*x), v(*y), Reduction::None).map_err(e)?,
+                LossKind::Bce => {
+                    let el = g.bce(v(*x), v(*y), Reduction::None).map_err(e)?;
                     g.row_sum(el, true)
                 }
                 LossKind::BceWithLogits => {

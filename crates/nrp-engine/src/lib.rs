@@ -488,6 +488,26 @@ pub fn runtime_error(program: &Program, ground: &Ground, plan: &Plan, e: ExecErr
                 Some(*row),
             )
         }
+        (
+            nrp_tensor::TensorError::Domain {
+                row,
+                value,
+                expected,
+                ..
+            },
+            Some(m),
+        ) => {
+            let module = &program.modules[m];
+            (
+                format!(
+                    "`{}` ({}) needs {expected}, got {}",
+                    module.name,
+                    module.kind.describe(),
+                    nrp_data::format_f32(*value as f32)
+                ),
+                Some(*row),
+            )
+        }
         (err, _) => (err.to_string(), None),
     };
     let d = match node.span {

@@ -375,6 +375,13 @@ fn every_loss() {
     gradcheck("Loss(; MSELoss()(Linear(3, 2)(x), t)) :- X(v; x), T(v; t) .");
     gradcheck("Loss(; L1Loss()(Linear(3, 2)(x), t)) :- X(v; x), T(v; t) .");
     gradcheck("Loss(; BCEWithLogitsLoss()(Linear(3, 2)(x), b)) :- X(v; x), B(v; b) .");
+    gradcheck("Loss(; BCELoss()(Sigmoid(Linear(3, 2)(x)), b)) :- X(v; x), B(v; b) .");
+    gradcheck("Loss(; NLLLoss()(LogSoftmax(1)(Linear(3, 3)(x)), y)) :- X(v; x), Y(v; y) .");
+    // Not on log-probabilities: NLL reads the target's entry of anything.
+    gradcheck("Loss(; NLLLoss()(Linear(3, 3)(x), y)) :- X(v; x), Y(v; y) .");
+    gradcheck(
+        "Loss(; BCELoss()(Sigmoid(Linear(3, 2)(x)), Sigmoid()(Linear(3, 2)(x)))) :- X(v; x) .",
+    );
     // Targets that depend on parameters too.
     gradcheck("Loss(; MSELoss()(Linear(3, 2)(x), Sigmoid()(Linear(3, 2)(x)))) :- X(v; x) .");
     gradcheck(
@@ -384,6 +391,29 @@ fn every_loss() {
     gradcheck(
         "F(v; Linear(3, 3)(x)) :- X(v; x) .\nLoss(; CrossEntropyLoss()(f, y)) :- F(u; f), E(u, v, _), Y(v; y) .",
     );
+}
+
+#[test]
+fn tensor_parameters() {
+    // A scalar and a vector, named and inline, per fact, inside an aggregation over a join
+    // (one row broadcast to every match) and after it.
+    gradcheck(
+        "Gate = Tensor(1, 0.5) .\nB = Tensor(1, 2) .\n\
+         H(v; Linear(3, 2)(x) * Sigmoid(Gate) + B) :- X(v; x) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "Gate = Tensor(1, 0.5) .\nV = Tensor(3, 0.25) .\n\
+         H(b; Linear(3, 2)(sum(x * V * [w] * Gate)) * Tensor(1, 2.0)) :- X(a; x), E(a, b, w) .\n\
+         Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+}
+
+#[test]
+fn round_passes_no_gradient() {
+    // `round` is piecewise constant: the parameters reach the loss only through `x * w`.
+    let (checked, _) =
+        gradcheck("Loss(; sum(round(Linear(3, 1)(x) * 4) + Linear(3, 1)(x))) :- X(v; x) .");
+    assert!(checked > 0);
 }
 
 #[test]

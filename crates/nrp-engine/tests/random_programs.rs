@@ -16,6 +16,8 @@
 //! aggregation, encodes, arithmetic with broadcasting, element-wise functions, Linear (with
 //! and without bias), Embedding, OneHot, LayerNorm, activations, Softmax/LogSoftmax,
 //! Dropout, Concat, ArgMax, comparisons `== != < <= > >=`, flat chains `a + b - c`,
+//! arithmetic in filters (`x * 2 - y > 1`, also on strings: an error on both sides),
+//! `Tensor` free parameters, constant embeddings in union branches (`A(v; 0) | B(v; z)`),
 //! named and composite modules, named constants,
 //! post-aggregation transforms, losses, chains of derived relations, triangles and
 //! 4-cycles, zero-ary and dimension-0 relations, projections of tables onto fewer columns.

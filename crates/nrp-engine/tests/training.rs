@@ -160,6 +160,29 @@ fn training_lowers_the_loss_with_every_optimiser() {
 }
 
 #[test]
+fn bce_nll_and_tensor_parameters_train() {
+    // BCELoss on probabilities, NLLLoss on log-probabilities, and `Tensor` free parameters
+    // (a gate and a bias shared by all facts) all receive gradients and learn.
+    for text in [
+        "P(v; Sigmoid(Linear(3, 1)(x))) :- X(v; x) .\n\
+         ?fit <epochs=80, lr=0.05> Loss(; BCELoss()(p, [y])) :- P(v; p), Y(v, y) .",
+        "P(v; LogSoftmax(1)(Linear(3, 2)(x))) :- X(v; x) .\n\
+         ?fit <epochs=80, lr=0.05> Loss(; NLLLoss()(p, y)) :- P(v; p), Y(v; y) .",
+        "Gate = Tensor(1, 0.1) .\nBias = Tensor(1, 2) .\n\
+         H(v; Linear(3, 2)(x) * Sigmoid(Gate) * 4 + Bias) :- X(v; x) .\n\
+         ?fit <epochs=80, lr=0.05> Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    ] {
+        let run = fit(text);
+        assert!(
+            run.after < 0.5 * run.before,
+            "loss {} -> {} in\n{text}",
+            run.before,
+            run.after
+        );
+    }
+}
+
+#[test]
 fn training_through_joins_and_dropout_lowers_the_loss() {
     let run = fit("D(v; count()) :- E(_, v) .\n\
          N(u, v; 1 / sqrt(a * b)) :- E(u, v), D(u; a), D(v; b) .\n\

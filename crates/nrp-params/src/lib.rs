@@ -125,6 +125,9 @@ pub enum Init {
     Ones,
     /// All zeros (`LayerNorm.bias`); draws nothing.
     Zeros,
+    /// Every element `value` (`nn.init.constant_`, RelaNN's `Tensor(shape, fill)`); draws
+    /// nothing.
+    Constant(f64),
 }
 
 impl Init {
@@ -209,6 +212,7 @@ fn fill(rng: &mut TorchRng, mut t: ParamTensor, init: &Init) -> ParamTensor {
         Init::Normal { mean, std } => rng.fill_normal(&mut t.data, mean, std),
         Init::Ones => t.data.fill(1.0),
         Init::Zeros => {}
+        Init::Constant(v) => t.data.fill(v as f32),
     }
     t
 }

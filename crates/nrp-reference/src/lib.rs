@@ -168,6 +168,7 @@ impl<'a> Evaluator<'a> {
             matches!(agg, Agg::Sum | Agg::Mean) && !matches!(rule, CoreRule::Transform { .. });
         let mut accs: BTreeMap<Vec<Value>, Acc> = BTreeMap::new();
         for (body, expr) in rule.bodies() {
+            self.check_arithmetic(body)?;
             let mut matches = vec![];
             self.matches(
                 body,
@@ -242,6 +243,65 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// Arithmetic in a filter computes with numbers: none of the values that a variable it
+    /// reads can take — those at its positions in every atom that binds it, among the facts
+    /// that agree with the atom's constants and repeated variables — may be a string.
+    fn check_arithmetic(&self, body: &Body) -> R<()> {
+        let mut vars: Vec<VarId> = body.filters.iter().flat_map(|f| f.arith_vars()).collect();
+        vars.sort_unstable();
+        vars.dedup();
+        for v in vars {
+            let mut common: Option<std::collections::BTreeSet<&Value>> = None;
+            let mut first = None;
+            for atom in &body.atoms {
+                let Some(p) = atom.terms.iter().position(|t| *t == Term::Var(v)) else {
+                    continue;
+                };
+                let facts = self.rels[atom.rel].as_ref().expect("evaluated first");
+                let agrees = |tuple: &[Value]| {
+                    atom.terms
+                        .iter()
+                        .zip(tuple)
+                        .enumerate()
+                        .all(|(k, (t, x))| match t {
+                            Term::Const(c) => c == x,
+                            // A repeated variable holds one value.
+                            Term::Var(w) => atom.terms[..k]
+                                .iter()
+                                .zip(tuple)
+                                .all(|(s, y)| s != &Term::Var(*w) || y == x),
+                        })
+                };
+                let values = facts
+                    .facts
+                    .keys()
+                    .filter(|t| agrees(t))
+                    .map(|t| &t[p])
+                    .collect();
+                first.get_or_insert((atom, p, agrees));
+                common = Some(match common {
+                    None => values,
+                    Some(c) => c.intersection(&values).copied().collect(),
+                });
+            }
+            // In content order: the smallest string.
+            let (Some(bad), Some((atom, p, agrees))) =
+                (common.iter().flatten().find(|x| !x.is_number()), first)
+            else {
+                continue;
+            };
+            let facts = self.rels[atom.rel].as_ref().expect("evaluated first");
+            let tuple = facts
+                .facts
+                .keys()
+                .find(|t| agrees(t) && &&t[p] == bad)
+                .expect("the value comes from a fact");
+            let name = &self.program.relations[atom.rel].name;
+            return Err(arithmetic_on_string(body, v, name, p, tuple));
+        }
+        Ok(())
+    }
+
     /// Enumerates matches by nested loops over the atoms, then checks the filters.
     fn matches<'m>(
         &'m self,
@@ -251,15 +311,8 @@ impl<'a> Evaluator<'a> {
         emit: &mut dyn FnMut(&Match<'m>),
     ) {
         if i == body.atoms.len() {
-            let value = |t: &Term| match t {
-                Term::Var(v) => m.vars[*v].clone().expect("filter variables occur in atoms"),
-                Term::Const(c) => c.clone(),
-            };
-            if body
-                .filters
-                .iter()
-                .all(|f| f.op.holds(value(&f.lhs).cmp(&value(&f.rhs))))
-            {
+            let value = |v: VarId| m.vars[v].as_ref().expect("filter variables occur in atoms");
+            if body.filters.iter().all(|f| f.holds(&value)) {
                 emit(m);
             }
             return;
@@ -331,7 +384,11 @@ impl<'a> Evaluator<'a> {
     fn expr(&self, e: &Expr, body: &Body, m: &Match) -> R<Vec<f64>> {
         let v = self.expr_exact(e, body, m)?;
         Ok(match e.kind {
-            ExprKind::Emb(_) | ExprKind::Encode(_) | ExprKind::Const(_) => v,
+            ExprKind::Emb(_)
+            | ExprKind::Encode(_)
+            | ExprKind::Const(_)
+            | ExprKind::Fill(_)
+            | ExprKind::Param(_) => v,
             _ => self.round(v),
         })
     }
@@ -341,6 +398,9 @@ impl<'a> Evaluator<'a> {
         Ok(match &e.kind {
             ExprKind::Emb(i) => m.embs[*i].to_vec(),
             ExprKind::Const(c) => vec![*c],
+            ExprKind::Fill(c) => vec![*c; e.dim.expect("dimensions are known with a database")],
+            ExprKind::Param(m) => modules::tensor_value(&self.program.modules[*m], self.weights)
+                .map_err(|msg| Diagnostic::error(msg, e.span))?,
             ExprKind::Encode(items) => {
                 let mut out = vec![];
                 for t in items {
@@ -399,6 +459,7 @@ impl<'a> Evaluator<'a> {
                         Func::Relu => v.max(0.0),
                         Func::Sigmoid => modules::sigmoid(v),
                         Func::Tanh => v.tanh(),
+                        Func::Round => v.round_ties_even(),
                         Func::Concat => unreachable!("handled above"),
                     })
                     .collect()

@@ -9,6 +9,11 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// The value of a `Tensor` module: its parameter's elements.
+pub fn tensor_value(module: &Module, w: &Weights) -> Result<Vec<f64>, String> {
+    Ok(param(w, &format!("{}.weight", module.name))?.to_vec())
+}
+
 fn param<'w>(w: &'w Weights, name: &str) -> Result<&'w [f64], String> {
     w.get(name)
         .map(|(_, v)| v.as_slice())
@@ -144,6 +149,24 @@ pub fn apply_rounded(
         }
         ModuleKind::MSELoss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).powi(2)))],
         ModuleKind::L1Loss => vec![mean(x.iter().zip(&args[1]).map(|(p, y)| (p - y).abs()))],
+        ModuleKind::Tensor { .. } => unreachable!("a Tensor is read, not applied"),
+        ModuleKind::NLLLoss => {
+            let y = index(&args[1], x.len(), module)?;
+            vec![-x[y]]
+        }
+        ModuleKind::BCELoss => {
+            // PyTorch requires probabilities and clamps each log at -100.
+            if let Some(p) = x.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+                return Err(format!(
+                    "`{name}` ({}) needs a probability in [0, 1], got {}",
+                    module.kind.describe(),
+                    nrp_data::format_float(*p)
+                ));
+            }
+            vec![mean(x.iter().zip(&args[1]).map(|(&p, &y)| {
+                (y - 1.0) * (-p).ln_1p().max(-100.0) - y * p.ln().max(-100.0)
+            }))]
+        }
         ModuleKind::BCEWithLogitsLoss => {
             // max(p, 0) - p*y + log(1 + exp(-|p|)): PyTorch's stable form.
             vec![mean(x.iter().zip(&args[1]).map(|(&p, &y)| {

@@ -9,6 +9,11 @@ pub fn is_constructor(name: &str) -> bool {
     spec(name).is_some()
 }
 
+/// `Tensor(shape…[, fill])`, a free parameter (its arguments are a shape, not a signature).
+pub fn is_tensor(name: &str) -> bool {
+    name == "Tensor"
+}
+
 /// Whether the module can be built without arguments (so `ReLU(z)` may mean `ReLU()(z)`).
 pub fn has_no_required_args(name: &str) -> bool {
     spec(name).is_some_and(|s| s.iter().all(|(_, default)| default.is_some()))
@@ -34,7 +39,7 @@ fn spec(name: &str) -> Option<Spec> {
         "HeadSum" => &[("heads", None)],
         "Repeat" => &[("repeats", None)],
         "ReLU" | "GELU" | "Sigmoid" | "Tanh" | "Identity" | "CrossEntropyLoss" | "MSELoss"
-        | "L1Loss" | "BCEWithLogitsLoss" => &[],
+        | "L1Loss" | "BCEWithLogitsLoss" | "BCELoss" | "NLLLoss" => &[],
         _ => return None,
     })
 }
@@ -44,6 +49,58 @@ pub struct CtorArg {
     pub name: Option<(String, Span)>,
     pub value: f64,
     pub span: Span,
+}
+
+/// An argument of `Tensor(…)`: its value, and whether it was written as a decimal literal
+/// (`3.0`, `-0.5`, `1e-3`), which makes a last argument the fill value.
+pub struct TensorArg {
+    pub value: f64,
+    pub decimal: bool,
+    pub span: Span,
+}
+
+/// `Tensor(shape…[, fill])` as RelaNN reads it: with two or more arguments and the last a
+/// decimal literal, that one is the constant fill and the rest the shape; otherwise all
+/// are the shape and the fill is 0. In nrp's one-vector-per-fact model only a scalar
+/// (`Tensor(1)`) or a vector (`Tensor(d)`, `Tensor(1, d)`) can be used; a matrix waits
+/// for `@`.
+pub fn tensor(args: &[TensorArg], call_span: Span) -> Result<ModuleKind, Diagnostic> {
+    let (shape_args, fill) = match args {
+        [] => {
+            return Err(Diagnostic::error(
+                "`Tensor` needs a shape: `Tensor(1)` is a scalar, `Tensor(1, 16)` a vector",
+                call_span,
+            ));
+        }
+        [rest @ .., last] if !rest.is_empty() && last.decimal => (rest, last.value),
+        all => (all, 0.0),
+    };
+    let mut shape = vec![];
+    for a in shape_args {
+        // An integral value computed by arithmetic (`d / h`) is an extent, as in RelaNN.
+        if a.value.fract() != 0.0 || !(1.0..=1e9).contains(&a.value) {
+            return Err(Diagnostic::error(
+                format!(
+                    "the shape of `Tensor` is made of positive integers, got {}",
+                    nrp_data::format_float(a.value)
+                ),
+                a.span,
+            ));
+        }
+        shape.push(a.value as usize);
+    }
+    if shape[..shape.len() - 1].iter().any(|&d| d != 1) {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        return Err(Diagnostic::error(
+            format!(
+                "`Tensor({})` is a matrix; an embedding expression can use a scalar `Tensor(1)` or a vector `Tensor(d)` / `Tensor(1, d)`",
+                dims.join(", ")
+            ),
+            call_span,
+        )
+        .with_note("matrices need the matrix product `@`, which is not supported yet"));
+    }
+    Ok(ModuleKind::Tensor { shape, fill })
 }
 
 /// Builds a module from constructor arguments, checking them as PyTorch would.
@@ -196,6 +253,8 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         "MSELoss" => ModuleKind::MSELoss,
         "L1Loss" => ModuleKind::L1Loss,
         "BCEWithLogitsLoss" => ModuleKind::BCEWithLogitsLoss,
+        "BCELoss" => ModuleKind::BCELoss,
+        "NLLLoss" => ModuleKind::NLLLoss,
         _ => unreachable!("spec() covers every name"),
     })
 }
@@ -253,6 +312,55 @@ mod tests {
                 output: 2,
                 bias: false
             }
+        );
+    }
+
+    #[test]
+    fn tensor_reads_a_last_decimal_literal_as_the_fill() {
+        let t = |args: &[(f64, bool)]| {
+            let args: Vec<TensorArg> = args
+                .iter()
+                .map(|&(value, decimal)| TensorArg {
+                    value,
+                    decimal,
+                    span: Span::default(),
+                })
+                .collect();
+            tensor(&args, Span::default()).map_err(|d| d.message)
+        };
+        let ok = |shape: &[usize], fill: f64| {
+            Ok(ModuleKind::Tensor {
+                shape: shape.to_vec(),
+                fill,
+            })
+        };
+        assert_eq!(t(&[(1.0, false)]), ok(&[1], 0.0));
+        // One argument is always the shape, a decimal too (RelaNN: `Tensor(1.0)` is `(1,)`).
+        assert_eq!(t(&[(1.0, true)]), ok(&[1], 0.0));
+        assert_eq!(t(&[(1.0, false), (2.0, true)]), ok(&[1], 2.0));
+        assert_eq!(t(&[(3.0, false), (0.5, true)]), ok(&[3], 0.5));
+        assert_eq!(t(&[(1.0, false), (16.0, false)]), ok(&[1, 16], 0.0));
+        assert_eq!(
+            t(&[(1.0, false), (16.0, false), (-1.0, true)]),
+            ok(&[1, 16], -1.0)
+        );
+        // An integral value computed by arithmetic (`d / h`) is an extent.
+        assert_eq!(t(&[(1.0, false), (4.0, false)]), ok(&[1, 4], 0.0));
+        assert!(t(&[]).unwrap_err().contains("needs a shape"));
+        assert!(
+            t(&[(2.0, false), (3.0, false)])
+                .unwrap_err()
+                .contains("is a matrix")
+        );
+        assert!(
+            t(&[(2.5, false)])
+                .unwrap_err()
+                .contains("positive integers, got 2.5")
+        );
+        assert!(
+            t(&[(0.0, false)])
+                .unwrap_err()
+                .contains("positive integers, got 0")
         );
     }
 

@@ -55,6 +55,17 @@ fn infer_rule(
             .map(|b| (&b.body, b.expr.as_mut()))
             .collect(),
     };
+    // A constant embedding (`Keys(v; 0)`) takes the dimension the union's other branches
+    // bind; 1 when none binds one.
+    let fill = if is_union {
+        bodies
+            .iter()
+            .map(|(b, _)| &b.atoms[0])
+            .find(|a| a.emb_const.is_none() && a.binds_embedding)
+            .map_or(Some(1), |a| rels[a.rel].dim)
+    } else {
+        Some(1)
+    };
     let mut dim: Option<Option<usize>> = None;
     let mut first_span = Span::default();
     for (body, expr) in bodies.iter_mut() {
@@ -63,7 +74,7 @@ fn infer_rule(
                 Some(1),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
-            Some(e) => (infer_expr(e, body, rels, modules, limit)?, e.span),
+            Some(e) => (infer_expr(e, body, rels, modules, limit, fill)?, e.span),
             None => (
                 Some(0),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
@@ -116,12 +127,14 @@ fn broadcast(op: &str, a: Option<usize>, b: Option<usize>, span: Span) -> R<Opti
     })
 }
 
+/// `fill`: the dimension of a union branch's constant embedding (`ExprKind::Fill`).
 fn infer_expr(
     e: &mut Expr,
     body: &Body,
     rels: &[Relation],
     modules: &[Module],
     limit: u64,
+    fill: Option<usize>,
 ) -> R<Option<usize>> {
     let span = e.span;
     let overflow =
@@ -130,19 +143,24 @@ fn infer_expr(
         ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
         ExprKind::Encode(items) => Some(items.len()),
         ExprKind::Const(_) => Some(1),
-        ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit)?,
+        ExprKind::Fill(_) => fill,
+        ExprKind::Param(m) => match &modules[*m].kind {
+            ModuleKind::Tensor { shape, .. } => shape.last().copied(),
+            k => unreachable!("only a Tensor is a value, not {k:?}"),
+        },
+        ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit, fill)?,
         ExprKind::Binary(op, a, b) => {
-            let da = infer_expr(a, body, rels, modules, limit)?;
-            let db = infer_expr(b, body, rels, modules, limit)?;
+            let da = infer_expr(a, body, rels, modules, limit, fill)?;
+            let db = infer_expr(b, body, rels, modules, limit, fill)?;
             broadcast(op.symbol(), da, db, span)?
         }
         ExprKind::Chain(first, rest) => {
             // Step by step, as `((a + b) + c)` would be: a mismatch names its operator and
             // spans the chain up to the offending operand.
-            let mut d = infer_expr(first, body, rels, modules, limit)?;
+            let mut d = infer_expr(first, body, rels, modules, limit, fill)?;
             let start = first.span;
             for (op, x) in rest.iter_mut() {
-                let dx = infer_expr(x, body, rels, modules, limit)?;
+                let dx = infer_expr(x, body, rels, modules, limit, fill)?;
                 d = broadcast(op.symbol(), d, dx, start.to(x.span))?;
             }
             d
@@ -150,7 +168,7 @@ fn infer_expr(
         ExprKind::Func(Func::Concat, xs) => {
             let mut total = Some(0usize);
             for x in xs.iter_mut() {
-                let d = infer_expr(x, body, rels, modules, limit)?;
+                let d = infer_expr(x, body, rels, modules, limit, fill)?;
                 total = match (total, d) {
                     (Some(t), Some(d)) => Some(t.checked_add(d).ok_or_else(overflow)?),
                     _ => None,
@@ -158,11 +176,11 @@ fn infer_expr(
             }
             total
         }
-        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit)?,
+        ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit, fill)?,
         ExprKind::Apply(m, xs) => {
             let mut ds = vec![];
             for x in xs.iter_mut() {
-                ds.push((infer_expr(x, body, rels, modules, limit)?, x.span));
+                ds.push((infer_expr(x, body, rels, modules, limit, fill)?, x.span));
             }
             let module = &modules[*m];
             module_output(module, &ds, span)?
@@ -257,11 +275,14 @@ fn module_output(
             None => None,
         },
         ModuleKind::ArgMax => Some(1),
-        ModuleKind::CrossEntropyLoss => {
+        ModuleKind::CrossEntropyLoss | ModuleKind::NLLLoss => {
             expect_index(inputs[1], "a class-index target")?;
             Some(1)
         }
-        ModuleKind::MSELoss | ModuleKind::L1Loss | ModuleKind::BCEWithLogitsLoss => {
+        ModuleKind::MSELoss
+        | ModuleKind::L1Loss
+        | ModuleKind::BCEWithLogitsLoss
+        | ModuleKind::BCELoss => {
             let y = inputs[1];
             if let (Some(a), Some(b)) = (x.0, y.0)
                 && a != b
@@ -285,5 +306,6 @@ fn module_output(
         | ModuleKind::Softmax
         | ModuleKind::LogSoftmax
         | ModuleKind::Identity => x.0,
+        ModuleKind::Tensor { .. } => unreachable!("a Tensor is read, not applied"),
     })
 }

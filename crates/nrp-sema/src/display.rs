@@ -119,7 +119,14 @@ pub fn rules(p: &Program) -> String {
 pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
     let name = &p.relations[rel].name;
     let bodies = rule.bodies();
-    let (first_body, first_expr) = bodies[0];
+    let (first_body, _) = bodies[0];
+    // A union's head expression as written: from a branch that binds an embedding, not one
+    // whose constant embedding (`Keys(v; 0)`) replaced it.
+    let (expr_body, first_expr) = bodies
+        .iter()
+        .copied()
+        .find(|(b, _)| b.atoms.first().is_some_and(|a| a.emb_const.is_none()))
+        .unwrap_or(bodies[0]);
     let head_terms: Vec<String> = rule
         .head()
         .iter()
@@ -132,7 +139,7 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
         // A classical relation (several rules, a post-aggregation): nothing to show.
         _ if p.relations[rel].dim == Some(0) => None,
         (a, Some(e)) => {
-            let e = expr_text(p, first_body, e);
+            let e = expr_text(p, expr_body, e);
             Some(if matches!(rule, CoreRule::Transform { .. }) {
                 e
             } else {
@@ -159,9 +166,9 @@ pub fn rule_text(p: &Program, rel: RelId, rule: &CoreRule) -> String {
             items.extend(first_body.filters.iter().map(|f| {
                 format!(
                     "{} {} {}",
-                    term(first_body, &f.lhs),
+                    operand(first_body, &f.lhs),
                     f.op.symbol(),
-                    term(first_body, &f.rhs)
+                    operand(first_body, &f.rhs)
                 )
             }));
             items.join(", ")
@@ -184,6 +191,22 @@ fn term(b: &Body, t: &Term) -> String {
     }
 }
 
+/// A filter operand; arithmetic in parentheses, as expressions print.
+fn operand(b: &Body, x: &Operand) -> String {
+    match x {
+        Operand::Term(t) => term(b, t),
+        Operand::Neg(x) => format!("-{}", operand(b, x)),
+        Operand::Chain(first, rest) => {
+            let mut s = format!("({}", operand(b, first));
+            for (op, x) in rest {
+                s.push_str(&format!(" {} {}", op.symbol(), operand(b, x)));
+            }
+            s.push(')');
+            s
+        }
+    }
+}
+
 fn constant(c: &nrp_data::Value) -> String {
     match c {
         nrp_data::Value::Str(s) => format!("{s:?}"),
@@ -199,6 +222,11 @@ fn atom_text(p: &Program, b: &Body, a: &Atom) -> String {
             format!("{name}({})", terms.join(", "))
         }
         (Some(e), true) => format!("{name}({}; {e})", terms.join(", ")),
+        _ if a.emb_const.is_some() => format!(
+            "{name}({}; {})",
+            terms.join(", "),
+            nrp_data::Value::from_f64(a.emb_const.unwrap_or_default())
+        ),
         _ => format!("{name}({})", terms.join(", ")),
     }
 }
@@ -213,7 +241,7 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
             "[{}]",
             ts.iter().map(|t| term(b, t)).collect::<Vec<_>>().join(", ")
         ),
-        ExprKind::Const(c) => nrp_data::Value::from_f64(*c).to_string(),
+        ExprKind::Const(c) | ExprKind::Fill(c) => nrp_data::Value::from_f64(*c).to_string(),
         ExprKind::Neg(x) => format!("-{}", expr_text(p, b, x)),
         ExprKind::Binary(op, x, y) => format!(
             "({} {} {})",
@@ -237,6 +265,7 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        ExprKind::Param(m) => p.modules[*m].name.clone(),
         ExprKind::Apply(m, xs) => {
             format!(
                 "{}({})",

@@ -5,6 +5,9 @@
 use nrp_data::Value;
 use nrp_syntax::Span;
 
+mod filter;
+pub use filter::*;
+
 pub type RelId = usize;
 pub type ModuleId = usize;
 pub type VarId = usize;
@@ -233,6 +236,9 @@ pub struct Atom {
     pub binds_embedding: bool,
     /// The embedding variable as written (for listings).
     pub emb_name: Option<String>,
+    /// `R(x; 0)`: the fact's embedding replaced by this constant (then `binds_embedding` is
+    /// false; in a union branch the head expression reads it as `ExprKind::Fill`).
+    pub emb_const: Option<f64>,
     pub span: Span,
 }
 
@@ -274,13 +280,6 @@ impl CmpOp {
             CmpOp::Ge => ">=",
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Filter {
-    pub lhs: Term,
-    pub op: CmpOp,
-    pub rhs: Term,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,6 +392,8 @@ pub enum Func {
     Relu,
     Sigmoid,
     Tanh,
+    /// `torch.round`: ties to even; a zero gradient.
+    Round,
     Concat,
 }
 
@@ -406,6 +407,7 @@ impl Func {
             "relu" => Func::Relu,
             "sigmoid" => Func::Sigmoid,
             "tanh" => Func::Tanh,
+            "round" => Func::Round,
             "Concat" | "concat" | "cat" => Func::Concat,
             _ => return None,
         })
@@ -419,6 +421,7 @@ impl Func {
             Func::Relu => "relu",
             Func::Sigmoid => "sigmoid",
             Func::Tanh => "tanh",
+            Func::Round => "round",
             Func::Concat => "Concat",
         }
     }
@@ -440,6 +443,11 @@ pub enum ExprKind {
     Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     Func(Func, Vec<Expr>),
     Apply(ModuleId, Vec<Expr>),
+    /// The value of a `Tensor` module (`z * Gate`): one row, shared by every match.
+    Param(ModuleId),
+    /// A union branch's constant embedding (`Keys(v; 0) | Partial(v; z)`): the constant in
+    /// every coordinate, as many as the union's other branches bind (1 when none does).
+    Fill(f64),
 }
 
 impl Expr {
@@ -463,11 +471,11 @@ impl Expr {
         f(self)
     }
 
-    /// Whether the expression (transitively) applies a module with parameters or dropout.
+    /// The modules the expression (transitively) applies or reads (`Tensor` values).
     pub fn modules(&self) -> Vec<ModuleId> {
         let mut out = vec![];
         self.walk(&mut |e| {
-            if let ExprKind::Apply(m, _) = e.kind {
+            if let ExprKind::Apply(m, _) | ExprKind::Param(m) = e.kind {
                 out.push(m)
             }
         });
@@ -532,10 +540,21 @@ pub enum ModuleKind {
         repeats: usize,
     },
     ArgMax,
+    /// `Tensor(shape…[, fill])`: a free parameter used as a value, initialised to `fill`.
+    /// Sema admits a scalar (`[1]`) or a vector (`[d]`, `[1, d]`): its last extent is the
+    /// dimension, shared by every fact.
+    Tensor {
+        shape: Vec<usize>,
+        fill: f64,
+    },
     CrossEntropyLoss,
     MSELoss,
     L1Loss,
     BCEWithLogitsLoss,
+    /// On probabilities in [0, 1], element-wise like `MSELoss`.
+    BCELoss,
+    /// On log-probabilities with class-index targets, like `CrossEntropyLoss`.
+    NLLLoss,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -553,12 +572,18 @@ impl ModuleKind {
                 | ModuleKind::MSELoss
                 | ModuleKind::L1Loss
                 | ModuleKind::BCEWithLogitsLoss
+                | ModuleKind::BCELoss
+                | ModuleKind::NLLLoss
         )
     }
 
-    /// Number of inputs when applied.
+    /// Number of inputs when applied (a `Tensor` is not applied: it is a value).
     pub fn inputs(&self) -> usize {
-        if self.is_loss() { 2 } else { 1 }
+        match self {
+            ModuleKind::Tensor { .. } => 0,
+            k if k.is_loss() => 2,
+            _ => 1,
+        }
     }
 
     pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
@@ -569,6 +594,9 @@ impl ModuleKind {
             init,
         };
         match *self {
+            ModuleKind::Tensor { ref shape, fill } => {
+                vec![p("weight", shape.clone(), Init::Constant(fill))]
+            }
             ModuleKind::Linear {
                 input,
                 output,
@@ -619,6 +647,19 @@ impl ModuleKind {
             ModuleKind::HeadSum { heads } => format!("HeadSum({heads})"),
             ModuleKind::Repeat { repeats } => format!("Repeat({repeats})"),
             ModuleKind::Softmax => "Softmax(-1)".into(),
+            ModuleKind::Tensor { shape, fill } => {
+                let mut args: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                if *fill != 0.0 {
+                    // Written with a point, so that it reads back as the fill.
+                    let f = nrp_data::format_float(*fill);
+                    args.push(if f.contains(['.', 'e']) {
+                        f
+                    } else {
+                        format!("{f}.0")
+                    });
+                }
+                format!("Tensor({})", args.join(", "))
+            }
             ModuleKind::LogSoftmax => "LogSoftmax(-1)".into(),
             k => format!("{k:?}()"),
         }

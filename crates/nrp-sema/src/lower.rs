@@ -9,6 +9,13 @@ use nrp_syntax::ast::{self, ExprKind as AK};
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
+mod const_emb;
+mod filters;
+mod formals;
+mod tensor;
+
+use const_emb::constant_embedding;
+
 type R<T> = Result<T, Diagnostic>;
 
 /// A `name = value .` definition.
@@ -16,9 +23,11 @@ type R<T> = Result<T, Diagnostic>;
 enum Named {
     Const(f64),
     Module(ModuleId),
-    /// A composite over `inp`: its AST, and the ids of its inner modules in evaluation order.
+    /// A composite over its one formal input (`inp`, `u`, …): its AST, the formal's name,
+    /// and the ids of its inner modules in evaluation order.
     Composite {
         value: ast::Expr,
+        formal: String,
         modules: Vec<ModuleId>,
     },
 }
@@ -59,10 +68,13 @@ struct Scope<'s> {
     content_vars: HashMap<String, VarId>,
     /// In a union head, any otherwise unknown identifier is the branch's embedding.
     union_branch: bool,
-    /// `inp` inside a composite module.
+    /// Inside a composite module: its formal input's name and what it stands for.
+    formal: Option<&'s str>,
     input: Option<&'s Expr>,
     /// The aggregation node (by span) that the post-aggregation expression reads as `Emb(0)`.
     agg_node: Option<Span>,
+    /// The name of a conjunction's atom with a constant embedding (`R(x; 0)`), for messages.
+    const_emb: Option<String>,
 }
 
 pub(crate) struct Lowerer<'a> {
@@ -150,25 +162,33 @@ impl<'a> Lowerer<'a> {
     pub fn definition(&mut self, d: &ast::Def) -> R<()> {
         self.statement_at = d.span.start;
         let name = &d.name.name;
-        if self.names.contains_key(name) {
-            return Err(Diagnostic::error(
-                format!("`{name}` is defined twice"),
-                d.name.span,
-            ));
-        }
         if catalogue::is_constructor(name)
+            || catalogue::is_tensor(name)
             || Func::from_name(name).is_some()
             || aggregation(name).is_some()
+            || name == "True"
+            || name == "False"
         {
             return Err(Diagnostic::error(
                 format!("`{name}` is a built-in name and cannot be redefined"),
                 d.name.span,
             ));
         }
-        let named = if mentions_inp(&d.value) {
+        if self.names.contains_key(name) {
+            return Err(Diagnostic::error(
+                format!("`{name}` is defined twice"),
+                d.name.span,
+            ));
+        }
+        let free = formals::free_names(&d.value, &self.names);
+        if free.len() > 1 {
+            return Err(formals::several(name, &free));
+        }
+        let named = if let Some((formal, _)) = free.into_iter().next() {
             // Create the inner modules once, in evaluation order, named `<name>.<n>`.
             let dummy = expr(ExprKind::Const(0.0), d.value.span);
             let scope = Scope {
+                formal: Some(&formal),
                 input: Some(&dummy),
                 ..Default::default()
             };
@@ -183,8 +203,14 @@ impl<'a> Lowerer<'a> {
             };
             Named::Composite {
                 value: d.value.clone(),
+                formal,
                 modules: created,
             }
+        } else if let AK::Call { callee, args } = &d.value.kind
+            && callee_name(callee).is_some_and(catalogue::is_tensor)
+        {
+            let kind = self.tensor_kind(args, d.value.span)?;
+            Named::Module(self.add_module(name.clone(), kind, d.value.span))
         } else if let AK::Call { callee, args } = &d.value.kind
             && let Some(ctor) = callee_name(callee)
             && catalogue::is_constructor(ctor)
@@ -212,11 +238,10 @@ impl<'a> Lowerer<'a> {
     fn construct(&self, ctor: &str, args: &[ast::Arg], span: Span) -> R<ModuleKind> {
         let mut cargs = Vec::with_capacity(args.len());
         for a in args {
-            let value = self.eval_const(&a.value).map_err(|e| {
-                Diagnostic::error(
-                    format!("arguments of `{ctor}(…)` must be constants: {}", e.message),
-                    a.value.span,
-                )
+            let value = self.eval_const(&a.value).map_err(|e| Diagnostic {
+                message: format!("arguments of `{ctor}(…)` must be constants: {}", e.message),
+                span: Some(a.value.span),
+                ..e
             })?;
             cargs.push(CtorArg {
                 name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
@@ -235,6 +260,15 @@ impl<'a> Lowerer<'a> {
                 .map_err(|_| Diagnostic::error(format!("invalid number `{n}`"), e.span))?,
             AK::Ident(n) => match self.names.get(n) {
                 Some(Named::Const(c)) => *c,
+                Some(Named::Composite { formal, .. }) => {
+                    return Err(Diagnostic::error(
+                        format!("`{n}` is a composite module, not a constant"),
+                        e.span,
+                    )
+                    .with_note(format!(
+                        "its definition reads `{formal}`, which is neither a constant nor a module defined before it, so `{formal}` is its input"
+                    )));
+                }
                 Some(_) => {
                     return Err(Diagnostic::error(
                         format!("`{n}` is a module, not a constant"),
@@ -261,6 +295,7 @@ impl<'a> Lowerer<'a> {
                     Some(Func::Log) => x.ln(),
                     Some(Func::Sqrt) => x.sqrt(),
                     Some(Func::Abs) => x.abs(),
+                    Some(Func::Round) => x.round_ties_even(),
                     _ => return Err(Diagnostic::error("not a constant expression", e.span)),
                 }
             }
@@ -331,7 +366,8 @@ impl<'a> Lowerer<'a> {
             }
             return Ok(id);
         }
-        let embedding = a.emb.is_some();
+        // `T(x; 0)` replaces the embedding: the table binds as without one (a set of tuples).
+        let embedding = matches!(a.emb, Some(ast::Emb::Var(_)));
         let bound = self.bind_only.as_ref().is_none_or(|b| b.contains(name));
         let db = self.db.filter(|_| bound);
         let table = match db {
@@ -483,8 +519,8 @@ impl<'a> Lowerer<'a> {
             let _ = e;
             for (b, body) in bodies.iter().enumerate() {
                 let atom = &body.atoms[0];
-                let input_without =
-                    matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
+                let input_without = atom.emb_const.is_none()
+                    && matches!(self.relations[atom.rel].kind, RelKind::Input(ref i) if !i.embedding);
                 if input_without && uses_embedding(e) {
                     let ast::Body::Union(atoms) = &rule.body else {
                         unreachable!()
@@ -508,6 +544,9 @@ impl<'a> Lowerer<'a> {
                 let mut e = expr.clone();
                 if let Some(e) = &mut e {
                     rename_vars(e, &bodies[0], body, &atoms[b])?;
+                    if let Some(c) = body.atoms[0].emb_const {
+                        const_emb::fill(e, c);
+                    }
                 }
                 branch_exprs.push(e);
             }
@@ -515,7 +554,7 @@ impl<'a> Lowerer<'a> {
         let mut bodies = bodies;
         if is_union && expr.as_ref().is_some_and(uses_embedding) {
             for b in &mut bodies {
-                b.atoms[0].binds_embedding = true;
+                b.atoms[0].binds_embedding = b.atoms[0].emb_const.is_none();
             }
         }
         self.rules.push((
@@ -552,16 +591,9 @@ impl<'a> Lowerer<'a> {
             let mut terms = vec![];
             for t in &a.terms {
                 terms.push(match t {
+                    // Content and embedding variables are separate namespaces (as in
+                    // RelaNN): `Half(g, z; z) :- Full(g, z; z)` binds both `z`s.
                     ast::Term::Var(v) => {
-                        if scope.emb_vars.contains_key(&v.name) {
-                            return Err(Diagnostic::error(
-                                format!(
-                                    "`{}` is an embedding variable and cannot be a content term",
-                                    v.name
-                                ),
-                                v.span,
-                            ));
-                        }
                         let id = match vars.iter().position(|n| *n == v.name) {
                             Some(id) => id,
                             None => {
@@ -582,34 +614,31 @@ impl<'a> Lowerer<'a> {
                     ast::Term::Const(lit, _) => Term::Const(Value::parse(lit.text())),
                 });
             }
-            if let Some(ast::Emb::Const(_, span)) = &a.emb {
-                return Err(Diagnostic::error(
-                    "constant embeddings in body atoms (`R(x; 0)`) are not supported yet",
-                    *span,
-                ));
-            }
+            let emb_const = match &a.emb {
+                Some(ast::Emb::Const(lit, span)) => {
+                    scope.const_emb.get_or_insert_with(|| a.name.name.clone());
+                    Some(constant_embedding(lit, *span)?)
+                }
+                _ => None,
+            };
             if let Some(ast::Emb::Var(e)) = &a.emb
                 && e.name != "_"
+                && scope.emb_vars.insert(e.name.clone(), i).is_some()
             {
-                if vars.contains(&e.name) {
-                    return Err(Diagnostic::error(
-                        format!(
-                            "`{}` is a content variable and cannot also name an embedding",
-                            e.name
-                        ),
-                        e.span,
-                    ));
-                }
-                if scope.emb_vars.insert(e.name.clone(), i).is_some() {
-                    return Err(Diagnostic::error(format!("embedding variable `{}` is bound twice", e.name), e.span)
-                        .with_note("each atom's embedding needs its own name; combine them in the head expression"));
-                }
+                return Err(Diagnostic::error(
+                    format!("embedding variable `{}` is bound twice", e.name),
+                    e.span,
+                )
+                .with_note(
+                    "each atom's embedding needs its own name; combine them in the head expression",
+                ));
             }
             lowered_atoms.push(Atom {
                 rel,
                 terms,
-                binds_embedding: a.emb.is_some(),
+                binds_embedding: matches!(a.emb, Some(ast::Emb::Var(_))),
                 emb_name: a.emb.as_ref().and_then(|e| e.var()).map(|e| e.name.clone()),
+                emb_const,
                 span: a.span,
             });
         }
@@ -629,50 +658,10 @@ impl<'a> Lowerer<'a> {
                 ));
             }
         }
-        let mut lowered_filters = vec![];
-        for f in filters {
-            let term = |e: &ast::Expr| -> R<Term> {
-                let Some(t) = e.as_term() else {
-                    return Err(Diagnostic::error(
-                        "arithmetic in filters is not supported yet: compare a variable with a variable or a constant",
-                        e.span,
-                    ));
-                };
-                match &t {
-                    ast::Term::Var(v) => match vars.iter().position(|n| *n == v.name) {
-                        Some(id) if occurs[id] => Ok(Term::Var(id)),
-                        _ if scope.emb_vars.contains_key(&v.name) => Err(Diagnostic::error(
-                            format!(
-                                "filters compare content; `{}` is an embedding variable",
-                                v.name
-                            ),
-                            v.span,
-                        )),
-                        _ => Err(Diagnostic::error(
-                            format!("unsafe filter: `{}` does not occur in a body atom", v.name),
-                            v.span,
-                        )),
-                    },
-                    ast::Term::Wildcard(s) => {
-                        Err(Diagnostic::error("`_` cannot appear in a filter", *s))
-                    }
-                    ast::Term::Const(lit, _) => Ok(Term::Const(Value::parse(lit.text()))),
-                }
-            };
-            let op = match f.op {
-                ast::CmpOp::Eq => CmpOp::Eq,
-                ast::CmpOp::Ne => CmpOp::Ne,
-                ast::CmpOp::Lt => CmpOp::Lt,
-                ast::CmpOp::Le => CmpOp::Le,
-                ast::CmpOp::Gt => CmpOp::Gt,
-                ast::CmpOp::Ge => CmpOp::Ge,
-            };
-            lowered_filters.push(Filter {
-                lhs: term(&f.lhs)?,
-                op,
-                rhs: term(&f.rhs)?,
-            });
-        }
+        let lowered_filters = filters
+            .iter()
+            .map(|f| self.filter(f, &vars, &occurs, &scope))
+            .collect::<R<Vec<_>>>()?;
         Ok((
             Body {
                 vars,
@@ -824,7 +813,7 @@ impl<'a> Lowerer<'a> {
         if let Some(input) = scope.input {
             // Inside a composite module: count what its expansion makes, `inp` copies too.
             self.expanded += 1;
-            if matches!(&e.kind, AK::Ident(n) if n == "inp") {
+            if matches!(&e.kind, AK::Ident(n) if Some(n.as_str()) == scope.formal) {
                 input.walk(&mut |_| self.expanded += 1);
             }
             if self.expanded > MAX_EXPANDED_NODES {
@@ -944,7 +933,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_ident(&self, name: &str, span: Span, scope: &Scope) -> R<Expr> {
-        if name == "inp"
+        if Some(name) == scope.formal
             && let Some(input) = scope.input
         {
             return Ok(input.clone());
@@ -954,6 +943,11 @@ impl<'a> Lowerer<'a> {
         }
         match self.names.get(name) {
             Some(Named::Const(c)) => return Ok(expr(ExprKind::Const(*c), span)),
+            Some(Named::Module(m))
+                if matches!(self.modules[*m].kind, ModuleKind::Tensor { .. }) =>
+            {
+                return Ok(expr(ExprKind::Param(*m), span));
+            }
             Some(_) => {
                 return Err(Diagnostic::error(
                     format!("module `{name}` must be applied to an embedding: `{name}(z)`"),
@@ -992,12 +986,16 @@ impl<'a> Lowerer<'a> {
         } else if scope.agg_node.is_some() {
             note = "outside the aggregation only its result can be used".into();
         }
-        let d = Diagnostic::error(format!("unknown name `{name}`"), span);
-        Err(if note.is_empty() {
-            d
-        } else {
-            d.with_note(note)
-        })
+        let mut d = Diagnostic::error(format!("unknown name `{name}`"), span);
+        if !note.is_empty() {
+            d = d.with_note(note);
+        }
+        if let Some(atom) = &scope.const_emb {
+            d = d.with_note(format!(
+                "`{atom}` replaces the fact's embedding by a constant but gives it no name: a union head reads it (`A(v; 0) | B(v; z)`); in a conjunction, write the constant in the expression"
+            ));
+        }
+        Err(d)
     }
 
     fn lower_args(
@@ -1058,12 +1056,24 @@ impl<'a> Lowerer<'a> {
                 }
                 return Ok(expr(ExprKind::Func(f, xs), span));
             }
+            if catalogue::is_tensor(name) {
+                return self.inline_tensor(args, span, alloc);
+            }
             match self.names.get(name).cloned() {
+                Some(Named::Module(m))
+                    if matches!(self.modules[m].kind, ModuleKind::Tensor { .. }) =>
+                {
+                    return Err(tensor::not_applicable(name, callee.span));
+                }
                 Some(Named::Module(m)) => {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     return self.apply(m, xs, span);
                 }
-                Some(Named::Composite { value, modules }) => {
+                Some(Named::Composite {
+                    value,
+                    formal,
+                    modules,
+                }) => {
                     let xs = self.lower_args(args, scope, alloc, &format!("module `{name}`"))?;
                     if xs.len() != 1 {
                         return Err(Diagnostic::error(
@@ -1072,6 +1082,7 @@ impl<'a> Lowerer<'a> {
                         ));
                     }
                     let inner = Scope {
+                        formal: Some(&formal),
                         input: Some(&xs[0]),
                         ..Default::default()
                     };
@@ -1117,6 +1128,14 @@ impl<'a> Lowerer<'a> {
                 callee.span,
             )
             .with_note(catalogue_note()));
+        }
+        if let AK::Call { callee: ctor, .. } = &callee.kind
+            && callee_name(ctor).is_some_and(catalogue::is_tensor)
+        {
+            return Err(tensor::not_applicable(
+                &nrp_syntax::print::print_expr_brief(callee, 60),
+                callee.span,
+            ));
         }
         // `Linear(16, 7)(z)`: an inline module. Arguments first: modules are numbered in
         // evaluation order, innermost first.
@@ -1317,25 +1336,13 @@ impl<'a> Lowerer<'a> {
 fn catalogue_note() -> String {
     "modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, \
      Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, \
-     BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat"
+     BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, \
+     tanh, round, Concat"
         .to_string()
 }
 
 fn terms(n: usize) -> String {
     format!("{n} content term{}", if n == 1 { "" } else { "s" })
-}
-
-fn mentions_inp(e: &ast::Expr) -> bool {
-    match &e.kind {
-        AK::Ident(n) => n == "inp",
-        AK::Neg(x) => mentions_inp(x),
-        AK::Binary(_, a, b) => mentions_inp(a) || mentions_inp(b),
-        AK::Chain(first, rest) => mentions_inp(first) || rest.iter().any(|(_, x)| mentions_inp(x)),
-        AK::Call { callee, args } => {
-            mentions_inp(callee) || args.iter().any(|a| mentions_inp(&a.value))
-        }
-        _ => false,
-    }
 }
 
 fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
@@ -1408,7 +1415,7 @@ fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> 
                 rename_vars(x, from, to, atom)?;
             }
         }
-        ExprKind::Emb(_) | ExprKind::Const(_) => {}
+        ExprKind::Emb(_) | ExprKind::Const(_) | ExprKind::Param(_) | ExprKind::Fill(_) => {}
     }
     Ok(())
 }
@@ -1481,6 +1488,7 @@ fn pass_through(aux: RelId, arity: usize, span: Span) -> Branch {
             terms: (0..arity).map(Term::Var).collect(),
             binds_embedding: true,
             emb_name: Some("e".into()),
+            emb_const: None,
             span,
         }],
         filters: vec![],

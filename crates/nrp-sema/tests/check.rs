@@ -156,7 +156,7 @@ fn semantic_errors_are_located() {
         "?fit L(v; z) :- A(v; z) .",
         "?fit <select=Nope> L(; mean(z)) :- A(v; z) .",
         "hidden = 16 . hidden = 32 .",
-        "x = y + 1 .",
+        "x = y + w .",
         "Softmax = 3 .",
         "H(v; Softmax(0)(z)) :- A(v; z) .",
         "H(v; \"a\") :- A(v) .",
@@ -249,7 +249,7 @@ fn semantic_errors_are_located() {
           |
         1 | H(v; Foo(z)) :- A(v; z) .
           |      ^^^
-          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, round, Concat
 
         t.nrp:1:16: error: `H` has 2 content terms here but 1 in its first rule
           |
@@ -299,10 +299,11 @@ fn semantic_errors_are_located() {
         1 | hidden = 16 . hidden = 32 .
           |               ^^^^^^
 
-        t.nrp:1:5: error: unknown constant `y`
+        t.nrp:1:9: error: `x` has 2 unbound names, `y`, `w`; a composite module has exactly one input
           |
-        1 | x = y + 1 .
-          |     ^
+        1 | x = y + w .
+          |         ^ a second unbound name
+          = note: names that are not constants or modules defined before are inputs: is one of them a misspelt constant?
 
         t.nrp:1:1: error: `Softmax` is a built-in name and cannot be redefined
           |
@@ -433,7 +434,7 @@ fn unknown_modules_index_inputs_and_branch_dimensions() {
           |
         1 | H(v; Conv2d(1, 2)(z)) :- A(v; z) .
           |      ^^^^^^
-          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, Concat
+          = note: modules: Linear, Embedding, LayerNorm, Dropout, ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity, OneHot, ArgMax, CrossEntropyLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss, NLLLoss, Tensor; functions: exp, log, sqrt, abs, relu, sigmoid, tanh, round, Concat
 
         t.nrp:1:16: error: `H.0` (OneHot(3)) takes an integer index held in a 1-dimensional embedding, got a 2-dimensional one
           |

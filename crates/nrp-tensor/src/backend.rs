@@ -38,6 +38,8 @@ pub enum UnaryOp {
     Gelu,
     Sigmoid,
     Tanh,
+    /// `torch.round`: to the nearest integer, ties to even; a zero gradient.
+    Round,
 }
 
 /// Element-wise binary operators with broadcasting of dimension-1 operands.
@@ -82,6 +84,8 @@ pub enum PointLoss {
     Mse,
     L1,
     BceWithLogits,
+    /// `BCELoss` on probabilities in [0, 1]: each log clamped at -100, as PyTorch does.
+    Bce,
 }
 
 /// PyTorch's `reduction` argument.

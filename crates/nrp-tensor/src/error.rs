@@ -14,6 +14,14 @@ pub enum TensorError {
         value: f64,
         limit: usize,
     },
+    /// A value outside the domain of the operation (a `BCELoss` probability outside
+    /// [0, 1]). `row` is the row of the offending value.
+    Domain {
+        op: &'static str,
+        row: usize,
+        value: f64,
+        expected: &'static str,
+    },
     /// A sparse structure is malformed (non-monotone `indptr`, column out of range, ...).
     Sparse(String),
     /// A parameter or argument is invalid (dropout p outside [0, 1), ...).
@@ -33,6 +41,12 @@ impl fmt::Display for TensorError {
                 f,
                 "{op}: row {row} holds {value}, which is not an integer index in 0..{limit}"
             ),
+            TensorError::Domain {
+                op,
+                row,
+                value,
+                expected,
+            } => write!(f, "{op}: row {row} holds {value}, not {expected}"),
             TensorError::Sparse(m) => write!(f, "malformed sparse structure: {m}"),
             TensorError::Invalid(m) => f.write_str(m),
         }

@@ -51,6 +51,8 @@ pub trait Float:
     fn powf(self, e: Self) -> Self;
     fn mul_add(self, a: Self, b: Self) -> Self;
     fn is_nan(self) -> bool;
+    /// Rounds to the nearest integer, ties to even (`torch.round`).
+    fn round_even(self) -> Self;
     /// Error function, accurate to about 1 ulp in both precisions (see [`erf_f64`]).
     fn erf(self) -> Self {
         Self::from_f64(erf_f64(self.to_f64()))
@@ -116,6 +118,10 @@ macro_rules! impl_float {
             #[inline]
             fn is_nan(self) -> bool {
                 $t::is_nan(self)
+            }
+            #[inline]
+            fn round_even(self) -> Self {
+                $t::round_ties_even(self)
             }
         }
     };

@@ -167,6 +167,12 @@ enum Op<'a, T> {
         targets: Vec<u32>,
         reduction: Reduction,
     },
+    /// `NLLLoss`: `−x[i, t_i]`.
+    Nll {
+        x: Var,
+        targets: Vec<u32>,
+        reduction: Reduction,
+    },
     PointLoss {
         kind: PointLoss,
         a: Var,
@@ -1109,6 +1115,50 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         ))
     }
 
+    /// `NLLLoss` on `[n, c]` inputs (log-probabilities) and class indices `[n, 1]`: row i's
+    /// loss is `−x[i, t_i]`.
+    pub fn nll(&mut self, x: Var, targets: Var, reduction: Reduction) -> Result<Var> {
+        let (n, c) = self.shape(x);
+        if self.shape(targets).0 != n {
+            return shape_err(
+                "NLLLoss",
+                format!("{} targets for {n} rows", self.shape(targets).0),
+            );
+        }
+        let t = class_indices("NLLLoss", self.value(targets), c)?;
+        let mut rows = self.alloc(n, 1);
+        let xv = self.value(x);
+        for (i, o) in rows.data.iter_mut().enumerate() {
+            *o = -xv.data[i * c + t[i] as usize];
+        }
+        let out = self.reduce_loss(rows, reduction);
+        let grad = self.g(x);
+        Ok(self.push(
+            Val::Owned(out),
+            Op::Nll {
+                x,
+                targets: t,
+                reduction,
+            },
+            grad,
+        ))
+    }
+
+    /// `BCELoss(probabilities, targets)`: every probability must lie in [0, 1], as PyTorch
+    /// requires (`Domain` names the first that does not).
+    pub fn bce(&mut self, p: Var, targets: Var, reduction: Reduction) -> Result<Var> {
+        let v = self.value(p);
+        if let Some(k) = v.data.iter().position(|&x| !(x >= T::ZERO && x <= T::ONE)) {
+            return Err(crate::TensorError::Domain {
+                op: "BCELoss",
+                row: k / v.cols.max(1),
+                value: v.data[k].to_f64(),
+                expected: "a probability in [0, 1]",
+            });
+        }
+        self.point_loss(PointLoss::Bce, p, targets, reduction)
+    }
+
     pub fn mse(&mut self, a: Var, b: Var, reduction: Reduction) -> Result<Var> {
         self.point_loss(PointLoss::Mse, a, b, reduction)
     }
@@ -1532,6 +1582,24 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                             T::ZERO,
                             &mut dx,
                         ),
+                    }
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::Nll {
+                x,
+                targets,
+                reduction,
+            } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    let (n, c) = (dx.rows, dx.cols);
+                    dx.data.fill(T::ZERO);
+                    for (i, &t) in targets.iter().enumerate() {
+                        let gi = match reduction {
+                            Reduction::Mean => g.data[0] / T::from_usize(n),
+                            Reduction::None => g.data[i],
+                        };
+                        dx.data[i * c + t as usize] = -gi;
                     }
                     self.acc(grads, *x, dx);
                 }

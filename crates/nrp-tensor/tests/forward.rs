@@ -65,7 +65,7 @@ fn unary_values() {
     let mut g = Graph::new(&cpu);
     let x = t(&[&[-1.0, 0.0, 2.0]]);
     let x = g.constant(&x);
-    let cases: [(UnaryOp, [f32; 3]); 10] = [
+    let cases: [(UnaryOp, [f32; 3]); 11] = [
         (UnaryOp::Relu, [0.0, 0.0, 2.0]),
         (UnaryOp::LeakyRelu(0.1), [-0.1, 0.0, 2.0]),
         (UnaryOp::Elu(1.0), [-0.632_120_56, 0.0, 2.0]),
@@ -77,6 +77,7 @@ fn unary_values() {
         (UnaryOp::Neg, [1.0, -0.0, -2.0]),
         (UnaryOp::Exp, [0.367_879_44, 1.0, 7.389_056]),
         (UnaryOp::Sqrt, [f32::NAN, 0.0, std::f32::consts::SQRT_2]),
+        (UnaryOp::Round, [-1.0, 0.0, 2.0]),
     ];
     for (op, want) in cases {
         let y = g.unary(op, x);
@@ -87,6 +88,14 @@ fn unary_values() {
             );
         }
     }
+    // Round: ties to even, as torch.round.
+    let halves = t(&[&[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4999, -0.7]]);
+    let halves = g.constant(&halves);
+    let y = g.unary(UnaryOp::Round, halves);
+    assert_eq!(
+        g.value(y).data,
+        vec![-2.0, -2.0, -0.0, 0.0, 2.0, 2.0, 2.0, -1.0]
+    );
     // Sigmoid saturates without overflow.
     let big = t(&[&[-200.0, 200.0]]);
     let big = g.constant(&big);
@@ -373,6 +382,48 @@ fn loss_values() {
     let (xv, yyv) = (g.constant(&x), g.constant(&yy));
     let bce = g.bce_with_logits(xv, yyv, Reduction::None).unwrap();
     close(g.value(bce), &t(&[&[2.0f32.ln(), 100.0, 0.0]]), 1e-6);
+
+    // BCE on probabilities: each log clamped at -100 (p = 0 with y = 1, p = 1 with y = 0).
+    let p = t(&[&[0.5, 0.25, 0.0, 1.0, 1.0]]);
+    let yy = t(&[&[1.0, 0.0, 1.0, 0.0, 1.0]]);
+    let (pv, yyv) = (g.constant(&p), g.constant(&yy));
+    let bce = g.bce(pv, yyv, Reduction::None).unwrap();
+    close(
+        g.value(bce),
+        &t(&[&[2.0f32.ln(), -(0.75f32.ln()), 100.0, 100.0, 0.0]]),
+        1e-6,
+    );
+    let bce = g.bce(pv, yyv, Reduction::Mean).unwrap();
+    let mean = (2.0f32.ln() - 0.75f32.ln() + 200.0) / 5.0;
+    close(g.value(bce), &Tensor::scalar(mean), 1e-6);
+    // A probability outside [0, 1] is refused, naming its row (NaN too).
+    let bad_p: Vec<Tensor> = [1.5f32, -0.1, f32::NAN]
+        .iter()
+        .map(|&b| t(&[&[0.5], &[b]]))
+        .collect();
+    let y2 = Tensor::column(vec![1.0, 0.0]);
+    for (bad, p) in [1.5f32, -0.1, f32::NAN].iter().zip(&bad_p) {
+        let (pv, yv) = (g.constant(p), g.constant(&y2));
+        match g.bce(pv, yv, Reduction::Mean) {
+            Err(nrp_tensor::TensorError::Domain { row: 1, .. }) => {}
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+
+    // NLL: minus the target's entry, whatever the inputs are (-inf elsewhere is fine).
+    let x = t(&[&[-1.0, f32::NEG_INFINITY, -0.5], &[-2.0, -0.25, -3.0]]);
+    let y = Tensor::column(vec![2.0, 1.0]);
+    let (xv, yv) = (g.constant(&x), g.constant(&y));
+    let nll = g.nll(xv, yv, Reduction::None).unwrap();
+    assert_eq!(g.value(nll).data, vec![0.5, 0.25]);
+    let nll = g.nll(xv, yv, Reduction::Mean).unwrap();
+    assert_eq!(g.value(nll).data, vec![0.375]);
+    let bad = Tensor::column(vec![3.0, 0.0]);
+    let bv = g.constant(&bad);
+    assert!(matches!(
+        g.nll(xv, bv, Reduction::Mean),
+        Err(nrp_tensor::TensorError::Index { row: 0, .. })
+    ));
 }
 
 #[test]

@@ -331,8 +331,30 @@ fn losses() {
             gradcheck(vec![a.clone(), y.clone()], &[true, true], &|g, v| {
                 g.bce_with_logits(v[0], v[1], red)
             });
+            // Probabilities away from 0 and 1, where neither log is clamped.
+            let p = rng.tensor(n, 3, 0.05, 0.95);
+            gradcheck(vec![p, y.clone()], &[true, true], &|g, v| {
+                g.bce(v[0], v[1], red)
+            });
+            gradcheck(vec![logits.clone(), t.clone()], &[true, false], &|g, v| {
+                g.nll(v[0], v[1], red)
+            });
         }
     }
+}
+
+#[test]
+fn round_has_a_zero_gradient() {
+    // Away from the half-integers, where round jumps: the difference quotient is 0 too.
+    let mut rng = Rng::new(17);
+    let x = Tensor::new(
+        6,
+        4,
+        (0..24)
+            .map(|_| rng.below(9) as f64 - 4.0 + rng.tensor::<f64>(1, 1, -0.4, 0.4).data[0])
+            .collect(),
+    );
+    gradcheck(vec![x], &[true], &|g, v| Ok(g.unary(UnaryOp::Round, v[0])));
 }
 
 #[test]

@@ -128,6 +128,11 @@ fn oversized_modules_are_refused_by_check_and_run() {
             "hidden = 1e7 .\nL = Linear(1433, hidden) .",
             "`L` (Linear(1433, 10000000)) has 14340000000 parameters: 57.4 GB",
         ),
+        // A free parameter counts like a module's weight.
+        (
+            "B = Tensor(1, 1e9, 0.5) .",
+            "`B` (Tensor(1, 1000000000, 0.5)) has 1000000000 parameters: 4 GB",
+        ),
     ];
     for (i, (module, message)) in cases.iter().enumerate() {
         // The module is not used by any rule: it is refused anyway.

@@ -53,7 +53,6 @@ EXPECT = {
     "fit-not-a-loss": ("1:18", "`?fit` minimises a zero-ary, 1-dimensional relation"),
     "two-aggregations": ("1:15", "only one aggregation"),
     "aggregation-in-definition": ("1:5", "not a constant expression"),
-    "embedding-as-content": ("1:23", "`z` is an embedding variable and cannot be a content term"),
     "content-as-embedding": ("1:6", "`v` is a content variable, not an embedding"),
     "unknown-name": ("1:6", "unknown name `q`"),
     "string-embedding": ("1:6", "a string is not an embedding"),

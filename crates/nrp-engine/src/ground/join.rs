@@ -14,7 +14,7 @@
 use super::{GroundRelation, JoinReport, Matches};
 use crate::estimate::{self, AtomStats, Estimate};
 use crate::intern::Dict;
-use nrp_sema::{Body, CmpOp, Filter, Term};
+use nrp_sema::{Body, CmpOp, Filter, Term, VarId};
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -56,6 +56,9 @@ pub enum Overrun {
     },
     /// The allocator refused to grow the match list.
     Alloc { matches: usize, bytes: u64 },
+    /// Filter arithmetic reads variable `var`, which holds a string in row `row` of atom
+    /// `atom`'s relation (a value it can take in every atom that binds it).
+    NotNumeric { var: VarId, atom: usize, row: u32 },
 }
 
 /// Matches found between two budget checks of a search (and room reserved for as many).
@@ -84,11 +87,24 @@ impl Trie {
     }
 }
 
-/// A filter with its constants interned (they were interned before ranks were frozen).
-struct IdFilter {
-    lhs: Result<usize, u32>,
-    op: CmpOp,
-    rhs: Result<usize, u32>,
+/// A filter of two plain terms with its constants interned (they were interned before
+/// ranks were frozen): comparing is comparing ranks. Arithmetic reads the values.
+enum IdFilter<'b> {
+    Ids {
+        lhs: Result<usize, u32>,
+        op: CmpOp,
+        rhs: Result<usize, u32>,
+    },
+    Arith(&'b Filter),
+}
+
+impl IdFilter<'_> {
+    fn vars(&self) -> Vec<usize> {
+        match self {
+            IdFilter::Ids { lhs, rhs, .. } => [lhs, rhs].iter().filter_map(|s| s.ok()).collect(),
+            IdFilter::Arith(f) => f.vars(),
+        }
+    }
 }
 
 /// `record[v]`: whether the match list keeps variable `v`'s values (a wildcard that
@@ -156,6 +172,9 @@ pub fn join(
     if estimate.matches > max as f64 {
         return Err(Overrun::Estimate { estimate, max });
     }
+    if let Some(stop) = not_numeric(body, atoms, &candidates, &atom_vars, dict) {
+        return Err(stop);
+    }
     let filters: Vec<IdFilter> = body
         .filters
         .iter()
@@ -166,10 +185,13 @@ pub fn join(
                     .id(c)
                     .expect("filter constants are interned before grounding")),
             };
-            IdFilter {
-                lhs: side(&f.lhs),
-                op: f.op,
-                rhs: side(&f.rhs),
+            match (f.lhs.term(), f.rhs.term()) {
+                (Some(l), Some(r)) => IdFilter::Ids {
+                    lhs: side(l),
+                    op: f.op,
+                    rhs: side(r),
+                },
+                _ => IdFilter::Arith(f),
             }
         })
         .collect();
@@ -274,11 +296,7 @@ pub fn join(
     // Each filter is checked as soon as its last variable is bound.
     let mut filters_at: Vec<Vec<usize>> = vec![vec![]; levels + 1];
     for (fi, f) in filters.iter().enumerate() {
-        let level = [f.lhs, f.rhs]
-            .iter()
-            .filter_map(|s| s.ok().map(|v| rank[v] + 1))
-            .max()
-            .unwrap_or(0);
+        let level = f.vars().iter().map(|&v| rank[v] + 1).max().unwrap_or(0);
         filters_at[level].push(fi);
     }
     let report = JoinReport {
@@ -458,11 +476,68 @@ fn single_atom(
 }
 
 fn holds(f: &IdFilter, binding: &[u32], dict: &Dict) -> bool {
-    let id = |s: Result<usize, u32>| match s {
-        Ok(v) => binding[v],
-        Err(c) => c,
-    };
-    f.op.holds(dict.cmp(id(f.lhs), id(f.rhs)))
+    match f {
+        IdFilter::Ids { lhs, op, rhs } => {
+            let id = |s: Result<usize, u32>| match s {
+                Ok(v) => binding[v],
+                Err(c) => c,
+            };
+            op.holds(dict.cmp(id(*lhs), id(*rhs)))
+        }
+        IdFilter::Arith(f) => f.holds(&|v| dict.value(binding[v])),
+    }
+}
+
+/// Filter arithmetic computes with numbers: a variable it reads must not take a string
+/// value. The values it can take are those at its positions in every atom that binds it,
+/// among the candidate rows (so the check does not depend on the join order); the smallest
+/// string among them (in content order) is reported, at its first candidate row.
+fn not_numeric(
+    body: &Body,
+    atoms: &[&GroundRelation],
+    candidates: &[Vec<u32>],
+    atom_vars: &[Vec<(usize, usize)>],
+    dict: &Dict,
+) -> Option<Overrun> {
+    let mut vars: Vec<VarId> = body.filters.iter().flat_map(|f| f.arith_vars()).collect();
+    vars.sort_unstable();
+    vars.dedup();
+    let words = dict.len().div_ceil(64);
+    for v in vars {
+        let at: Vec<(usize, usize)> = atom_vars
+            .iter()
+            .enumerate()
+            .filter_map(|(i, vs)| vs.iter().find(|(x, _)| *x == v).map(|&(_, p)| (i, p)))
+            .collect();
+        let mut common: Option<Vec<u64>> = None;
+        for &(i, p) in &at {
+            let mut set = vec![0u64; words];
+            for &r in &candidates[i] {
+                let id = atoms[i].cols[p][r as usize] as usize;
+                set[id / 64] |= 1 << (id % 64);
+            }
+            if let Some(c) = &mut common {
+                c.iter_mut().zip(&set).for_each(|(a, b)| *a &= b);
+            } else {
+                common = Some(set);
+            }
+        }
+        let Some(common) = common else { continue };
+        let Some(bad) = (0..dict.len() as u32)
+            .filter(|&id| common[id as usize / 64] & (1 << (id % 64)) != 0)
+            .filter(|&id| !dict.value(id).is_number())
+            .min_by(|&a, &b| dict.cmp(a, b))
+        else {
+            continue;
+        };
+        let (atom, p) = at[0];
+        let row = *candidates[atom]
+            .iter()
+            .find(|&&r| atoms[atom].cols[p][r as usize] == bad)
+            .expect("the value comes from a candidate row");
+        return Some(Overrun::NotNumeric { var: v, atom, row });
+    }
+    None
 }
 
 fn variable_order(
@@ -516,7 +591,7 @@ struct Search<'s> {
     /// `part[k]`: (atom, trie depth) of the atoms that contain the k-th variable.
     part: &'s [Vec<(usize, usize)>],
     filters_at: &'s [Vec<usize>],
-    filters: &'s [IdFilter],
+    filters: &'s [IdFilter<'s>],
     dict: &'s Dict,
     binding: Vec<u32>,
     /// The variables the match list keeps.

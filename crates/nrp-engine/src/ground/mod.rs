@@ -279,11 +279,13 @@ impl Ground {
             }
         }
         for (body, _) in rule.bodies() {
-            let terms = body
-                .atoms
-                .iter()
-                .flat_map(|a| a.terms.iter())
-                .chain(body.filters.iter().flat_map(|f| [&f.lhs, &f.rhs]));
+            // Filter arithmetic reads values, not ids: only plain sides are interned.
+            let terms = body.atoms.iter().flat_map(|a| a.terms.iter()).chain(
+                body.filters
+                    .iter()
+                    .flat_map(|f| [f.lhs.term(), f.rhs.term()])
+                    .flatten(),
+            );
             for t in terms {
                 if let Term::Const(c) = t {
                     self.dict.intern(c);
@@ -522,6 +524,23 @@ impl Ground {
                 format_count(estimate)
             ))
             .with_note(room(max).note()),
+            join::Overrun::NotNumeric { var, atom, row } => {
+                let a = &body.atoms[atom];
+                let rel = self.relations[a.rel].as_ref().expect("grounded");
+                let tuple = row_values(&self.dict, rel, row as usize);
+                let position = a
+                    .terms
+                    .iter()
+                    .position(|t| *t == Term::Var(var))
+                    .expect("the atom binds the variable");
+                nrp_sema::arithmetic_on_string(
+                    body,
+                    var,
+                    &program.relations[a.rel].name,
+                    position,
+                    &tuple,
+                )
+            }
             join::Overrun::Alloc { matches, bytes } => Diagnostic::error(
                 format!(
                     "out of memory grounding the rule for `{name}`: cannot allocate {} after {matches} matches",
@@ -551,8 +570,9 @@ pub(crate) fn recorded(
         }
     };
     for f in &body.filters {
-        read(&f.lhs);
-        read(&f.rhs);
+        for v in f.vars() {
+            read(&Term::Var(v));
+        }
     }
     if let Some(e) = expr {
         e.walk(&mut |e| {

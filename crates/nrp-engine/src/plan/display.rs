@@ -10,6 +10,10 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
     let r = |i: &NodeId| format!("%{i}");
     match &n.op {
         Op::Const(_) => "const".into(),
+        Op::Param(module) => match program {
+            Some(p) => format!("param {}.weight", p.modules[*module].name),
+            None => format!("param module#{module}"),
+        },
         Op::Gather { x, index } => format!("gather {} by {} rows", r(x), index.n_rows()),
         Op::Unary(op, x) => format!("{op:?} {}", r(x)).to_lowercase(),
         Op::Binary(op, a, b) => format!("{} {} {}", format!("{op:?}").to_lowercase(), r(a), r(b)),
@@ -72,6 +76,8 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
                 LossKind::Mse => "mse",
                 LossKind::L1 => "l1",
                 LossKind::BceWithLogits => "bce_with_logits",
+                LossKind::Bce => "bce",
+                LossKind::Nll => "nll",
             };
             format!("{k} {} {}", r(x), r(y))
         }

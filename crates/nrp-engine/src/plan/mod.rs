@@ -29,12 +29,16 @@ pub enum LossKind {
     Mse,
     L1,
     BceWithLogits,
+    Bce,
+    Nll,
 }
 
 #[derive(Clone, Debug)]
 pub enum Op {
     /// A constant: an input relation's embeddings, an encode, a folded subgraph.
     Const(Arc<Tensor>),
+    /// A `Tensor` module's parameter, one row (`[1, d]`) that broadcasts over rows.
+    Param(ModuleId),
     /// `out[i] = x[index[i]]` (a one-entry-per-row CSR).
     Gather {
         x: NodeId,
@@ -118,7 +122,7 @@ pub enum Op {
 impl Op {
     pub fn inputs(&self) -> Vec<NodeId> {
         match self {
-            Op::Const(_) => vec![],
+            Op::Const(_) | Op::Param(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
             | Op::Linear { x, .. }
@@ -140,7 +144,7 @@ impl Op {
 
     pub fn inputs_mut(&mut self) -> Vec<&mut NodeId> {
         match self {
-            Op::Const(_) => vec![],
+            Op::Const(_) | Op::Param(_) => vec![],
             Op::Gather { x, .. }
             | Op::Unary(_, x)
             | Op::Linear { x, .. }
@@ -283,7 +287,7 @@ impl Plan {
             let n = &self.nodes[id];
             c[id] = match &n.op {
                 Op::Const(_) => true,
-                Op::Linear { .. } | Op::Bias { .. } => false,
+                Op::Linear { .. } | Op::Bias { .. } | Op::Param(_) => false,
                 Op::Module { module, .. }
                     if !program.modules[*module].kind.params("").is_empty() =>
                 {
@@ -702,6 +706,23 @@ impl Builder<'_> {
                     Space::One,
                 ));
             }
+            ExprKind::Fill(c) => {
+                return Ok(self.plan.add(
+                    Op::Const(Arc::new(Tensor::new(1, dim, vec![*c as f32; dim]))),
+                    1,
+                    dim,
+                    "constant embedding",
+                    span,
+                    Space::One,
+                ));
+            }
+            ExprKind::Param(module) => {
+                let id = self
+                    .plan
+                    .add(Op::Param(*module), 1, dim, label, span, Space::One);
+                self.plan.nodes[id].module = Some(*module);
+                return Ok(id);
+            }
             ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label, space)?),
             ExprKind::Binary(op, a, b) => {
                 let (a, b) = (
@@ -741,6 +762,7 @@ impl Builder<'_> {
                     Func::Relu => UnaryOp::Relu,
                     Func::Sigmoid => UnaryOp::Sigmoid,
                     Func::Tanh => UnaryOp::Tanh,
+                    Func::Round => UnaryOp::Round,
                     Func::Concat => unreachable!("handled above"),
                 };
                 Op::Unary(op, x)
@@ -778,6 +800,7 @@ impl Builder<'_> {
                     },
                     ModuleKind::Repeat { .. } => Op::HeadScale { x: None, a: x },
                     ModuleKind::ArgMax => Op::ArgMax(x),
+                    ModuleKind::Tensor { .. } => unreachable!("a Tensor is read, not applied"),
                     ModuleKind::CrossEntropyLoss => Op::Loss {
                         kind: LossKind::CrossEntropy,
                         x,
@@ -795,6 +818,16 @@ impl Builder<'_> {
                     },
                     ModuleKind::BCEWithLogitsLoss => Op::Loss {
                         kind: LossKind::BceWithLogits,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::BCELoss => Op::Loss {
+                        kind: LossKind::Bce,
+                        x,
+                        y: args[1],
+                    },
+                    ModuleKind::NLLLoss => Op::Loss {
+                        kind: LossKind::Nll,
                         x,
                         y: args[1],
                     },

@@ -374,6 +374,15 @@ impl Gen {
         if !embs.is_empty() && choice < 6 {
             return self.rng.pick(&embs).clone();
         }
+        if self.rng.chance(0.04) {
+            // A free parameter, constant-initialised: a scalar or a vector.
+            let fill = self.rng.pick(&["0.5", "-0.25", "1.5"]);
+            return if d == 1 && self.rng.chance(0.5) {
+                format!("Tensor(1, {fill})")
+            } else {
+                format!("Tensor(1, {d}, {fill})")
+            };
+        }
         if d == 1 && choice < 8 {
             return self.number();
         }
@@ -711,9 +720,43 @@ impl Gen {
         if parts.is_empty() {
             return None;
         }
-        // Filters over bound variables and constants.
+        // Filters over bound variables and constants, some with arithmetic.
         if !vars.is_empty() {
             for _ in 0..*self.rng.pick(&[0, 0, 0, 1, 1, 2]) {
+                let numeric: Vec<String> = vars
+                    .iter()
+                    .filter(|(_, t)| t.numeric())
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                if self.rng.chance(0.3) {
+                    // Rarely on a string variable: both sides must refuse it.
+                    let x = if numeric.is_empty() || self.rng.chance(0.03) {
+                        self.rng.pick(&vars).0.clone()
+                    } else {
+                        self.rng.pick(&numeric).clone()
+                    };
+                    let y = if numeric.is_empty() {
+                        "1".to_string()
+                    } else {
+                        self.rng.pick(&numeric).clone()
+                    };
+                    let c = self.number();
+                    let lhs = match self.rng.below(5) {
+                        0 => format!("{x} + {c}"),
+                        1 => format!("{x} * 2 - {y}"),
+                        2 => format!("-{x}"),
+                        3 => format!("({x} - {y}) / 2"),
+                        _ => format!("{x} ** 2"),
+                    };
+                    let op = *self.rng.pick(&["==", "!=", "<", "<=", ">", ">="]);
+                    let rhs = match self.rng.below(3) {
+                        0 => self.rng.pick(&vars).0.clone(),
+                        1 => format!("{y} + 1"),
+                        _ => self.number(),
+                    };
+                    parts.push(format!("{lhs} {op} {rhs}"));
+                    continue;
+                }
                 let (x, tx) = self.rng.pick(&vars).clone();
                 let op = *self.rng.pick(&["==", "!=", "<", "<=", ">", ">="]);
                 let rhs = if self.rng.chance(0.5) {
@@ -893,7 +936,10 @@ impl Gen {
                     };
                 }
             }
-            let emb = if bdim > 0 {
+            let emb = if bdim > 0 && !branches.is_empty() && self.rng.chance(0.2) {
+                // A constant embedding, padded to the union's dimension.
+                format!("; {}", self.rng.pick(&["0", "1.5", "-1"]))
+            } else if bdim > 0 {
                 format!("; {}", self.rng.pick(&["t", "z", "w"]))
             } else {
                 String::new()

@@ -238,6 +238,7 @@ pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &Tensor<T>, out: &mut T
         }
         UnaryOp::Sigmoid => map1(cpu, x, o, 8, sigmoid),
         UnaryOp::Tanh => map1(cpu, x, o, 8, |v| v.tanh()),
+        UnaryOp::Round => map1(cpu, x, o, 1, |v| v.round_even()),
     }
 }
 
@@ -311,6 +312,8 @@ pub(crate) fn unary_backward<T: Float>(
         }
         UnaryOp::Sigmoid => map3(cpu, x, y, g, o, 1, |_, y, g| g * y * (T::ONE - y)),
         UnaryOp::Tanh => map3(cpu, x, y, g, o, 1, |_, y, g| g * (T::ONE - y * y)),
+        // Piecewise constant: PyTorch's gradient is zero everywhere.
+        UnaryOp::Round => map3(cpu, x, y, g, o, 1, |_, _, _| T::ZERO),
     }
 }
 

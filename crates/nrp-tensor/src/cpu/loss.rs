@@ -85,7 +85,20 @@ fn point<T: Float>(kind: PointLoss, a: T, b: T) -> T {
         PointLoss::L1 => (a - b).abs(),
         // max(x, 0) − x·y + log(1 + exp(−|x|))
         PointLoss::BceWithLogits => a.max(T::ZERO) - a * b + (-a.abs()).exp().ln_1p(),
+        // (y − 1)·max(log(1 − p), −100) − y·max(log p, −100), PyTorch's CPU kernel.
+        PointLoss::Bce => {
+            let (log_p, log_q) = bce_logs(a);
+            (b - T::ONE) * log_q - b * log_p
+        }
     }
+}
+
+/// `(max(log p, −100), max(log(1 − p), −100))`: PyTorch clamps both logs of `BCELoss`, so
+/// that a probability of exactly 0 or 1 gives a finite loss.
+#[inline]
+fn bce_logs<T: Float>(p: T) -> (T, T) {
+    let floor = T::from_f64(-100.0);
+    (p.ln().max(floor), (-p).ln_1p().max(floor))
 }
 
 /// `(∂/∂a, ∂/∂b)` of the point loss.
@@ -114,6 +127,13 @@ fn point_grad<T: Float>(kind: PointLoss, a: T, b: T) -> (T, T) {
                 e / (T::ONE + e)
             };
             (sig - b, -a)
+        }
+        PointLoss::Bce => {
+            // PyTorch's backward: (p − y) / max((1 − p)·p, 1e−12); towards the target, the
+            // derivative of the clamped forward.
+            let eps = T::from_f64(1e-12);
+            let (log_p, log_q) = bce_logs(a);
+            ((a - b) / ((T::ONE - a) * a).max(eps), log_q - log_p)
         }
     }
 }

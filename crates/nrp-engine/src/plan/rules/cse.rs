@@ -91,6 +91,7 @@ fn same(plan: &Plan, a: NodeId, b: NodeId) -> bool {
     }
     match (&x.op, &y.op) {
         (Op::Const(s), Op::Const(t)) => same_tensor(s, t),
+        (Op::Param(m), Op::Param(n)) => m == n,
         (Op::Gather { x: s, index: i }, Op::Gather { x: t, index: j }) => s == t && same_csr(i, j),
         (Op::Unary(o, s), Op::Unary(p, t)) => o == p && s == t,
         (Op::Binary(o, s1, s2), Op::Binary(p, t1, t2)) => o == p && s1 == t1 && s2 == t2,

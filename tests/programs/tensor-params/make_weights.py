@@ -1,0 +1,23 @@
+"""Writes weights.safetensors and bad-shape.safetensors for tensor-params (plain Python:
+a safetensors file is an 8-byte header length, a JSON header and little-endian f32 data)."""
+import json, os, struct
+
+def write(path, tensors):
+    header, data = {}, b""
+    for name, (shape, values) in tensors.items():
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+here = os.path.dirname(os.path.abspath(__file__))
+write(os.path.join(here, "weights.safetensors"), {
+    "Gate.weight": ([1], [0.0]),
+    "Scale.weight": ([1], [-1.5]),
+    "Bias.weight": ([1, 3], [0.25, -0.5, 1.0]),
+    "Half.weight": ([3], [1.0, 2.0, 4.0]),
+})
+write(os.path.join(here, "bad-shape.safetensors"), {"Bias.weight": ([3], [0.0, 0.0, 0.0])})
