@@ -81,7 +81,7 @@ pub enum Body {
     /// Single atoms separated by `|`.
     Union(Vec<Atom>),
     /// `Union(Set(atom | bounding))` or `Join(Set(atom | bounding))`.
-    Set(BoundedSet),
+    Set(Box<BoundedSet>),
 }
 
 /// A template parameter of a definition: a name binds the argument; a literal makes the

@@ -149,7 +149,8 @@ pub struct Diagnostic {
     /// Notes that point at a place in the source, rendered as `note: {text} at
     /// file:line:column` after the plain notes: the instantiation chain of an error inside
     /// a template or function instance.
-    pub context: Vec<(String, Option<Span>)>,
+    /// (A boxed slice: the error type of every parse step stays small.)
+    pub context: Box<[(String, Option<Span>)]>,
 }
 
 impl Diagnostic {
@@ -159,7 +160,7 @@ impl Diagnostic {
             span: Some(span),
             label: None,
             notes: vec![],
-            context: vec![],
+            context: Box::default(),
         }
     }
     /// An error about the program as a whole (no location).
@@ -169,7 +170,7 @@ impl Diagnostic {
             span: None,
             label: None,
             notes: vec![],
-            context: vec![],
+            context: Box::default(),
         }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
@@ -181,13 +182,18 @@ impl Diagnostic {
         self
     }
     /// A note about another place in the source (`… at file:line:column`).
-    pub fn with_context(mut self, text: impl Into<String>, span: Span) -> Diagnostic {
-        self.context.push((text.into(), Some(span)));
-        self
+    pub fn with_context(self, text: impl Into<String>, span: Span) -> Diagnostic {
+        self.push_context(text.into(), Some(span))
     }
     /// A note among the [`Diagnostic::with_context`] notes, in their order, without a place.
-    pub fn with_context_text(mut self, text: impl Into<String>) -> Diagnostic {
-        self.context.push((text.into(), None));
+    pub fn with_context_text(self, text: impl Into<String>) -> Diagnostic {
+        self.push_context(text.into(), None)
+    }
+
+    fn push_context(mut self, text: String, span: Option<Span>) -> Diagnostic {
+        let mut all = std::mem::take(&mut self.context).into_vec();
+        all.push((text, span));
+        self.context = all.into_boxed_slice();
         self
     }
 

@@ -9,7 +9,7 @@ t = nc.Transcript(__file__)
 EXPECT = {
     "syntax-missing-dot": ("2:19", "expected `.` at the end of the statement, found end of file"),
     "syntax-unexpected-token": ("1:20", "expected `.`", "identifier `B`"),
-    "syntax-colon": ("1:9", "unexpected character `:`", "`:-`"),
+    "syntax-colon": ("1:9", "expected `:-` after the head", "found `:`"),
     "syntax-unterminated-string": ("1:14", "unterminated string"),
     "syntax-bad-escape": ("1:16", "unknown escape `\\q`"),
     "syntax-mixed-body": ("1:29", "cannot mix `,` and `|`"),

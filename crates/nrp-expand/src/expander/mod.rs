@@ -267,16 +267,7 @@ impl<'a> Expander<'a> {
                 }
             }
             Body::Set(set) => {
-                let set = std::mem::replace(
-                    set,
-                    BoundedSet {
-                        kind: SetKind::Union,
-                        atom: set.atom.clone(),
-                        guards: vec![],
-                        conds: vec![],
-                        span: set.span,
-                    },
-                );
+                let set = BoundedSet::clone(set);
                 let (expanded, split) = self.bounded_set(set, scope, env, &embs)?;
                 body = expanded;
                 if let Some((var, parts)) = split

@@ -313,7 +313,7 @@ impl Parser {
 
     fn body(&mut self) -> PResult<Body> {
         if self.at_bounded_set() {
-            return Ok(Body::Set(self.bounded_set()?));
+            return Ok(Body::Set(Box::new(self.bounded_set()?)));
         }
         let mut atoms = Vec::new();
         let mut filters = Vec::new();
