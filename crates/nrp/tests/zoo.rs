@@ -191,6 +191,12 @@ fn hgt_imdb() {
 }
 
 #[test]
+fn rgcn_aifb() {
+    // 4 research groups, the largest 41.7 % of the 36 test persons; 10 epochs reach 80 %.
+    learns("rgcn-aifb", "kg-aifb", 10, 0.6);
+}
+
+#[test]
 fn mutagenesis() {
     // The majority class is 68.2 % of the test molecules: 20 epochs must already beat it.
     learns("mutagenesis", "mutagenesis", 20, 0.70);
