@@ -299,6 +299,21 @@ impl<'a> Lowerer<'a> {
                     _ => return Err(Diagnostic::error("not a constant expression", e.span)),
                 }
             }
+            // `X = NodeLookup(…) .`: a module nrp does not know (RelaNN's Python-defined ones).
+            AK::Call { callee, .. }
+                if callee_name(callee).is_some_and(|n| {
+                    !catalogue::is_constructor(n)
+                        && Func::from_name(n).is_none()
+                        && !self.names.contains_key(n)
+                }) =>
+            {
+                let name = callee_name(callee).unwrap_or_default();
+                return Err(Diagnostic::error(
+                    format!("unknown function or module `{name}`"),
+                    callee.span,
+                )
+                .with_note(catalogue_note()));
+            }
             _ => return Err(Diagnostic::error("not a constant expression", e.span)),
         };
         if !v.is_finite() {
