@@ -32,6 +32,7 @@ EXPECT = {
     "dim-rules-disagree": ("2:1", "`H` gets a 2-dimensional embedding here but a 1-dimensional one"),
     "dim-union-disagree": ("1:22", "`H` gets a 2-dimensional embedding here but a 1-dimensional one"),
     "union-arity": ("1:22", "the branches of a union must have the same arity: `B` has 2 terms, `A` has 1"),
+    "unknown-module-def": ("2:7", "unknown function or module `NodeLookup`"),
     "arity-rules": ("2:1", "`H` has 2 content terms here but 1 in its first rule"),
     "arity-use": ("2:9", "`H` has 1 content term", "used here with 2"),
     "arity-table": ("1:9", "atom with 3 terms but table `A` has 2 columns (v, z)"),
