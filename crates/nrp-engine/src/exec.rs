@@ -182,15 +182,14 @@ pub fn forward_profiled<'a>(
                 match &plan.nodes[*x].sparse {
                     None => g.linear(v(*x), wv, bv).map_err(e)?,
                     Some(structure) => {
-                        // Sparse rows times Wᵀ: one SpMM over the non-zeros.
-                        let wt = g.transpose(wv);
+                        // Sparse rows times Wᵀ over the non-zeros, W read in place.
                         let xn = &plan.nodes[*x];
                         let out = match &xn.op {
                             Op::Const(vals) => {
                                 let tv = xn.transposed_values(structure, &vals.data);
-                                g.spmm_const(structure, wt, vals, tv)
+                                g.sparse_linear_const(structure, vals, tv, wv)
                             }
-                            _ => g.spmm(structure, wt, Some(v(*x))),
+                            _ => g.sparse_linear(structure, Some(v(*x)), wv),
                         }
                         .map_err(e)?;
                         match bv {
