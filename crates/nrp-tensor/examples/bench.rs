@@ -235,7 +235,7 @@ fn sparse_linear(cpu: &Cpu) {
         };
         println!(
             "sparse-linear t={} [{rows}x{n_in}, {nnz} nnz]·[{d}x{n_in}]ᵀ  fwd {old_f:.4} -> {new_f:.4}  \
-             dW {old_b:.4} -> {new_b:.4}  dvals {old_v:.4} -> {new_v:.4}  (transpose+spmm -> in place)  \
+             dW {old_b:.4} -> {new_b:.4}  dvals (given Wᵀ) {old_v:.4} -> {new_v:.4}  (transposed route -> in place)  \
              | Adam step {adam:.4} ms",
             cpu.threads(),
         );

@@ -716,7 +716,7 @@ fn sparse_linear_matches_transpose_then_spmm() {
                     let out = g.value(y).clone();
                     let grads = g.backward(l).unwrap();
                     let dw = grads.get(wv).unwrap().clone();
-                    let dv = grads.get(vv).map(|t| t.clone());
+                    let dv = grads.get(vv).cloned();
                     (out, dw, dv)
                 };
                 let (y0, dw0, dv0) = run(false);
