@@ -76,6 +76,8 @@ pub struct Profile {
     /// The plan node that recorded each graph node of the latest epoch.
     owner: Vec<NodeId>,
     pub epochs: usize,
+    /// The optimiser's updates (not a plan node), over the same epochs.
+    pub optimizer_ns: u64,
 }
 
 impl Profile {
@@ -97,9 +99,11 @@ impl Profile {
         let mut ids: Vec<NodeId> = (0..self.forward_ns.len()).collect();
         ids.sort_by_key(|&i| std::cmp::Reverse(self.forward_ns[i] + self.backward_ns[i]));
         let mut out = format!(
-            "profile: {:.2} ms of kernels per epoch over {} epochs (forward + backward per node)\n",
+            "profile: {:.2} ms of kernels per epoch over {} epochs (forward + backward per node), \
+             {:.2} ms of optimiser updates\n",
             per(total),
-            self.epochs
+            self.epochs,
+            per(self.optimizer_ns)
         );
         for &i in ids
             .iter()
@@ -182,15 +186,14 @@ pub fn forward_profiled<'a>(
                 match &plan.nodes[*x].sparse {
                     None => g.linear(v(*x), wv, bv).map_err(e)?,
                     Some(structure) => {
-                        // Sparse rows times Wᵀ: one SpMM over the non-zeros.
-                        let wt = g.transpose(wv);
+                        // Sparse rows times Wᵀ over the non-zeros, W read in place.
                         let xn = &plan.nodes[*x];
                         let out = match &xn.op {
                             Op::Const(vals) => {
                                 let tv = xn.transposed_values(structure, &vals.data);
-                                g.spmm_const(structure, wt, vals, tv)
+                                g.sparse_linear_const(structure, vals, tv, wv)
                             }
-                            _ => g.spmm(structure, wt, Some(v(*x))),
+                            _ => g.sparse_linear(structure, Some(v(*x)), wv),
                         }
                         .map_err(e)?;
                         match bv {

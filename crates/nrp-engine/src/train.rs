@@ -257,7 +257,11 @@ pub fn fit_with(
                 p.add_backward(ns);
             }
             let pool = g.into_pool();
+            let t_step = profile.is_some().then(Instant::now);
             optimizer.step(&mut params.set, &grads);
+            if let (Some(p), Some(t)) = (profile.as_mut(), t_step) {
+                p.optimizer_ns += t.elapsed().as_nanos() as u64;
+            }
             Ok::<_, Diagnostic>((loss_value, grads, pool))
         })?;
         pool = next_pool;

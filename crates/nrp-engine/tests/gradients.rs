@@ -213,6 +213,38 @@ fn linear_with_and_without_bias() {
     );
 }
 
+/// A `Linear` on one-hot rows is one sparse product reading the weight in place (R-GCN's first
+/// layer, `Linear(n, d)(OneHot(n)([u]))`): per fact, under a mean over matches, and on one-hot
+/// rows scaled by an embedding (learnable values, which get their gradient too).
+#[test]
+fn linear_on_sparse_one_hot_rows() {
+    for text in [
+        "H(v; Linear(1024, 2)(OneHot(1024)([k]))) :- K(v, k) .
+Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+        "F(o; mean(Linear(1024, 2, False)(OneHot(1024)([a])))) :- E(a, o, _) .
+         Loss(; MSELoss()(f, t)) :- F(v; f), T(v; t) .",
+        "Emb = Embedding(4, 1) .
+H(v; Linear(1024, 2)(OneHot(1024)([k]) * Emb([k]))) :- K(v, k) .
+         Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    ] {
+        let db = db();
+        let program = program(text, &db);
+        let loss = program.relation("Loss").unwrap();
+        let engine =
+            Engine::new(&program, &db, &[loss]).unwrap_or_else(|d| panic!("{}", d.message));
+        let plan = &engine.plan;
+        let node = plan.relation[loss].unwrap();
+        assert!(
+            plan.topological(&[node]).iter().any(|&i| matches!(
+                plan.nodes[i].op,
+                nrp_engine::plan::Op::Linear { x, .. } if plan.nodes[x].sparse.is_some()
+            )),
+            "no Linear on sparse rows in the plan of\n{text}"
+        );
+        gradcheck(text);
+    }
+}
+
 #[test]
 fn embedding() {
     gradcheck(

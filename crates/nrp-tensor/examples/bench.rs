@@ -4,7 +4,7 @@
 //! cargo run --release -p nrp-tensor --example bench            # everything, 1 and 2 threads
 //! cargo run --release -p nrp-tensor --example bench -- gcn 2   # one section, 2 threads
 //! ```
-//! Sections: `gemm`, `spmm`, `hgnn`, `gcn`. Every number is the median of repeated runs (ms).
+//! Sections: `gemm`, `spmm`, `sparse-linear`, `hgnn`, `gcn`. Every number is the median of repeated runs (ms).
 
 use nrp_tensor::{
     Adam, Backend, BufferPool, CounterRng, Cpu, Csr, EntryValues, Graph, Optimizer, ParamSet,
@@ -167,6 +167,77 @@ fn spmm(cpu: &Cpu) {
              | unfused: gather {gt:.3} + segment-sum {ss:.3} ms",
             cpu.threads(),
             csr.nnz()
+        );
+    }
+}
+
+/// `nn.Linear` on sparse rows (`S · Wᵀ`, `W` `[d, in]`): transposing `W` and SpMM-ing over
+/// it (and `Sᵀ·dY` then transposing back for the gradient) against `sparse_linear`, which reads
+/// `W` in place and writes the gradient in `W`'s layout; plus one Adam step over `W`, which
+/// a dense gradient of `W`'s shape costs anyway. Shapes: R-GCN on AIFB (one-hot ids, one
+/// entry per row), Cora's and IMDB's bag-of-words features.
+fn sparse_linear(cpu: &Cpu) {
+    let mut rng = Rng(7);
+    for (rows, n_in, nnz, d) in [
+        (10, 8285, 10, 16),
+        (100, 8285, 100, 16),
+        (500, 8285, 500, 16),
+        (1000, 8285, 1000, 16),
+        (2000, 8285, 2000, 16),
+        (4000, 8285, 4000, 16),
+        (8285, 8285, 8285, 16),
+        (8285, 8285, 33140, 16),
+        (1000, 8285, 1000, 64),
+        (4000, 8285, 4000, 64),
+        (8285, 8285, 8285, 64),
+        (8285, 8285, 33140, 64),
+        (2708, 1433, 49216, 16),
+        (5257, 3066, 81752, 64),
+    ] {
+        let (r, c): (Vec<u32>, Vec<u32>) = (0..nnz)
+            .map(|k| ((k * rows / nnz) as u32, rng.below(n_in) as u32))
+            .unzip();
+        let (csr, _) = Csr::from_coo(rows, n_in, &r, &c).unwrap();
+        let vals: Vec<f32> = (0..nnz).map(|_| rng.uniform()).collect();
+        let tv = csr.transpose_values(&vals);
+        let w = rng.tensor(d, n_in);
+        let dy = rng.tensor(rows, d);
+        let (mut wt, mut dwt) = (Tensor::zeros(n_in, d), Tensor::zeros(n_in, d));
+        let (mut out, mut dw) = (Tensor::zeros(rows, d), Tensor::zeros(d, n_in));
+        let mut dv = vec![0f32; nnz];
+        let reps = 31;
+        let old_f = median_ms(reps, || {
+            cpu.transpose(&w, &mut wt);
+            cpu.spmm(&csr, Some(&vals), None, &wt, &mut out)
+        });
+        let new_f = median_ms(reps, || cpu.sparse_linear(&csr, Some(&vals), &w, &mut out));
+        let old_b = median_ms(reps, || {
+            cpu.spmm_t(&csr, EntryValues::Transposed(&tv), None, &dy, &mut dwt);
+            cpu.transpose(&dwt, &mut dw)
+        });
+        let new_b = median_ms(reps, || {
+            cpu.sparse_linear_dw(&csr, EntryValues::Transposed(&tv), &dy, &mut dw)
+        });
+        let old_v = median_ms(reps, || cpu.spmm_dvals(&csr, None, &wt, &dy, &mut dv));
+        let new_v = median_ms(reps, || cpu.sparse_linear_dvals(&csr, &w, &dy, &mut dv));
+        // One Adam step (weight decay on) over W with the gradient just computed.
+        let mut params = ParamSet::new();
+        let id = params.add("W", w.clone());
+        let mut opt = Adam::new(0.01, 5e-4);
+        let adam = {
+            let mut g: Graph = Graph::new(cpu);
+            let wv = g.param(&params, id);
+            let y = g.sparse_linear(&csr, None, wv).unwrap();
+            let l = g.sum_all(y);
+            let grads = g.backward(l).unwrap();
+            drop(g);
+            median_ms(reps, || opt.step(&mut params, &grads))
+        };
+        println!(
+            "sparse-linear t={} [{rows}x{n_in}, {nnz} nnz]·[{d}x{n_in}]ᵀ  fwd {old_f:.4} -> {new_f:.4}  \
+             dW {old_b:.4} -> {new_b:.4}  dvals (given Wᵀ) {old_v:.4} -> {new_v:.4}  (transposed route -> in place)  \
+             | Adam step {adam:.4} ms",
+            cpu.threads(),
         );
     }
 }
@@ -380,6 +451,9 @@ fn main() {
         }
         if section == "all" || section == "spmm" {
             spmm(&cpu);
+        }
+        if section == "all" || section == "sparse-linear" {
+            sparse_linear(&cpu);
         }
         if section == "all" || section == "hgnn" {
             hgnn(&cpu);

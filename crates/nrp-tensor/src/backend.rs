@@ -199,6 +199,17 @@ pub trait Backend<T: Float>: Send + Sync {
         dy: &Tensor<T>,
         dvals: &mut [T],
     );
+    /// `out[i, o] = Σ_{k ∈ row i} v_k · w[o, idx_k]`: sparse rows times `wᵀ`, with `w`
+    /// `[d, n_cols]` (PyTorch's `[out, in]`) read in place, not transposed (`nn.Linear` on a
+    /// sparse input). Each element is summed in CSR order from 0 (as [`Backend::spmm`] over
+    /// `wᵀ`).
+    fn sparse_linear(&self, csr: &Csr, vals: Option<&[T]>, w: &Tensor<T>, out: &mut Tensor<T>);
+    /// Backward of [`Backend::sparse_linear`] wrt `w`: `dw[o, c] = Σ_{(i,k): idx_k = c} v_k ·
+    /// dy[i, o]` in increasing row order, written in `dw`'s `[d, n_cols]` layout (columns
+    /// without entries are 0).
+    fn sparse_linear_dw(&self, csr: &Csr, vals: EntryValues<T>, dy: &Tensor<T>, dw: &mut Tensor<T>);
+    /// Backward of [`Backend::sparse_linear`] wrt the entry values: `dv_k = <dy[i], w[:, idx_k]>`.
+    fn sparse_linear_dvals(&self, csr: &Csr, w: &Tensor<T>, dy: &Tensor<T>, dvals: &mut [T]);
     /// `out[i] = x[idx[i]]`.
     fn gather_rows(&self, idx: &[u32], x: &Tensor<T>, out: &mut Tensor<T>);
     /// Dense per-entry segment sum (`x` is `[nnz, d]` in CSR order), scaled per row.

@@ -26,6 +26,31 @@ use crate::pool::BufferPool;
 use crate::{CounterRng, Csr, EntryValues, Float, Segments, Tensor};
 use std::sync::Arc;
 
+/// How [`Graph::sparse_linear`] computes with a weight `[d, n_in]` and `nnz` entries. Both
+/// routes sum the same products in the same order (the same bits); which is faster depends
+/// on how many entries there are per column of the weight (measured with
+/// `examples/bench.rs sparse-linear`, see README.md).
+#[derive(Clone, Copy)]
+struct SparseLinearRoute {
+    /// Forward and value gradient read the weight's columns in place (each entry reads `d`
+    /// scattered values); otherwise through a transposed copy (one contiguous row per entry),
+    /// which pays for itself from about one entry per 8 columns.
+    in_place: bool,
+    /// The weight gradient is written in place (zeroed, then the columns with entries);
+    /// otherwise summed into a transposed buffer and transposed back, which is faster once
+    /// most columns have entries.
+    dw_in_place: bool,
+}
+
+impl SparseLinearRoute {
+    fn new(nnz: usize, n_in: usize) -> Self {
+        SparseLinearRoute {
+            in_place: nnz.saturating_mul(8) <= n_in,
+            dw_in_place: nnz < n_in,
+        }
+    }
+}
+
 /// A handle to a node of a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Var(u32);
@@ -100,6 +125,15 @@ enum Op<'a, T> {
         csr: CsrRef<'a>,
         x: Var,
         vals: Option<Var>,
+        /// Constant `vals` in the transpose's order, for the backward pass.
+        transposed: Option<&'a [T]>,
+    },
+    /// `Σ_k v_k · w[:, idx_k]` per row: `nn.Linear` (no bias) on sparse rows, `w` read in
+    /// place.
+    SparseLinear {
+        csr: &'a Csr,
+        vals: Option<Var>,
+        w: Var,
         /// Constant `vals` in the transpose's order, for the backward pass.
         transposed: Option<&'a [T]>,
     },
@@ -597,6 +631,88 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
             transposed,
         };
         Ok(self.push(Val::Owned(out), op, grad))
+    }
+
+    /// `nn.Linear` without bias on sparse rows: `out[i, o] = Σ_{k ∈ row i} v_k · w[o, idx_k]`,
+    /// i.e. `S · wᵀ` for the `[n_rows, n_cols]` matrix `S` of `csr` and `vals`, with `w`
+    /// `[d, n_cols]` (PyTorch's `[out, in]`). `vals` is `[nnz, 1]` (constant or learnable) or
+    /// `None` for 1. The same bits as `spmm(csr, transpose(w), vals)`, without the transposed
+    /// copy of `w` (when the rows are sparse enough) or of its gradient.
+    pub fn sparse_linear(&mut self, csr: &'a Csr, vals: Option<Var>, w: Var) -> Result<Var> {
+        self.sparse_linear_impl(csr, vals, None, w)
+    }
+
+    /// [`Graph::sparse_linear`] with constant values, given also in the transpose's order
+    /// ([`Csr::transpose_values`]), so that the backward pass reads them in sequence.
+    pub fn sparse_linear_const(
+        &mut self,
+        csr: &'a Csr,
+        vals: &'a Tensor<T>,
+        transposed: &'a [T],
+        w: Var,
+    ) -> Result<Var> {
+        if transposed.len() != vals.len() {
+            return shape_err(
+                "sparse linear",
+                format!("{} transposed values for {}", transposed.len(), vals.len()),
+            );
+        }
+        let v = self.constant(vals);
+        self.sparse_linear_impl(csr, Some(v), Some(transposed), w)
+    }
+
+    fn sparse_linear_impl(
+        &mut self,
+        csr: &'a Csr,
+        vals: Option<Var>,
+        transposed: Option<&'a [T]>,
+        w: Var,
+    ) -> Result<Var> {
+        let (d, n_in) = self.shape(w);
+        if n_in != csr.n_cols() {
+            return shape_err(
+                "linear",
+                format!(
+                    "input has {} features, weight is [{d}, {n_in}]",
+                    csr.n_cols()
+                ),
+            );
+        }
+        if let Some(v) = vals
+            && self.shape(v) != (csr.nnz(), 1)
+        {
+            let (vr, vc) = self.shape(v);
+            return shape_err(
+                "sparse linear",
+                format!("values are [{vr}, {vc}], expected [{}, 1]", csr.nnz()),
+            );
+        }
+        let mut out = self.alloc(csr.n_rows(), d);
+        if SparseLinearRoute::new(csr.nnz(), n_in).in_place {
+            let vd = vals.map(|v| &self.value(v).data[..]);
+            self.backend.sparse_linear(csr, vd, self.value(w), &mut out);
+        } else {
+            let wt = self.transposed_copy(w);
+            let vd = vals.map(|v| &self.value(v).data[..]);
+            self.backend.spmm(csr, vd, None, &wt, &mut out);
+            self.pool.give(wt);
+        }
+        let grad = self.g(w) || vals.is_some_and(|v| self.g(v));
+        let op = Op::SparseLinear {
+            csr,
+            vals,
+            w,
+            transposed,
+        };
+        Ok(self.push(Val::Owned(out), op, grad))
+    }
+
+    /// `xᵀ` in a pooled buffer (not a node: for a kernel that reads rows of `xᵀ`).
+    fn transposed_copy(&mut self, x: Var) -> Tensor<T> {
+        let (r, c) = self.shape(x);
+        let mut t = self.pool.take(c, r);
+        self.backend.transpose(self.value(x), &mut t);
+        t
     }
 
     /// `index_select`: `out[i] = x[csr.indices[i]]` for a one-entry-per-row CSR
@@ -1382,6 +1498,45 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     && let Some(mut dv) = self.grad_buf(*v)
                 {
                     be.spmm_dvals(c, None, self.value(*x), g, &mut dv.data);
+                    self.acc(grads, *v, dv);
+                }
+            }
+            Op::SparseLinear {
+                csr,
+                vals,
+                w,
+                transposed,
+            } => {
+                let route = SparseLinearRoute::new(csr.nnz(), csr.n_cols());
+                if let Some(mut dw) = self.grad_buf(*w) {
+                    let mut dwt = (!route.dw_in_place).then(|| self.alloc(dw.cols, dw.rows));
+                    let vd = match (transposed, vals) {
+                        (Some(t), _) => EntryValues::Transposed(t),
+                        (None, Some(v)) => EntryValues::Csr(&self.value(*v).data[..]),
+                        (None, None) => EntryValues::Ones,
+                    };
+                    match dwt.as_mut() {
+                        None => be.sparse_linear_dw(csr, vd, g, &mut dw),
+                        Some(dwt) => {
+                            be.spmm_t(csr, vd, None, g, dwt);
+                            be.transpose(dwt, &mut dw);
+                        }
+                    }
+                    if let Some(dwt) = dwt {
+                        self.pool.give(dwt);
+                    }
+                    self.acc(grads, *w, dw);
+                }
+                if let Some(v) = vals
+                    && let Some(mut dv) = self.grad_buf(*v)
+                {
+                    if route.in_place {
+                        be.sparse_linear_dvals(csr, self.value(*w), g, &mut dv.data);
+                    } else {
+                        let wt = self.transposed_copy(*w);
+                        be.spmm_dvals(csr, None, &wt, g, &mut dv.data);
+                        self.pool.give(wt);
+                    }
                     self.acc(grads, *v, dv);
                 }
             }

@@ -592,3 +592,150 @@ fn fused_bias_relu_dropout_matches_the_separate_ops() {
         }
     }
 }
+
+/// A random `[n_rows, n_cols]` match list with empty rows and repeated columns in a row.
+fn random_match_list(rng: &mut common::Rng, n_rows: usize, n_cols: usize, max_deg: usize) -> Csr {
+    let mut indptr = vec![0];
+    let mut indices = vec![];
+    for i in 0..n_rows {
+        let deg = if i % 4 == 1 {
+            0
+        } else {
+            rng.below(max_deg + 1)
+        };
+        for j in 0..deg {
+            let c = if j == 2 {
+                indices[indices.len() - 1] // a column read twice by the row
+            } else {
+                rng.below(n_cols) as u32
+            };
+            indices.push(c);
+        }
+        indptr.push(indices.len());
+    }
+    Csr::new(n_rows, n_cols, indptr, indices).unwrap()
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.data.iter().map(|v| v.to_bits()).collect()
+}
+
+/// `sparse_linear(csr, v, w)` reads `w` (`[d, in]`) in place; it must give the very bits of
+/// `spmm(csr, transpose(w), v)`, the route it replaces, forward and backward (wrt `w` and the
+/// values), with values learnable, constant or absent, on 1–3 threads. The kernels are
+/// compared on every shape; the graph op on shapes taking each of its routes (in place, a
+/// transposed copy for the forward with the gradient in place, transposed copies for both).
+#[test]
+fn sparse_linear_matches_transpose_then_spmm() {
+    use nrp_tensor::{Backend, Cpu, EntryValues};
+    let mut rng = common::Rng::new(31);
+    let mut routes = std::collections::BTreeSet::new();
+    // (rows, in, max entries per row, d)
+    for (n, n_in, deg, d) in [
+        (12, 400, 3, 16),
+        (12, 400, 3, 5),
+        (30, 500, 4, 4),
+        (8, 300, 3, 8),
+        (10, 600, 2, 32),
+        (6, 900, 3, 64),
+        (60, 200, 3, 16),
+        (60, 250, 2, 12),
+        (60, 40, 5, 16),
+        (50, 30, 6, 3),
+        (3000, 700, 4, 16),
+        (2000, 900, 3, 64),
+    ] {
+        let csr: &'static Csr = Box::leak(Box::new(random_match_list(&mut rng, n, n_in, deg)));
+        let nnz = csr.nnz();
+        routes.insert((nnz * 8 <= n_in, nnz < n_in));
+        let w: Tensor = rng.tensor(d, n_in, -1.0, 1.0);
+        let vals: &'static Tensor = Box::leak(Box::new(rng.tensor(nnz, 1, -1.0, 1.0)));
+        let tv: &'static [f32] = Box::leak(csr.transpose_values(&vals.data).into_boxed_slice());
+        let r: Tensor = rng.tensor(n, d, 0.5, 1.5);
+        for threads in [1, 2, 3] {
+            let cpu = Cpu::new(threads).unwrap();
+            // The kernels themselves, on every shape.
+            let mut wt = Tensor::zeros(n_in, d);
+            cpu.transpose(&w, &mut wt);
+            let (mut a, mut b) = (Tensor::zeros(n, d), Tensor::zeros(n, d));
+            for v in [Some(&vals.data[..]), None] {
+                cpu.spmm(csr, v, None, &wt, &mut a);
+                cpu.sparse_linear(csr, v, &w, &mut b);
+                assert_eq!(bits(&a), bits(&b), "forward [{n}x{n_in}]·[{d}x{n_in}]ᵀ");
+            }
+            let (mut dwt, mut dw_old) = (Tensor::zeros(n_in, d), Tensor::zeros(d, n_in));
+            let mut dw = Tensor::full(d, n_in, f32::NAN); // overwritten, not accumulated
+            for ev in [
+                EntryValues::Transposed(tv),
+                EntryValues::Csr(&vals.data),
+                EntryValues::Ones,
+            ] {
+                cpu.spmm_t(csr, ev, None, &r, &mut dwt);
+                cpu.transpose(&dwt, &mut dw_old);
+                cpu.sparse_linear_dw(csr, ev, &r, &mut dw);
+                assert_eq!(bits(&dw_old), bits(&dw), "dW [{n}x{n_in}]·[{d}x{n_in}]ᵀ");
+            }
+            let (mut dv_old, mut dv) = (vec![0f32; nnz], vec![f32::NAN; nnz]);
+            cpu.spmm_dvals(csr, None, &wt, &r, &mut dv_old);
+            cpu.sparse_linear_dvals(csr, &w, &r, &mut dv);
+            assert_eq!(dv_old, dv, "dvals [{n}x{n_in}]·[{d}x{n_in}]ᵀ");
+
+            // The graph op against the transpose and SpMM it replaces, through backward.
+            #[derive(Clone, Copy)]
+            enum V {
+                Learnable,
+                Constant,
+                Ones,
+            }
+            for kind in [V::Learnable, V::Constant, V::Ones] {
+                let run = |fused: bool| {
+                    let mut g: Graph = Graph::new(&cpu);
+                    let wv = g.input(&w, true);
+                    let vv = g.input(vals, true);
+                    let y = match (kind, fused) {
+                        (V::Learnable, true) => g.sparse_linear(csr, Some(vv), wv),
+                        (V::Constant, true) => g.sparse_linear_const(csr, vals, tv, wv),
+                        (V::Ones, true) => g.sparse_linear(csr, None, wv),
+                        (V::Learnable, false) => {
+                            let wt = g.transpose(wv);
+                            g.spmm(csr, wt, Some(vv))
+                        }
+                        (V::Constant, false) => {
+                            let wt = g.transpose(wv);
+                            g.spmm_const(csr, wt, vals, tv)
+                        }
+                        (V::Ones, false) => {
+                            let wt = g.transpose(wv);
+                            g.spmm(csr, wt, None)
+                        }
+                    }
+                    .unwrap();
+                    let rv = g.constant(&r);
+                    let p = g.mul(y, rv).unwrap();
+                    let l = g.sum_all(p);
+                    let out = g.value(y).clone();
+                    let grads = g.backward(l).unwrap();
+                    let dw = grads.get(wv).unwrap().clone();
+                    let dv = grads.get(vv).cloned();
+                    (out, dw, dv)
+                };
+                let (y0, dw0, dv0) = run(false);
+                let (y1, dw1, dv1) = run(true);
+                let what =
+                    format!("graph [{n}x{n_in}, {nnz} nnz]·[{d}x{n_in}]ᵀ, {threads} threads");
+                assert_eq!(bits(&y0), bits(&y1), "{what}: forward");
+                assert_eq!(bits(&dw0), bits(&dw1), "{what}: dW");
+                assert_eq!(
+                    dv0.map(|t| bits(&t)),
+                    dv1.map(|t| bits(&t)),
+                    "{what}: dvals"
+                );
+            }
+        }
+    }
+    // Every route of the graph op was taken: (forward in place, dW in place).
+    assert_eq!(
+        routes.into_iter().collect::<Vec<_>>(),
+        vec![(false, false), (false, true), (true, true)]
+    );
+}

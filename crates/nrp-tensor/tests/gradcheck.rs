@@ -178,6 +178,69 @@ fn spmm_wrt_features_and_values() {
     }
 }
 
+/// `nn.Linear` on sparse rows, `w` read in place: wrt the weight and learnable values, with
+/// constant values and without values, on shapes that take each route of the op (in place;
+/// a transposed copy forward with the weight gradient in place; transposed copies for both)
+/// and the register widths 4/8/16/32/64 besides generic ones.
+#[test]
+fn sparse_linear_wrt_weight_and_values() {
+    let mut rng = Rng::new(23);
+    let mut routes = std::collections::BTreeSet::new();
+    for (nr, n_in, deg, d) in [
+        (8, 200, 3, 3),
+        (8, 200, 3, 16),
+        (6, 300, 3, 4),
+        (6, 300, 2, 8),
+        (6, 400, 2, 32),
+        (5, 500, 2, 64),
+        (40, 150, 3, 16),
+        (40, 150, 3, 5),
+        (9, 6, 4, 3),
+        (300, 100, 6, 16),
+    ] {
+        // Half of the entries read columns of `w` that the check perturbs (it samples 40
+        // elements evenly), so that the columns it checks have gradients.
+        let step = (d * n_in / 40).max(1);
+        let checked: Vec<u32> = (0..d * n_in)
+            .step_by(step)
+            .map(|k| (k % n_in) as u32)
+            .collect();
+        let mut csr = random_csr(&mut rng, nr, n_in, deg);
+        let indices: Vec<u32> = csr
+            .indices()
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                if k % 2 == 0 {
+                    checked[rng.below(checked.len())]
+                } else {
+                    c
+                }
+            })
+            .collect();
+        csr = Csr::new(nr, n_in, csr.indptr().to_vec(), indices).unwrap();
+        let csr: &'static Csr = Box::leak(Box::new(csr));
+        routes.insert((csr.nnz() * 8 <= n_in, csr.nnz() < n_in));
+        let w = rng.tensor(d, n_in, -1.0, 1.0);
+        let v = rng.tensor(csr.nnz(), 1, -1.0, 1.0);
+        gradcheck(vec![w.clone(), v], &[true, true], &|g, v| {
+            g.sparse_linear(csr, Some(v[1]), v[0])
+        });
+        gradcheck(vec![w.clone()], &[true], &|g, v| {
+            g.sparse_linear(csr, None, v[0])
+        });
+        let vals: &'static Tensor<f64> = Box::leak(Box::new(rng.tensor(csr.nnz(), 1, -1.0, 1.0)));
+        let tv: &'static [f64] = Box::leak(csr.transpose_values(&vals.data).into_boxed_slice());
+        gradcheck(vec![w], &[true], &|g, v| {
+            g.sparse_linear_const(csr, vals, tv, v[0])
+        });
+    }
+    assert_eq!(
+        routes.into_iter().collect::<Vec<_>>(),
+        vec![(false, false), (false, true), (true, true)]
+    );
+}
+
 #[test]
 fn to_dense_wrt_values() {
     let mut rng = Rng::new(17);

@@ -46,7 +46,8 @@ pub enum Op {
     },
     Unary(UnaryOp, NodeId),
     Binary(BinaryOp, NodeId, NodeId),
-    /// `x · Wᵀ (+ b)` of a `Linear` module; `x` may be sparse (then one SpMM).
+    /// `x · Wᵀ (+ b)` of a `Linear` module; `x` may be sparse (then one sparse product over
+    /// its non-zeros, reading `W` in place: `Graph::sparse_linear`).
     Linear {
         module: ModuleId,
         x: NodeId,

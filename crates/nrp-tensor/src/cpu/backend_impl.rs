@@ -123,6 +123,21 @@ impl<T: Float> Backend<T> for Cpu {
     ) {
         sparse::spmm_dvals(self, csr, s, x, dy, dvals)
     }
+    fn sparse_linear(&self, csr: &Csr, vals: Option<&[T]>, w: &Tensor<T>, out: &mut Tensor<T>) {
+        sparse::sparse_linear(self, csr, vals, w, out)
+    }
+    fn sparse_linear_dw(
+        &self,
+        csr: &Csr,
+        vals: EntryValues<T>,
+        dy: &Tensor<T>,
+        dw: &mut Tensor<T>,
+    ) {
+        sparse::sparse_linear_dw(self, csr, vals, dy, dw)
+    }
+    fn sparse_linear_dvals(&self, csr: &Csr, w: &Tensor<T>, dy: &Tensor<T>, dvals: &mut [T]) {
+        sparse::sparse_linear_dvals(self, csr, w, dy, dvals)
+    }
     fn gather_rows(&self, idx: &[u32], x: &Tensor<T>, out: &mut Tensor<T>) {
         sparse::gather_rows(self, idx, x, out)
     }

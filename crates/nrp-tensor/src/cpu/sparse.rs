@@ -625,3 +625,238 @@ pub(crate) fn gather_rows<T: Float>(cpu: &Cpu, idx: &[u32], x: &Tensor<T>, out: 
         }
     });
 }
+
+// ------------------------------------------------------------------ sparse rows · Wᵀ
+
+/// [`sparse_linear_rows`] for a compile-time output width `D`: the row's `D` sums in
+/// registers, each entry reading its column of `w` (`[D, n_in]`, stride `n_in`: `D` cache
+/// lines, prefetched `PREFETCH` entries ahead).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sparse_linear_rows_d<T: Float, const D: usize>(
+    rows: Range<usize>,
+    out: &mut [T],
+    indptr: &[usize],
+    idx: &[u32],
+    vals: Option<&[T]>,
+    w: &[T],
+    n_in: usize,
+) {
+    let end = indptr[rows.end];
+    for (r, orow) in rows.zip(out.chunks_exact_mut(D)) {
+        let mut acc = [T::ZERO; D];
+        for k in indptr[r]..indptr[r + 1] {
+            if k + PREFETCH < end {
+                let ahead = w.as_ptr().wrapping_add(idx[k + PREFETCH] as usize);
+                for o in 0..D {
+                    prefetch(ahead.wrapping_add(o * n_in), 1);
+                }
+            }
+            let c = idx[k] as usize;
+            let v = vals.map_or(T::ONE, |v| v[k]);
+            for (o, a) in acc.iter_mut().enumerate() {
+                *a += v * w[o * n_in + c];
+            }
+        }
+        orow.copy_from_slice(&acc);
+    }
+}
+
+multiversion! {
+    /// Rows `rows` of [`sparse_linear`] into `out` (those rows only).
+    fn sparse_linear_rows<T>(
+        rows: Range<usize>,
+        out: &mut [T],
+        indptr: &[usize],
+        idx: &[u32],
+        vals: Option<&[T]>,
+        w: &[T],
+        n_in: usize,
+        d: usize,
+    ) {
+        match d {
+            4 => return sparse_linear_rows_d::<T, 4>(rows, out, indptr, idx, vals, w, n_in),
+            8 => return sparse_linear_rows_d::<T, 8>(rows, out, indptr, idx, vals, w, n_in),
+            16 => return sparse_linear_rows_d::<T, 16>(rows, out, indptr, idx, vals, w, n_in),
+            32 => return sparse_linear_rows_d::<T, 32>(rows, out, indptr, idx, vals, w, n_in),
+            64 => return sparse_linear_rows_d::<T, 64>(rows, out, indptr, idx, vals, w, n_in),
+            _ => {}
+        }
+        for (r, orow) in rows.zip(out.chunks_exact_mut(d)) {
+            orow.fill(T::ZERO);
+            for k in indptr[r]..indptr[r + 1] {
+                let c = idx[k] as usize;
+                let v = vals.map_or(T::ONE, |v| v[k]);
+                for (o, a) in orow.iter_mut().enumerate() {
+                    *a += v * w[o * n_in + c];
+                }
+            }
+        }
+    }
+}
+
+/// `out[i, o] = Σ_{k in row i} v_k · w[o, idx_k]` (`v` defaults to 1): sparse rows times
+/// `wᵀ`, reading `w` (`[d, n_cols]`, PyTorch's `[out, in]`) in place. Each output element is
+/// summed in CSR order from 0, as [`spmm`] sums over `wᵀ`: the same bits.
+pub(crate) fn sparse_linear<T: Float>(
+    cpu: &Cpu,
+    csr: &Csr,
+    vals: Option<&[T]>,
+    w: &Tensor<T>,
+    out: &mut Tensor<T>,
+) {
+    let (d, n_in) = (w.rows, w.cols);
+    assert_eq!(n_in, csr.n_cols());
+    assert_eq!((out.rows, out.cols), (csr.n_rows(), d));
+    if let Some(v) = vals {
+        assert_eq!(v.len(), csr.nnz(), "one value per entry");
+    }
+    if d == 0 {
+        return;
+    }
+    let (indptr, idx) = (csr.indptr(), csr.indices());
+    cpu.for_segments(csr.segments(), &mut out.data, d, d, |rows, chunk| {
+        sparse_linear_rows(rows, chunk, indptr, idx, vals, &w.data, n_in, d)
+    });
+}
+
+/// [`sparse_linear_dw_rows`] for a compile-time width `D` (`dy` is `[n, D]`, `out` `[D, n_in]`,
+/// zeroed): per column with entries, its `D` sums in registers, then stored (stride `n_in`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sparse_linear_dw_rows_d<T: Float, const D: usize>(
+    out: &mut [T],
+    tp: &[usize],
+    trows: &[u32],
+    tentries: &[u32],
+    vals: EntryValues<T>,
+    dy: &[T],
+    n_in: usize,
+) {
+    let last = tp[n_in];
+    for c in 0..n_in {
+        let (start, end) = (tp[c], tp[c + 1]);
+        if start == end {
+            continue;
+        }
+        let mut acc = [T::ZERO; D];
+        for p in start..end {
+            if p + PREFETCH < last {
+                prefetch(
+                    dy.as_ptr().wrapping_add(trows[p + PREFETCH] as usize * D),
+                    D,
+                );
+                if let EntryValues::Csr(v) = vals {
+                    prefetch(v.as_ptr().wrapping_add(tentries[p + PREFETCH] as usize), 1);
+                }
+            }
+            let b = trows[p] as usize * D;
+            let g: &[T; D] = dy[b..b + D].try_into().unwrap();
+            let v = entry_value(vals, tentries, p);
+            for j in 0..D {
+                acc[j] += v * g[j];
+            }
+        }
+        for (j, &a) in acc.iter().enumerate() {
+            out[j * n_in + c] = a;
+        }
+    }
+}
+
+multiversion! {
+    /// [`sparse_linear_dw`] into `out` (`[d, n_in]`).
+    fn sparse_linear_dw_rows<T>(
+        out: &mut [T],
+        tp: &[usize],
+        trows: &[u32],
+        tentries: &[u32],
+        vals: EntryValues<T>,
+        dy: &[T],
+        d: usize,
+        n_in: usize,
+    ) {
+        out.fill(T::ZERO);
+        match d {
+            4 => return sparse_linear_dw_rows_d::<T, 4>(out, tp, trows, tentries, vals, dy, n_in),
+            8 => return sparse_linear_dw_rows_d::<T, 8>(out, tp, trows, tentries, vals, dy, n_in),
+            16 => return sparse_linear_dw_rows_d::<T, 16>(out, tp, trows, tentries, vals, dy, n_in),
+            32 => return sparse_linear_dw_rows_d::<T, 32>(out, tp, trows, tentries, vals, dy, n_in),
+            64 => return sparse_linear_dw_rows_d::<T, 64>(out, tp, trows, tentries, vals, dy, n_in),
+            _ => {}
+        }
+        for c in 0..n_in {
+            for p in tp[c]..tp[c + 1] {
+                let g = &dy[trows[p] as usize * d..][..d];
+                let v = entry_value(vals, tentries, p);
+                for (j, &g) in g.iter().enumerate() {
+                    out[j * n_in + c] += v * g;
+                }
+            }
+        }
+    }
+}
+
+/// Backward of [`sparse_linear`] wrt `w`: `dw[o, c] = Σ_{(i,k): idx_k = c} v_k · dy[i, o]`,
+/// written straight into `dw`'s `[d, n_cols]` layout (no transpose): zeroed, then each column
+/// with entries summed through the transposed CSR (increasing row order, as [`spmm_t`]: the
+/// same bits) and stored. On one thread: splitting the rows of `dw` between threads (each
+/// scanning every entry) measured slower on every shape this route is taken for (fewer
+/// entries than columns, see README.md); the zeroing is memory-bound.
+pub(crate) fn sparse_linear_dw<T: Float>(
+    _cpu: &Cpu,
+    csr: &Csr,
+    vals: EntryValues<T>,
+    dy: &Tensor<T>,
+    dw: &mut Tensor<T>,
+) {
+    let (d, n_in) = (dy.cols, csr.n_cols());
+    assert_eq!((dw.rows, dw.cols), (d, n_in));
+    assert_eq!(dy.rows, csr.n_rows());
+    if let EntryValues::Csr(v) | EntryValues::Transposed(v) = vals {
+        assert_eq!(v.len(), csr.nnz(), "one value per entry");
+    }
+    if d == 0 || n_in == 0 {
+        return;
+    }
+    let t = csr.transposed();
+    sparse_linear_dw_rows(
+        &mut dw.data,
+        t.seg.indptr(),
+        &t.rows,
+        &t.entries,
+        vals,
+        &dy.data,
+        d,
+        n_in,
+    )
+}
+
+/// Backward of [`sparse_linear`] wrt the entry values: `dv_k = <dy[i], w[:, idx_k]>`, as
+/// [`spmm_dvals`] computes it over `wᵀ` (the column gathered, then the same dot product).
+pub(crate) fn sparse_linear_dvals<T: Float>(
+    cpu: &Cpu,
+    csr: &Csr,
+    w: &Tensor<T>,
+    dy: &Tensor<T>,
+    dvals: &mut [T],
+) {
+    let (d, n_in) = (w.rows, w.cols);
+    assert_eq!(n_in, csr.n_cols());
+    assert_eq!((dy.rows, dy.cols), (csr.n_rows(), d));
+    assert_eq!(dvals.len(), csr.nnz());
+    let (indptr, idx) = (csr.indptr(), csr.indices());
+    cpu.for_segment_entries(csr.segments(), dvals, 1, d, |rows, out| {
+        let base = indptr[rows.start];
+        let mut col = vec![T::ZERO; d];
+        for r in rows {
+            let g = &dy.data[r * d..][..d];
+            for k in indptr[r]..indptr[r + 1] {
+                let c = idx[k] as usize;
+                for (o, x) in col.iter_mut().enumerate() {
+                    *x = w.data[o * n_in + c];
+                }
+                out[k - base] = dot(g, &col);
+            }
+        }
+    });
+}

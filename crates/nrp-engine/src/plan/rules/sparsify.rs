@@ -4,7 +4,8 @@
 //! non-zeros only: the zeros stay zero whatever it says, so the distribution is the same),
 //! scaling by a constant or a per-row value, negation, relu, abs, sqrt, row gathers and
 //! weighted sums (a sparse·sparse product with a structure fixed at grounding) — and a
-//! `Linear` on sparse rows is one SpMM over the non-zeros. Any other reader gets a dense copy.
+//! `Linear` on sparse rows is one sparse product over the non-zeros (`Graph::sparse_linear`).
+//! Any other reader gets a dense copy.
 //!
 //! For a sparse node, the ops act on its `[nnz, 1]` values: a gather selects entries, a
 //! weighted sum maps entries of the input to entries of the output.
@@ -77,7 +78,7 @@ fn densify(plan: &mut Plan, cache: &mut Vec<Option<NodeId>>, x: NodeId) -> NodeI
 fn propagate(plan: &mut Plan, id: NodeId) -> bool {
     let sparse_of = |plan: &Plan, i: NodeId| plan.nodes[i].sparse.clone();
     match plan.nodes[id].op.clone() {
-        Op::Linear { .. } => true, // one SpMM over the non-zeros; dense output
+        Op::Linear { .. } => true, // one sparse product over the non-zeros; dense output
         Op::Dropout { x, .. }
         | Op::Unary(UnaryOp::Neg | UnaryOp::Relu | UnaryOp::Abs | UnaryOp::Sqrt, x) => {
             plan.nodes[id].sparse = sparse_of(plan, x);
