@@ -15,14 +15,13 @@
 //! Instances are produced from a work queue, not by recursion, so recursion through
 //! template arguments (`H<t, L-1>`) is bounded by [`Options::max_depth`] and never by the
 //! stack. Every span of an instance's statements carries the instance's number
-//! (`Span::origin`), so an error inside names its instantiation chain ([`Expansion::annotate`]).
+//! (`Span::origin`), so an error inside names its instantiation chain ([`annotate`]).
 
 pub mod bounded;
 mod expander;
 pub mod registry;
 pub mod value;
 
-use nrp_data::Database;
 use nrp_syntax::ast::Program;
 use nrp_syntax::{Diagnostic, Span};
 
@@ -111,18 +110,6 @@ pub struct SignatureCheck {
     pub span: Span,
 }
 
-impl Expansion {
-    /// The instances from the one whose text holds `origin` out to the program text.
-    pub fn chain(&self, origin: u32) -> Vec<&Instance> {
-        instance_chain(&self.instances, origin)
-    }
-
-    /// Adds the instantiation chain to an error located in an instance's text.
-    pub fn annotate(&self, d: Diagnostic) -> Diagnostic {
-        annotate(&self.instances, d)
-    }
-}
-
 fn instance_chain(instances: &[Instance], mut origin: u32) -> Vec<&Instance> {
     let mut chain = vec![];
     while origin != 0 {
@@ -135,7 +122,8 @@ fn instance_chain(instances: &[Instance], mut origin: u32) -> Vec<&Instance> {
     chain
 }
 
-/// See [`Expansion::annotate`]; at most eight links of a long chain are shown.
+/// Adds the instantiation chain to an error located in an instance's text; at most eight
+/// links of a long chain are shown.
 pub fn annotate(instances: &[Instance], mut d: Diagnostic) -> Diagnostic {
     let Some(span) = d.span else {
         return d;
@@ -158,17 +146,6 @@ pub fn annotate(instances: &[Instance], mut d: Diagnostic) -> Diagnostic {
         );
     }
     d
-}
-
-/// Whether `program` uses templates, functions or bounded sets (else expansion is the
-/// identity).
-pub fn is_plain(program: &Program) -> bool {
-    expander::is_plain(program)
-}
-
-/// [`expand`] with the default options and, for guards, `db`.
-pub fn expand_default(program: &Program, db: Option<&Database>) -> Result<Expansion, Diagnostic> {
-    expand(program, db, &Options::default())
 }
 
 /// One line per instance, for `nrp check`: its key, what it instantiates (defined where),

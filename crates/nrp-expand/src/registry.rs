@@ -196,10 +196,6 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
-    }
-
     /// The definition of `name` for `args`, or `None` if this scope defines no `name`.
     pub fn dispatch(
         &self,

@@ -14,7 +14,6 @@ use std::rc::Rc;
 mod instantiate;
 mod walk;
 
-pub use walk::is_plain;
 use walk::{is_arith, no_splat, spread};
 
 type R<T> = Result<T, Diagnostic>;

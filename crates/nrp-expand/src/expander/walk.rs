@@ -82,35 +82,3 @@ fn find_splat(e: &Expr, found: &mut Option<Span>) {
         }
     });
 }
-
-/// Whether the program has nothing to expand.
-pub fn is_plain(program: &Program) -> bool {
-    program.statements.iter().all(|s| match s {
-        Statement::Function(_) => false,
-        Statement::Def(d) => d.tparams.is_empty() && plain_expr(&d.value),
-        Statement::Rule(r) | Statement::Pred(r) => plain_rule(r),
-        Statement::Fit(f) => plain_rule(&f.rule),
-    })
-}
-
-fn plain_rule(r: &Rule) -> bool {
-    let atoms = match &r.body {
-        Body::Conj { atoms, .. } | Body::Union(atoms) => atoms,
-        Body::Set(_) => return false,
-    };
-    r.head.tparams.is_empty()
-        && atoms.iter().all(|a| a.targs.is_empty() && a.call.is_none())
-        && r.head.expr.as_ref().is_none_or(plain_expr)
-}
-
-fn plain_expr(e: &Expr) -> bool {
-    let mut found = None;
-    find_splat(e, &mut found);
-    let mut instance = false;
-    find_instance(e, &mut instance);
-    found.is_none() && !instance
-}
-
-fn find_instance(e: &Expr, found: &mut bool) {
-    e.visit(&mut |x| *found |= matches!(x.kind, ExprKind::Instance(..)));
-}
