@@ -256,6 +256,30 @@ pub trait Backend<T: Float>: Send + Sync {
     /// `out[r, h] = Σ_j x[r, hk + j] · y[r, hk + j]`, `k = d / heads` (`out` is `[n, heads]`;
     /// no `y`: 1).
     fn head_dot(&self, x: &Tensor<T>, y: Option<&Tensor<T>>, out: &mut Tensor<T>);
+    /// `out[r, j] = x[r, map[j]]`: a fixed rearrangement of every row (a per-fact
+    /// transpose, the broadcast of a shaped operand).
+    fn col_gather(&self, x: &Tensor<T>, map: &[u32], out: &mut Tensor<T>);
+    /// `dx[r, i] = Σ_{map[j] = i} g[r, j]`: the gradient of [`Backend::col_gather`].
+    fn col_scatter(&self, g: &Tensor<T>, map: &[u32], dx: &mut Tensor<T>);
+    /// Per row, `out[r] = a[r] @ b[r]` of an `m × k` and a `k × p` matrix (`mkp`).
+    fn row_matmul(
+        &self,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        mkp: (usize, usize, usize),
+        out: &mut Tensor<T>,
+    );
+    /// The gradients of [`Backend::row_matmul`]: `da = g @ bᵀ`, `db = aᵀ @ g` per row.
+    #[allow(clippy::too_many_arguments)]
+    fn row_matmul_backward(
+        &self,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        g: &Tensor<T>,
+        mkp: (usize, usize, usize),
+        da: Option<&mut Tensor<T>>,
+        db: Option<&mut Tensor<T>>,
+    );
     fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool);
     fn softmax_backward(&self, y: &Tensor<T>, dy: &Tensor<T>, dx: &mut Tensor<T>, log: bool);
     #[allow(clippy::too_many_arguments)]

@@ -111,6 +111,17 @@ enum Op<'a, T> {
         b: Option<Var>,
     },
     Transpose(Var),
+    /// `out[r, j] = x[r, map[j]]` (a shaped embedding's transpose or broadcast).
+    ColGather {
+        x: Var,
+        map: Arc<[u32]>,
+    },
+    /// Per row, an `m × k` by `k × p` matrix product (`mkp`).
+    RowMatMul {
+        a: Var,
+        b: Var,
+        mkp: (usize, usize, usize),
+    },
     /// `x ⊙ Repeat(d / heads)(a)` (no `x`: `Repeat(d / heads)(a)`).
     HeadScale {
         x: Option<Var>,
@@ -566,6 +577,44 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         self.backend.transpose(self.value(x), &mut out);
         let grad = self.g(x);
         self.push(Val::Owned(out), Op::Transpose(x), grad)
+    }
+
+    /// `out[r, j] = x[r, map[j]]`: every row rearranged by the same map (a per-fact
+    /// transpose, the broadcast of a shaped operand). Backward sums into the sources.
+    pub fn col_gather(&mut self, x: Var, map: Arc<[u32]>) -> Result<Var> {
+        let (r, c) = self.shape(x);
+        if let Some(&j) = map.iter().find(|&&j| j as usize >= c) {
+            return shape_err("col_gather", format!("column {j} of a [{r}, {c}] tensor"));
+        }
+        let mut out = self.alloc(r, map.len());
+        self.backend.col_gather(self.value(x), &map, &mut out);
+        let grad = self.g(x);
+        Ok(self.push(Val::Owned(out), Op::ColGather { x, map }, grad))
+    }
+
+    /// Per row, `a[r] @ b[r]` with `a`'s rows `m × k` and `b`'s `k × p` matrices
+    /// (row-major): `@` between per-fact matrices.
+    pub fn row_matmul(&mut self, a: Var, b: Var, (m, k, p): (usize, usize, usize)) -> Result<Var> {
+        let ((ra, ca), (rb, cb)) = (self.shape(a), self.shape(b));
+        if ra != rb || ca != m * k || cb != k * p {
+            return shape_err(
+                "row_matmul",
+                format!("[{ra}, {ca}] @ [{rb}, {cb}] as {m}×{k} @ {k}×{p} per row"),
+            );
+        }
+        let mut out = self.alloc(ra, m * p);
+        self.backend
+            .row_matmul(self.value(a), self.value(b), (m, k, p), &mut out);
+        let grad = self.g(a) || self.g(b);
+        Ok(self.push(
+            Val::Owned(out),
+            Op::RowMatMul {
+                a,
+                b,
+                mkp: (m, k, p),
+            },
+            grad,
+        ))
     }
 
     // ------------------------------------------------------------------ sparse
@@ -1476,6 +1525,30 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 if let Some(mut dx) = self.grad_buf(*x) {
                     be.transpose(g, &mut dx);
                     self.acc(grads, *x, dx);
+                }
+            }
+            Op::ColGather { x, map } => {
+                if let Some(mut dx) = self.grad_buf(*x) {
+                    be.col_scatter(g, map, &mut dx);
+                    self.acc(grads, *x, dx);
+                }
+            }
+            Op::RowMatMul { a, b, mkp } => {
+                let mut da = self.grad_buf(*a);
+                let mut db = self.grad_buf(*b);
+                be.row_matmul_backward(
+                    self.value(*a),
+                    self.value(*b),
+                    g,
+                    *mkp,
+                    da.as_mut(),
+                    db.as_mut(),
+                );
+                if let Some(da) = da {
+                    self.acc(grads, *a, da);
+                }
+                if let Some(db) = db {
+                    self.acc(grads, *b, db);
                 }
             }
             Op::SpMM {

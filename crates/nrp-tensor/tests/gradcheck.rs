@@ -503,3 +503,31 @@ fn head_scale_and_head_dot() {
         });
     }
 }
+
+/// Shaped embeddings: a per-fact matrix product (every operand shape `@` admits: vector ·
+/// column, matrix · column, row · matrix, matrix · matrix) and column maps (a per-fact
+/// transpose; a broadcast that reads a coordinate several times, so that its gradient sums;
+/// a map that skips coordinates, whose gradient is zero). Sizes up to the parallel path.
+#[test]
+fn row_matmul_and_col_gather() {
+    let mut rng = Rng::new(37);
+    for n in [5, 700] {
+        for (m, k, p) in [(1, 4, 1), (3, 4, 1), (1, 4, 3), (2, 3, 4)] {
+            let a = rng.tensor(n, m * k, -1.0, 1.0);
+            let b = rng.tensor(n, k * p, -1.0, 1.0);
+            gradcheck(vec![a, b], &[true, true], &|g, v| {
+                g.row_matmul(v[0], v[1], (m, k, p))
+            });
+        }
+        let x = rng.tensor(n, 6, -1.0, 1.0);
+        let transpose: Vec<u32> = (0..6).map(|j| (j % 2) * 3 + j / 2).collect();
+        let broadcast: Vec<u32> = (0..12).map(|j| j / 2).collect();
+        let skip: Vec<u32> = vec![5, 0, 0, 2];
+        for map in [transpose, broadcast, skip] {
+            let map: std::sync::Arc<[u32]> = map.into();
+            gradcheck(vec![x.clone()], &[true], &|g, v| {
+                g.col_gather(v[0], map.clone())
+            });
+        }
+    }
+}

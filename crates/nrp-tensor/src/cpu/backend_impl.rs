@@ -1,6 +1,6 @@
 //! `Backend` for [`Cpu`]: thin delegation to the kernel modules.
 
-use super::{Cpu, dense, elementwise as ew, loss, rowwise, sparse};
+use super::{Cpu, dense, elementwise as ew, loss, rowwise, shaped, sparse};
 use crate::backend::{Backend, BinaryOp, DropMask, PointLoss, UnaryOp};
 use crate::{Csr, EntryValues, Float, Segments, Tensor};
 
@@ -173,6 +173,32 @@ impl<T: Float> Backend<T> for Cpu {
     }
     fn head_dot(&self, x: &Tensor<T>, y: Option<&Tensor<T>>, out: &mut Tensor<T>) {
         rowwise::head_dot(self, x, y, out)
+    }
+    fn col_gather(&self, x: &Tensor<T>, map: &[u32], out: &mut Tensor<T>) {
+        shaped::col_gather(self, x, map, out)
+    }
+    fn col_scatter(&self, g: &Tensor<T>, map: &[u32], dx: &mut Tensor<T>) {
+        shaped::col_scatter(self, g, map, dx)
+    }
+    fn row_matmul(
+        &self,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        mkp: (usize, usize, usize),
+        out: &mut Tensor<T>,
+    ) {
+        shaped::row_matmul(self, a, b, mkp, out)
+    }
+    fn row_matmul_backward(
+        &self,
+        a: &Tensor<T>,
+        b: &Tensor<T>,
+        g: &Tensor<T>,
+        mkp: (usize, usize, usize),
+        da: Option<&mut Tensor<T>>,
+        db: Option<&mut Tensor<T>>,
+    ) {
+        shaped::row_matmul_backward(self, a, b, g, mkp, da, db)
     }
     fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool) {
         rowwise::softmax(self, x, out, log)

@@ -11,6 +11,7 @@ pub(crate) mod dense;
 pub(crate) mod elementwise;
 pub(crate) mod loss;
 pub(crate) mod rowwise;
+pub(crate) mod shaped;
 pub(crate) mod simd;
 pub(crate) mod sparse;
 
