@@ -11,7 +11,7 @@
 use nrp_data::Value;
 use nrp_sema::{
     Agg, Atom, BinOp, Body, CoreRule, Expr, ExprKind, HeadTerm, Program, RelId, RelKind, Relation,
-    Term,
+    Shape, Term,
 };
 use std::collections::BTreeSet;
 
@@ -84,6 +84,16 @@ pub fn eliminate(program: &Program) -> Program {
 
 /// The factors of a product, each with the one atom it reads (`None` for constants).
 fn factors(expr: &Expr, body: &Body, modules: &[nrp_sema::Module]) -> Option<Vec<Factor>> {
+    // Factors of shaped embeddings broadcast by their shapes, which a product of factors
+    // regrouped by atom would not keep: such rules are left as written.
+    let mut shaped = false;
+    expr.walk(&mut |n| {
+        shaped |= n.shape.as_ref().is_some_and(|s| !s.is_vector())
+            || matches!(n.kind, ExprKind::Binary(BinOp::MatMul, ..));
+    });
+    if shaped {
+        return None;
+    }
     let mut flat = vec![];
     flatten(expr, &mut flat);
     let mut out = vec![];
@@ -167,6 +177,7 @@ fn flatten(e: &Expr, out: &mut Vec<Expr>) {
                     out.push(Expr {
                         kind: ExprKind::Chain(first.clone(), head.to_vec()),
                         dim,
+                        shape: dim.map(Shape::vector),
                         span: first.span.to(rest[k].1.span),
                     });
                     k + 1
@@ -328,13 +339,14 @@ fn rewrite(
                 })
                 .collect(),
         );
-        let t_dim = t_expr.dim;
+        let (t_dim, t_shape) = (t_expr.dim, t_expr.shape.clone());
         let span = p.relations[rel].span;
         let t_head = (0..t_vars.len()).map(HeadTerm::Var).collect();
         p.relations.push(Relation {
             name: t_name,
             arity: t_vars.len(),
             dim: t_dim,
+            shape: t_shape.clone(),
             kind: RelKind::Derived(CoreRule::Conj {
                 head: t_head,
                 body: t_body,
@@ -373,6 +385,7 @@ fn rewrite(
             Expr {
                 kind: ExprKind::Emb(usize::MAX),
                 dim: t_dim,
+                shape: t_shape,
                 span,
             },
             Some(next.len() - 1),
@@ -482,19 +495,7 @@ fn reindex(e: &Expr, atom: usize, body: &Body) -> Expr {
     fn go(e: &mut Expr, atom: usize) {
         match &mut e.kind {
             ExprKind::Emb(i) => *i = atom,
-            ExprKind::Neg(x) => go(x, atom),
-            ExprKind::Binary(_, a, b) => {
-                go(a, atom);
-                go(b, atom);
-            }
-            ExprKind::Chain(first, rest) => {
-                go(first, atom);
-                rest.iter_mut().for_each(|(_, x)| go(x, atom));
-            }
-            ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
-                xs.iter_mut().for_each(|x| go(x, atom))
-            }
-            _ => {}
+            _ => e.children_mut().into_iter().for_each(|x| go(x, atom)),
         }
     }
     go(&mut e, atom);
@@ -516,19 +517,7 @@ fn reindex(e: &Expr, atom: usize, body: &Body) -> Expr {
 fn map_encodes(e: &mut Expr, f: &mut dyn FnMut(&mut Term)) {
     match &mut e.kind {
         ExprKind::Encode(items) => items.iter_mut().for_each(f),
-        ExprKind::Neg(x) => map_encodes(x, f),
-        ExprKind::Binary(_, a, b) => {
-            map_encodes(a, f);
-            map_encodes(b, f);
-        }
-        ExprKind::Chain(first, rest) => {
-            map_encodes(first, f);
-            rest.iter_mut().for_each(|(_, x)| map_encodes(x, f));
-        }
-        ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => {
-            xs.iter_mut().for_each(|x| map_encodes(x, f))
-        }
-        _ => {}
+        _ => e.children_mut().into_iter().for_each(|x| map_encodes(x, f)),
     }
 }
 
@@ -540,6 +529,7 @@ fn product(fs: Vec<Expr>) -> Expr {
         return Expr {
             kind: ExprKind::Const(1.0),
             dim: Some(1),
+            shape: Some(Shape::vector(1)),
             span,
         };
     };
@@ -551,6 +541,7 @@ fn product(fs: Vec<Expr>) -> Expr {
         Expr {
             kind: ExprKind::Binary(BinOp::Mul, Box::new(acc), Box::new(f)),
             dim,
+            shape: dim.map(Shape::vector),
             span,
         }
     })

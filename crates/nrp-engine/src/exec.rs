@@ -222,6 +222,8 @@ pub fn forward_profiled<'a>(
                 heads,
             } => g.head_dot(v(*x), v(*y), *heads).map_err(e)?,
             Op::HeadDot { x, y: None, heads } => g.head_sum(v(*x), *heads).map_err(e)?,
+            Op::ColGather { x, map } => g.col_gather(v(*x), map.clone()).map_err(e)?,
+            Op::RowMatMul { a, b, bmkp } => g.row_matmul(v(*a), v(*b), *bmkp).map_err(e)?,
             Op::Densify(x) => g
                 .to_dense(
                     plan.nodes[*x]

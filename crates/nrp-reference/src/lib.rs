@@ -5,6 +5,8 @@
 
 mod modules;
 
+mod shaped;
+
 use nrp_data::{Database, Value};
 use nrp_params::ParamMap;
 use nrp_sema::*;
@@ -425,8 +427,33 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::Neg(x) => self.expr(x, body, m)?.iter().map(|v| -v).collect(),
             ExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.expr(a, body, m)?, self.expr(b, body, m)?);
-                broadcast(&a, &b, |x, y| op.apply(x, y))
+                let (va, vb) = (self.expr(a, body, m)?, self.expr(b, body, m)?);
+                let known = "shapes are known with a database";
+                let (sa, sb) = (
+                    a.shape.as_ref().expect(known),
+                    b.shape.as_ref().expect(known),
+                );
+                match op {
+                    BinOp::MatMul => shaped::matmul((&va, sa), (&vb, sb)),
+                    _ if sa.is_vector() && sb.is_vector() => {
+                        broadcast(&va, &vb, |x, y| op.apply(x, y))
+                    }
+                    _ => shaped::broadcast(
+                        (&va, sa),
+                        (&vb, sb),
+                        e.shape.as_ref().expect(known),
+                        |x, y| op.apply(x, y),
+                    ),
+                }
+            }
+            // The same values, another shape.
+            ExprKind::Reshape(_, x) => self.expr(x, body, m)?,
+            ExprKind::Transpose(x) => {
+                let v = self.expr(x, body, m)?;
+                shaped::transpose(
+                    &v,
+                    x.shape.as_ref().expect("shapes are known with a database"),
+                )
             }
             ExprKind::Chain(first, rest) => {
                 // `((a op b) op c) …`: every intermediate result rounds, as a node of its

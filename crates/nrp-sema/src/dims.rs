@@ -3,6 +3,7 @@
 //! need it are then skipped (`nrp check` without `--db`).
 
 use crate::ir::*;
+use crate::shape;
 use nrp_syntax::{Diagnostic, Span};
 
 type R<T> = Result<T, Diagnostic>;
@@ -24,7 +25,9 @@ pub fn infer(relations: &mut [Relation], modules: &[Module], order: &[RelId], li
             .to_string();
         let result = infer_rule(&mut rule, relations, modules, &name, limit);
         relations[rel].kind = RelKind::Derived(rule);
-        relations[rel].dim = result?;
+        let shape = result?;
+        relations[rel].dim = shape.as_ref().and_then(Shape::numel);
+        relations[rel].shape = shape;
     }
     Ok(())
 }
@@ -37,13 +40,18 @@ fn placeholder() -> InputBinding {
     }
 }
 
+/// A relation's shape: a vector of its dimension unless a rule gave it another.
+fn rel_shape(r: &Relation) -> Option<Shape> {
+    r.shape.clone().or_else(|| r.dim.map(Shape::vector))
+}
+
 fn infer_rule(
     rule: &mut CoreRule,
     rels: &[Relation],
     modules: &[Module],
     name: &str,
     limit: u64,
-) -> R<Option<usize>> {
+) -> R<Option<Shape>> {
     let agg = rule.agg();
     let is_union = matches!(rule, CoreRule::Union { .. });
     let mut bodies: Vec<(&Body, Option<&mut Expr>)> = match rule {
@@ -55,28 +63,30 @@ fn infer_rule(
             .map(|b| (&b.body, b.expr.as_mut()))
             .collect(),
     };
-    // A constant embedding (`Keys(v; 0)`) takes the dimension the union's other branches
-    // bind; 1 when none binds one.
+    // A constant embedding (`Keys(v; 0)`) takes the shape the union's other branches bind;
+    // a single value when none binds one.
     let fill = if is_union {
         bodies
             .iter()
             .map(|(b, _)| &b.atoms[0])
             .find(|a| a.emb_const.is_none() && a.binds_embedding)
-            .map_or(Some(1), |a| rels[a.rel].dim)
+            .map_or(Some(Shape::vector(1)), |a| rel_shape(&rels[a.rel]))
     } else {
-        Some(1)
+        Some(Shape::vector(1))
     };
-    let mut dim: Option<Option<usize>> = None;
-    let mut first_span = Span::default();
+    let mut shape: Option<Option<Shape>> = None;
     for (body, expr) in bodies.iter_mut() {
-        let (d, mut span) = match expr {
+        let (s, mut span) = match expr {
             _ if agg == Agg::Count => (
-                Some(1),
+                Some(Shape::vector(1)),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
-            Some(e) => (infer_expr(e, body, rels, modules, limit, fill)?, e.span),
+            Some(e) => (
+                infer_expr(e, body, rels, modules, limit, fill.as_ref())?,
+                e.span,
+            ),
             None => (
-                Some(0),
+                Some(Shape::vector(0)),
                 body.atoms.first().map(|a| a.span).unwrap_or_default(),
             ),
         };
@@ -85,106 +95,159 @@ fn infer_rule(
         if is_union && let Some(a) = body.atoms.first() {
             span = a.span;
         }
-        match dim {
-            None => {
-                dim = Some(d);
-                first_span = span;
-            }
+        match &shape {
+            None => shape = Some(s),
             Some(prev) => {
-                if let (Some(a), Some(b)) = (prev, d)
+                if let (Some(a), Some(b)) = (prev, &s)
                     && a != b
                 {
-                    let _ = first_span;
-                    return Err(Diagnostic::error(
-                        format!("`{name}` gets a {b}-dimensional embedding here but a {a}-dimensional one from its first rule or branch"),
-                        span,
-                    )
-                    .with_note("every rule and union branch of one relation must give embeddings of the same dimension"));
+                    let (da, db) = (a.numel().unwrap_or(0), b.numel().unwrap_or(0));
+                    let (msg, what) = if da != db {
+                        (
+                            format!(
+                                "`{name}` gets a {db}-dimensional embedding here but a {da}-dimensional one from its first rule or branch"
+                            ),
+                            "dimension",
+                        )
+                    } else {
+                        (
+                            format!(
+                                "`{name}` gets an embedding of shape {b} here but of shape {a} from its first rule or branch"
+                            ),
+                            "shape",
+                        )
+                    };
+                    return Err(Diagnostic::error(msg, span).with_note(format!(
+                        "every rule and union branch of one relation must give embeddings of the same {what}"
+                    )));
                 }
                 if prev.is_none() {
-                    dim = Some(d);
+                    shape = Some(s);
                 }
             }
         }
     }
-    Ok(dim.flatten())
+    Ok(shape.flatten())
 }
 
-fn broadcast(op: &str, a: Option<usize>, b: Option<usize>, span: Span) -> R<Option<usize>> {
+/// The shape of `a op b` when both are known or one is a single value; `None` otherwise.
+fn broadcast(op: BinOp, a: Option<Shape>, b: Option<Shape>, span: Span) -> R<Option<Shape>> {
     Ok(match (a, b) {
-        (Some(x), Some(y)) if x == y => Some(x),
-        (Some(1), Some(y)) => Some(y),
-        (Some(x), Some(1)) => Some(x),
-        (Some(x), Some(y)) => {
-            return Err(Diagnostic::error(
-                format!("dimension mismatch in `{op}`: the left operand is {x}-dimensional, the right one {y}-dimensional"),
-                span,
-            )
-            .with_note("element-wise operators need equal dimensions; only a 1-dimensional operand broadcasts"));
-        }
-        (Some(1), None) | (None, Some(1)) | (None, None) => None,
-        (Some(x), None) | (None, Some(x)) => Some(x),
+        (Some(x), Some(y)) if op == BinOp::MatMul => Some(shape::matmul(&x, &y, span)?.0),
+        (Some(x), Some(y)) => Some(shape::broadcast(op.symbol(), &x, &y, span)?),
+        (_, _) if op == BinOp::MatMul => None,
+        // A single value broadcasts to the unknown side; anything else fixes the shape.
+        (Some(x), None) | (None, Some(x)) => (x.numel() != Some(1)).then_some(x),
+        (None, None) => None,
     })
 }
 
-/// `fill`: the dimension of a union branch's constant embedding (`ExprKind::Fill`).
+/// `fill`: the shape of a union branch's constant embedding (`ExprKind::Fill`).
 fn infer_expr(
     e: &mut Expr,
     body: &Body,
     rels: &[Relation],
     modules: &[Module],
     limit: u64,
-    fill: Option<usize>,
-) -> R<Option<usize>> {
+    fill: Option<&Shape>,
+) -> R<Option<Shape>> {
     let span = e.span;
     let overflow =
         || Diagnostic::error("the embedding dimension of this expression overflows", span);
-    let d = match &mut e.kind {
-        ExprKind::Emb(i) => rels[body.atoms[*i].rel].dim,
-        ExprKind::Encode(items) => Some(items.len()),
-        ExprKind::Const(_) => Some(1),
-        ExprKind::Fill(_) => fill,
+    let s: Option<Shape> = match &mut e.kind {
+        ExprKind::Emb(i) => rel_shape(&rels[body.atoms[*i].rel]),
+        ExprKind::Encode(items) => Some(Shape::vector(items.len())),
+        ExprKind::Const(_) => Some(Shape::vector(1)),
+        ExprKind::Fill(_) => fill.cloned(),
         ExprKind::Param(m) => match &modules[*m].kind {
-            ModuleKind::Tensor { shape, .. } => shape.last().copied(),
+            ModuleKind::Tensor { shape, .. } => shape.last().copied().map(Shape::vector),
             k => unreachable!("only a Tensor is a value, not {k:?}"),
         },
         ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit, fill)?,
         ExprKind::Binary(op, a, b) => {
-            let da = infer_expr(a, body, rels, modules, limit, fill)?;
-            let db = infer_expr(b, body, rels, modules, limit, fill)?;
-            broadcast(op.symbol(), da, db, span)?
+            let sa = infer_expr(a, body, rels, modules, limit, fill)?;
+            let sb = infer_expr(b, body, rels, modules, limit, fill)?;
+            broadcast(*op, sa, sb, span)?
         }
         ExprKind::Chain(first, rest) => {
+            let mut shapes = vec![infer_expr(first, body, rels, modules, limit, fill)?];
+            for (_, x) in rest.iter_mut() {
+                shapes.push(infer_expr(x, body, rels, modules, limit, fill)?);
+            }
+            let shaped = shapes.iter().flatten().any(|s| !s.is_vector())
+                || rest.iter().any(|(op, _)| *op == BinOp::MatMul);
+            if shaped {
+                // Each step's shape matters to the engine (a broadcast or a product moves
+                // data): nest the chain, `((a op b) op c)`, each step its own node.
+                nest_chain(e);
+                return infer_expr(e, body, rels, modules, limit, fill);
+            }
             // Step by step, as `((a + b) + c)` would be: a mismatch names its operator and
             // spans the chain up to the offending operand.
-            let mut d = infer_expr(first, body, rels, modules, limit, fill)?;
             let start = first.span;
-            for (op, x) in rest.iter_mut() {
-                let dx = infer_expr(x, body, rels, modules, limit, fill)?;
-                d = broadcast(op.symbol(), d, dx, start.to(x.span))?;
+            let mut s = shapes[0].clone();
+            for ((op, x), sx) in rest.iter().zip(shapes.into_iter().skip(1)) {
+                s = broadcast(*op, s, sx, start.to(x.span))?;
             }
-            d
+            s
         }
         ExprKind::Func(Func::Concat, xs) => {
             let mut total = Some(0usize);
             for x in xs.iter_mut() {
-                let d = infer_expr(x, body, rels, modules, limit, fill)?;
+                let s = infer_expr(x, body, rels, modules, limit, fill)?;
+                let d = match s {
+                    Some(s) if s.rank() > 1 => return Err(not_a_vector("`Concat`", &s, x.span)),
+                    s => s.and_then(|s| s.numel()),
+                };
                 total = match (total, d) {
                     (Some(t), Some(d)) => Some(t.checked_add(d).ok_or_else(overflow)?),
                     _ => None,
                 };
             }
-            total
+            total.map(Shape::vector)
         }
         ExprKind::Func(_, xs) => infer_expr(&mut xs[0], body, rels, modules, limit, fill)?,
         ExprKind::Apply(m, xs) => {
-            let mut ds = vec![];
-            for x in xs.iter_mut() {
-                ds.push((infer_expr(x, body, rels, modules, limit, fill)?, x.span));
-            }
             let module = &modules[*m];
-            module_output(module, &ds, span)?
+            let keeps_shape = module.kind.is_elementwise();
+            let mut ds = vec![];
+            let mut first = None;
+            for x in xs.iter_mut() {
+                let s = infer_expr(x, body, rels, modules, limit, fill)?;
+                if let Some(s) = &s
+                    && s.rank() > 1
+                    && !keeps_shape
+                {
+                    let what = format!("`{}` ({})", module.name, module.kind.describe());
+                    return Err(not_a_vector(&what, s, x.span));
+                }
+                ds.push((s.as_ref().and_then(Shape::numel), x.span));
+                first.get_or_insert(s);
+            }
+            let out = module_output(module, &ds, span)?;
+            match first.flatten() {
+                Some(s) if keeps_shape => Some(s),
+                _ => out.map(Shape::vector),
+            }
         }
+        ExprKind::Reshape(r, x) => {
+            let sx = infer_expr(x, body, rels, modules, limit, fill)?;
+            match (sx, &*r) {
+                (Some(sx), r) => Some(shape::reshape(r, &sx, span)?),
+                // Without the input's shape only a fully given `view` is known.
+                (None, Reshape::View(dims)) if dims.iter().all(|&d| d >= 0) => {
+                    Some(Shape(dims.iter().map(|&d| d as usize).collect()))
+                }
+                (None, _) => None,
+            }
+        }
+        ExprKind::Transpose(x) => {
+            infer_expr(x, body, rels, modules, limit, fill)?.map(|s| shape::transpose(&s))
+        }
+    };
+    let d = match &s {
+        Some(s) => Some(s.numel().ok_or_else(overflow)?),
+        None => None,
     };
     // One row of this expression must fit in the budget (rows × dim is checked when the
     // database fixes the rows, before the plan allocates anything).
@@ -201,7 +264,38 @@ fn infer_expr(
         ));
     }
     e.dim = d;
-    Ok(d)
+    e.shape = s.clone();
+    Ok(s)
+}
+
+fn not_a_vector(what: &str, s: &Shape, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        format!("{what} takes vectors; this embedding has shape {s}"),
+        span,
+    )
+    .with_note(format!(
+        "`view({})(…)` flattens it",
+        s.numel().unwrap_or_default()
+    ))
+}
+
+/// `((a op1 b) op2 c) …` as nested binary nodes, each spanning from the chain's start.
+fn nest_chain(e: &mut Expr) {
+    let ExprKind::Chain(first, rest) = std::mem::replace(&mut e.kind, ExprKind::Const(0.0)) else {
+        unreachable!("nest_chain of a chain")
+    };
+    let start = first.span;
+    let mut acc = *first;
+    for (op, x) in rest {
+        let span = start.to(x.span);
+        acc = Expr {
+            kind: ExprKind::Binary(op, Box::new(acc), Box::new(x)),
+            dim: None,
+            shape: None,
+            span,
+        };
+    }
+    *e = acc;
 }
 
 fn module_output(

@@ -49,7 +49,11 @@ pub fn relations(p: &Program) -> String {
             r.name.clone(),
             kind.into(),
             r.arity.to_string(),
-            dim(r.dim),
+            match &r.shape {
+                // A shaped embedding: its values and, PyTorch-style, its shape.
+                Some(s) if !s.is_vector() => format!("{} {s}", dim(r.dim)),
+                _ => dim(r.dim),
+            },
             source,
         ]);
     }
@@ -266,6 +270,22 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
                 .join(", ")
         ),
         ExprKind::Param(m) => p.modules[*m].name.clone(),
+        ExprKind::Transpose(x) => format!("transpose({})", expr_text(p, b, x)),
+        ExprKind::Reshape(r, x) => {
+            let x = expr_text(p, b, x);
+            match r {
+                Reshape::View(dims) => format!(
+                    "view({})({x})",
+                    dims.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Reshape::Unsqueeze(i) => format!("unsqueeze({x}, {i})"),
+                Reshape::Squeeze(None) => format!("squeeze({x})"),
+                Reshape::Squeeze(Some(i)) => format!("squeeze({x}, {i})"),
+            }
+        }
         ExprKind::Apply(m, xs) => {
             format!(
                 "{}({})",

@@ -101,6 +101,8 @@ pub struct Relation {
     pub arity: usize,
     /// Embedding dimension; `None` when it depends on a database that was not given.
     pub dim: Option<usize>,
+    /// The shape of each fact's embedding (its product is `dim`); a vector's is `[dim]`.
+    pub shape: Option<Shape>,
     pub kind: RelKind,
     /// Where it is first defined (a head) or, for an input relation, first used.
     pub span: Span,
@@ -309,7 +311,52 @@ pub struct Expr {
     pub kind: ExprKind,
     /// `None` when unknown (no database given).
     pub dim: Option<usize>,
+    /// The shape of one match's value (its product is `dim`), with `dim`.
+    pub shape: Option<Shape>,
     pub span: Span,
+}
+
+/// The shape of one fact's embedding, the fact axis left out: `[d]` for a vector, `[m, k]`
+/// for a matrix, `[]` for a scalar. Rows hold it flattened in row-major order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Shape(pub Vec<usize>);
+
+impl Shape {
+    pub fn vector(d: usize) -> Shape {
+        Shape(vec![d])
+    }
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    /// The number of values (1 for a scalar); `None` on overflow.
+    pub fn numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
+    pub fn is_vector(&self) -> bool {
+        self.rank() == 1
+    }
+}
+
+impl std::fmt::Display for Shape {
+    /// `(2, 3)` as PyTorch prints a shape; a vector `(4,)`, a scalar `()`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ds: Vec<String> = self.0.iter().map(|d| d.to_string()).collect();
+        match ds.len() {
+            1 => write!(f, "({},)", ds[0]),
+            _ => write!(f, "({})", ds.join(", ")),
+        }
+    }
+}
+
+/// A change of a value's shape that leaves its data in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reshape {
+    /// `view(d1, …)(x)`: the new shape (`-1` resolved by inference, kept as written).
+    View(Vec<i64>),
+    /// `unsqueeze(x, i)`: a new axis of size 1 at `i` (PyTorch's numbering, the fact axis 0).
+    Unsqueeze(i64),
+    /// `squeeze(x[, i])`: drops axis `i`, or every axis, of size 1.
+    Squeeze(Option<i64>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,6 +365,8 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    /// Per-fact matrix product (shaped embeddings; PyTorch's `matmul` on each fact's tensor).
+    MatMul,
     Pow,
     /// Comparisons: 1 where they hold, else 0, element-wise; no gradient.
     Eq,
@@ -335,6 +384,7 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::MatMul => "@",
             BinOp::Pow => "**",
             BinOp::Eq => "==",
             BinOp::Ne => "!=",
@@ -353,6 +403,8 @@ impl BinOp {
             BinOp::Sub => a - b,
             BinOp::Mul => a * b,
             BinOp::Div => a / b,
+            // A product of 1 × 1 matrices: the only `@` of single numbers.
+            BinOp::MatMul => a * b,
             BinOp::Pow => a.powf(b),
             BinOp::Eq => holds(a == b),
             BinOp::Ne => holds(a != b),
@@ -371,6 +423,7 @@ impl BinOp {
             A::Sub => BinOp::Sub,
             A::Mul => BinOp::Mul,
             A::Div => BinOp::Div,
+            A::MatMul => BinOp::MatMul,
             A::Pow => BinOp::Pow,
             A::Eq => BinOp::Eq,
             A::Ne => BinOp::Ne,
@@ -448,13 +501,18 @@ pub enum ExprKind {
     /// A union branch's constant embedding (`Keys(v; 0) | Partial(v; z)`): the constant in
     /// every coordinate, as many as the union's other branches bind (1 when none does).
     Fill(f64),
+    /// The same values with another shape (`view`, `unsqueeze`, `squeeze`).
+    Reshape(Reshape, Box<Expr>),
+    /// `transpose(x)`: a vector becomes a column (`(d,)` → `(d, 1)`), a matrix's last two
+    /// axes swap (RelaNN's `smart_transpose`).
+    Transpose(Box<Expr>),
 }
 
 impl Expr {
     /// Visits every node, children before parents.
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         match &self.kind {
-            ExprKind::Neg(a) => a.walk(f),
+            ExprKind::Neg(a) | ExprKind::Reshape(_, a) | ExprKind::Transpose(a) => a.walk(f),
             ExprKind::Binary(_, a, b) => {
                 a.walk(f);
                 b.walk(f)
@@ -469,6 +527,23 @@ impl Expr {
             _ => {}
         }
         f(self)
+    }
+
+    /// The direct sub-expressions, in evaluation order.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            ExprKind::Neg(a) | ExprKind::Reshape(_, a) | ExprKind::Transpose(a) => vec![&mut **a],
+            ExprKind::Binary(_, a, b) => vec![&mut **a, &mut **b],
+            ExprKind::Chain(first, rest) => std::iter::once(&mut **first)
+                .chain(rest.iter_mut().map(|(_, x)| x))
+                .collect(),
+            ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => xs.iter_mut().collect(),
+            ExprKind::Emb(_)
+            | ExprKind::Encode(_)
+            | ExprKind::Const(_)
+            | ExprKind::Param(_)
+            | ExprKind::Fill(_) => vec![],
+        }
     }
 
     /// The modules the expression (transitively) applies or reads (`Tensor` values).
@@ -565,6 +640,21 @@ pub struct ParamSpec {
 }
 
 impl ModuleKind {
+    /// Applied value by value: the output has the input's shape (any shape).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            ModuleKind::Dropout { .. }
+                | ModuleKind::ReLU
+                | ModuleKind::LeakyReLU { .. }
+                | ModuleKind::ELU { .. }
+                | ModuleKind::GELU
+                | ModuleKind::Sigmoid
+                | ModuleKind::Tanh
+                | ModuleKind::Identity
+        )
+    }
+
     pub fn is_loss(&self) -> bool {
         matches!(
             self,

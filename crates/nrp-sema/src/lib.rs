@@ -12,6 +12,7 @@ pub mod ir;
 mod lower;
 pub mod needed;
 pub mod params;
+pub mod shape;
 
 pub use ir::*;
 

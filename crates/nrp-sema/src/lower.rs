@@ -12,6 +12,7 @@ use std::collections::HashMap;
 mod const_emb;
 mod filters;
 mod formals;
+mod shape_ops;
 mod tensor;
 
 use const_emb::constant_embedding;
@@ -131,6 +132,7 @@ fn expr(kind: ExprKind, span: Span) -> Expr {
     Expr {
         kind,
         dim: None,
+        shape: None,
         span,
     }
 }
@@ -350,6 +352,7 @@ impl<'a> Lowerer<'a> {
             name: name.clone(),
             arity: head.terms.len(),
             dim: None,
+            shape: None,
             kind: RelKind::Derived(CoreRule::Union {
                 head: vec![],
                 branches: vec![],
@@ -422,6 +425,7 @@ impl<'a> Lowerer<'a> {
             name: name.clone(),
             arity: a.terms.len(),
             dim,
+            shape: dim.map(Shape::vector),
             kind: RelKind::Input(InputBinding {
                 table,
                 terms: a.terms.len(),
@@ -1042,6 +1046,9 @@ impl<'a> Lowerer<'a> {
         alloc: &mut Alloc,
     ) -> R<Expr> {
         let span = e.span;
+        if let Some(x) = self.lower_shape_op(e, callee, args, scope, alloc)? {
+            return Ok(x);
+        }
         if let Some(name) = callee_name(callee) {
             if aggregation(name).is_some() {
                 if scope.agg_node == Some(span) {
@@ -1414,7 +1421,9 @@ fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> 
                 }
             }
         }
-        ExprKind::Neg(x) => rename_vars(x, from, to, atom)?,
+        ExprKind::Neg(x) | ExprKind::Reshape(_, x) | ExprKind::Transpose(x) => {
+            rename_vars(x, from, to, atom)?
+        }
         ExprKind::Binary(_, a, b) => {
             rename_vars(a, from, to, atom)?;
             rename_vars(b, from, to, atom)?;
@@ -1488,6 +1497,7 @@ fn add_aux(
         name,
         arity,
         dim: None,
+        shape: None,
         kind: RelKind::Derived(core),
         span,
     });

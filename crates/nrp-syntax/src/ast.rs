@@ -266,6 +266,8 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    /// `a @ b`: per-fact matrix product (shaped embeddings).
+    MatMul,
     Pow,
     /// Comparisons: 1 where it holds, else 0, element-wise.
     Eq,
@@ -283,6 +285,7 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::MatMul => "@",
             BinOp::Pow => "**",
             BinOp::Eq => "==",
             BinOp::Ne => "!=",
@@ -301,9 +304,12 @@ impl BinOp {
         )
     }
 
-    /// `+ -` and `* /`: the operators of a [`ExprKind::Chain`].
+    /// `+ -` and `* / @`: the operators of a [`ExprKind::Chain`].
     pub fn chains(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div)
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::MatMul
+        )
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Tok {
     Minus,
     Star,
     Slash,
+    /// `@`: matrix product.
+    At,
     StarStar,
     Eof,
 }
@@ -81,6 +83,7 @@ impl Tok {
             Tok::Star => "*",
             Tok::Slash => "/",
             Tok::StarStar => "**",
+            Tok::At => "@",
             _ => "",
         }
     }
@@ -210,6 +213,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Diagnostic> {
                     (b'-', _) => (Tok::Minus, 1),
                     (b'*', _) => (Tok::Star, 1),
                     (b'/', _) => (Tok::Slash, 1),
+                    (b'@', _) => (Tok::At, 1),
                     _ => {
                         let ch = text[i..].chars().next().unwrap_or('?');
                         let span = Span::new(i, i + ch.len_utf8());

@@ -261,12 +261,12 @@ pub trait Backend<T: Float>: Send + Sync {
     fn col_gather(&self, x: &Tensor<T>, map: &[u32], out: &mut Tensor<T>);
     /// `dx[r, i] = Σ_{map[j] = i} g[r, j]`: the gradient of [`Backend::col_gather`].
     fn col_scatter(&self, g: &Tensor<T>, map: &[u32], dx: &mut Tensor<T>);
-    /// Per row, `out[r] = a[r] @ b[r]` of an `m × k` and a `k × p` matrix (`mkp`).
+    /// Per row, `out[r] = a[r] @ b[r]` of `batch` `m × k` and `k × p` matrices (`bmkp`).
     fn row_matmul(
         &self,
         a: &Tensor<T>,
         b: &Tensor<T>,
-        mkp: (usize, usize, usize),
+        bmkp: (usize, usize, usize, usize),
         out: &mut Tensor<T>,
     );
     /// The gradients of [`Backend::row_matmul`]: `da = g @ bᵀ`, `db = aᵀ @ g` per row.
@@ -276,7 +276,7 @@ pub trait Backend<T: Float>: Send + Sync {
         a: &Tensor<T>,
         b: &Tensor<T>,
         g: &Tensor<T>,
-        mkp: (usize, usize, usize),
+        bmkp: (usize, usize, usize, usize),
         da: Option<&mut Tensor<T>>,
         db: Option<&mut Tensor<T>>,
     );

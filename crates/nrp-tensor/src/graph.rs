@@ -116,11 +116,11 @@ enum Op<'a, T> {
         x: Var,
         map: Arc<[u32]>,
     },
-    /// Per row, an `m × k` by `k × p` matrix product (`mkp`).
+    /// Per row, `batch` products of an `m × k` by a `k × p` matrix (`bmkp`).
     RowMatMul {
         a: Var,
         b: Var,
-        mkp: (usize, usize, usize),
+        bmkp: (usize, usize, usize, usize),
     },
     /// `x ⊙ Repeat(d / heads)(a)` (no `x`: `Repeat(d / heads)(a)`).
     HeadScale {
@@ -592,29 +592,27 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         Ok(self.push(Val::Owned(out), Op::ColGather { x, map }, grad))
     }
 
-    /// Per row, `a[r] @ b[r]` with `a`'s rows `m × k` and `b`'s `k × p` matrices
-    /// (row-major): `@` between per-fact matrices.
-    pub fn row_matmul(&mut self, a: Var, b: Var, (m, k, p): (usize, usize, usize)) -> Result<Var> {
+    /// Per row, `a[r] @ b[r]` with `a`'s rows `batch` `m × k` and `b`'s `batch` `k × p`
+    /// matrices (row-major): `@` between per-fact matrices.
+    pub fn row_matmul(
+        &mut self,
+        a: Var,
+        b: Var,
+        bmkp: (usize, usize, usize, usize),
+    ) -> Result<Var> {
+        let (batch, m, k, p) = bmkp;
         let ((ra, ca), (rb, cb)) = (self.shape(a), self.shape(b));
-        if ra != rb || ca != m * k || cb != k * p {
+        if ra != rb || ca != batch * m * k || cb != batch * k * p {
             return shape_err(
                 "row_matmul",
-                format!("[{ra}, {ca}] @ [{rb}, {cb}] as {m}×{k} @ {k}×{p} per row"),
+                format!("[{ra}, {ca}] @ [{rb}, {cb}] as {batch} × ({m}×{k} @ {k}×{p}) per row"),
             );
         }
-        let mut out = self.alloc(ra, m * p);
+        let mut out = self.alloc(ra, batch * m * p);
         self.backend
-            .row_matmul(self.value(a), self.value(b), (m, k, p), &mut out);
+            .row_matmul(self.value(a), self.value(b), bmkp, &mut out);
         let grad = self.g(a) || self.g(b);
-        Ok(self.push(
-            Val::Owned(out),
-            Op::RowMatMul {
-                a,
-                b,
-                mkp: (m, k, p),
-            },
-            grad,
-        ))
+        Ok(self.push(Val::Owned(out), Op::RowMatMul { a, b, bmkp }, grad))
     }
 
     // ------------------------------------------------------------------ sparse
@@ -1533,14 +1531,14 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                     self.acc(grads, *x, dx);
                 }
             }
-            Op::RowMatMul { a, b, mkp } => {
+            Op::RowMatMul { a, b, bmkp } => {
                 let mut da = self.grad_buf(*a);
                 let mut db = self.grad_buf(*b);
                 be.row_matmul_backward(
                     self.value(*a),
                     self.value(*b),
                     g,
-                    *mkp,
+                    *bmkp,
                     da.as_mut(),
                     db.as_mut(),
                 );

@@ -512,11 +512,17 @@ fn head_scale_and_head_dot() {
 fn row_matmul_and_col_gather() {
     let mut rng = Rng::new(37);
     for n in [5, 700] {
-        for (m, k, p) in [(1, 4, 1), (3, 4, 1), (1, 4, 3), (2, 3, 4)] {
-            let a = rng.tensor(n, m * k, -1.0, 1.0);
-            let b = rng.tensor(n, k * p, -1.0, 1.0);
+        for (batch, m, k, p) in [
+            (1, 1, 4, 1),
+            (1, 3, 4, 1),
+            (1, 1, 4, 3),
+            (1, 2, 3, 4),
+            (3, 2, 3, 2),
+        ] {
+            let a = rng.tensor(n, batch * m * k, -1.0, 1.0);
+            let b = rng.tensor(n, batch * k * p, -1.0, 1.0);
             gradcheck(vec![a, b], &[true, true], &|g, v| {
-                g.row_matmul(v[0], v[1], (m, k, p))
+                g.row_matmul(v[0], v[1], (batch, m, k, p))
             });
         }
         let x = rng.tensor(n, 6, -1.0, 1.0);

@@ -30,6 +30,12 @@ pub fn describe(plan: &Plan, program: Option<&Program>, id: NodeId) -> String {
             format!("{name}.bias + {}", r(x))
         }
         Op::Densify(x) => format!("densify {}", r(x)),
+        Op::ColGather { x, map } => format!("col_gather {} to {} columns", r(x), map.len()),
+        Op::RowMatMul {
+            a,
+            b,
+            bmkp: (batch, m, k, p),
+        } => format!("row_matmul({batch} × {m}×{k} @ {k}×{p}) {} {}", r(a), r(b)),
         Op::HeadScale { x: Some(x), a } => format!("head_scale {} by {}", r(x), r(a)),
         Op::HeadScale { x: None, a } => {
             format!("repeat({}) {}", n.dim / plan.nodes[*a].dim.max(1), r(a))

@@ -11,6 +11,7 @@
 
 pub mod display;
 pub mod rules;
+mod shaped;
 pub mod sparse;
 
 use crate::ground::{Ground, Matches};
@@ -118,6 +119,18 @@ pub enum Op {
         xs: Vec<NodeId>,
         place: Vec<Arc<Csr>>,
     },
+    /// `out[r, j] = x[r, map[j]]`: a per-fact transpose or broadcast of a shaped embedding.
+    ColGather {
+        x: NodeId,
+        map: Arc<[u32]>,
+    },
+    /// Per row, `batch` products of an `m × k` by a `k × p` matrix (`bmkp`): `@` of shaped
+    /// embeddings.
+    RowMatMul {
+        a: NodeId,
+        b: NodeId,
+        bmkp: (usize, usize, usize, usize),
+    },
 }
 
 impl Op {
@@ -135,8 +148,11 @@ impl Op {
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
+            | Op::ColGather { x, .. }
             | Op::Reduce { x, .. } => vec![*x],
-            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![*a, *b],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } | Op::RowMatMul { a, b, .. } => {
+                vec![*a, *b]
+            }
             Op::HeadScale { x, a } => x.iter().chain([a]).copied().collect(),
             Op::HeadDot { x, y, .. } => [x].into_iter().chain(y).copied().collect(),
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.clone(),
@@ -157,8 +173,11 @@ impl Op {
             | Op::Softmax { x, .. }
             | Op::OneHot { x, .. }
             | Op::ArgMax(x)
+            | Op::ColGather { x, .. }
             | Op::Reduce { x, .. } => vec![x],
-            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } => vec![a, b],
+            Op::Binary(_, a, b) | Op::Loss { x: a, y: b, .. } | Op::RowMatMul { a, b, .. } => {
+                vec![a, b]
+            }
             Op::HeadScale { x, a } => x.iter_mut().chain([a]).collect(),
             Op::HeadDot { x, y, .. } => [x].into_iter().chain(y).collect(),
             Op::Concat(xs) | Op::Stack { xs, .. } => xs.iter_mut().collect(),
@@ -183,6 +202,8 @@ impl Op {
                 | Op::ArgMax(_)
                 | Op::Concat(_)
                 | Op::Loss { .. }
+                | Op::ColGather { .. }
+                | Op::RowMatMul { .. }
         )
     }
 }
@@ -725,12 +746,33 @@ impl Builder<'_> {
                 return Ok(id);
             }
             ExprKind::Neg(x) => Op::Unary(UnaryOp::Neg, self.expr(x, body, m, label, space)?),
-            ExprKind::Binary(op, a, b) => {
+            ExprKind::Binary(op, ae, be) => {
                 let (a, b) = (
-                    self.expr(a, body, m, label, space)?,
-                    self.expr(b, body, m, label, space)?,
+                    self.expr(ae, body, m, label, space)?,
+                    self.expr(be, body, m, label, space)?,
                 );
+                let vectors = [ae, be]
+                    .iter()
+                    .all(|x| x.shape.as_ref().is_none_or(|s| s.is_vector()));
+                if *op == BinOp::MatMul || !vectors {
+                    return Ok(self.shaped_binary(
+                        *op,
+                        (a, ae),
+                        (b, be),
+                        e,
+                        rows,
+                        label,
+                        span,
+                        space,
+                    ));
+                }
                 return Ok(self.binary(*op, a, b, dim, label, span, space));
+            }
+            // The same values with another shape: no node.
+            ExprKind::Reshape(_, x) => return self.expr(x, body, m, label, space),
+            ExprKind::Transpose(x) => {
+                let id = self.expr(x, body, m, label, space)?;
+                return Ok(self.transpose(id, x, label, span));
             }
             ExprKind::Chain(first, rest) => {
                 // `((a op b) op c) …`, one node per operator, as nested binary nodes would
@@ -1004,6 +1046,7 @@ fn binary_op(op: BinOp) -> BinaryOp {
         BinOp::Sub => BinaryOp::Sub,
         BinOp::Mul => BinaryOp::Mul,
         BinOp::Div => BinaryOp::Div,
+        BinOp::MatMul => unreachable!("`@` is a per-row product, not element-wise"),
         BinOp::Pow => BinaryOp::Pow,
         BinOp::Eq => BinaryOp::Eq,
         BinOp::Ne => BinaryOp::Ne,

@@ -28,7 +28,7 @@ pub(super) fn constant_embedding(lit: &Literal, span: Span) -> R<f64> {
 pub(super) fn fill(e: &mut Expr, c: f64) {
     match &mut e.kind {
         ExprKind::Emb(_) => e.kind = ExprKind::Fill(c),
-        ExprKind::Neg(x) => fill(x, c),
+        ExprKind::Neg(x) | ExprKind::Reshape(_, x) | ExprKind::Transpose(x) => fill(x, c),
         ExprKind::Binary(_, a, b) => {
             fill(a, c);
             fill(b, c);

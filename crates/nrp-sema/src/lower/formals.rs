@@ -25,6 +25,7 @@ fn collect(e: &ast::Expr, names: &HashMap<String, Named>, out: &mut Vec<(String,
             let builtin = catalogue::is_constructor(n)
                 || catalogue::is_tensor(n)
                 || Func::from_name(n).is_some()
+                || super::shape_ops::is_shape_op(n)
                 || aggregation(n).is_some();
             if !builtin && !names.contains_key(n) && !out.iter().any(|(m, _)| m == n) {
                 out.push((n.clone(), e.span));

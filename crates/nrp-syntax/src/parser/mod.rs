@@ -467,6 +467,7 @@ impl Parser {
             |t| match t {
                 Tok::Star => Some(BinOp::Mul),
                 Tok::Slash => Some(BinOp::Div),
+                Tok::At => Some(BinOp::MatMul),
                 _ => None,
             },
             Self::unary_h,

@@ -255,6 +255,7 @@ const BINOPS: &[BinOp] = &[
     BinOp::Sub,
     BinOp::Mul,
     BinOp::Div,
+    BinOp::MatMul,
     BinOp::Pow,
     BinOp::Eq,
     BinOp::Ne,
@@ -435,7 +436,7 @@ impl<'r> Gen<'r> {
         let level: &[BinOp] = if matches!(op, BinOp::Add | BinOp::Sub) {
             &[BinOp::Add, BinOp::Sub]
         } else {
-            &[BinOp::Mul, BinOp::Div]
+            &[BinOp::Mul, BinOp::Div, BinOp::MatMul]
         };
         let first = operand(self);
         let mut rest = vec![(op, operand(self))];

@@ -184,21 +184,21 @@ impl<T: Float> Backend<T> for Cpu {
         &self,
         a: &Tensor<T>,
         b: &Tensor<T>,
-        mkp: (usize, usize, usize),
+        bmkp: (usize, usize, usize, usize),
         out: &mut Tensor<T>,
     ) {
-        shaped::row_matmul(self, a, b, mkp, out)
+        shaped::row_matmul(self, a, b, bmkp, out)
     }
     fn row_matmul_backward(
         &self,
         a: &Tensor<T>,
         b: &Tensor<T>,
         g: &Tensor<T>,
-        mkp: (usize, usize, usize),
+        bmkp: (usize, usize, usize, usize),
         da: Option<&mut Tensor<T>>,
         db: Option<&mut Tensor<T>>,
     ) {
-        shaped::row_matmul_backward(self, a, b, g, mkp, da, db)
+        shaped::row_matmul_backward(self, a, b, g, bmkp, da, db)
     }
     fn softmax(&self, x: &Tensor<T>, out: &mut Tensor<T>, log: bool) {
         rowwise::softmax(self, x, out, log)
