@@ -415,7 +415,7 @@ impl Gen {
         loop {
             match self.rng.weighted(&[
                 25.0, 8.0, 10.0, 14.0, 6.0, 5.0, 5.0, 3.0, 7.0, 4.0, 4.0, 3.0, 3.0, 3.0, 4.0, 3.0,
-                3.0,
+                3.0, 3.0, 2.0, 3.0, 2.0,
             ]) {
                 0 if self.rng.chance(0.25) => {
                     // A flat chain `a + b - c …` or `a * b / c …` (one n-ary node).
@@ -583,6 +583,53 @@ impl Gen {
                     let divisors: Vec<usize> = (1..=d).filter(|r| d.is_multiple_of(*r)).collect();
                     let r = *self.rng.pick(&divisors);
                     return format!("Repeat({r})({})", self.expr(s, d / r, dd));
+                }
+                // Shaped embeddings, each flattened back to a vector of dimension `d`.
+                17 => {
+                    // A per-fact matrix product (m × k) @ (k × p), m · p = d.
+                    let divisors: Vec<usize> = (1..=d).filter(|r| d.is_multiple_of(*r)).collect();
+                    let (m, k) = (*self.rng.pick(&divisors), self.rng.range(1, 3));
+                    let p = d / m;
+                    let a = self.expr(s, m * k, dd);
+                    let b = self.expr(s, k * p, dd);
+                    return format!("view({d})(view({m}, {k})({a}) @ view({k}, {p})({b}))");
+                }
+                18 => {
+                    // A per-fact transpose of an m × p matrix.
+                    let divisors: Vec<usize> = (1..=d).filter(|r| d.is_multiple_of(*r)).collect();
+                    let m = *self.rng.pick(&divisors);
+                    let x = self.expr(s, d, dd);
+                    return format!("view({d})(transpose(view({m}, {})({x})))", d / m);
+                }
+                19 => {
+                    // Row-first broadcasting: an m × p matrix scaled row by row by an
+                    // m-vector, or shifted by a 1 × p row.
+                    let divisors: Vec<usize> = (1..=d).filter(|r| d.is_multiple_of(*r)).collect();
+                    let m = *self.rng.pick(&divisors);
+                    let p = d / m;
+                    let x = self.expr(s, d, dd);
+                    let op = *self.rng.pick(&["*", "+", "-"]);
+                    return match self.rng.below(3) {
+                        0 => format!(
+                            "view({d})(view({m}, {p})({x}) {op} {})",
+                            self.expr(s, m, dd)
+                        ),
+                        1 => format!(
+                            "view({d})({} {op} view({m}, {p})({x}))",
+                            self.expr(s, m, dd)
+                        ),
+                        _ => format!(
+                            "view({d})(view({m}, {p})({x}) {op} view(1, {p})({}))",
+                            self.expr(s, p, dd)
+                        ),
+                    };
+                }
+                20 => {
+                    // A dot product per head: (d, 1, k) @ (d, k, 1).
+                    let k = self.rng.range(1, 3);
+                    let a = self.expr(s, d * k, dd);
+                    let b = self.expr(s, d * k, dd);
+                    return format!("view({d})(view({d}, 1, {k})({a}) @ view({d}, {k}, 1)({b}))");
                 }
                 _ => continue,
             }
