@@ -1403,7 +1403,9 @@ pub fn engine_gradients(
     loss: usize,
     cpu: &Cpu,
 ) -> Result<Vec<(String, Vec<f64>)>, String> {
-    let engine = nrp_engine::Engine::new(program, db, &[loss]).map_err(|d| d.message)?;
+    let engine =
+        nrp_engine::Engine::with_options(program, db, &[loss], u64::MAX, &super::options())
+            .map_err(|d| d.message)?;
     let p = nrp_engine::Params::new(program, params);
     let mut g: nrp_tensor::Graph = nrp_tensor::Graph::new(cpu);
     g.set_training(false);
