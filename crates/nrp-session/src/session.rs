@@ -86,7 +86,7 @@ enum Key {
     Pred(String),
     Fit(String),
     /// A plain rule: only an identical rule is the same.
-    Rule(ast::Statement),
+    Rule(Box<ast::Statement>),
 }
 
 fn key(s: &ast::Statement) -> Key {
@@ -96,7 +96,7 @@ fn key(s: &ast::Statement) -> Key {
         ast::Statement::Function(f) => Key::Function(format!("{}{:?}", f.name.name, f.tparams)),
         ast::Statement::Pred(r) => Key::Pred(r.head.name.name),
         ast::Statement::Fit(f) => Key::Fit(f.rule.head.name.name),
-        rule @ ast::Statement::Rule(_) => Key::Rule(rule),
+        rule @ ast::Statement::Rule(_) => Key::Rule(Box::new(rule)),
     }
 }
 
