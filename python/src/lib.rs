@@ -59,7 +59,7 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PyErr {
 
 /// Little-endian bytes of fixed-size numbers.
 fn numbers<const N: usize, T>(bytes: &[u8], what: &str, f: fn([u8; N]) -> T) -> PyResult<Vec<T>> {
-    if bytes.len() % N != 0 {
+    if !bytes.len().is_multiple_of(N) {
         return Err(msg(format!(
             "{what}: {} bytes is not a whole number of values",
             bytes.len()
