@@ -41,7 +41,10 @@ def _array_cell(v: Any) -> str:
 
 
 def _columns(name: str, df: pd.DataFrame) -> list:
-    """A DataFrame as ``[(column, kind, payload)]`` for the extension module."""
+    """A DataFrame as ``[(column, kind, payload)]`` for the extension module. Tables of
+    other libraries (polars, pyarrow) are taken through their ``to_pandas()``."""
+    if not isinstance(df, pd.DataFrame) and callable(getattr(df, "to_pandas", None)):
+        df = df.to_pandas()
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"table `{name}`: expected a pandas DataFrame, got {type(df).__name__}")
     out = []

@@ -557,12 +557,7 @@ pub enum ModuleKind {
     NLLLoss,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamSpec {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub init: nrp_params::Init,
-}
+pub use nrp_params::ParamSpec;
 
 impl ModuleKind {
     pub fn is_loss(&self) -> bool {

@@ -1,9 +1,29 @@
-//! The parameters of a run: loaded from a checkpoint, the rest initialised from the seed.
+//! The parameters of a run: initialised from the seed as PyTorch would (module
+//! construction order, `torch.manual_seed`), or loaded from a checkpoint.
 
 use crate::error::Result;
 use crate::program::used_parameters;
+use nrp_data::memory::format_bytes_f64;
 use nrp_params::ParamMap;
 use nrp_sema::{Program, RelId};
+
+/// Every parameter of `program`, initialised in module construction order from one
+/// generator seeded like `torch.manual_seed(seed)`; an error when a tensor's memory cannot
+/// be allocated.
+pub fn init(program: &Program, seed: u64) -> std::result::Result<ParamMap, String> {
+    nrp_params::init_parameters(&program.parameters(), seed).map_err(|s| {
+        let bytes = s
+            .shape
+            .iter()
+            .fold(nrp_sema::params::PARAM_BYTES as f64, |b, &d| b * d as f64);
+        format!(
+            "out of memory: cannot allocate {} for the parameter `{}` {:?}",
+            format_bytes_f64(bytes),
+            s.name,
+            s.shape
+        )
+    })
+}
 
 /// Parameters for a query or a run: from the checkpoint at `load`, the rest initialised
 /// from `seed`, with the warnings to show.
@@ -18,12 +38,9 @@ pub fn parameters(
     needed: &[RelId],
 ) -> Result<(ParamMap, Vec<String>)> {
     let Some(path) = load else {
-        return Ok((
-            nrp_sema::params::try_init_parameters(program, seed)?,
-            vec![],
-        ));
+        return Ok((init(program, seed)?, vec![]));
     };
-    let loaded = nrp_sema::params::load_parameters(program, std::path::Path::new(path), seed)?;
+    let loaded = nrp_params::load_parameters(init(program, seed)?, std::path::Path::new(path))?;
     let mut warnings = vec![];
     if !loaded.ignored.is_empty() {
         warnings.push(format!(

@@ -227,7 +227,7 @@ impl Session {
     /// Every parameter of `program`: the session's value where it has one of that shape,
     /// else initialised from the seed (in program order, as for one text).
     fn values_for(&self, program: &Program) -> Result<ParamMap> {
-        let mut values = nrp_sema::params::try_init_parameters(program, self.options.seed)?;
+        let mut values = crate::params::init(program, self.options.seed)?;
         for (name, t) in values.iter_mut() {
             if let Some(old) = self.params.get(name)
                 && old.shape == t.shape
