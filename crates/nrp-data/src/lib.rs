@@ -13,6 +13,7 @@
 //! projection order and array embeddings in `bind`.
 
 mod bind;
+mod catalogue;
 mod csv;
 pub mod memory;
 mod sqlite;
@@ -20,6 +21,7 @@ mod table;
 pub mod value;
 
 pub use bind::BoundRelation;
+pub use catalogue::Catalogue;
 pub use table::{Column, DataError, InvalidCell, RowRef, Table};
 pub use value::{Value, format_f32, format_float, parse_number};
 
