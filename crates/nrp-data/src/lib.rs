@@ -13,6 +13,7 @@
 //! projection order and array embeddings in `bind`.
 
 mod bind;
+mod catalogue;
 mod csv;
 pub mod memory;
 mod sqlite;
@@ -20,6 +21,7 @@ mod table;
 pub mod value;
 
 pub use bind::BoundRelation;
+pub use catalogue::Catalogue;
 pub use table::{Column, DataError, InvalidCell, RowRef, Table};
 pub use value::{Value, format_f32, format_float, parse_number};
 
@@ -65,6 +67,12 @@ impl<K: Hash + Eq, T> Cache<K, T> {
         let _ = slot.set(Ok(value));
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(key, Arc::new(slot));
+    }
+
+    /// Forgets every entry whose key `drop` selects (loaded or failed alike).
+    fn forget(&self, drop: impl Fn(&K) -> bool) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|k, _| !drop(k));
     }
 
     fn get_loaded(&self, key: &K) -> Option<Arc<T>> {
@@ -178,6 +186,19 @@ impl Database {
     /// The table names, sorted.
     pub fn table_names(&self) -> Vec<String> {
         self.names.clone()
+    }
+
+    /// Adds `table`, or replaces the table of that exact name (a file's table included:
+    /// the file is not read or written). Relations bound from the old table are forgotten,
+    /// so the next [`Database::bind`] reads the new one. The source itself is never
+    /// written: this changes what this `Database` serves.
+    pub fn set_table(&mut self, table: Table) {
+        let name = table.name.clone();
+        self.bindings.forget(|(t, _, _)| *t == name);
+        if let Err(i) = self.names.binary_search(&name) {
+            self.names.insert(i, name.clone());
+        }
+        self.tables.insert(name, Arc::new(table));
     }
 
     /// The table a relation name denotes (§6): the exact name, else the unique table whose
@@ -301,6 +322,21 @@ fn csv_tables(dir: &Path) -> Result<Vec<String>, DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_table_adds_and_replaces_and_rebinds() {
+        let t = |rows: &[i64]| {
+            Table::new("T", vec!["a".into()], vec![Column::Int(rows.to_vec())]).unwrap()
+        };
+        let mut db = Database::from_tables("mem", vec![t(&[1, 2])]).unwrap();
+        assert_eq!(db.bind("T", 1, false).unwrap().len(), 2);
+        db.set_table(t(&[1, 2, 3]));
+        assert_eq!(db.bind("T", 1, false).unwrap().len(), 3);
+        let u = Table::new("U", vec!["x".into()], vec![Column::Int(vec![7])]).unwrap();
+        db.set_table(u);
+        assert_eq!(db.table_names(), vec!["T".to_string(), "U".to_string()]);
+        assert_eq!(db.bind("u", 1, false).unwrap().len(), 1);
+    }
 
     #[test]
     fn database_is_send_and_sync() {

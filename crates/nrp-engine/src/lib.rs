@@ -54,13 +54,40 @@ pub struct Engine<'p> {
     pub grounding_bytes: u64,
     /// What the per-epoch tensors take.
     pub epoch_memory: plan::EpochMemory,
+    /// The options it was built with (training reads `profile`).
+    pub options: EngineOptions,
+}
+
+/// How an engine is built and trains, beyond the program and the data: the rewrites to
+/// skip and the diagnostics to print. The library reads no environment variable; the
+/// command line fills this from `NRP_DISABLE_RULES`, `NRP_TRACE` and `NRP_PROFILE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Rewrites to skip: names of [`plan::rules::ORDER`] and of
+    /// [`plan::rules::OTHER_RULES`] (`eliminate`), as [`plan::rules::parse_disabled`] reads
+    /// them. Every rewrite is an optimisation: results stay the same without it.
+    pub disabled_rules: Vec<&'static str>,
+    /// Stage timings (and resident memory) on stderr while the engine is built.
+    pub trace: bool,
+    /// Times every plan node while training and prints the `n` most expensive at the end
+    /// of each fit (stderr).
+    pub profile: Option<usize>,
+}
+
+impl EngineOptions {
+    /// Whether the rewrite `name` is switched off.
+    pub fn disabled(&self, name: &str) -> bool {
+        self.disabled_rules.contains(&name)
+    }
 }
 
 /// The program as the engine grounds it: acyclic sums pushed down into intermediate
-/// relations (`eliminate`) unless `NRP_DISABLE_RULES` names `eliminate`.
-pub fn grounded_program(program: &Program) -> std::borrow::Cow<'_, Program> {
-    let disabled = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
-    if disabled.split(',').any(|r| r.trim() == "eliminate") {
+/// relations (`eliminate`) unless `options` disable `eliminate`.
+pub fn grounded_program<'p>(
+    program: &'p Program,
+    options: &EngineOptions,
+) -> std::borrow::Cow<'p, Program> {
+    if options.disabled("eliminate") {
         std::borrow::Cow::Borrowed(program)
     } else {
         std::borrow::Cow::Owned(eliminate::eliminate(program))
@@ -111,8 +138,19 @@ impl<'p> Engine<'p> {
         rels: &[RelId],
         budget: u64,
     ) -> Result<Engine<'p>, Diagnostic> {
-        Engine::build(program, rels, budget, |p, needed| {
-            Ground::inputs(p, db, needed)
+        Engine::with_options(program, db, rels, budget, &EngineOptions::default())
+    }
+
+    /// [`Engine::with_budget`] with [`EngineOptions`] (rewrites to skip, tracing).
+    pub fn with_options(
+        program: &'p Program,
+        db: &Database,
+        rels: &[RelId],
+        budget: u64,
+        options: &EngineOptions,
+    ) -> Result<Engine<'p>, Diagnostic> {
+        Engine::build(program, rels, budget, options, |p, needed| {
+            Ground::inputs_traced(p, db, needed, options.trace)
         })
     }
 
@@ -124,12 +162,14 @@ impl<'p> Engine<'p> {
         db: Database,
         rels: &[RelId],
         budget: u64,
+        options: &EngineOptions,
     ) -> Result<Engine<'p>, Diagnostic> {
-        Engine::build(program, rels, budget, move |p, needed| {
-            let inputs = Ground::inputs(p, &db, needed);
+        let on = options.trace;
+        Engine::build(program, rels, budget, options, move |p, needed| {
+            let inputs = Ground::inputs_traced(p, &db, needed, on);
             let mut t = Instant::now();
             drop(db);
-            trace("  free the tables", &mut t);
+            trace(on, "  free the tables", &mut t);
             inputs
         })
     }
@@ -138,24 +178,26 @@ impl<'p> Engine<'p> {
         program: &'p Program,
         rels: &[RelId],
         budget: u64,
+        options: &EngineOptions,
         read: impl FnOnce(&Program, &[RelId]) -> Result<Ground, Diagnostic>,
     ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let mut t = Instant::now();
-        let program = grounded_program(program);
+        let on = options.trace;
+        let program = grounded_program(program, options);
         let needed = program.closure(rels);
         let mut ground = read(&program, &needed)?;
         ground.budget = budget;
         ground.derive(&program, &needed)?;
         let grounding_bytes = ground.held();
-        trace("ground", &mut t);
+        trace(on, "ground", &mut t);
         // Embeddings are planned only where read: a relation needed for its content alone
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
         let mut plan = plan::build(&program, &mut ground, &embedded)?;
-        trace("build plan", &mut t);
-        plan::rules::optimize(&mut plan, &program, &ground, rels)?;
+        trace(on, "build plan", &mut t);
+        plan::rules::optimize(&mut plan, &program, &ground, rels, options)?;
         t = Instant::now(); // each rewrite traced its own time
         let training = program
             .statements
@@ -165,7 +207,7 @@ impl<'p> Engine<'p> {
         let epoch_memory = plan::check_epoch_memory(&plan, &program, &targets, training, budget)?;
         ground.release_planned();
         return_free_memory();
-        trace("free match lists and input embeddings", &mut t);
+        trace(on, "free match lists and input embeddings", &mut t);
         Ok(Engine {
             program,
             ground,
@@ -175,6 +217,7 @@ impl<'p> Engine<'p> {
             budget,
             grounding_bytes,
             epoch_memory,
+            options: options.clone(),
         })
     }
 
@@ -362,9 +405,10 @@ impl<'p> Engine<'p> {
     }
 }
 
-/// Stage timings on stderr when `NRP_TRACE` is set (a profiling aid; restarts the clock).
-pub fn trace(what: &str, t: &mut Instant) {
-    if std::env::var_os("NRP_TRACE").is_some() {
+/// Stage timings on stderr when `on` ([`EngineOptions::trace`]; a profiling aid; restarts
+/// the clock).
+pub fn trace(on: bool, what: &str, t: &mut Instant) {
+    if on {
         // Resident and peak memory (Linux), to see which stage holds what.
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let kb = |key: &str| {

@@ -219,10 +219,8 @@ pub fn fit_with(
     let mut pool: BufferPool<f32> = BufferPool::new();
     let started = Instant::now();
     let mut latest: Vec<(String, f64)> = vec![];
-    // `NRP_PROFILE=N`: time every plan node, print the N most expensive at the end.
-    let profile_top = std::env::var("NRP_PROFILE")
-        .ok()
-        .map(|v| v.parse::<usize>().unwrap_or(30));
+    // `profile = Some(n)`: time every plan node, print the n most expensive at the end.
+    let profile_top = engine.options.profile;
     let mut profile = profile_top.map(|_| exec::Profile::default());
     // Dropout masks of a resumed fit continue where the interrupted run's would have.
     if let Some(counter) = start.rng_counter {

@@ -151,7 +151,7 @@ fn gradcheck(text: &str) -> (usize, usize) {
     let db = db();
     let program = program(text, &db);
     let loss = program.relation("Loss").expect("a relation `Loss`");
-    let params = nrp_sema::params::init_parameters(&program, 7);
+    let params = nrp_params::init_parameters(&program.parameters(), 7).unwrap();
     assert!(!params.is_empty(), "the program has parameters");
     let (value, grads) = engine_gradients(&program, &db, &params, loss);
     let center = reference_loss(&program, &db, &params, loss);
@@ -455,7 +455,7 @@ fn dropout_is_the_identity_in_evaluation() {
         "H(v; Dropout(0.5)(x)) :- X(v; x) .\nG(v; x) :- X(v; x) .",
         &db,
     );
-    let params = nrp_sema::params::init_parameters(&program, 0);
+    let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
     let (h, g) = (
         program.relation("H").unwrap(),
         program.relation("G").unwrap(),
@@ -485,7 +485,7 @@ fn dropout_in_training_scales_kept_entries() {
     ] {
         let program = program(text, &db);
         let loss = program.relation("Loss").unwrap();
-        let params = nrp_sema::params::init_parameters(&program, 3);
+        let params = nrp_params::init_parameters(&program.parameters(), 3).unwrap();
         let engine = Engine::new(&program, &db, &[loss]).unwrap();
         let p_set = Params::new(&program, &params);
         let cpu = Cpu::new(1).unwrap();

@@ -44,7 +44,7 @@ fn graph(n: usize, p: f64, seed: u64) -> (Database, Vec<Vec<bool>>) {
 /// Engine and reference agree on every user relation of `text`; returns the engine's facts.
 fn agree(db: &Database, text: &str) -> Vec<nrp_engine::Output> {
     let program = program(text, db);
-    let params = nrp_sema::params::init_parameters(&program, 0);
+    let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
     let cpu = Cpu::new(2).unwrap();
     let rels: Vec<usize> = (0..program.relations.len())
         .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())

@@ -10,7 +10,7 @@ use nrp_data::Table;
 fn agree(tables: Vec<Table>, text: &str) {
     let db = database(tables);
     let program = program(text, &db);
-    let params = nrp_sema::params::init_parameters(&program, 0);
+    let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
     let cpu = nrp_tensor::Cpu::new(1).unwrap();
     let rels: Vec<usize> = (0..program.relations.len())
         .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())
@@ -121,7 +121,7 @@ fn layer_norm_of_a_constant_row_is_its_bias() {
     let db = database(vec![table("T", &["v"], &[&["1"], &["22"], &["3"]])]);
     let text = "N(v; LayerNorm(3)(tanh([v, v, v]))) :- T(v) .\nM(v; LayerNorm(3)([v, v, v] * 0.7)) :- T(v) .";
     let program = program(text, &db);
-    let params = nrp_sema::params::init_parameters(&program, 0);
+    let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
     let rels = [
         program.relation("N").unwrap(),
         program.relation("M").unwrap(),
@@ -175,7 +175,7 @@ fn long_sums_are_accurate() {
     let db = database(vec![t]);
     let text = "S(; sum(x)) :- V(_; x) .\nM(; mean(x * x)) :- V(_; x) .";
     let program = program(text, &db);
-    let params = nrp_sema::params::init_parameters(&program, 0);
+    let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
     let rels = [
         program.relation("S").unwrap(),
         program.relation("M").unwrap(),

@@ -82,7 +82,7 @@ fn fit(text: &str) -> Run {
     let mut rels = vec![loss];
     rels.extend(&metrics);
     let engine = Engine::new(&program, &db, &rels).unwrap_or_else(|d| panic!("{}", d.message));
-    let values = nrp_sema::params::init_parameters(&program, 1);
+    let values = nrp_params::init_parameters(&program.parameters(), 1).unwrap();
     let mut params = Params::new(&program, &values);
     let cpu = Cpu::new(2).unwrap();
     let loss_of = |params: &Params| train::scalars(&engine, &cpu, params, &[loss]).unwrap()[0].1;

@@ -1,8 +1,8 @@
-//! The random differential test with every optimisation off (`NRP_DISABLE_RULES=all,eliminate`: no
-//! aggregation push-down before grounding, no plan rewrite): the plain lowering of the core
-//! rules must agree with the reference as well, so that a rewrite never hides a bug in it
-//! and the rules stay optional. A separate test binary, since the variable is read by every
-//! `Engine::new` in the process.
+//! The random differential test with every optimisation off (disabled rules `all,eliminate`:
+//! no aggregation push-down before grounding, no plan rewrite): the plain lowering of the
+//! core rules must agree with the reference as well, so that a rewrite never hides a bug in
+//! it and the rules stay optional. A separate test binary, since the options are set once
+//! for every engine its shared helpers build.
 
 mod common;
 
@@ -11,9 +11,10 @@ use nrp_tensor::Cpu;
 
 #[test]
 fn unoptimised_engine_agrees_with_reference_on_random_programs() {
-    // SAFETY: set before any other thread of this test binary reads the environment (the
-    // only test here, and it starts no thread before this line).
-    unsafe { std::env::set_var("NRP_DISABLE_RULES", "all,eliminate") };
+    common::set_options(nrp_engine::EngineOptions {
+        disabled_rules: nrp_engine::plan::rules::parse_disabled("all,eliminate").unwrap(),
+        ..Default::default()
+    });
     let cpu = Cpu::new(2).unwrap();
     let (start, cases) = match env_u64("NRP_PROP_SEED") {
         Some(seed) => (seed, 1),

@@ -11,7 +11,7 @@
 //! with single-quoted strings and keeps duplicate rows: see docs/RELANN_STRUCTURE.md §3.)
 
 use crate::value::{Lookup, eval};
-use nrp_data::{Database, Value};
+use nrp_data::{Catalogue, Value};
 use nrp_syntax::Diagnostic;
 use nrp_syntax::ast::{Atom, BoundedSet, CmpOp, Expr, ExprKind, Filter, Term};
 use std::collections::HashSet;
@@ -52,7 +52,7 @@ impl Lookup for WithRow<'_> {
 pub fn bindings(
     set: &BoundedSet,
     names: &dyn Lookup,
-    db: Option<&Database>,
+    db: Option<&dyn Catalogue>,
 ) -> Result<Bindings, Diagnostic> {
     let mut b = Bindings {
         vars: vec![],
@@ -135,7 +135,7 @@ pub fn bindings(
 }
 
 /// Joins the rows of the guard table `g` into the bindings.
-fn guard(b: &mut Bindings, g: &Atom, db: Option<&Database>) -> Result<(), Diagnostic> {
+fn guard(b: &mut Bindings, g: &Atom, db: Option<&dyn Catalogue>) -> Result<(), Diagnostic> {
     let name = &g.name.name;
     if !g.targs.is_empty() || g.call.is_some() || g.emb.is_some() {
         return Err(Diagnostic::error(
@@ -153,7 +153,7 @@ fn guard(b: &mut Bindings, g: &Atom, db: Option<&Database>) -> Result<(), Diagno
         .with_note("give the database (`--db`) to expand the program"));
     };
     let table = match db.resolve(name) {
-        Ok(Some(t)) => db.table(&t),
+        Ok(Some(t)) => db.guard_rows(&t),
         Ok(None) => {
             return Err(Diagnostic::error(
                 format!("the guard `{name}` of a bounded set must be a table of the database"),

@@ -35,7 +35,7 @@ fn meta_db() -> Database {
 fn render(text: &str, db: Option<&Database>, options: &Options) -> String {
     let src = Source::new("p.nrp", text);
     let program = parse(text).unwrap_or_else(|d| panic!("{}", d.render(&src)));
-    match expand(&program, db, options) {
+    match expand(&program, db.map(|d| d as &dyn nrp_data::Catalogue), options) {
         Ok(x) => {
             let mut out = print_program(&x.program);
             if !x.instances.is_empty() {

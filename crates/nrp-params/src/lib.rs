@@ -18,11 +18,13 @@
 //! The crate has no dependencies and never panics on bad input.
 
 mod checkpoint;
+mod init;
 pub mod json;
 mod rng;
 mod safetensors;
 
 pub use checkpoint::{Checkpoint, FitProgress, OPTIMIZER_PREFIX, resolve_save_target};
+pub use init::{Loaded, ParamSpec, init_parameters, load_parameters};
 pub use rng::{CpuCapability, TorchRng};
 pub use safetensors::{
     bf16_to_f32, f16_to_f32, parse_safetensors, read_safetensors, read_safetensors_bytes,

@@ -579,7 +579,7 @@ mod tests {
         let ast = nrp_syntax::parse(text).unwrap();
         let program = nrp_sema::check(&ast, Some(&db)).unwrap();
         let id = program.relation(rel).unwrap();
-        let params = nrp_sema::params::init_parameters(&program, 0);
+        let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
         evaluate(&program, &db, &params, &[id]).unwrap()[id]
             .clone()
             .unwrap()
@@ -601,7 +601,7 @@ mod tests {
         let ast = nrp_syntax::parse("H(k; OneHot(3)(x)) :- T(k; x) .").unwrap();
         let program = nrp_sema::check(&ast, Some(&db)).unwrap();
         let id = program.relation("H").unwrap();
-        let params = nrp_sema::params::init_parameters(&program, 0);
+        let params = nrp_params::init_parameters(&program.parameters(), 0).unwrap();
         let e = evaluate(&program, &db, &params, &[id]).unwrap_err();
         assert_eq!(
             e.message,

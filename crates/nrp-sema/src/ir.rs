@@ -632,12 +632,7 @@ pub enum ModuleKind {
     NLLLoss,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamSpec {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub init: nrp_params::Init,
-}
+pub use nrp_params::ParamSpec;
 
 impl ModuleKind {
     /// Applied value by value: the output has the input's shape (any shape).

@@ -17,7 +17,7 @@ pub mod shape;
 pub use ir::*;
 
 use lower::{LoweredRule, Lowerer};
-use nrp_data::Database;
+use nrp_data::{Catalogue, Database};
 use nrp_syntax::ast;
 use nrp_syntax::{Diagnostic, Span};
 
@@ -55,6 +55,16 @@ pub fn check_with(
     db: Option<&Database>,
     options: &CheckOptions,
 ) -> Result<Program, Diagnostic> {
+    check_catalogue(program, db.map(|d| d as &dyn Catalogue), options)
+}
+
+/// [`check_with`] against any [`Catalogue`] of table schemas (sema sees a database only
+/// through it).
+pub fn check_catalogue(
+    program: &ast::Program,
+    db: Option<&dyn Catalogue>,
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
     check_lowerer(program, Lowerer::new(db), options)
 }
 
@@ -73,6 +83,16 @@ pub fn check_targets(
 pub fn check_targets_with(
     program: &ast::Program,
     db: &Database,
+    targets: &[&str],
+    options: &CheckOptions,
+) -> Result<Program, Diagnostic> {
+    check_targets_catalogue(program, db, targets, options)
+}
+
+/// [`check_targets_with`] against any [`Catalogue`].
+pub fn check_targets_catalogue(
+    program: &ast::Program,
+    db: &dyn Catalogue,
     targets: &[&str],
     options: &CheckOptions,
 ) -> Result<Program, Diagnostic> {
@@ -258,7 +278,7 @@ fn statement_rule(s: &ast::Statement) -> Option<&ast::Rule> {
 fn check_recursion(
     relations: &[Relation],
     rules: &[(RelId, LoweredRule)],
-    db: Option<&Database>,
+    db: Option<&dyn Catalogue>,
 ) -> Result<(), Diagnostic> {
     let n = relations.len();
     let mut deps: Vec<Vec<(RelId, Span)>> = vec![vec![]; n];

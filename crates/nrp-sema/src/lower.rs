@@ -4,7 +4,7 @@
 
 use crate::catalogue::{self, CtorArg};
 use crate::ir::*;
-use nrp_data::{Database, Value};
+use nrp_data::{Catalogue, Value};
 use nrp_syntax::ast::{self, ExprKind as AK};
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
@@ -79,7 +79,7 @@ struct Scope<'s> {
 }
 
 pub(crate) struct Lowerer<'a> {
-    pub db: Option<&'a Database>,
+    pub db: Option<&'a dyn Catalogue>,
     /// When set, only these relation names are bound against `db` (see `check_targets`).
     pub bind_only: Option<std::collections::BTreeSet<String>>,
     names: HashMap<String, Named>,
@@ -138,7 +138,7 @@ fn expr(kind: ExprKind, span: Span) -> Expr {
 }
 
 impl<'a> Lowerer<'a> {
-    pub fn new(db: Option<&'a Database>) -> Self {
+    pub fn new(db: Option<&'a dyn Catalogue>) -> Self {
         let mut names = HashMap::new();
         names.insert("True".to_string(), Named::Const(1.0));
         names.insert("False".to_string(), Named::Const(0.0));
@@ -412,10 +412,10 @@ impl<'a> Lowerer<'a> {
         }
         let dim = match (db, &table) {
             (Some(db), Some(t)) => {
-                let bound = db
-                    .bind(t, a.terms.len(), embedding)
+                let dim = db
+                    .embedding_dim(t, a.terms.len(), embedding)
                     .map_err(|e| Diagnostic::error(e.message, a.span))?;
-                Some(bound.dim)
+                Some(dim)
             }
             _ if !embedding => Some(0),
             _ => None,

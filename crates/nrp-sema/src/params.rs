@@ -1,43 +1,10 @@
-//! The learnable parameters of a program: initialised as PyTorch would from a seed, or
-//! loaded from a safetensors checkpoint (names and shapes of LANGUAGE.md §3, §7).
+//! The sizes of a program's learnable parameters against the memory budget, and which
+//! modules a `?fit` trains. Creating and loading the parameters is not sema's job: see
+//! `nrp_params::init_parameters` and `nrp_session::params`.
 
-use crate::ir::{Module, ModuleId, Program, RelId, RelKind, Relation};
+use crate::ir::{Module, ModuleId, RelId, RelKind, Relation};
 use nrp_data::memory::{format_bytes, format_bytes_f64};
-use nrp_params::{ParamMap, TorchRng, read_safetensors, try_init_tensor};
 use nrp_syntax::Diagnostic;
-use std::path::Path;
-
-/// Every parameter, initialised in module construction order from one generator seeded
-/// like `torch.manual_seed(seed)` (so `nn.Linear` built in the same order agrees bit for bit).
-/// Panics where [`try_init_parameters`] fails (tests; the command line uses that one).
-pub fn init_parameters(program: &Program, seed: u64) -> ParamMap {
-    try_init_parameters(program, seed).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// [`init_parameters`], or an error when a tensor's memory cannot be allocated.
-pub fn try_init_parameters(program: &Program, seed: u64) -> Result<ParamMap, String> {
-    let mut rng = TorchRng::new(seed);
-    program
-        .parameters()
-        .into_iter()
-        .map(|s| {
-            try_init_tensor(&mut rng, &s.shape, &s.init)
-                .map(|t| (s.name.clone(), t))
-                .map_err(|_| {
-                    let bytes = s
-                        .shape
-                        .iter()
-                        .fold(PARAM_BYTES as f64, |b, &d| b * d as f64);
-                    format!(
-                        "out of memory: cannot allocate {} for the parameter `{}` {:?}",
-                        format_bytes_f64(bytes),
-                        s.name,
-                        s.shape
-                    )
-                })
-        })
-        .collect()
-}
 
 /// Bytes of one parameter (float32).
 pub const PARAM_BYTES: u128 = 4;
@@ -149,43 +116,4 @@ pub fn check_sizes(modules: &[Module], trained: &[bool], limit: u64) -> Result<u
         }
     }
     Ok(total)
-}
-
-/// Parameters from a checkpoint, the rest initialised from `seed`.
-pub struct Loaded {
-    pub params: ParamMap,
-    /// Parameters the file did not give (initialised from the seed).
-    pub initialised: Vec<String>,
-    /// Tensors in the file that no module of the program owns.
-    pub ignored: Vec<String>,
-}
-
-pub fn load_parameters(program: &Program, path: &Path, seed: u64) -> Result<Loaded, String> {
-    let file = read_safetensors(path).map_err(|e| e.message)?;
-    let mut params = try_init_parameters(program, seed)?;
-    let mut initialised = vec![];
-    for (name, tensor) in params.iter_mut() {
-        match file.get(name) {
-            Some(t) if t.shape == tensor.shape => *tensor = t.clone(),
-            Some(t) => {
-                return Err(format!(
-                    "{}: tensor `{name}` has shape {:?}, but the program's `{name}` has shape {:?}",
-                    path.display(),
-                    t.shape,
-                    tensor.shape
-                ));
-            }
-            None => initialised.push(name.clone()),
-        }
-    }
-    let ignored = file
-        .keys()
-        .filter(|k| !params.contains_key(*k) && !k.starts_with(nrp_params::OPTIMIZER_PREFIX))
-        .cloned()
-        .collect();
-    Ok(Loaded {
-        params,
-        initialised,
-        ignored,
-    })
 }

@@ -496,3 +496,48 @@ fn head_variables_around_an_aggregation() {
           = note: the aggregation projects the other body variables out; encode them inside it
     "#]].assert_eq(&error("H(v; sum(z) + [w]) :- A(v; z), B(w) ."));
 }
+
+/// Sema sees a database only through `nrp_data::Catalogue`: a catalogue of schemas that
+/// holds no rows is enough to check a program with every dimension known.
+#[test]
+fn a_catalogue_of_schemas_without_rows_checks_a_program() {
+    struct Schemas;
+    impl nrp_data::Catalogue for Schemas {
+        fn describe(&self) -> String {
+            "schemas".into()
+        }
+        fn table_names(&self) -> Vec<String> {
+            vec!["Feat".into(), "Link".into()]
+        }
+        fn resolve(&self, r: &str) -> Result<Option<String>, nrp_data::DataError> {
+            Ok(self.table_names().into_iter().find(|t| t == r))
+        }
+        fn embedding_dim(
+            &self,
+            table: &str,
+            terms: usize,
+            embedding: bool,
+        ) -> Result<usize, nrp_data::DataError> {
+            match (table, embedding) {
+                (_, false) => Ok(0),
+                ("Feat", true) if terms == 1 => Ok(8),
+                _ => Err(nrp_data::DataError::new(format!("{table}: no embedding"))),
+            }
+        }
+        fn guard_rows(
+            &self,
+            table: &str,
+        ) -> Result<std::sync::Arc<nrp_data::Table>, nrp_data::DataError> {
+            Err(nrp_data::DataError::new(format!("{table}: no rows here")))
+        }
+    }
+    let text = "H(v; sum(Linear(8, 4)(x))) :- Link(u, v), Feat(u; x) .";
+    let ast = parse(text).unwrap();
+    let p = nrp_sema::check_catalogue(&ast, Some(&Schemas), &Default::default())
+        .unwrap_or_else(|d| panic!("{}", d.render(&Source::new("t.nrp", text))));
+    let h = &p.relations[p.relation("H").unwrap()];
+    assert_eq!(h.dim, Some(4));
+    let bad = parse("H(v; z) :- Link(v; z) .").unwrap();
+    let e = nrp_sema::check_catalogue(&bad, Some(&Schemas), &Default::default()).unwrap_err();
+    assert_eq!(e.message, "Link: no embedding");
+}

@@ -32,11 +32,18 @@ impl Span {
 }
 
 /// A program text with its name (the path shown in messages).
+///
+/// A source may be made of several named parts ([`Source::concat`]: the texts a library
+/// session was given one after the other); a location then names the part and counts lines
+/// from its start.
 #[derive(Clone, Debug)]
 pub struct Source {
+    /// The name of a message without a location (the last part's).
     pub name: String,
     pub text: String,
     line_starts: Vec<usize>,
+    /// Every part, for a concatenation: (byte offset, 0-based line where it starts, name).
+    parts: Vec<(usize, usize, String)>,
 }
 
 impl Source {
@@ -48,17 +55,55 @@ impl Source {
             name: name.into(),
             text,
             line_starts,
+            parts: vec![],
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset. A byte-order mark at the
-    /// start of the text is not a column.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    /// One source of several named texts, each starting on a line of its own; returns it
+    /// with the byte offset where each text starts (add it to the spans of a text parsed on
+    /// its own: `ast::Program::for_each_span`). Locations name the part and count its
+    /// lines from 1. No parts: an empty source named `<empty>`.
+    pub fn concat(parts: &[(&str, &str)]) -> (Source, Vec<usize>) {
+        let mut text = String::new();
+        let mut offsets = vec![];
+        let mut starts = vec![];
+        for (name, part) in parts {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            offsets.push(text.len());
+            starts.push((text.len(), text.matches('\n').count(), name.to_string()));
+            text.push_str(part);
+        }
+        let name = parts.last().map_or("<empty>", |p| p.0);
+        let mut source = Source::new(name, text);
+        source.parts = starts;
+        (source, offsets)
+    }
+
+    /// The part of a byte offset: its name and its first line (0-based, of the whole text).
+    fn part(&self, offset: usize) -> (&str, usize) {
+        match self.parts.partition_point(|p| p.0 <= offset) {
+            0 => (self.name.as_str(), 0),
+            i => (self.parts[i - 1].2.as_str(), self.parts[i - 1].1),
+        }
+    }
+
+    /// 0-based line of the whole text, and 1-based column (in characters).
+    fn global_line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line] + self.bom_len(line);
         let col = self.text[start.min(offset)..offset].chars().count();
-        (line + 1, col + 1)
+        (line, col + 1)
+    }
+
+    /// 1-based line (in its part) and column (in characters) of a byte offset. A
+    /// byte-order mark at the start of the text is not a column.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let (line, col) = self.global_line_col(offset);
+        let (_, first) = self.part(offset);
+        (line - first + 1, col)
     }
 
     /// The length of the byte-order mark that starts 0-based `line` (only the first).
@@ -73,9 +118,10 @@ impl Source {
     /// `name:line:col` of a byte offset.
     pub fn location(&self, offset: usize) -> String {
         let (l, c) = self.line_col(offset);
-        format!("{}:{l}:{c}", self.name)
+        format!("{}:{l}:{c}", self.part(offset).0)
     }
 
+    /// The text of a 1-based line of the whole text.
     fn line_text(&self, line: usize) -> &str {
         let start = self.line_starts[line - 1] + self.bom_len(line - 1);
         let end = self
@@ -229,15 +275,18 @@ impl Diagnostic {
             return out;
         };
         let (line, col) = src.line_col(span.start);
+        let (global, _) = src.global_line_col(span.start);
         out.push_str(&format!(
             "{}:{line}:{col}: {kind}: {}\n",
-            src.name, self.message
+            src.part(span.start).0,
+            self.message
         ));
-        let text = src.line_text(line);
+        let text = src.line_text(global + 1);
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
         // Caret under the span, clipped to the first line of a multi-line span.
-        let (end_line, end_col) = src.line_col(span.end);
+        let (end_global, end_col) = src.global_line_col(span.end);
+        let end_line = end_global + line - global;
         let line_chars = text.chars().count();
         let last = if end_line == line {
             end_col.max(col + 1)
@@ -279,6 +328,25 @@ mod tests {
         assert_eq!(src.line_col(3), (2, 1));
         assert_eq!(src.line_col(7), (2, 4)); // 'd' after a 2-byte char
         assert_eq!(src.line_col(100), (3, 1));
+    }
+
+    #[test]
+    fn a_concatenation_locates_in_its_parts() {
+        let (src, offsets) = Source::concat(&[
+            ("<run 1>", "x = 1 .\ny = 2 ."),
+            ("<run 2>", "\nH(v) :- Foo(v) .\n"),
+        ]);
+        assert_eq!(offsets, vec![0, 16]);
+        assert_eq!(src.name, "<run 2>");
+        assert_eq!(src.location(8), "<run 1>:2:1");
+        let d = Diagnostic::error("unknown relation `Foo`", Span::new(16 + 9, 16 + 12));
+        expect_test::expect![[r#"
+            <run 2>:2:9: error: unknown relation `Foo`
+              |
+            2 | H(v) :- Foo(v) .
+              |         ^^^
+        "#]]
+        .assert_eq(&d.render(&src));
     }
 
     #[test]

@@ -26,13 +26,6 @@ impl Format {
     }
 }
 
-/// `--accept` (LANGUAGE.md §3 "Gated output"): a strictly positive minimum coordinate, so
-/// every coordinate `> 0` — a `nan` coordinate is not positive, as `x.min() > 0` is false in
-/// PyTorch — and every tuple of dimension 0.
-pub fn accepted(mut e: impl Iterator<Item = f64>) -> bool {
-    e.all(|x| x > 0.0)
-}
-
 pub fn header(arity: usize, dim: usize) -> Vec<String> {
     (0..arity)
         .map(|i| format!("c{i}"))
@@ -142,7 +135,7 @@ mod tests {
 
     #[test]
     fn accept_needs_every_coordinate_positive() {
-        let ok = |v: &[f64]| accepted(v.iter().copied());
+        let ok = |v: &[f64]| nrp_session::program::accepted(v.iter().copied());
         assert!(ok(&[]));
         assert!(ok(&[0.5, 2.0]));
         assert!(!ok(&[0.5, 0.0]));

@@ -84,6 +84,8 @@ pub struct Ground {
     /// Bytes held by the input relations and the match lists grounded so far (as
     /// `estimate::bytes_per_match` counts them).
     held: AtomicU64,
+    /// Stage timings on stderr ([`crate::EngineOptions::trace`]).
+    pub trace: bool,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -104,6 +106,16 @@ impl Ground {
     /// Reads the input relations that `needed` depends on (interned, sorted): after this
     /// the database is no longer read, and a caller that owns it can free its tables.
     pub fn inputs(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
+        Ground::inputs_traced(program, db, needed, false)
+    }
+
+    /// [`Ground::inputs`], timing its stages on stderr when `trace`.
+    pub fn inputs_traced(
+        program: &Program,
+        db: &Database,
+        needed: &[RelId],
+        trace: bool,
+    ) -> R<Ground> {
         let n = program.relations.len();
         let mut g = Ground {
             dict: Dict::default(),
@@ -112,6 +124,7 @@ impl Ground {
             input_embeddings: vec![None; n],
             budget: u64::MAX,
             held: AtomicU64::new(0),
+            trace,
         };
         // Inputs first, then every constant of the rules, then content ranks: from here on
         // comparing two values is comparing two integers.
@@ -144,16 +157,16 @@ impl Ground {
                 g.intern_constants(rule);
             }
         }
-        crate::trace("  intern inputs", &mut t);
+        crate::trace(trace, "  intern inputs", &mut t);
         g.dict.freeze();
-        crate::trace("  rank values", &mut t);
+        crate::trace(trace, "  rank values", &mut t);
         let mut held = 0u64;
         for (rel, bound) in inputs.into_iter().zip(loaded) {
             g.sort_input(rel, &bound);
             held += 4 * (bound.len() * (bound.arity + bound.dim)) as u64;
         }
         g.held = AtomicU64::new(held);
-        crate::trace("  sort inputs", &mut t);
+        crate::trace(trace, "  sort inputs", &mut t);
         Ok(g)
     }
 
@@ -213,7 +226,7 @@ impl Ground {
                 .iter()
                 .map(|&(r, _)| &*program.relations[r].name)
                 .collect();
-            crate::trace(&format!("  rules {}", names.join(", ")), &mut t);
+            crate::trace(self.trace, &format!("  rules {}", names.join(", ")), &mut t);
         }
         Ok(())
     }

@@ -1206,7 +1206,7 @@ pub fn check_case(case: &Case, cpu: &Cpu) -> Outcome {
         Err(d) => return Outcome::Rejected(d.message),
     };
     let seed = case.stmts.len() as u64;
-    let params = nrp_sema::params::init_parameters(&program, seed);
+    let params = nrp_params::init_parameters(&program.parameters(), seed).unwrap();
     let targets: Vec<usize> = (0..program.relations.len())
         .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())
         .collect();
@@ -1308,7 +1308,7 @@ pub fn check_gradients(
     let Ok(program) = nrp_sema::check(&ast, Some(&db)) else {
         return Ok(0);
     };
-    let params = nrp_sema::params::init_parameters(&program, 3);
+    let params = nrp_params::init_parameters(&program.parameters(), 3).unwrap();
     let mut checked = 0;
     for loss in 0..program.relations.len() {
         let r = &program.relations[loss];
@@ -1450,7 +1450,9 @@ pub fn engine_gradients(
     loss: usize,
     cpu: &Cpu,
 ) -> Result<Vec<(String, Vec<f64>)>, String> {
-    let engine = nrp_engine::Engine::new(program, db, &[loss]).map_err(|d| d.message)?;
+    let engine =
+        nrp_engine::Engine::with_options(program, db, &[loss], u64::MAX, &super::options())
+            .map_err(|d| d.message)?;
     let p = nrp_engine::Params::new(program, params);
     let mut g: nrp_tensor::Graph = nrp_tensor::Graph::new(cpu);
     g.set_training(false);

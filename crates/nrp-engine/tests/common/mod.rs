@@ -89,6 +89,32 @@ pub fn close(engine: f64, reference: f64, rtol: f64, atol: f64) -> bool {
         || (engine - reference).abs() <= atol + rtol * reference.abs()
 }
 
+/// The options every engine of this test binary is built with: what [`set_options`] gave,
+/// else the rewrites that `NRP_DISABLE_RULES` names (bench/check_rules.sh runs the suites
+/// with each rule switched off; the library itself reads no environment variable).
+pub fn options() -> nrp_engine::EngineOptions {
+    OPTIONS
+        .get_or_init(|| {
+            let spec = std::env::var("NRP_DISABLE_RULES").unwrap_or_default();
+            nrp_engine::EngineOptions {
+                disabled_rules: nrp_engine::plan::rules::parse_disabled(&spec)
+                    .unwrap_or_else(|e| panic!("NRP_DISABLE_RULES: {e}")),
+                ..Default::default()
+            }
+        })
+        .clone()
+}
+
+static OPTIONS: std::sync::OnceLock<nrp_engine::EngineOptions> = std::sync::OnceLock::new();
+
+/// Sets the options of [`options`] for this test binary (before any engine is built).
+#[allow(dead_code)]
+pub fn set_options(options: nrp_engine::EngineOptions) {
+    OPTIONS
+        .set(options)
+        .expect("set_options runs before any engine is built");
+}
+
 /// The engine's facts of several relations (evaluation mode), a panic turned into an error.
 pub fn engine_facts(
     program: &Program,
@@ -98,7 +124,8 @@ pub fn engine_facts(
     cpu: &Cpu,
 ) -> Result<Vec<nrp_engine::Output>, String> {
     catch_unwind(AssertUnwindSafe(|| {
-        let engine = Engine::new(program, db, rels).map_err(|d| d.message)?;
+        let engine =
+            Engine::with_options(program, db, rels, u64::MAX, &options()).map_err(|d| d.message)?;
         engine
             .evaluate(cpu, &Params::new(program, params), rels)
             .map_err(|d| d.message)

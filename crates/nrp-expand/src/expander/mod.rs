@@ -5,7 +5,7 @@ use crate::bounded;
 use crate::registry::{Defines, Registry, Template};
 use crate::value::{Lookup, eval, expr_of, instance_key, literal};
 use crate::{Expansion, Instance, Options, annotate};
-use nrp_data::{Database, Value};
+use nrp_data::{Catalogue, Value};
 use nrp_syntax::ast::*;
 use nrp_syntax::{Diagnostic, Span};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -47,7 +47,7 @@ struct Job<'a> {
 struct Expander<'a> {
     globals: Registry<'a>,
     consts: Env,
-    db: Option<&'a Database>,
+    db: Option<&'a dyn Catalogue>,
     options: Options,
     instances: Vec<Instance>,
     keys: HashMap<String, u32>,
@@ -79,7 +79,7 @@ impl Lookup for Names<'_> {
     }
 }
 
-pub fn expand(program: &Program, db: Option<&Database>, options: &Options) -> R<Expansion> {
+pub fn expand(program: &Program, db: Option<&dyn Catalogue>, options: &Options) -> R<Expansion> {
     let mut ex = Expander {
         globals: Registry::collect(&program.statements)?,
         consts: constants(&program.statements, &Env::new(), &Env::new()),

@@ -28,9 +28,10 @@
 //! Each rule is a function `Plan -> Plan` over the nodes reachable from the targets, with
 //! snapshot tests of the plan before and after.
 //!
-//! Every rule is an optimisation, never needed for the result: the environment variable
-//! `NRP_DISABLE_RULES=hoist,sparsify,…` (names as in [`ORDER`]; `cleanup` is the second
-//! [`gather_through`] pass, `all` skips every rule) skips the named rules, so that the
+//! Every rule is an optimisation, never needed for the result:
+//! [`crate::EngineOptions::disabled_rules`] (the command line's `NRP_DISABLE_RULES=hoist,sparsify,…`;
+//! names as in [`ORDER`]; `cleanup` is the second [`gather_through`] pass, `all` skips every
+//! rule) skips the named rules, so that the
 //! benchmark can measure each rule's own effect (bench/README.md) and tests can check that
 //! results stay the same without it. An unknown name is an error. Rules before
 //! [`sparsify`] ([`onehot_sum`], [`fold`]) may already leave constants in sparse form, and
@@ -120,15 +121,12 @@ pub const ORDER: &[(&str, Rule)] = &[
     }),
 ];
 
-/// The environment variable naming the rules to skip (comma-separated).
-pub const DISABLE_VAR: &str = "NRP_DISABLE_RULES";
-
-/// Rewrites applied outside this module that the same variable switches off (they check
-/// it themselves): `eliminate`, the aggregation push-down before grounding.
+/// Rewrites applied outside this module that the same option switches off (they check it
+/// themselves): `eliminate`, the aggregation push-down before grounding.
 pub const OTHER_RULES: &[&str] = &["eliminate"];
 
-/// The rules named in `spec` (comma- or space-separated; `all` = every rule of [`ORDER`]),
-/// or an error naming an unknown one. Names in [`OTHER_RULES`] are accepted and skipped.
+/// The rules named in `spec` (comma- or space-separated; `all` = every rule of [`ORDER`],
+/// not [`OTHER_RULES`]), or an error naming an unknown one.
 pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
     let mut out = vec![];
     for name in spec
@@ -140,11 +138,13 @@ pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
             out.extend(ORDER.iter().map(|(n, _)| *n));
         } else if let Some((n, _)) = ORDER.iter().find(|(n, _)| *n == name) {
             out.push(*n);
-        } else if !OTHER_RULES.contains(&name) {
+        } else if let Some(n) = OTHER_RULES.iter().find(|n| **n == name) {
+            out.push(*n);
+        } else {
             let mut known: Vec<&str> = ORDER.iter().map(|(n, _)| *n).collect();
             known.extend(OTHER_RULES);
             return Err(format!(
-                "{DISABLE_VAR}: unknown rule `{name}` (rules: {}, all)",
+                "unknown rule `{name}` (rules: {}, all)",
                 known.join(", ")
             ));
         }
@@ -152,19 +152,16 @@ pub fn parse_disabled(spec: &str) -> Result<Vec<&'static str>, String> {
     Ok(out)
 }
 
-/// Applies every rule to the plan of the relations `rels`, except those that
-/// `NRP_DISABLE_RULES` names.
+/// Applies every rule to the plan of the relations `rels`, except those that `options`
+/// disable.
 pub fn optimize(
     plan: &mut Plan,
     program: &Program,
     ground: &Ground,
     rels: &[RelId],
+    options: &crate::EngineOptions,
 ) -> Result<(), Diagnostic> {
-    let disabled = match std::env::var(DISABLE_VAR) {
-        Ok(spec) => parse_disabled(&spec).map_err(Diagnostic::global)?,
-        Err(_) => vec![],
-    };
-    optimize_except(plan, program, ground, rels, &disabled)
+    optimize_except(plan, program, ground, rels, &options.disabled_rules)
 }
 
 /// Applies the rules of [`ORDER`] not named in `disabled`.
@@ -183,12 +180,12 @@ pub fn optimize_except(
     let mut t = std::time::Instant::now();
     for (name, rule) in ORDER {
         if disabled.contains(name) {
-            crate::trace(&format!("{name} (disabled)"), &mut t);
+            crate::trace(ground.trace, &format!("{name} (disabled)"), &mut t);
             continue;
         }
         let targets = super::targets(plan, rels);
         rule(plan, &ctx, &targets)?;
-        crate::trace(name, &mut t);
+        crate::trace(ground.trace, name, &mut t);
     }
     if disabled.contains(&"sparsify") {
         densify_constants(plan);
@@ -238,7 +235,10 @@ mod tests {
             vec!["hoist", "sparsify"]
         );
         assert_eq!(parse_disabled("all").unwrap().len(), ORDER.len());
-        assert_eq!(parse_disabled("eliminate,fold").unwrap(), vec!["fold"]);
+        assert_eq!(
+            parse_disabled("eliminate,fold").unwrap(),
+            vec!["eliminate", "fold"]
+        );
         let e = parse_disabled("hoist,nope").unwrap_err();
         assert!(e.contains("`nope`") && e.contains("linear_pushdown"), "{e}");
     }

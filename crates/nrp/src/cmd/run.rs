@@ -2,40 +2,20 @@
 //! evaluates: zero-ary results print as `Name = value`, others go to `--out DIR/Name.csv`.
 //! With `--json` the last stdout line is one JSON object describing the run.
 
+use super::open_db;
 use crate::args::Args;
-use crate::memory::Budget;
-use crate::{
-    CodedFailure, Failure, R, backend, check_program, check_program_for, load_program, open_db,
-    output, parameters, print_stdout,
-};
+use crate::settings::{self, backend, parameters};
+use crate::{CodedFailure, Failure, R, output, print_stdout};
 use nrp_engine::train::{self, Epoch, FitReport, FitStart, Flow, median};
 use nrp_engine::{Engine, Params};
 use nrp_params::json::Value as Json;
 use nrp_params::{Checkpoint, FitProgress};
 use nrp_sema::{Program, RelId, Stmt};
+use nrp_session::program::{self, statement_relations};
 use nrp_tensor::OptimState;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
-
-/// The relations a run needs: losses, `?pred` heads and selection metrics (without the
-/// fits' relations when `no_fit`).
-pub fn statement_relations(program: &Program, no_fit: bool) -> Vec<RelId> {
-    let mut rels = vec![];
-    for s in &program.statements {
-        match s {
-            Stmt::Fit { .. } if no_fit => {}
-            Stmt::Fit { loss, params, .. } => {
-                rels.push(*loss);
-                rels.extend(params.select);
-            }
-            Stmt::Pred { rel, .. } => rels.push(*rel),
-        }
-    }
-    rels.sort_unstable();
-    rels.dedup();
-    rels
-}
 
 /// `TestAcc` → `test_acc`.
 fn snake(name: &str) -> String {
@@ -151,11 +131,11 @@ fn checkpoint(
     }
 }
 
-pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
+pub fn run(args: &Args) -> Result<(), CodedFailure> {
     let start = Instant::now();
     let mut t = Instant::now();
-    let budget = Budget::from_args(args)?;
-    let (source, ast) = load_program(&args.program)?;
+    let budget = settings::budget(args)?;
+    let (source, ast) = program::read_program(&args.program)?;
     // Every flag about weights is checked before the data is read: a bad --save path is
     // reported now, not after the training.
     let saver = Saver::new(args)?;
@@ -189,8 +169,9 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     let backend = backend(args)?;
     // Tables are read, and the program grounded below, inside the backend's pool: loading
     // uses the threads asked for, and no more.
-    let (db, program) = backend.install(|| {
+    let (db, program, options) = backend.install(|| {
         let db = open_db(args.required("db")?)?;
+        let options = settings::options(args, &budget)?;
         let program = if no_fit {
             // Evaluation only: the tables the `?pred` statements depend on.
             let preds: Vec<&str> = ast
@@ -201,15 +182,21 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
                     _ => None,
                 })
                 .collect();
-            check_program_for(&source, &ast, &db, &preds, &budget, args)?
+            program::check_for(&source, &ast, &db, &preds, &options)?
         } else {
-            check_program(&source, &ast, Some(&db), &budget, args)?
+            program::check(&source, &ast, Some(&db), &options)?
         };
-        Ok::<_, Failure>((db, program))
+        Ok::<_, Failure>((db, program, options))
     })?;
-    nrp_engine::trace("parse, check, read and bind tables", &mut t);
-    let render =
-        |d: nrp_syntax::Diagnostic| Failure(program.annotate(budget.annotate(d)).render(&source));
+    let (db, program, options) = (db, program, options);
+    nrp_engine::trace(
+        options.engine.trace,
+        "parse, check, read and bind tables",
+        &mut t,
+    );
+    let render = |d: nrp_syntax::Diagnostic| {
+        Failure::from(program::render(Some(&program), &options, &source, d))
+    };
     let seed = args.number::<u64>("seed")?.unwrap_or(0);
     let rels = statement_relations(&program, no_fit);
     let values = parameters(
@@ -225,7 +212,7 @@ pub fn cmd_run(args: &Args) -> Result<(), CodedFailure> {
     }
     // The engine holds what it needs; the tables read from the database are not kept.
     let engine = backend
-        .install(|| Engine::from_database(&program, db, &rels, budget.bytes))
+        .install(|| Engine::from_database(&program, db, &rels, budget.bytes, &options.engine))
         .map_err(render)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);

@@ -1,0 +1,26 @@
+//! `nrp explain PROGRAM --db SOURCE [--dot]`: the grounding (join orders, measured sizes)
+//! and the per-epoch tensor plan, or the plan as a Graphviz graph.
+
+use super::open_db;
+use crate::args::Args;
+use crate::{Failure, R, print_stdout, settings};
+use nrp_session::program;
+
+pub fn run(args: &Args) -> R<()> {
+    let budget = settings::budget(args)?;
+    let (source, ast) = program::read_program(&args.program)?;
+    let db = open_db(args.required("db")?)?;
+    let options = settings::options(args, &budget)?;
+    let checked = program::check(&source, &ast, Some(&db), &options)?;
+    let engine = nrp_session::session::explain_engine(&checked, &db, &options)
+        .map_err(|d| Failure::from(program::render(Some(&checked), &options, &source, d)))?;
+    if args.flag("dot") {
+        let targets = nrp_engine::plan::targets(&engine.plan, &engine.rels);
+        return print_stdout(&nrp_engine::plan::display::dot(
+            &engine.plan,
+            Some(&checked),
+            &targets,
+        ));
+    }
+    print_stdout(&format!("{}\n\n{}", source.name, engine.explain()))
+}
