@@ -137,6 +137,12 @@ pub const COMMANDS: &[Command] = &[
                 "ends stdout with one JSON line: timings, final loss, metrics",
                 "off",
             ),
+            flag(
+                "metrics",
+                Some("FILE"),
+                "writes one row per epoch (fit, epoch, loss, step_ms, metrics) as CSV, or JSON lines for .jsonl",
+                "not written",
+            ),
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],

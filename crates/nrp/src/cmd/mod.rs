@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod explain;
+mod metrics;
 pub mod query;
 pub mod run;
 

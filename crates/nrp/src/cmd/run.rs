@@ -217,7 +217,13 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);
-    let mut state = RunState::default();
+    let mut state = RunState {
+        metrics_log: args
+            .value("metrics")
+            .map(super::metrics::MetricsLog::new)
+            .transpose()?,
+        ..RunState::default()
+    };
     let outcome = run_statements(
         &program,
         &engine,
@@ -238,6 +244,17 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         Ok(()) => Ok(()),
     };
     let interrupted = crate::interrupt::requested();
+    // The curve of the epochs that ran, whatever ended the run.
+    let outcome = match (&state.metrics_log, outcome) {
+        (Some(log), Ok(())) => log.write().map_err(Failure::from),
+        (Some(log), Err(Failure(mut m))) => {
+            if let Err(e) = log.write() {
+                m.push_str(&format!("error: {e}\n"));
+            }
+            Err(Failure(m))
+        }
+        (None, o) => o,
+    };
     if outcome.is_err() || interrupted {
         // Trained weights are never lost: save what the fits produced before reporting.
         let mut msg = match outcome {
@@ -315,6 +332,8 @@ struct RunState {
     unsaved: Option<Checkpoint>,
     /// Where the latest trained weights were saved.
     saved_to: Option<String>,
+    /// `--metrics`: the epochs so far.
+    metrics_log: Option<super::metrics::MetricsLog>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -384,6 +403,11 @@ fn run_statements(
                 let mut progress = Progress::new(&program.relations[*loss].name);
                 let optimizer = train::optimizer_name(fp);
                 let mut periodic_error = None;
+                let fit_no = state.fits.len() + 1;
+                let mut log = state.metrics_log.take();
+                if let Some(log) = &mut log {
+                    log.start_fit();
+                }
                 let report = train::fit_with(
                     engine,
                     backend,
@@ -396,6 +420,9 @@ fn run_statements(
                     start,
                     &mut |e, snap| {
                         progress.epoch(e);
+                        if let Some(log) = &mut log {
+                            log.epoch(fit_no, e);
+                        }
                         if let Some(n) = saver.every
                             && e.epoch % n == 0
                             && e.epoch < e.epochs
@@ -417,8 +444,12 @@ fn run_statements(
                             Flow::Continue
                         }
                     },
-                )
-                .map_err(Stop::Error)?;
+                );
+                state.metrics_log = log;
+                let report = report.map_err(Stop::Error)?;
+                if let Some(log) = &mut state.metrics_log {
+                    log.end_fit(&report);
+                }
                 progress.finish(&report);
                 // An interrupted fit's checkpoint can be resumed: weights, optimiser state,
                 // dropout stream. A completed one (early stopping included) is plain weights,

@@ -1,0 +1,157 @@
+//! What `nrp run` writes besides its stdout: `--metrics FILE` (the training curve, one row
+//! per epoch, CSV or JSON lines).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh folder with a small regression problem: `y = 2x - 1` from a `Linear(1, 1)`,
+/// two `?fit`s (10 and 5 epochs) and a zero-ary metric, evaluated after each epoch of the
+/// first fit only.
+fn case(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nrp-run-outputs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let mut rows = String::from("k,x,y\n");
+    for k in 0..8 {
+        let x = k as f64 / 4.0;
+        rows.push_str(&format!("{k},{x},{}\n", 2.0 * x - 1.0));
+    }
+    std::fs::write(dir.join("db/P.csv"), rows).unwrap();
+    std::fs::write(
+        dir.join("program.nrp"),
+        "L = Linear(1, 1) .\n\
+         Out(k; L([x])) :- P(k, x, _) .\n\
+         Y(k; [y]) :- P(k, _, y) .\n\
+         ?fit <epochs=10, lr=0.1, eval_every=1>\n\
+         Loss(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
+         ?pred Err(; mean(abs(p - y))) :- Out(k; p), Y(k; y) .\n\
+         ?fit <epochs=5, lr=0.05>\n\
+         Loss2(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn nrp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nrp"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run nrp")
+}
+
+#[test]
+fn metrics_csv_has_a_row_per_epoch_of_every_fit() {
+    let dir = case("csv");
+    let out = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--metrics",
+            "curve.csv",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "fit,epoch,loss,step_ms,Err");
+    assert_eq!(lines.len(), 1 + 10 + 5);
+    let row = |i: usize| lines[i].split(',').collect::<Vec<_>>();
+    assert_eq!(&row(1)[..2], ["1", "1"]);
+    assert_eq!(&row(10)[..2], ["1", "10"]);
+    assert_eq!(&row(11)[..2], ["2", "1"]);
+    assert_eq!(&row(15)[..2], ["2", "5"]);
+    for i in 1..lines.len() {
+        let r = row(i);
+        assert_eq!(r.len(), 5, "{}", lines[i]);
+        assert!(r[2].parse::<f64>().unwrap().is_finite());
+        assert!(r[3].parse::<f64>().unwrap() >= 0.0);
+        // The second fit evaluates nothing: an empty cell.
+        match i {
+            1..=10 => assert!(r[4].parse::<f64>().unwrap() >= 0.0, "{}", lines[i]),
+            _ => assert_eq!(r[4], "", "{}", lines[i]),
+        }
+    }
+    // The loss falls, and the last row is the run's final loss.
+    let loss = |i: usize| row(i)[2].parse::<f64>().unwrap();
+    assert!(loss(10) < loss(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout.lines().last().unwrap();
+    let final_loss = json.split("\"final_loss\":").nth(1).unwrap();
+    let final_loss: f64 = final_loss
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((loss(15) - final_loss).abs() <= 1e-9 * final_loss.abs().max(1.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn metrics_jsonl_is_one_object_per_epoch() {
+    let dir = case("jsonl");
+    let out = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--metrics",
+            "curve.jsonl",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("curve.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 15);
+    assert!(
+        lines[0].starts_with("{\"fit\":1,\"epoch\":1,\"loss\":"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("\"step_ms\":"));
+    assert!(lines[0].contains("\"metrics\":{\"Err\":"));
+    assert!(lines[14].starts_with("{\"fit\":2,\"epoch\":5,"));
+    assert!(lines[14].ends_with("\"metrics\":{}}"), "{}", lines[14]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn metrics_file_in_a_missing_folder_fails_before_training() {
+    let dir = case("missing");
+    let out = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--metrics",
+            "no/such/curve.csv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--metrics no/such/curve.csv: its folder does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("epoch"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
