@@ -143,6 +143,12 @@ pub const COMMANDS: &[Command] = &[
                 "writes one row per epoch (fit, epoch, loss, step_ms, metrics) as CSV, or JSON lines for .jsonl",
                 "not written",
             ),
+            flag(
+                "plot",
+                Some("FILE"),
+                "draws the loss and metric curves into an SVG file",
+                "not drawn",
+            ),
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],

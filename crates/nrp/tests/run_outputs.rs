@@ -1,5 +1,5 @@
 //! What `nrp run` writes besides its stdout: `--metrics FILE` (the training curve, one row
-//! per epoch, CSV or JSON lines).
+//! per epoch, CSV or JSON lines) and `--plot FILE.svg` (the curves drawn).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -70,15 +70,15 @@ fn metrics_csv_has_a_row_per_epoch_of_every_fit() {
     assert_eq!(&row(10)[..2], ["1", "10"]);
     assert_eq!(&row(11)[..2], ["2", "1"]);
     assert_eq!(&row(15)[..2], ["2", "5"]);
-    for i in 1..lines.len() {
+    for (i, line) in lines.iter().enumerate().skip(1) {
         let r = row(i);
-        assert_eq!(r.len(), 5, "{}", lines[i]);
+        assert_eq!(r.len(), 5, "{line}");
         assert!(r[2].parse::<f64>().unwrap().is_finite());
         assert!(r[3].parse::<f64>().unwrap() >= 0.0);
         // The second fit evaluates nothing: an empty cell.
         match i {
-            1..=10 => assert!(r[4].parse::<f64>().unwrap() >= 0.0, "{}", lines[i]),
-            _ => assert_eq!(r[4], "", "{}", lines[i]),
+            1..=10 => assert!(r[4].parse::<f64>().unwrap() >= 0.0, "{line}"),
+            _ => assert_eq!(r[4], "", "{line}"),
         }
     }
     // The loss falls, and the last row is the run's final loss.
@@ -153,5 +153,39 @@ fn metrics_file_in_a_missing_folder_fails_before_training() {
         "{stderr}"
     );
     assert!(!stderr.contains("epoch"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plot_draws_the_loss_and_each_metric() {
+    let dir = case("plot");
+    let out = nrp(
+        &dir,
+        &["run", "program.nrp", "--db", "db", "--plot", "curve.svg"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.join("curve.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    for text in ["loss", "metrics", "Err", "epoch (all fits in order)"] {
+        assert!(svg.contains(text), "no {text:?} in the plot");
+    }
+    // Two curves (loss and Err) and the rule where the second fit starts: polylines.
+    assert!(svg.matches("<polyline").count() >= 3);
+    assert!(!dir.join("curve.csv").exists());
+    let bad = nrp(
+        &dir,
+        &["run", "program.nrp", "--db", "db", "--plot", "no/such.svg"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--plot no/such.svg: its folder does not exist"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -74,7 +74,7 @@ impl Builder<'_> {
         if op == BinOp::MatMul {
             let (_, bmkp) = shape::matmul(known(ae), known(be), span.unwrap_or_default())
                 .expect("checked by sema");
-            let (a, b) = (self.to_rows(a, rows), self.to_rows(b, rows));
+            let (a, b) = (self.repeat_rows(a, rows), self.repeat_rows(b, rows));
             let op = match bmkp {
                 // `(h, 1, k) @ (h, k, 1)`: a dot product per head, `HeadSum(h)(a * b)`'s
                 // fused kernel.
@@ -93,7 +93,7 @@ impl Builder<'_> {
     }
 
     /// `x` with `rows` rows: a single row (a `Tensor` parameter, a constant) repeated.
-    fn to_rows(&mut self, x: NodeId, rows: usize) -> NodeId {
+    fn repeat_rows(&mut self, x: NodeId, rows: usize) -> NodeId {
         let n = &self.plan.nodes[x];
         if n.rows == rows {
             return x;

@@ -145,3 +145,106 @@ impl MetricsLog {
         out
     }
 }
+
+/// `nrp run --plot FILE.svg`: the loss (top) and the metrics (bottom) over the epochs of
+/// every fit, one after the other.
+pub fn plot(log: &MetricsLog, path: &str) -> Result<(), String> {
+    use plotters::prelude::*;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot write --plot {path}: {e}");
+    let xs: Vec<f64> = (1..=log.rows.len()).map(|i| i as f64).collect();
+    let n = xs.len().max(2) as f64;
+    let root = SVGBackend::new(path, (800, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let (top, bottom) = root.split_vertically(300);
+    let range = |vs: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = vs
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if lo > hi {
+            (0.0, 1.0)
+        } else if lo == hi {
+            (lo - 0.5, hi + 0.5)
+        } else {
+            (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        }
+    };
+    // The loss, with a vertical rule where each later fit starts.
+    let (lo, hi) = range(&mut log.rows.iter().map(|r| r.loss));
+    let mut chart = ChartBuilder::on(&top)
+        .caption("loss", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1.0..n, lo..hi)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch (all fits in order)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series(LineSeries::new(
+            xs.iter().zip(&log.rows).map(|(&x, r)| (x, r.loss)),
+            &BLUE,
+        ))
+        .map_err(|e| fail(&e))?;
+    for (i, w) in log.rows.windows(2).enumerate() {
+        if w[1].fit != w[0].fit {
+            let x = i as f64 + 1.5;
+            chart
+                .draw_series(LineSeries::new([(x, lo), (x, hi)], &BLACK.mix(0.3)))
+                .map_err(|e| fail(&e))?;
+        }
+    }
+    // Each metric where it was evaluated.
+    let names = log.names();
+    let (lo, hi) = range(
+        &mut log
+            .rows
+            .iter()
+            .flat_map(|r| r.metrics.iter().map(|(_, v)| *v)),
+    );
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("metrics", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1.0..n, lo..hi)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch (all fits in order)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for (k, name) in names.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let points: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&log.rows)
+            .filter_map(|(&x, r)| {
+                r.metrics
+                    .iter()
+                    .find(|(m, _)| m == name)
+                    .map(|(_, v)| (x, *v))
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color))
+            .map_err(|e| fail(&e))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    }
+    if !names.is_empty() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| fail(&e))?;
+    }
+    root.present().map_err(|e| fail(&e))
+}

@@ -217,9 +217,15 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);
+    if let Some(p) = args.value("plot") {
+        // Its folder is checked before anything runs, as `--metrics`'s is.
+        super::metrics::MetricsLog::new(p).map_err(|e| e.replace("--metrics", "--plot"))?;
+    }
     let mut state = RunState {
+        // `--plot` keeps the same rows as `--metrics`.
         metrics_log: args
             .value("metrics")
+            .or(args.value("plot"))
             .map(super::metrics::MetricsLog::new)
             .transpose()?,
         ..RunState::default()
@@ -245,10 +251,19 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     };
     let interrupted = crate::interrupt::requested();
     // The curve of the epochs that ran, whatever ended the run.
+    let write_log = |log: &super::metrics::MetricsLog| -> Result<(), String> {
+        if args.value("metrics").is_some() {
+            log.write()?;
+        }
+        if let Some(p) = args.value("plot") {
+            super::metrics::plot(log, p)?;
+        }
+        Ok(())
+    };
     let outcome = match (&state.metrics_log, outcome) {
-        (Some(log), Ok(())) => log.write().map_err(Failure::from),
+        (Some(log), Ok(())) => write_log(log).map_err(Failure::from),
         (Some(log), Err(Failure(mut m))) => {
-            if let Err(e) = log.write() {
+            if let Err(e) = write_log(log) {
                 m.push_str(&format!("error: {e}\n"));
             }
             Err(Failure(m))
