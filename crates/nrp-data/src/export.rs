@@ -1,5 +1,7 @@
 //! Writing a database's tables to another kind of source, so that one dataset can be read
 //! through every source (the differential tests; `cargo run -p nrp-data --example export`).
+//! Writing is the only thing nrp does to a PostgreSQL database that is not a read: it
+//! happens here, on a connection of its own, never while a program runs.
 //!
 //! Column types are chosen so that the written table binds to the same facts as the one
 //! read: an integer column becomes `INT64`, a column of numbers `DOUBLE`, a column of CSV
@@ -192,4 +194,21 @@ pub fn write_parquet_dir(db: &Database, dir: &Path) -> Result<(), DataError> {
         write_parquet(&t, &dir.join(format!("{name}.parquet")))?;
     }
     Ok(())
+}
+
+/// Writes every table of `db` into `schema` of the PostgreSQL database at `url` (the schema
+/// is created if missing; tables of the same names are replaced): integer columns as
+/// `bigint`, numbers as `double precision`, arrays as `double precision[]`, the rest as
+/// `text`. One transaction: all tables or none.
+pub fn write_postgres(db: &Database, url: &str, schema: &str) -> Result<(), DataError> {
+    let tables: Vec<Arc<Table>> = db
+        .table_names()
+        .iter()
+        .map(|n| db.table(n))
+        .collect::<Result<_, _>>()?;
+    let typed: Vec<(&Table, Vec<Kind>)> = tables
+        .iter()
+        .map(|t| Ok((&**t, kinds(t)?)))
+        .collect::<Result<_, DataError>>()?;
+    crate::pg::write_tables(url, schema, &typed)
 }

@@ -17,6 +17,7 @@ mod csv;
 pub mod export;
 pub mod memory;
 mod parquet;
+mod pg;
 mod sqlite;
 mod table;
 mod time;
@@ -35,6 +36,7 @@ enum Source {
     Csv(PathBuf),
     Parquet(PathBuf),
     Sqlite(sqlite::Sqlite),
+    Postgres(pg::Postgres),
     /// Tables given at construction; they sit in the table cache from the start.
     Memory,
 }
@@ -99,16 +101,34 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Opens `spec`: a directory of CSV files (table `T` is `T.csv`, header row required) or
     /// of Parquet files (`T.parquet`; a directory holding both kinds is an error), a SQLite
-    /// file (any other existing file; its magic bytes are checked), or `postgres://…` (not
-    /// supported by this build yet). Only table names are read here.
+    /// file (any other existing file; its magic bytes are checked), or a PostgreSQL URL
+    /// `postgres://…` (see the `pg` module). Only table names are read here.
     pub fn open(spec: &str) -> Result<Database, DataError> {
         let scheme = spec.split_once("://").map(|s| s.0.to_ascii_lowercase());
         if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
-            // The URL may hold a password: do not echo it.
-            return Err(DataError::new(
-                "PostgreSQL sources (postgres://…) are not supported by this build of nrp yet; \
-                 use a directory of CSV files or a SQLite database",
-            ));
+            // The URL may hold a password: messages show `describe()`, never `spec`.
+            let db = pg::Postgres::open(spec)?;
+            let names = db.tables.clone();
+            let shown = db.describe();
+            return Ok(Database {
+                spec: shown,
+                source: Source::Postgres(db),
+                names,
+                tables: Cache::new(),
+                bindings: Cache::new(),
+            });
+        }
+        if let Some(scheme) = scheme
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            // Not echoed: a URL may hold a password.
+            return Err(DataError::new(format!(
+                "database sources of the kind `{scheme}://` are not supported; --db takes a \
+                 directory of CSV or Parquet files, a SQLite file, or a postgres:// URL"
+            )));
         }
         let path = Path::new(spec);
         let meta = match std::fs::metadata(path) {
@@ -195,10 +215,11 @@ impl Database {
     /// "CSV directory data/cora" / "SQLite database data/cora.sqlite" /
     /// "in-memory database NAME".
     pub fn describe(&self) -> String {
-        match self.source {
+        match &self.source {
             Source::Csv(_) => format!("CSV directory {}", self.spec),
             Source::Parquet(_) => format!("Parquet directory {}", self.spec),
             Source::Sqlite(_) => format!("SQLite database {}", self.spec),
+            Source::Postgres(db) => db.describe(),
             Source::Memory => format!("in-memory database {}", self.spec),
         }
     }
@@ -272,6 +293,7 @@ impl Database {
             Source::Csv(dir) => csv::read_header(&Self::csv_path(dir, &name), &name),
             Source::Parquet(dir) => parquet::read_header(&Self::parquet_path(dir, &name), &name),
             Source::Sqlite(db) => db.columns(&name),
+            Source::Postgres(db) => db.columns(&name),
             Source::Memory => Ok(self.table(&name)?.columns.clone()),
         }
     }
@@ -284,6 +306,7 @@ impl Database {
                 Source::Csv(dir) => csv::load(&Self::csv_path(dir, &name), &name),
                 Source::Parquet(dir) => parquet::load(&Self::parquet_path(dir, &name), &name),
                 Source::Sqlite(db) => db.load(&name),
+                Source::Postgres(db) => db.load(&name),
                 Source::Memory => Err(DataError::new(format!("table `{name}` is not in memory"))),
             })
     }

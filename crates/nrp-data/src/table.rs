@@ -196,6 +196,8 @@ pub(crate) enum RowRefs {
         pk: Vec<usize>,
         rowids: Option<Vec<i64>>,
     },
+    /// A PostgreSQL table without a primary key: each row's `ctid` (block, tuple).
+    Ctid(Vec<(u32, u16)>),
 }
 
 /// A loaded table: its column names and typed cells, in table order.
@@ -307,6 +309,10 @@ impl Table {
                 } else {
                     RowRef::Key(format!("row {}", i + 1))
                 }
+            }
+            RowRefs::Ctid(ids) => {
+                let (block, tuple) = ids[i];
+                RowRef::Key(format!("ctid ({block},{tuple})"))
             }
         }
     }
