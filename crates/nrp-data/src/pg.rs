@@ -940,7 +940,8 @@ pub(crate) fn write_tables(
 ) -> Result<(), DataError> {
     use crate::export::Kind;
     use std::io::Write;
-    let cfg = config(url)?;
+    let mut cfg = config(url)?;
+    cfg.application_name("nrp-export");
     let shown = shown(&cfg);
     let err = |e: postgres::Error| {
         DataError::new(format!("PostgreSQL database {shown}: {}", pg_message(&e)))

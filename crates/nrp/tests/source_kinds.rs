@@ -13,6 +13,9 @@ use std::process::Command;
 
 use nrp_data::Database;
 
+#[path = "../../nrp-data/tests/common/pg_server.rs"]
+mod pg_server;
+
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs")
 }
@@ -119,8 +122,8 @@ fn run(dir: &Path, words: &[String]) -> Outcome {
     }
 }
 
-/// Converts `dir/db` (CSV) to Parquet in place.
-fn to_parquet(db_dir: &Path) {
+/// Converts `dir/db` (CSV) to Parquet in place; the commands keep `--db db`.
+fn to_parquet(_case: &str, db_dir: &Path) -> Option<String> {
     let db = Database::open(db_dir.to_str().unwrap()).unwrap();
     let out = db_dir.with_file_name("db.parquet-tmp");
     std::fs::create_dir_all(&out).unwrap();
@@ -135,11 +138,14 @@ fn to_parquet(db_dir: &Path) {
         "{}",
         db.describe()
     );
+    None
 }
 
 /// Runs every `--db db` command of every golden case with a CSV `db/` through both kinds
 /// of source; returns the number of commands compared.
-fn compare_cases(convert: fn(&Path), kind: &str) -> usize {
+/// `prepare(case, db_dir)` makes the second copy's database and returns what `--db` becomes
+/// (`None`: it stays `db`).
+fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) -> usize {
     let mut names: Vec<String> = std::fs::read_dir(cases_dir())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -160,7 +166,7 @@ fn compare_cases(convert: fn(&Path), kind: &str) -> usize {
         let b = tmp.0.join(name).join(kind);
         copy_dir(&case, &a);
         copy_dir(&case, &b);
-        convert(&b.join("db"));
+        let db_arg = prepare(name, &b.join("db"));
         let cmds = std::fs::read_to_string(case.join("cmds")).unwrap();
         for line in cmds
             .lines()
@@ -172,7 +178,19 @@ fn compare_cases(convert: fn(&Path), kind: &str) -> usize {
                 continue;
             }
             let x = run(&a, &words);
-            let y = run(&b, &words);
+            let other: Vec<String> = match &db_arg {
+                None => words.clone(),
+                Some(spec) => {
+                    let mut w = words.clone();
+                    for i in 1..w.len() {
+                        if w[i - 1] == "--db" && w[i] == "db" {
+                            w[i] = spec.clone();
+                        }
+                    }
+                    w
+                }
+            };
+            let y = run(&b, &other);
             compared += 1;
             let mut diffs = Vec::new();
             if x.code != y.code {
@@ -215,6 +233,22 @@ fn compare_cases(convert: fn(&Path), kind: &str) -> usize {
 
 #[test]
 fn golden_cases_give_the_same_results_from_parquet() {
-    let n = compare_cases(to_parquet, "parquet");
+    let n = compare_cases(&to_parquet, "parquet");
+    assert!(n > 300, "only {n} commands compared");
+}
+
+/// Loads `db_dir` (CSV) into the schema `golden_<case>` of the test server.
+fn to_postgres(url: &str, case: &str, db_dir: &Path) -> Option<String> {
+    let db = Database::open(db_dir.to_str().unwrap()).unwrap();
+    let schema = format!("golden_{}", case.replace('-', "_"));
+    nrp_data::export::write_postgres(&db, url, &schema)
+        .unwrap_or_else(|e| panic!("{}: {e}", db_dir.display()));
+    Some(pg_server::with_schema(url, &schema))
+}
+
+#[test]
+fn golden_cases_give_the_same_results_from_postgresql() {
+    let Some(url) = pg_server::url() else { return };
+    let n = compare_cases(&|case, dir| to_postgres(&url, case, dir), "postgres");
     assert!(n > 300, "only {n} commands compared");
 }
