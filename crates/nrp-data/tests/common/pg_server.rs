@@ -23,29 +23,44 @@ pub fn url() -> Option<String> {
             eprintln!("PostgreSQL tests skipped: NRP_TEST_NO_PG=1");
             return None;
         }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-scratch.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .args(["start", "--owner-pid", &std::process::id().to_string()])
-            .output()
-            .expect("run scripts/pg-scratch.sh");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let url = stdout.lines().find_map(|l| {
-            l.strip_prefix("export NRP_TEST_PG_URL='")
-                .and_then(|r| r.strip_suffix('\''))
-        });
-        match url {
-            Some(u) if out.status.success() => Some(u.to_string()),
-            _ => panic!(
-                "the PostgreSQL tests need a server: set NRP_TEST_PG_URL (eval \"$(scripts/\
-                 pg-scratch.sh start)\"), or install PostgreSQL's server binaries so that the \
-                 tests start one, or set NRP_TEST_NO_PG=1 to skip them on this machine.\n\
-                 scripts/pg-scratch.sh said: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
+        Some(scratch())
     })
     .clone()
+}
+
+/// Starts a scratch cluster for this test process (removed when it ends); panics with
+/// what to do if that is impossible.
+pub fn scratch() -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-scratch.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(["start", "--owner-pid", &std::process::id().to_string()])
+        .output()
+        .expect("run scripts/pg-scratch.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let url = stdout.lines().find_map(|l| {
+        l.strip_prefix("export NRP_TEST_PG_URL='")
+            .and_then(|r| r.strip_suffix('\''))
+    });
+    match url {
+        Some(u) if out.status.success() => u.to_string(),
+        _ => panic!(
+            "the PostgreSQL tests need a server: set NRP_TEST_PG_URL (eval \"$(scripts/\
+             pg-scratch.sh start)\"), or install PostgreSQL's server binaries so that the \
+             tests start one, or set NRP_TEST_NO_PG=1 to skip them on this machine.\n\
+             scripts/pg-scratch.sh said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// `(host, port, dbname)` of a `postgres://user:pw@host:port/dbname` URL.
+pub fn parts(url: &str) -> (String, String, String) {
+    let rest = url.split('@').nth(1).expect("URL with user@");
+    let (hostport, db) = rest.split_once('/').expect("URL with /dbname");
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
+    let db = db.split('?').next().unwrap_or(db);
+    (host.to_string(), port.to_string(), db.to_string())
 }
 
 /// `url` with `?schema=NAME` (or `&schema=NAME`).
