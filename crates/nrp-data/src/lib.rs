@@ -24,6 +24,7 @@ mod time;
 pub mod value;
 
 pub use bind::BoundRelation;
+pub use parquet::in_reader as in_parquet_reader;
 pub use table::{Column, DataError, InvalidCell, RowRef, Table};
 pub use value::{Value, format_f32, format_float, parse_number};
 

@@ -41,6 +41,40 @@ fn open_error(path: &Path, table: &str, e: impl std::fmt::Display) -> DataError 
     ))
 }
 
+thread_local! {
+    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside the Parquet reader: a panic there is a malformed file that
+/// the `parquet` crate did not reject cleanly, reported as a data error (a panic hook may
+/// use this to stay quiet).
+pub fn in_reader() -> bool {
+    IN_READER.with(|f| f.get())
+}
+
+/// Runs `f` (a use of the `parquet` crate) turning a panic into a data error.
+fn guarded<T>(
+    path: &Path,
+    table: &str,
+    f: impl FnOnce() -> Result<T, DataError>,
+) -> Result<T, DataError> {
+    let was = IN_READER.with(|c| c.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_READER.with(|c| c.set(was));
+    r.unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(open_error(
+            path,
+            table,
+            format_args!("the file is malformed ({msg})"),
+        ))
+    })
+}
+
 fn open(path: &Path, table: &str) -> Result<SerializedFileReader<File>, DataError> {
     let file = File::open(path).map_err(|e| open_error(path, table, e))?;
     SerializedFileReader::new(file).map_err(|e| open_error(path, table, e))
@@ -48,6 +82,10 @@ fn open(path: &Path, table: &str) -> Result<SerializedFileReader<File>, DataErro
 
 /// The top-level column names of the file of `table` (reads the footer only).
 pub(crate) fn read_header(path: &Path, table: &str) -> Result<Vec<String>, DataError> {
+    guarded(path, table, || read_header_unguarded(path, table))
+}
+
+fn read_header_unguarded(path: &Path, table: &str) -> Result<Vec<String>, DataError> {
     let reader = open(path, table)?;
     let schema = reader.metadata().file_metadata().schema_descr();
     Ok(schema
@@ -248,6 +286,10 @@ fn decimal_text(bytes: &[u8], scale: i32) -> String {
 
 /// Reads the whole file of `table`.
 pub(crate) fn load(path: &Path, table: &str) -> Result<Table, DataError> {
+    guarded(path, table, || load_unguarded(path, table))
+}
+
+fn load_unguarded(path: &Path, table: &str) -> Result<Table, DataError> {
     let reader = open(path, table)?;
     let meta = reader.metadata();
     let columns: Vec<String> = meta

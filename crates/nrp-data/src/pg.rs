@@ -376,7 +376,7 @@ fn numeric_text(b: &[u8]) -> Result<String, String> {
     if b.len() < 8 {
         return Err(bad());
     }
-    let ndigits = i16::from_be_bytes([b[0], b[1]]) as usize;
+    let ndigits = u16::from_be_bytes([b[0], b[1]]) as usize;
     let weight = i16::from_be_bytes([b[2], b[3]]) as i64;
     let sign = u16::from_be_bytes([b[4], b[5]]);
     match sign {
@@ -388,24 +388,43 @@ fn numeric_text(b: &[u8]) -> Result<String, String> {
     if b.len() < 8 + 2 * ndigits {
         return Err(bad());
     }
-    // Base-10000 digits d0 d1 … with d0 worth 10000^weight: written as an integer of
-    // 4·ndigits decimal digits times 10^(4·(weight − ndigits + 1)).
-    let mut digits = String::with_capacity(4 * ndigits + 8);
-    if sign == 0x4000 {
-        digits.push('-');
+    // Base-10000 digits d0 d1 … with d0 worth 10000^weight: the integer of their 4·ndigits
+    // decimal digits times 10^(4·(weight − ndigits + 1)), written in plain decimal notation
+    // so that an integral value reads back as an exact integer.
+    if ndigits == 0 {
+        return Ok("0".into());
     }
+    let mut digits = String::with_capacity(4 * ndigits + 8);
     for i in 0..ndigits {
         let d = u16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]);
         digits.push_str(&format!("{d:04}"));
     }
-    if ndigits == 0 {
-        return Ok("0".into());
-    }
     let exp = 4 * (weight - ndigits as i64 + 1);
-    Ok(if exp == 0 {
-        digits
+    let (int, frac) = if exp >= 0 {
+        (
+            format!("{digits}{}", "0".repeat(exp as usize)),
+            String::new(),
+        )
     } else {
-        format!("{digits}e{exp}")
+        let point = digits.len() as i64 + exp;
+        if point > 0 {
+            let (a, b) = digits.split_at(point as usize);
+            (a.to_string(), b.to_string())
+        } else {
+            (
+                String::new(),
+                format!("{}{digits}", "0".repeat((-point) as usize)),
+            )
+        }
+    };
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Ok(match (int.is_empty(), frac.is_empty()) {
+        (true, true) => "0".into(),
+        (_, true) => format!("{sign}{int}"),
+        (true, false) => format!("{sign}0.{frac}"),
+        (false, false) => format!("{sign}{int}.{frac}"),
     })
 }
 
@@ -1028,6 +1047,15 @@ mod tests {
         let b = [0, 1, 0xFF, 0xFF, 0, 0, 0, 4, 0, 1];
         assert_eq!(parse_number(&numeric_text(&b).unwrap()).unwrap().1, 0.0001);
         assert_eq!(numeric_text(&[0, 0, 0, 0, 0xC0, 0, 0, 0]).unwrap(), "nan");
+        assert_eq!(
+            numeric_text(&[0, 2, 0, 0, 0, 0, 0, 2, 0, 12, 0x0D, 0x48]).unwrap(),
+            "12.34"
+        );
+        // 90071992547409930001 (weight 4, digits 9007 1992 5474 0993 0001): exact.
+        let b = [
+            0, 5, 0, 4, 0, 0, 0, 0, 0x23, 0x2F, 0x07, 0xC8, 0x15, 0x62, 0x03, 0xE1, 0, 1,
+        ];
+        assert_eq!(numeric_text(&b).unwrap(), "90071992547409930001");
     }
 
     #[test]

@@ -295,3 +295,53 @@ fn export_round_trips_the_csv_fixtures() {
         }
     }
 }
+
+#[test]
+fn damaged_files_are_data_errors_never_panics() {
+    let d = TempDir::new("damaged");
+    let t = nrp_data::Table::from_rows(
+        "t",
+        vec!["id".into(), "name".into(), "v".into()],
+        &(0..50)
+            .map(|i| {
+                vec![
+                    Value::Int(i),
+                    Value::parse(&format!("n{i}")),
+                    Value::parse(&format!("[{i}, 0.5]")),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let good = d.0.join("good.parquet");
+    nrp_data::export::write_parquet(&t, &good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::remove_file(&good).unwrap();
+    let path = d.0.join("t.parquet");
+    let mut errors = 0;
+    let mut mutants: Vec<Vec<u8>> = (0..bytes.len())
+        .step_by(13)
+        .map(|n| bytes[..n].to_vec())
+        .collect();
+    for i in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[i] ^= 0x5A;
+        mutants.push(b);
+    }
+    for b in mutants {
+        std::fs::write(&path, &b).unwrap();
+        let db = Database::open(d.spec()).unwrap();
+        // Either it reads (a byte that did not matter) or it is a data error naming the file.
+        if let Err(e) = db.bind("t", 2, true) {
+            assert!(
+                e.message
+                    .starts_with("cannot read table `t` (Parquet file ")
+                    || e.message.starts_with("table `t`"),
+                "{}",
+                e.message
+            );
+            errors += 1;
+        }
+    }
+    assert!(errors > 10);
+}
