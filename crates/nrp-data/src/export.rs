@@ -212,3 +212,68 @@ pub fn write_postgres(db: &Database, url: &str, schema: &str) -> Result<(), Data
         .collect::<Result<_, DataError>>()?;
     crate::pg::write_tables(url, schema, &typed)
 }
+
+/// Writes every table of `db` into a new SQLite database file `path` (which must not
+/// exist): integer columns as `INTEGER`, numbers as `REAL`, text as `TEXT`, arrays as the
+/// CSV text `[x, y]` (SQLite has no array type; nrp reads that text as an array).
+pub fn write_sqlite(db: &Database, path: &Path) -> Result<(), DataError> {
+    use rusqlite::types::Value as Cell;
+    if path.exists() {
+        return Err(write_error(path, "the file exists"));
+    }
+    let err = |e: rusqlite::Error| write_error(path, e);
+    let mut conn = rusqlite::Connection::open(path).map_err(err)?;
+    let tx = conn.transaction().map_err(err)?;
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for name in db.table_names() {
+        let t = db.table(&name)?;
+        let kinds = kinds(&t)?;
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .zip(&kinds)
+            .map(|(c, k)| {
+                let ty = match k {
+                    Kind::Int(_) => "INTEGER",
+                    Kind::Float(_) => "REAL",
+                    Kind::Text(_) | Kind::Arrays(_) => "TEXT",
+                };
+                format!("{} {ty}", quote(c))
+            })
+            .collect();
+        tx.execute_batch(&format!(
+            "CREATE TABLE {} ({})",
+            quote(&name),
+            cols.join(", ")
+        ))
+        .map_err(err)?;
+        let marks: Vec<&str> = kinds.iter().map(|_| "?").collect();
+        let mut stmt = tx
+            .prepare(&format!(
+                "INSERT INTO {} VALUES ({})",
+                quote(&name),
+                marks.join(", ")
+            ))
+            .map_err(err)?;
+        for i in 0..t.len() {
+            let row: Vec<Cell> = kinds
+                .iter()
+                .map(|k| match k {
+                    Kind::Int(v) => Cell::Integer(v[i]),
+                    Kind::Float(v) => Cell::Real(v[i]),
+                    Kind::Text(v) => Cell::Text(v[i].clone()),
+                    Kind::Arrays(v) => {
+                        let items: Vec<String> = v[i]
+                            .iter()
+                            .map(|x| crate::value::format_float(*x))
+                            .collect();
+                        Cell::Text(format!("[{}]", items.join(", ")))
+                    }
+                })
+                .collect();
+            stmt.execute(rusqlite::params_from_iter(row)).map_err(err)?;
+        }
+    }
+    tx.commit().map_err(err)?;
+    Ok(())
+}

@@ -1,11 +1,12 @@
 //! The same data through different kinds of source gives the same results.
 //!
 //! Every golden case under `tests/programs/` whose database is a `db/` directory of CSV files
-//! is copied twice into a temporary folder; in the second copy `db/` is converted to Parquet
-//! (`nrp_data::export`). Each of the case's commands then runs in both copies, and stdout,
-//! the exit status, stderr of successful commands and every file the commands write must be
-//! identical. (Error messages name rows differently — CSV by file line, Parquet by row
-//! number — so only their exit status is compared.)
+//! is copied twice into a temporary folder; in the second copy `db/` is converted
+//! (`nrp_data::export`) to Parquet, to a SQLite file, or to a schema of the PostgreSQL test
+//! server (`--db db` then names it). Each of the case's commands then runs in both copies,
+//! and stdout, the exit status, stderr of successful commands and every file the commands
+//! write must be identical. (Error messages name rows differently — CSV by file line, the
+//! others by row number or key — so only their exit status is compared.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,14 +52,15 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every file under `dir` (relative path → bytes), `db/` left out.
+/// Every file under `dir` (relative path → bytes), `db/` and the exported SQLite file left
+/// out.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if rel == "db" {
+            if rel == "db" || rel == "nrp-export.sqlite" {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {
@@ -234,6 +236,21 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
 #[test]
 fn golden_cases_give_the_same_results_from_parquet() {
     let n = compare_cases(&to_parquet, "parquet");
+    assert!(n > 300, "only {n} commands compared");
+}
+
+/// Writes `db_dir` (CSV) as the SQLite file `nrp-export.sqlite` beside it.
+fn to_sqlite(_case: &str, db_dir: &Path) -> Option<String> {
+    let db = Database::open(db_dir.to_str().unwrap()).unwrap();
+    let file = db_dir.with_file_name("nrp-export.sqlite");
+    nrp_data::export::write_sqlite(&db, &file)
+        .unwrap_or_else(|e| panic!("{}: {e}", db_dir.display()));
+    Some("nrp-export.sqlite".into())
+}
+
+#[test]
+fn golden_cases_give_the_same_results_from_sqlite() {
+    let n = compare_cases(&to_sqlite, "sqlite");
     assert!(n > 300, "only {n} commands compared");
 }
 
