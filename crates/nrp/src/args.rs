@@ -56,7 +56,8 @@ const fn required(name: &'static str, value: &'static str, help: &'static str) -
 const DB: Flag = required(
     "db",
     "SOURCE",
-    "a directory of CSV files (table T is T.csv) or a SQLite file",
+    "a directory of CSV or Parquet files (table T is T.csv or T.parquet), a SQLite file, \
+     or postgres://user@host[:port]/dbname[?schema=S]",
 );
 const SEED: Flag = flag(
     "seed",
