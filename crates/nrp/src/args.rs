@@ -56,8 +56,7 @@ const fn required(name: &'static str, value: &'static str, help: &'static str) -
 const DB: Flag = required(
     "db",
     "SOURCE",
-    "a directory of CSV or Parquet files (table T is T.csv or T.parquet), a SQLite file, \
-     or postgres://user@host[:port]/dbname[?schema=S]",
+    "CSV or Parquet directory, SQLite file, or postgres:// URL",
 );
 const SEED: Flag = flag(
     "seed",
