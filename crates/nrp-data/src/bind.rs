@@ -9,7 +9,7 @@
 use std::hash::Hasher;
 use std::sync::Arc;
 
-use crate::table::{Column, DataError, RowRef, Table, quote_if_string};
+use crate::table::{Column, DataError, InvalidCell, RowRef, Table, quote_if_string};
 use crate::value::{Value, parse_number};
 
 /// An input e-relation: facts `R(c1..ck; v)` with `v` in R^dim (`dim` = 0 without an
@@ -121,6 +121,15 @@ pub(crate) fn bind(
     let bound = if embedding { ncols } else { terms };
     for c in 0..bound {
         if let Some((row, kind)) = t.invalid_cell(c) {
+            if let InvalidCell::Unsupported(ty) = &kind {
+                return Err(DataError::new(format!(
+                    "{}, column `{}`: its type {ty} is not supported (nrp reads numbers, text, \
+                     booleans, dates, timestamps and arrays of numbers); leave the column out \
+                     of the atom's bound columns, or convert it in a view",
+                    t.describe(),
+                    t.columns[c]
+                )));
+            }
             return Err(cell_error(
                 t,
                 row,
@@ -128,6 +137,25 @@ pub(crate) fn bind(
                 format_args!("{kind} in a bound column"),
             ));
         }
+    }
+    // An array column binds only as the single embedding column.
+    for c in 0..bound {
+        let Some(a) = t.array_column(c) else { continue };
+        if embedding && c == terms && bound == terms + 1 {
+            continue;
+        }
+        let why = if c < terms {
+            "here it is a content column"
+        } else {
+            "here it is one of several embedding columns"
+        };
+        return Err(DataError::new(format!(
+            "{}, column `{}` holds arrays ({}), which bind only as an embedding on their own \
+             (the array column as the only column after the atom's terms); {why}",
+            t.describe(),
+            t.columns[c],
+            a.type_name
+        )));
     }
     let key = &t.cells[..terms];
     let n = t.len();
@@ -170,6 +198,9 @@ pub(crate) fn bind(
 fn embedding_matrix(t: &Table, first: usize) -> Result<(usize, Vec<f64>), DataError> {
     let n = t.len();
     let cols = &t.cells[first..];
+    if let Some(a) = t.array_column(first) {
+        return typed_array_matrix(t, first, a);
+    }
     if let [Column::Mixed(cells)] = cols {
         let first_text = cells.iter().find_map(|v| match v {
             Value::Str(s) => Some(s),
@@ -259,6 +290,31 @@ fn array_matrix(t: &Table, col: usize, cells: &[Value]) -> Result<(usize, Vec<f6
         }
     }
     Ok((dim.map_or(0, |d| d.0), emb))
+}
+
+/// A typed array column (every cell is an array; NULLs were rejected before): the arrays
+/// must be of one length.
+fn typed_array_matrix(
+    t: &Table,
+    col: usize,
+    a: &crate::table::ArrayColumn,
+) -> Result<(usize, Vec<f64>), DataError> {
+    let n = t.len();
+    let dim = if n == 0 { 0 } else { a.cell(0).len() };
+    if let Some(i) = (1..n).find(|&i| a.cell(i).len() != dim) {
+        let len = a.cell(i).len();
+        return Err(cell_error(
+            t,
+            i,
+            col,
+            format_args!(
+                "array of {len} number{}, but {} has {dim}",
+                if len == 1 { "" } else { "s" },
+                t.row_ref(0)
+            ),
+        ));
+    }
+    Ok((dim, a.values[..a.offsets[n]].to_vec()))
 }
 
 /// FxHash's step: fast, and good enough once finished with [`fmix`].

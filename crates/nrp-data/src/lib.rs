@@ -15,13 +15,18 @@
 mod bind;
 mod catalogue;
 mod csv;
+pub mod export;
 pub mod memory;
+mod parquet;
+mod pg;
 mod sqlite;
 mod table;
+mod time;
 pub mod value;
 
 pub use bind::BoundRelation;
 pub use catalogue::Catalogue;
+pub use parquet::in_reader as in_parquet_reader;
 pub use table::{Column, DataError, InvalidCell, RowRef, Table};
 pub use value::{Value, format_f32, format_float, parse_number};
 
@@ -32,7 +37,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 enum Source {
     Csv(PathBuf),
+    Parquet(PathBuf),
     Sqlite(sqlite::Sqlite),
+    Postgres(pg::Postgres),
     /// Tables given at construction; they sit in the table cache from the start.
     Memory,
 }
@@ -101,17 +108,36 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens `spec`: a directory (table `T` is `T.csv`, header row required), a SQLite file
-    /// (any other existing file; its magic bytes are checked), or `postgres://…` (not
-    /// supported by this build yet). Only table names are read here.
+    /// Opens `spec`: a directory of CSV files (table `T` is `T.csv`, header row required) or
+    /// of Parquet files (`T.parquet`; a directory holding both kinds is an error), a SQLite
+    /// file (any other existing file; its magic bytes are checked), or a PostgreSQL URL
+    /// `postgres://…` (see the `pg` module). Only table names are read here.
     pub fn open(spec: &str) -> Result<Database, DataError> {
         let scheme = spec.split_once("://").map(|s| s.0.to_ascii_lowercase());
         if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
-            // The URL may hold a password: do not echo it.
-            return Err(DataError::new(
-                "PostgreSQL sources (postgres://…) are not supported by this build of nrp yet; \
-                 use a directory of CSV files or a SQLite database",
-            ));
+            // The URL may hold a password: messages show `describe()`, never `spec`.
+            let db = pg::Postgres::open(spec)?;
+            let names = db.tables.clone();
+            let shown = db.describe();
+            return Ok(Database {
+                spec: shown,
+                source: Source::Postgres(db),
+                names,
+                tables: Cache::new(),
+                bindings: Cache::new(),
+            });
+        }
+        if let Some(scheme) = scheme
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            // Not echoed: a URL may hold a password.
+            return Err(DataError::new(format!(
+                "database sources of the kind `{scheme}://` are not supported; --db takes a \
+                 directory of CSV or Parquet files, a SQLite file, or a postgres:// URL"
+            )));
         }
         let path = Path::new(spec);
         let meta = match std::fs::metadata(path) {
@@ -128,8 +154,30 @@ impl Database {
             }
         };
         let (source, names) = if meta.is_dir() {
-            let names = csv_tables(path)?;
-            (Source::Csv(path.to_path_buf()), names)
+            let csv = dir_tables(path, "csv")?;
+            let parquet = dir_tables(path, "parquet")?;
+            match (csv.is_empty(), parquet.is_empty()) {
+                (_, true) => (Source::Csv(path.to_path_buf()), csv),
+                (true, false) => (Source::Parquet(path.to_path_buf()), parquet),
+                (false, false) => {
+                    return Err(DataError::new(format!(
+                        "database source {spec} holds both .csv files ({}) and .parquet files \
+                         ({}); a directory is one source of one kind: put them in separate \
+                         directories",
+                        csv.join(", "),
+                        parquet.join(", ")
+                    )));
+                }
+            }
+        } else if meta.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        {
+            return Err(DataError::new(format!(
+                "database source {spec} is a Parquet file; give the directory that holds the \
+                 .parquet files (table `T` is `T.parquet`)"
+            )));
         } else if meta.is_file() {
             let db = sqlite::Sqlite::open(path)?;
             let names = db.tables.clone();
@@ -176,9 +224,11 @@ impl Database {
     /// "CSV directory data/cora" / "SQLite database data/cora.sqlite" /
     /// "in-memory database NAME".
     pub fn describe(&self) -> String {
-        match self.source {
+        match &self.source {
             Source::Csv(_) => format!("CSV directory {}", self.spec),
+            Source::Parquet(_) => format!("Parquet directory {}", self.spec),
             Source::Sqlite(_) => format!("SQLite database {}", self.spec),
+            Source::Postgres(db) => db.describe(),
             Source::Memory => format!("in-memory database {}", self.spec),
         }
     }
@@ -251,6 +301,10 @@ impl Database {
         dir.join(format!("{table}.csv"))
     }
 
+    fn parquet_path(dir: &Path, table: &str) -> PathBuf {
+        dir.join(format!("{table}.parquet"))
+    }
+
     /// The column names of a table, in table order. Cheap: reads a CSV file's header only.
     pub fn columns(&self, table: &str) -> Result<Vec<String>, DataError> {
         let name = self.resolve_existing(table)?;
@@ -259,7 +313,9 @@ impl Database {
         }
         match &self.source {
             Source::Csv(dir) => csv::read_header(&Self::csv_path(dir, &name), &name),
+            Source::Parquet(dir) => parquet::read_header(&Self::parquet_path(dir, &name), &name),
             Source::Sqlite(db) => db.columns(&name),
+            Source::Postgres(db) => db.columns(&name),
             Source::Memory => Ok(self.table(&name)?.columns.clone()),
         }
     }
@@ -270,7 +326,9 @@ impl Database {
         self.tables
             .get_or_load(name.clone(), || match &self.source {
                 Source::Csv(dir) => csv::load(&Self::csv_path(dir, &name), &name),
+                Source::Parquet(dir) => parquet::load(&Self::parquet_path(dir, &name), &name),
                 Source::Sqlite(db) => db.load(&name),
+                Source::Postgres(db) => db.load(&name),
                 Source::Memory => Err(DataError::new(format!("table `{name}` is not in memory"))),
             })
     }
@@ -293,8 +351,9 @@ impl Database {
     }
 }
 
-/// The tables of a CSV directory: its `*.csv` files, hidden files (`._x.csv`) left out.
-fn csv_tables(dir: &Path) -> Result<Vec<String>, DataError> {
+/// The tables of a directory: its `*.EXT` files (`csv`, `parquet`), hidden files
+/// (`._x.csv`) left out.
+fn dir_tables(dir: &Path, ext: &str) -> Result<Vec<String>, DataError> {
     let err =
         |e: std::io::Error| DataError::new(format!("cannot read directory {}: {e}", dir.display()));
     let mut names = Vec::new();
@@ -303,7 +362,7 @@ fn csv_tables(dir: &Path) -> Result<Vec<String>, DataError> {
         let Some(file) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let Some(stem) = file.strip_suffix(".csv") else {
+        let Some(stem) = file.strip_suffix(ext).and_then(|f| f.strip_suffix('.')) else {
             continue;
         };
         if stem.is_empty() || stem.starts_with('.') {

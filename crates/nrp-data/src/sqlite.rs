@@ -251,6 +251,7 @@ impl Sqlite {
             rows: n,
             refs: RowRefs::Sql { pk, rowids },
             invalid,
+            arrays: Vec::new(),
         })
     }
 }

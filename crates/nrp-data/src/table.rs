@@ -130,20 +130,57 @@ impl Column {
     }
 }
 
-/// A cell that cannot be bound (SQL `NULL` or `BLOB`). It is kept in the table as an empty
+/// A cell that cannot be bound (SQL `NULL` or `BLOB`, a `NULL` inside an array, or any
+/// cell of a column whose type nrp does not read). It is kept in the table as an empty
 /// string so that unused columns may hold it; binding the column is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvalidCell {
     Null,
     Blob,
+    /// An array (list) cell with a `NULL` element.
+    NullInArray,
+    /// A column of a type nrp cannot read; the type's name as the source spells it.
+    Unsupported(Arc<str>),
 }
 
 impl fmt::Display for InvalidCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InvalidCell::Null => "NULL",
-            InvalidCell::Blob => "a BLOB",
-        })
+        match self {
+            InvalidCell::Null => f.write_str("NULL"),
+            InvalidCell::Blob => f.write_str("a BLOB"),
+            InvalidCell::NullInArray => f.write_str("an array with a NULL element"),
+            InvalidCell::Unsupported(ty) => write!(f, "a value of unsupported type {ty}"),
+        }
+    }
+}
+
+/// A column of numeric arrays (Parquet lists, PostgreSQL `REAL[]`): cell `i` is
+/// `values[offsets[i]..offsets[i + 1]]`. It binds only as an embedding (LANGUAGE.md §6);
+/// its cells in [`Table::cells`] are placeholders.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ArrayColumn {
+    pub(crate) offsets: Vec<usize>,
+    pub(crate) values: Vec<f64>,
+    /// How the source spells the type, for messages (`list<double>`, `real[]`).
+    pub(crate) type_name: String,
+}
+
+impl ArrayColumn {
+    pub(crate) fn new(type_name: impl Into<String>) -> ArrayColumn {
+        ArrayColumn {
+            offsets: vec![0],
+            values: Vec::new(),
+            type_name: type_name.into(),
+        }
+    }
+
+    /// Ends the current cell (its values were pushed onto `values`).
+    pub(crate) fn end_cell(&mut self) {
+        self.offsets.push(self.values.len());
+    }
+
+    pub(crate) fn cell(&self, i: usize) -> &[f64] {
+        &self.values[self.offsets[i]..self.offsets[i + 1]]
     }
 }
 
@@ -159,6 +196,8 @@ pub(crate) enum RowRefs {
         pk: Vec<usize>,
         rowids: Option<Vec<i64>>,
     },
+    /// A PostgreSQL table without a primary key: each row's `ctid` (block, tuple).
+    Ctid(Vec<(u32, u16)>),
 }
 
 /// A loaded table: its column names and typed cells, in table order.
@@ -171,6 +210,8 @@ pub struct Table {
     pub(crate) refs: RowRefs,
     /// Per column: the first cell that cannot be bound, if any.
     pub(crate) invalid: Vec<Option<(usize, InvalidCell)>>,
+    /// Per column, the arrays of an array column; empty when the table has none.
+    pub(crate) arrays: Vec<Option<ArrayColumn>>,
 }
 
 impl Table {
@@ -203,6 +244,7 @@ impl Table {
                 rowids: None,
             },
             invalid,
+            arrays: Vec::new(),
         })
     }
 
@@ -268,12 +310,31 @@ impl Table {
                     RowRef::Key(format!("row {}", i + 1))
                 }
             }
+            RowRefs::Ctid(ids) => {
+                let (block, tuple) = ids[i];
+                RowRef::Key(format!("ctid ({block},{tuple})"))
+            }
         }
     }
 
     /// The first cell of column `col` that cannot be bound (SQL `NULL` / `BLOB`), if any.
     pub fn invalid_cell(&self, col: usize) -> Option<(usize, InvalidCell)> {
-        self.invalid.get(col).copied().flatten()
+        self.invalid.get(col).cloned().flatten()
+    }
+
+    /// The arrays of column `col` when it is an array column.
+    pub(crate) fn array_column(&self, col: usize) -> Option<&ArrayColumn> {
+        self.arrays.get(col).and_then(Option::as_ref)
+    }
+
+    /// Whether column `col` holds arrays (Parquet lists, PostgreSQL arrays).
+    pub fn is_array_column(&self, col: usize) -> bool {
+        self.array_column(col).is_some()
+    }
+
+    /// The numbers of array cell `row` of column `col` (`None` if it is no array column).
+    pub fn array_cell(&self, col: usize, row: usize) -> Option<&[f64]> {
+        Some(self.array_column(col)?.cell(row))
     }
 
     /// "table `edge` (src, dst)": the phrase every message about this table starts with.

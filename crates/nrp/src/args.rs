@@ -56,7 +56,7 @@ const fn required(name: &'static str, value: &'static str, help: &'static str) -
 const DB: Flag = required(
     "db",
     "SOURCE",
-    "a directory of CSV files (table T is T.csv) or a SQLite file",
+    "CSV or Parquet directory, SQLite file, or postgres:// URL",
 );
 const SEED: Flag = flag(
     "seed",

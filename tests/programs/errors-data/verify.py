@@ -31,6 +31,6 @@ t.error(q("sql-pairs.nrp", "bad.sqlite"), 'primary key (a="p", b=1) and primary 
 t.error(q("sql-blobs.nrp", "bad.sqlite"), "table `blobs` (k, x), row id 1, column `x`: a BLOB in a bound column")
 t.csv(q("sql-blobsok.nrp", "bad.sqlite"), [((1,), [])], 1, 0)
 t.error("nrp check emb.nrp --db notadb.sqlite", "neither a directory of CSV files nor a SQLite database")
-t.error("nrp check emb.nrp --db postgres://user:secret@localhost/db", "PostgreSQL sources", "not supported")
-assert "secret" not in t.blocks["nrp check emb.nrp --db postgres://user:secret@localhost/db"][1]
+t.error("nrp check emb.nrp --db postgres://user:secret@/db?host=/nonexistent-nrp-socket-dir", "cannot connect to PostgreSQL database", "/nonexistent-nrp-socket-dir")
+assert "secret" not in t.blocks["nrp check emb.nrp --db postgres://user:secret@/db?host=/nonexistent-nrp-socket-dir"][1]
 t.done()
