@@ -24,7 +24,8 @@ impl Drop for TempDir {
 
 /// The reference results as text (`NaN`s compare equal this way), or `Err` for an error.
 fn evaluate(program: &nrp_sema::Program, db: &Database, seed: u64) -> Result<String, String> {
-    let params = nrp_sema::params::init_parameters(program, seed);
+    let params =
+        nrp_params::init_parameters(&program.parameters(), seed).expect("small parameters");
     let targets: Vec<usize> = (0..program.relations.len())
         .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())
         .collect();
