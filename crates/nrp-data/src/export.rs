@@ -217,17 +217,47 @@ pub fn write_postgres(db: &Database, url: &str, schema: &str) -> Result<(), Data
 /// exist): integer columns as `INTEGER`, numbers as `REAL`, text as `TEXT`, arrays as the
 /// CSV text `[x, y]` (SQLite has no array type; nrp reads that text as an array).
 pub fn write_sqlite(db: &Database, path: &Path) -> Result<(), DataError> {
-    use rusqlite::types::Value as Cell;
     if path.exists() {
         return Err(write_error(path, "the file exists"));
     }
+    let tables: Vec<Arc<Table>> = db
+        .table_names()
+        .iter()
+        .map(|n| db.table(n))
+        .collect::<Result<_, _>>()?;
+    let tables: Vec<&Table> = tables.iter().map(|t| &**t).collect();
+    write_sqlite_tables(path, &tables, false)
+}
+
+/// Writes `tables` (each under its name) into the SQLite file `path`, created if missing,
+/// in one transaction: all tables or none. A table of the same name already in the file is
+/// an error, or with `replace` dropped first. Column types as [`write_sqlite`].
+pub fn write_sqlite_tables(path: &Path, tables: &[&Table], replace: bool) -> Result<(), DataError> {
+    use rusqlite::types::Value as Cell;
     let err = |e: rusqlite::Error| write_error(path, e);
     let mut conn = rusqlite::Connection::open(path).map_err(err)?;
     let tx = conn.transaction().map_err(err)?;
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for name in db.table_names() {
-        let t = db.table(&name)?;
-        let kinds = kinds(&t)?;
+    for t in tables {
+        let name = &t.name;
+        let exists: bool = tx
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists && !replace {
+            return Err(write_error(
+                path,
+                format!("it already has a table `{name}` (give --replace to overwrite it)"),
+            ));
+        }
+        if exists {
+            tx.execute_batch(&format!("DROP TABLE {}", quote(name)))
+                .map_err(err)?;
+        }
+        let kinds = kinds(t)?;
         let cols: Vec<String> = t
             .columns
             .iter()
@@ -243,7 +273,7 @@ pub fn write_sqlite(db: &Database, path: &Path) -> Result<(), DataError> {
             .collect();
         tx.execute_batch(&format!(
             "CREATE TABLE {} ({})",
-            quote(&name),
+            quote(name),
             cols.join(", ")
         ))
         .map_err(err)?;
@@ -251,7 +281,7 @@ pub fn write_sqlite(db: &Database, path: &Path) -> Result<(), DataError> {
         let mut stmt = tx
             .prepare(&format!(
                 "INSERT INTO {} VALUES ({})",
-                quote(&name),
+                quote(name),
                 marks.join(", ")
             ))
             .map_err(err)?;

@@ -149,6 +149,18 @@ pub const COMMANDS: &[Command] = &[
                 "draws the loss and metric curves into an SVG file",
                 "not drawn",
             ),
+            flag(
+                "write-db",
+                Some("FILE"),
+                "writes each non-zero-ary ?pred relation to a table of a SQLite file",
+                "not written",
+            ),
+            flag(
+                "replace",
+                None,
+                "lets --write-db replace tables of the same names",
+                "existing tables are an error",
+            ),
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],

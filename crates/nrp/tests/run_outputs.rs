@@ -1,5 +1,6 @@
 //! What `nrp run` writes besides its stdout: `--metrics FILE` (the training curve, one row
-//! per epoch, CSV or JSON lines) and `--plot FILE.svg` (the curves drawn).
+//! per epoch, CSV or JSON lines), `--plot FILE.svg` (the curves drawn) and `--write-db
+//! FILE` (the predicted relations as tables of a SQLite file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -26,7 +27,8 @@ fn case(name: &str) -> PathBuf {
          Loss(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
          ?pred Err(; mean(abs(p - y))) :- Out(k; p), Y(k; y) .\n\
          ?fit <epochs=5, lr=0.05>\n\
-         Loss2(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n",
+         Loss2(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
+         ?pred Pred(k, x; p) :- Out(k; p), P(k, x, _) .\n",
     )
     .unwrap();
     dir
@@ -187,5 +189,114 @@ fn plot_draws_the_loss_and_each_metric() {
         stderr.contains("--plot no/such.svg: its folder does not exist"),
         "{stderr}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `Pred` read back from a SQLite file with the `sqlite3`-free route: nrp itself.
+fn query_written(dir: &Path, file: &str) -> String {
+    std::fs::write(dir.join("read.nrp"), "R(k, x; p) :- Pred(k, x; p) .\n").unwrap();
+    let out = nrp(dir, &["query", "read.nrp", "--db", file, "--relation", "R"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn write_db_writes_each_relation_once_and_never_the_input() {
+    let dir = case("write-db");
+    let out = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--out",
+            "out",
+            "--write-db",
+            "preds.sqlite",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("wrote 1 relation to preds.sqlite"),
+        "{stdout}"
+    );
+    // The same facts as the CSV of --out (header c0,c1,e0).
+    let csv = std::fs::read_to_string(dir.join("out/Pred.csv")).unwrap();
+    assert_eq!(query_written(&dir, "preds.sqlite"), csv);
+    // Again: the table exists, an error that writes nothing; with --replace it is replaced.
+    let again = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--write-db",
+            "preds.sqlite",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("already has a table `Pred` (give --replace to overwrite it)"),
+        "{stderr}"
+    );
+    let replaced = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "db",
+            "--write-db",
+            "preds.sqlite",
+            "--replace",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(
+        replaced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert_ne!(
+        query_written(&dir, "preds.sqlite"),
+        csv,
+        "seed 1 trains other weights"
+    );
+    // The input database is never the output.
+    let input = nrp(
+        &dir,
+        &[
+            "run",
+            "program.nrp",
+            "--db",
+            "preds.sqlite",
+            "--write-db",
+            "preds.sqlite",
+        ],
+    );
+    assert_eq!(input.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&input.stderr);
+    assert!(
+        stderr.contains("that is the input database, which nrp never writes"),
+        "{stderr}"
+    );
+    let lonely = nrp(&dir, &["run", "program.nrp", "--db", "db", "--replace"]);
+    assert_eq!(lonely.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -166,6 +166,12 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
                 .into(),
         );
     }
+    let write_db = args.value("write-db").map(std::path::PathBuf::from);
+    if let Some(p) = &write_db {
+        check_write_db(p, args)?;
+    } else if args.flag("replace") {
+        return Err(Failure::from("`--replace` goes with `--write-db FILE`".to_string()).into());
+    }
     let backend = backend(args)?;
     // Tables are read, and the program grounded below, inside the backend's pool: loading
     // uses the threads asked for, and no more.
@@ -222,6 +228,7 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         super::metrics::MetricsLog::new(p).map_err(|e| e.replace("--metrics", "--plot"))?;
     }
     let mut state = RunState {
+        db_tables: write_db.as_ref().map(|_| vec![]),
         // `--plot` keeps the same rows as `--metrics`.
         metrics_log: args
             .value("metrics")
@@ -303,6 +310,17 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         return Err(Failure(msg).into());
     }
     let mut stdout = std::mem::take(&mut state.stdout);
+    if let (Some(path), Some(tables)) = (&write_db, &state.db_tables) {
+        let refs: Vec<&nrp_data::Table> = tables.iter().collect();
+        nrp_data::export::write_sqlite_tables(path, &refs, args.flag("replace"))
+            .map_err(|e| Failure::from(e.to_string()))?;
+        stdout.push_str(&format!(
+            "wrote {} relation{} to {}\n",
+            tables.len(),
+            if tables.len() == 1 { "" } else { "s" },
+            path.display()
+        ));
+    }
     if saver.target.is_some() {
         if state.saved_to.is_none() {
             saver.save(&checkpoint(&program, &params, None))?;
@@ -349,6 +367,8 @@ struct RunState {
     saved_to: Option<String>,
     /// `--metrics`: the epochs so far.
     metrics_log: Option<super::metrics::MetricsLog>,
+    /// `--write-db`: the non-zero-ary `?pred` relations, written when the run succeeds.
+    db_tables: Option<Vec<nrp_data::Table>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -555,7 +575,19 @@ fn pred_output(
                 .push((r.name.clone(), exact.unwrap_or(o.embeddings[0] as f64)));
         }
         stdout.push_str(&format!("{} = {value}\n", r.name));
-    } else if let Some(dir) = out_dir {
+        return Ok(());
+    }
+    if let Some(tables) = &mut state.db_tables {
+        tables.push(relation_table(&r.name, o).map_err(|e| Failure::from(e.to_string()))?);
+        if out_dir.is_none() {
+            state
+                .stdout
+                .push_str(&format!("{}: {} facts\n", r.name, o.rows.len()));
+            return Ok(());
+        }
+    }
+    let stdout = &mut state.stdout;
+    if let Some(dir) = out_dir {
         let mut csv = String::new();
         let rows = (0..o.rows.len()).map(|i| output::Row {
             content: o.rows[i].as_slice(),
@@ -576,6 +608,51 @@ fn pred_output(
             r.name,
             o.rows.len()
         ));
+    }
+    Ok(())
+}
+
+/// A predicted relation as a table of `nrp query`'s columns (`c0…`, `e0…`).
+fn relation_table(
+    name: &str,
+    o: &nrp_engine::Output,
+) -> Result<nrp_data::Table, nrp_data::DataError> {
+    let rows: Vec<Vec<nrp_data::Value>> = (0..o.rows.len())
+        .map(|i| {
+            let emb = match &o.counts {
+                Some(c) => vec![nrp_data::Value::Int(c[i] as i64)],
+                None => o.embeddings[i * o.dim..(i + 1) * o.dim]
+                    .iter()
+                    .map(|&x| nrp_data::Value::Float(x as f64))
+                    .collect(),
+            };
+            o.rows[i].iter().cloned().chain(emb).collect()
+        })
+        .collect();
+    nrp_data::Table::from_rows(name, output::header(o.arity, o.dim), &rows)
+}
+
+/// `--write-db FILE`: its folder exists, and it is not the input database.
+fn check_write_db(path: &Path, args: &Args) -> R<()> {
+    let parent = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if parent.is_some_and(|d| !d.is_dir()) {
+        return Err(format!("--write-db {}: its folder does not exist", path.display()).into());
+    }
+    if path.is_dir() {
+        return Err(format!("--write-db {}: is a directory", path.display()).into());
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some(db) = args.value("db")
+        && same(path, Path::new(db))
+    {
+        return Err(format!(
+            "--write-db {}: that is the input database, which nrp never writes",
+            path.display()
+        )
+        .into());
     }
     Ok(())
 }
