@@ -140,7 +140,7 @@ pub const COMMANDS: &[Command] = &[
             flag(
                 "metrics",
                 Some("FILE"),
-                "writes one row per epoch (fit, epoch, loss, step_ms, metrics) as CSV, or JSON lines for .jsonl",
+                "writes each epoch's loss, step ms and metrics: CSV, or .jsonl",
                 "not written",
             ),
             flag(
@@ -152,14 +152,14 @@ pub const COMMANDS: &[Command] = &[
             flag(
                 "write-db",
                 Some("FILE"),
-                "writes each non-zero-ary ?pred relation to a table of a SQLite file",
+                "writes each non-zero-ary ?pred relation to a SQLite table",
                 "not written",
             ),
             flag(
                 "replace",
                 None,
                 "lets --write-db replace tables of the same names",
-                "existing tables are an error",
+                "refuses existing tables",
             ),
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
