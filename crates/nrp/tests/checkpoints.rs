@@ -2,6 +2,9 @@
 //! targets are checked before any work, a failing statement after `?fit` rescues the weights,
 //! Ctrl-C saves and exits 130, and `--resume` continues bit for bit.
 
+mod common;
+use common::nrp;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -37,14 +40,6 @@ fn program(dir: &Path, epochs: usize, tail: &str) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn nrp(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run nrp")
 }
 
 fn stderr(o: &Output) -> String {

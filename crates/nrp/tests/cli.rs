@@ -2,18 +2,16 @@
 //! transcript): `--threads` above the available cores warns, above the cap fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn case() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/cli-help")
 }
 
+mod common;
+
 fn nrp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(case())
-        .output()
-        .expect("run nrp")
+    common::nrp(&case(), args)
 }
 
 fn cores() -> usize {

@@ -2,8 +2,10 @@
 //! product of 5000 terms parse, check, and evaluate (engine and reference agree, exactly);
 //! true nesting beyond the limit is a clear error, not a stack overflow.
 
+mod common;
+use common::nrp;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const TERMS: usize = 5000;
 
@@ -17,14 +19,6 @@ fn case_dir(name: &str, files: &[(&str, String)]) -> PathBuf {
         std::fs::write(dir.join(f), text).unwrap();
     }
     dir
-}
-
-fn nrp(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run nrp")
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {

@@ -3,7 +3,7 @@
 //! appears in any output; bad input exits 1 with one message and leaves the database as it
 //! was.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -12,16 +12,11 @@ mod pg_server;
 
 use pg_server::{admin, checksum, schema, url, with_schema};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::root;
 
 fn nrp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run nrp")
+    common::nrp(&root(), args)
 }
 
 fn text(o: &Output) -> String {

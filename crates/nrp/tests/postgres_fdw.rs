@@ -3,24 +3,18 @@
 //! `postgres_fdw` foreign table on another server — gives the same results through the
 //! coordinator as the whole table on one server and as the CSV files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 #[path = "../../nrp-data/tests/common/pg_server.rs"]
 mod pg_server;
 
 use pg_server::{admin, checksum, parts, schema, scratch, url, with_schema};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::root;
 
 fn nrp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run nrp")
+    common::nrp(&root(), args)
 }
 
 /// stdout without the line that reports timings.

@@ -2,68 +2,81 @@
 //! per epoch, CSV or JSON lines), `--plot FILE.svg` (the curves drawn) and `--write-db
 //! FILE` (the predicted relations as tables of a SQLite file).
 
+mod common;
+use common::nrp;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// A fresh folder with a small regression problem: `y = 2x - 1` from a `Linear(1, 1)`,
 /// two `?fit`s (10 and 5 epochs) and a zero-ary metric, evaluated after each epoch of the
-/// first fit only.
-fn case(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nrp-run-outputs-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("db")).unwrap();
-    let mut rows = String::from("k,x,y\n");
-    for k in 0..8 {
-        let x = k as f64 / 4.0;
-        rows.push_str(&format!("{k},{x},{}\n", 2.0 * x - 1.0));
+/// first fit only. Removed when dropped.
+struct Case(PathBuf);
+
+impl Case {
+    fn new(name: &str) -> Case {
+        let dir =
+            std::env::temp_dir().join(format!("nrp-run-outputs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        let mut rows = String::from("k,x,y\n");
+        for k in 0..8 {
+            let x = k as f64 / 4.0;
+            rows.push_str(&format!("{k},{x},{}\n", 2.0 * x - 1.0));
+        }
+        std::fs::write(dir.join("db/P.csv"), rows).unwrap();
+        std::fs::write(
+            dir.join("program.nrp"),
+            "L = Linear(1, 1) .\n\
+             Out(k; L([x])) :- P(k, x, _) .\n\
+             Y(k; [y]) :- P(k, _, y) .\n\
+             ?fit <epochs=10, lr=0.1, eval_every=1>\n\
+             Loss(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
+             ?pred Err(; mean(abs(p - y))) :- Out(k; p), Y(k; y) .\n\
+             ?fit <epochs=5, lr=0.05>\n\
+             Loss2(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
+             ?pred Pred(k, x; p) :- Out(k; p), P(k, x, _) .\n",
+        )
+        .unwrap();
+        Case(dir)
     }
-    std::fs::write(dir.join("db/P.csv"), rows).unwrap();
-    std::fs::write(
-        dir.join("program.nrp"),
-        "L = Linear(1, 1) .\n\
-         Out(k; L([x])) :- P(k, x, _) .\n\
-         Y(k; [y]) :- P(k, _, y) .\n\
-         ?fit <epochs=10, lr=0.1, eval_every=1>\n\
-         Loss(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
-         ?pred Err(; mean(abs(p - y))) :- Out(k; p), Y(k; y) .\n\
-         ?fit <epochs=5, lr=0.05>\n\
-         Loss2(; MSELoss()(p, y)) :- Out(k; p), Y(k; y) .\n\
-         ?pred Pred(k, x; p) :- Out(k; p), P(k, x, _) .\n",
-    )
-    .unwrap();
-    dir
+
+    /// `nrp run program.nrp --db <db> extra…`, which must succeed: its stdout.
+    fn run(&self, db: &str, extra: &[&str]) -> String {
+        let out = nrp(
+            &self.0,
+            &[&["run", "program.nrp", "--db", db], extra].concat(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The same, which must fail with exit 1: its stderr.
+    fn fail(&self, db: &str, extra: &[&str]) -> String {
+        let out = nrp(
+            &self.0,
+            &[&["run", "program.nrp", "--db", db], extra].concat(),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.0.join(file)).unwrap()
+    }
 }
 
-fn nrp(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nrp"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run nrp")
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn metrics_csv_has_a_row_per_epoch_of_every_fit() {
-    let dir = case("csv");
-    let out = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--metrics",
-            "curve.csv",
-            "--json",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    let case = Case::new("csv");
+    let stdout = case.run("db", &["--metrics", "curve.csv", "--json"]);
+    let text = case.read("curve.csv");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "fit,epoch,loss,step_ms,Err");
     assert_eq!(lines.len(), 1 + 10 + 5);
@@ -86,7 +99,6 @@ fn metrics_csv_has_a_row_per_epoch_of_every_fit() {
     // The loss falls, and the last row is the run's final loss.
     let loss = |i: usize| row(i)[2].parse::<f64>().unwrap();
     assert!(loss(10) < loss(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let json = stdout.lines().last().unwrap();
     let final_loss = json.split("\"final_loss\":").nth(1).unwrap();
     let final_loss: f64 = final_loss
@@ -96,30 +108,13 @@ fn metrics_csv_has_a_row_per_epoch_of_every_fit() {
         .parse()
         .unwrap();
     assert!((loss(15) - final_loss).abs() <= 1e-9 * final_loss.abs().max(1.0));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn metrics_jsonl_is_one_object_per_epoch() {
-    let dir = case("jsonl");
-    let out = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--metrics",
-            "curve.jsonl",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(dir.join("curve.jsonl")).unwrap();
+    let case = Case::new("jsonl");
+    case.run("db", &["--metrics", "curve.jsonl"]);
+    let text = case.read("curve.jsonl");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 15);
     assert!(
@@ -131,65 +126,36 @@ fn metrics_jsonl_is_one_object_per_epoch() {
     assert!(lines[0].contains("\"metrics\":{\"Err\":"));
     assert!(lines[14].starts_with("{\"fit\":2,\"epoch\":5,"));
     assert!(lines[14].ends_with("\"metrics\":{}}"), "{}", lines[14]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn metrics_file_in_a_missing_folder_fails_before_training() {
-    let dir = case("missing");
-    let out = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--metrics",
-            "no/such/curve.csv",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let case = Case::new("missing");
+    let stderr = case.fail("db", &["--metrics", "no/such/curve.csv"]);
     assert!(
         stderr.contains("--metrics no/such/curve.csv: its folder does not exist"),
         "{stderr}"
     );
     assert!(!stderr.contains("epoch"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn plot_draws_the_loss_and_each_metric() {
-    let dir = case("plot");
-    let out = nrp(
-        &dir,
-        &["run", "program.nrp", "--db", "db", "--plot", "curve.svg"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let svg = std::fs::read_to_string(dir.join("curve.svg")).unwrap();
+    let case = Case::new("plot");
+    case.run("db", &["--plot", "curve.svg"]);
+    let svg = case.read("curve.svg");
     assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
     for text in ["loss", "metrics", "Err", "epoch (all fits in order)"] {
         assert!(svg.contains(text), "no {text:?} in the plot");
     }
     // Two curves (loss and Err) and the rule where the second fit starts: polylines.
     assert!(svg.matches("<polyline").count() >= 3);
-    assert!(!dir.join("curve.csv").exists());
-    let bad = nrp(
-        &dir,
-        &["run", "program.nrp", "--db", "db", "--plot", "no/such.svg"],
-    );
-    assert_eq!(bad.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!case.0.join("curve.csv").exists());
+    let stderr = case.fail("db", &["--plot", "no/such.svg"]);
     assert!(
         stderr.contains("--plot no/such.svg: its folder does not exist"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `Pred` read back from a SQLite file with the `sqlite3`-free route: nrp itself.
@@ -207,96 +173,35 @@ fn query_written(dir: &Path, file: &str) -> String {
 
 #[test]
 fn write_db_writes_each_relation_once_and_never_the_input() {
-    let dir = case("write-db");
-    let out = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--out",
-            "out",
-            "--write-db",
-            "preds.sqlite",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let case = Case::new("write-db");
+    let stdout = case.run("db", &["--out", "out", "--write-db", "preds.sqlite"]);
     assert!(
         stdout.contains("wrote 1 relation to preds.sqlite"),
         "{stdout}"
     );
     // The same facts as the CSV of --out (header c0,c1,e0).
-    let csv = std::fs::read_to_string(dir.join("out/Pred.csv")).unwrap();
-    assert_eq!(query_written(&dir, "preds.sqlite"), csv);
+    let csv = case.read("out/Pred.csv");
+    assert_eq!(query_written(&case.0, "preds.sqlite"), csv);
     // Again: the table exists, an error that writes nothing; with --replace it is replaced.
-    let again = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--write-db",
-            "preds.sqlite",
-        ],
-    );
-    assert_eq!(again.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&again.stderr);
+    let stderr = case.fail("db", &["--write-db", "preds.sqlite"]);
     assert!(
         stderr.contains("already has a table `Pred` (give --replace to overwrite it)"),
         "{stderr}"
     );
-    let replaced = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "db",
-            "--write-db",
-            "preds.sqlite",
-            "--replace",
-            "--seed",
-            "1",
-        ],
-    );
-    assert_eq!(
-        replaced.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&replaced.stderr)
+    case.run(
+        "db",
+        &["--write-db", "preds.sqlite", "--replace", "--seed", "1"],
     );
     assert_ne!(
-        query_written(&dir, "preds.sqlite"),
+        query_written(&case.0, "preds.sqlite"),
         csv,
         "seed 1 trains other weights"
     );
     // The input database is never the output.
-    let input = nrp(
-        &dir,
-        &[
-            "run",
-            "program.nrp",
-            "--db",
-            "preds.sqlite",
-            "--write-db",
-            "preds.sqlite",
-        ],
-    );
-    assert_eq!(input.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&input.stderr);
+    let stderr = case.fail("preds.sqlite", &["--write-db", "preds.sqlite"]);
     assert!(
         stderr.contains("that is the input database, which nrp never writes"),
         "{stderr}"
     );
-    let lonely = nrp(&dir, &["run", "program.nrp", "--db", "db", "--replace"]);
-    assert_eq!(lonely.status.code(), Some(1));
-    let _ = std::fs::remove_dir_all(&dir);
+    case.fail("db", &["--replace"]);
 }

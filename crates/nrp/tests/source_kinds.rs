@@ -8,6 +8,8 @@
 //! write must be identical. (Error messages name rows differently — CSV by file line, the
 //! others by row number or key — so only their exit status is compared.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,36 +75,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
-}
-
-/// Splits a command line on white space; `'…'` groups (as tests/golden.rs does).
-fn split(line: &str) -> Vec<String> {
-    let mut words = vec![];
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut any = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    words.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        words.push(cur);
-    }
-    words
 }
 
 struct Outcome {
@@ -175,7 +147,7 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
-            let words = split(line);
+            let words = common::split(line);
             if !words.windows(2).any(|w| w[0] == "--db" && w[1] == "db") {
                 continue;
             }
