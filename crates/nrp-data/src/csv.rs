@@ -16,7 +16,6 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::table::{ColumnBuilder, DataError, RowRefs, Table, list_columns};
-use crate::value::parse_number;
 
 /// Reads and parses the CSV file of `table`.
 pub(crate) fn load(path: &Path, table: &str) -> Result<Table, DataError> {
@@ -483,11 +482,7 @@ fn parse_records(p: &mut Parser, columns: &[String]) -> Result<Piece, DataError>
                         format_args!("column `{}` is not valid UTF-8", columns[idx]),
                     ));
                 };
-                match parse_number(s) {
-                    Some((Some(i), _)) => builder.push_int(i),
-                    Some((None, x)) => builder.push_number(x),
-                    None => builder.push_str(s),
-                }
+                builder.push_text(s);
                 end
             };
             idx += 1;

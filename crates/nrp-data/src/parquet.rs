@@ -32,7 +32,6 @@ use parquet::record::{Field, List};
 
 use crate::table::{ArrayColumn, ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
 use crate::time::{format_date, format_time_micros, format_timestamp_micros};
-use crate::value::parse_number;
 
 fn open_error(path: &Path, table: &str, e: impl std::fmt::Display) -> DataError {
     DataError::new(format!(
@@ -109,23 +108,6 @@ impl Loader {
         self.invalid.get_or_insert((row, kind));
     }
 
-    fn push_text(&mut self, s: &str) {
-        match parse_number(s) {
-            Some((Some(i), _)) => self.cells.push_int(i),
-            Some((None, x)) => self.cells.push_number(x),
-            None => self.cells.push_str(s),
-        }
-    }
-
-    fn push_float(&mut self, x: f64) {
-        if x.is_finite() {
-            self.cells.push_number(x)
-        } else {
-            // What the text would read as: not a number (see `parse_number`).
-            self.cells.push_str(&crate::value::format_float(x))
-        }
-    }
-
     fn push(&mut self, row: usize, field: &Field) {
         match field {
             Field::Null => {
@@ -142,16 +124,16 @@ impl Loader {
             Field::UInt(x) => self.cells.push_int(*x as i64),
             Field::ULong(x) => match i64::try_from(*x) {
                 Ok(i) => self.cells.push_int(i),
-                Err(_) => self.push_text(&x.to_string()),
+                Err(_) => self.cells.push_text(&x.to_string()),
             },
-            Field::Float16(x) => self.push_float(x.to_f64()),
-            Field::Float(x) => self.push_float(*x as f64),
-            Field::Double(x) => self.push_float(*x),
+            Field::Float16(x) => self.cells.push_typed_float(x.to_f64()),
+            Field::Float(x) => self.cells.push_typed_float(*x as f64),
+            Field::Double(x) => self.cells.push_typed_float(*x),
             Field::Decimal(d) => {
                 let text = decimal_text(d.data(), d.scale());
-                self.push_text(&text)
+                self.cells.push_text(&text)
             }
-            Field::Str(s) => self.push_text(s),
+            Field::Str(s) => self.cells.push_text(s),
             Field::Bytes(_) => {
                 self.mark(row, InvalidCell::Blob);
                 self.placeholder();
@@ -356,7 +338,9 @@ mod tests {
         assert_eq!(decimal_text(&[0x04, 0xD2], 2), "1234e-2");
         assert_eq!(decimal_text(&[0xFB, 0x2E], 0), "-1234");
         assert_eq!(
-            parse_number(&decimal_text(&[0x04, 0xD2], 2)).unwrap().1,
+            crate::value::parse_number(&decimal_text(&[0x04, 0xD2], 2))
+                .unwrap()
+                .1,
             12.34
         );
     }

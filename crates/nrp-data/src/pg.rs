@@ -447,22 +447,6 @@ struct Loader {
 }
 
 impl Loader {
-    fn push_text(&mut self, s: &str) {
-        match parse_number(s) {
-            Some((Some(i), _)) => self.cells.push_int(i),
-            Some((None, x)) => self.cells.push_number(x),
-            None => self.cells.push_str(s),
-        }
-    }
-
-    fn push_float(&mut self, x: f64) {
-        if x.is_finite() {
-            self.cells.push_number(x)
-        } else {
-            self.cells.push_str(&format_float(x))
-        }
-    }
-
     fn null(&mut self, row: usize) {
         self.invalid.get_or_insert((row, InvalidCell::Null));
         match &mut self.arrays {
@@ -495,24 +479,24 @@ impl Loader {
             }
             Decode::Float4 => {
                 let x = f32::from_be_bytes(b.try_into().map_err(|_| bad("real"))?);
-                self.push_float(x as f64)
+                self.cells.push_typed_float(x as f64)
             }
             Decode::Float8 => {
                 let x = f64::from_be_bytes(b.try_into().map_err(|_| bad("double precision"))?);
-                self.push_float(x)
+                self.cells.push_typed_float(x)
             }
             Decode::Numeric => {
                 let t = numeric_text(b)?;
-                self.push_text(&t)
+                self.cells.push_text(&t)
             }
             Decode::Text => {
                 let s = std::str::from_utf8(b).map_err(|_| "text that is not UTF-8".to_string())?;
-                self.push_text(s)
+                self.cells.push_text(s)
             }
             Decode::Jsonb => {
                 let s = std::str::from_utf8(b.get(1..).unwrap_or_default())
                     .map_err(|_| "jsonb that is not UTF-8".to_string())?;
-                self.push_text(s)
+                self.cells.push_text(s)
             }
             Decode::Uuid => {
                 let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

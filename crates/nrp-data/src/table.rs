@@ -445,6 +445,26 @@ impl ColumnBuilder {
         }
     }
 
+    /// A text cell as a CSV file holds it: a number when it reads as one
+    /// ([`crate::value::parse_number`]), else a string.
+    pub(crate) fn push_text(&mut self, s: &str) {
+        match crate::value::parse_number(s) {
+            Some((Some(i), _)) => self.push_int(i),
+            Some((None, x)) => self.push_number(x),
+            None => self.push_str(s),
+        }
+    }
+
+    /// A float of a typed source (Parquet, PostgreSQL): a number, or for an infinity or NaN
+    /// the text a CSV export holds (`inf`, `nan`), which does not read as a number.
+    pub(crate) fn push_typed_float(&mut self, x: f64) {
+        if x.is_finite() {
+            self.push_number(x)
+        } else {
+            self.push_str(&crate::value::format_float(x))
+        }
+    }
+
     /// A string cell (already known not to be a number).
     pub(crate) fn push_str(&mut self, s: &str) {
         let s = match self.strings.get(s) {
