@@ -146,34 +146,44 @@ impl MetricsLog {
     }
 }
 
-/// `nrp run --plot FILE.svg`: the loss (top) and the metrics (bottom) over the epochs of
-/// every fit, one after the other.
-pub fn plot(log: &MetricsLog, path: &str) -> Result<(), String> {
-    use plotters::prelude::*;
-    let fail = |e: &dyn std::fmt::Display| format!("cannot write --plot {path}: {e}");
-    let xs: Vec<f64> = (1..=log.rows.len()).map(|i| i as f64).collect();
-    let n = xs.len().max(2) as f64;
-    let root = SVGBackend::new(path, (800, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let (top, bottom) = root.split_vertically(300);
-    let range = |vs: &mut dyn Iterator<Item = f64>| {
-        let (lo, hi) = vs
-            .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(v), b.max(v))
-            });
-        if lo > hi {
-            (0.0, 1.0)
-        } else if lo == hi {
-            (lo - 0.5, hi + 0.5)
-        } else {
-            (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-        }
-    };
-    // The loss, with a vertical rule where each later fit starts.
-    let (lo, hi) = range(&mut log.rows.iter().map(|r| r.loss));
-    let mut chart = ChartBuilder::on(&top)
-        .caption("loss", ("sans-serif", 18))
+type Chart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::backend::SVGBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// The plotted range of `vs` (finite values, 5 % of margin; a unit range around a constant).
+fn value_range(vs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = vs
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    }
+}
+
+/// One panel: `caption` over epochs `1..=n`, values `lo..hi`, its axes drawn.
+fn panel<'a, 'b>(
+    area: &'a plotters::drawing::DrawingArea<
+        plotters::backend::SVGBackend<'b>,
+        plotters::coord::Shift,
+    >,
+    caption: &str,
+    n: f64,
+    (lo, hi): (f64, f64),
+) -> Result<Chart<'a, 'b>, String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let mut chart = plotters::chart::ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
@@ -185,6 +195,22 @@ pub fn plot(log: &MetricsLog, path: &str) -> Result<(), String> {
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()
         .map_err(|e| fail(&e))?;
+    Ok(chart)
+}
+
+/// `nrp run --plot FILE.svg`: the loss (top) and the metrics (bottom) over the epochs of
+/// every fit, one after the other.
+pub fn plot(log: &MetricsLog, path: &str) -> Result<(), String> {
+    use plotters::prelude::*;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot write --plot {path}: {e}");
+    let xs: Vec<f64> = (1..=log.rows.len()).map(|i| i as f64).collect();
+    let n = xs.len().max(2) as f64;
+    let root = SVGBackend::new(path, (800, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let (top, bottom) = root.split_vertically(300);
+    // The loss, with a vertical rule where each later fit starts.
+    let (lo, hi) = value_range(log.rows.iter().map(|r| r.loss));
+    let mut chart = panel(&top, "loss", n, (lo, hi)).map_err(|e| fail(&e))?;
     chart
         .draw_series(LineSeries::new(
             xs.iter().zip(&log.rows).map(|(&x, r)| (x, r.loss)),
@@ -201,25 +227,12 @@ pub fn plot(log: &MetricsLog, path: &str) -> Result<(), String> {
     }
     // Each metric where it was evaluated.
     let names = log.names();
-    let (lo, hi) = range(
-        &mut log
-            .rows
+    let range = value_range(
+        log.rows
             .iter()
             .flat_map(|r| r.metrics.iter().map(|(_, v)| *v)),
     );
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("metrics", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(1.0..n, lo..hi)
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch (all fits in order)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(|e| fail(&e))?;
+    let mut chart = panel(&bottom, "metrics", n, range).map_err(|e| fail(&e))?;
     for (k, name) in names.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
         let points: Vec<(f64, f64)> = xs
