@@ -179,8 +179,8 @@ fn infer_expr(
             if shaped {
                 // Each step's shape matters to the engine (a broadcast or a product moves
                 // data): nest the chain, `((a op b) op c)`, each step its own node.
-                nest_chain(e);
-                return infer_expr(e, body, rels, modules, limit, fill);
+                let s = nest_chain(e, shapes, limit)?;
+                return set_shape(e, s, limit);
             }
             // Step by step, as `((a + b) + c)` would be: a mismatch names its operator and
             // spans the chain up to the offending operand.
@@ -245,6 +245,14 @@ fn infer_expr(
             infer_expr(x, body, rels, modules, limit, fill)?.map(|s| shape::transpose(&s))
         }
     };
+    set_shape(e, s, limit)
+}
+
+/// Records `s` as `e`'s shape and dimension, checking that one row of it fits the budget.
+fn set_shape(e: &mut Expr, s: Option<Shape>, limit: u64) -> R<Option<Shape>> {
+    let span = e.span;
+    let overflow =
+        || Diagnostic::error("the embedding dimension of this expression overflows", span);
     let d = match &s {
         Some(s) => Some(s.numel().ok_or_else(overflow)?),
         None => None,
@@ -279,23 +287,33 @@ fn not_a_vector(what: &str, s: &Shape, span: Span) -> Diagnostic {
     ))
 }
 
-/// `((a op1 b) op2 c) …` as nested binary nodes, each spanning from the chain's start.
-fn nest_chain(e: &mut Expr) {
+/// `((a op1 b) op2 c) …` as nested binary nodes, each spanning from the chain's start, from
+/// the operands' inferred `shapes`; every step but the last (which becomes `e`, whose
+/// caller records it) gets its shape here. The last step's shape.
+fn nest_chain(e: &mut Expr, shapes: Vec<Option<Shape>>, limit: u64) -> R<Option<Shape>> {
     let ExprKind::Chain(first, rest) = std::mem::replace(&mut e.kind, ExprKind::Const(0.0)) else {
         unreachable!("nest_chain of a chain")
     };
     let start = first.span;
+    let mut shapes = shapes.into_iter();
+    let mut s = shapes.next().flatten();
     let mut acc = *first;
-    for (op, x) in rest {
+    let last = rest.len();
+    for (i, ((op, x), sx)) in rest.into_iter().zip(shapes).enumerate() {
         let span = start.to(x.span);
+        s = broadcast(op, s, sx, span)?;
         acc = Expr {
             kind: ExprKind::Binary(op, Box::new(acc), Box::new(x)),
             dim: None,
             shape: None,
             span,
         };
+        if i + 1 < last {
+            set_shape(&mut acc, s.clone(), limit)?;
+        }
     }
     *e = acc;
+    Ok(s)
 }
 
 fn module_output(
