@@ -190,6 +190,17 @@ pub trait Backend<T: Float>: Send + Sync {
         dy: &Tensor<T>,
         dx: &mut Tensor<T>,
     );
+    /// [`Backend::spmm_t`] added to `dx` (a gradient accumulator): rows of `dx` that no entry
+    /// reaches are not touched, so a small scatter into a large shared input costs only its
+    /// entries. Same bits as `spmm_t` into a fresh buffer followed by `add_assign`.
+    fn spmm_t_add(
+        &self,
+        csr: &Csr,
+        vals: EntryValues<T>,
+        row_scale: Option<&[T]>,
+        dy: &Tensor<T>,
+        dx: &mut Tensor<T>,
+    );
     /// `dv_k = s_i · <dy[i], x[idx_k]>`.
     fn spmm_dvals(
         &self,

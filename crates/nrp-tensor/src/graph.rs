@@ -1444,6 +1444,41 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
         }
     }
 
+    /// Scatters `dy` into `v`'s gradient through the transpose of `csr`
+    /// ([`Backend::spmm_t`]); `vals` are the entries' values: none (ones), in the
+    /// transpose's order, or the value of a graph node in CSR order. Into `v`'s accumulator
+    /// when it has one, so that a small scatter into a large input shared by many
+    /// consumers (a table's rows read by one rule per edge type) touches only the rows it
+    /// reaches.
+    fn scatter_grad(
+        &mut self,
+        grads: &mut [Option<Tensor<T>>],
+        v: Var,
+        csr: &Csr,
+        vals: (Option<&[T]>, Option<Var>),
+        dy: &Tensor<T>,
+    ) {
+        if !self.g(v) {
+            return;
+        }
+        let fresh = grads[v.index()].is_none();
+        if fresh {
+            let (r, c) = self.shape(v);
+            grads[v.index()] = Some(self.pool.take(r, c));
+        }
+        let vd = match vals {
+            (Some(t), _) => EntryValues::Transposed(t),
+            (None, Some(x)) => EntryValues::Csr(&self.value(x).data[..]),
+            (None, None) => EntryValues::Ones,
+        };
+        let acc = grads[v.index()].as_mut().expect("allocated above");
+        if fresh {
+            self.backend.spmm_t(csr, vd, None, dy, acc);
+        } else {
+            self.backend.spmm_t_add(csr, vd, None, dy, acc);
+        }
+    }
+
     /// A gradient buffer shaped like `v`, when `v` needs one.
     fn grad_buf(&mut self, v: Var) -> Option<Tensor<T>> {
         if self.g(v) {
@@ -1556,15 +1591,7 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 transposed,
             } => {
                 let c = csr.get();
-                if let Some(mut dx) = self.grad_buf(*x) {
-                    let vd = match (transposed, vals) {
-                        (Some(t), _) => EntryValues::Transposed(t),
-                        (None, Some(v)) => EntryValues::Csr(&self.value(*v).data[..]),
-                        (None, None) => EntryValues::Ones,
-                    };
-                    be.spmm_t(c, vd, None, g, &mut dx);
-                    self.acc(grads, *x, dx);
-                }
+                self.scatter_grad(grads, *x, c, (transposed.as_deref(), *vals), g);
                 if let Some(v) = vals
                     && let Some(mut dv) = self.grad_buf(*v)
                 {
@@ -1612,21 +1639,15 @@ impl<'a, T: Float, B: Backend<T>> Graph<'a, T, B> {
                 }
             }
             Op::SpMMMean { csr, x, counts } => {
-                if let Some(mut dx) = self.grad_buf(*x) {
+                if self.g(*x) {
                     // Divided as the forward pass divides, then summed through the transpose.
                     let mut per_head = self.alloc(g.rows, g.cols);
                     be.binary(BinaryOp::Div, g, counts, &mut per_head);
-                    be.spmm_t(csr, EntryValues::Ones, None, &per_head, &mut dx);
+                    self.scatter_grad(grads, *x, csr, (None, None), &per_head);
                     self.pool.give(per_head);
-                    self.acc(grads, *x, dx);
                 }
             }
-            Op::Gather { csr, x } => {
-                if let Some(mut dx) = self.grad_buf(*x) {
-                    be.spmm_t(csr.get(), EntryValues::Ones, None, g, &mut dx);
-                    self.acc(grads, *x, dx);
-                }
-            }
+            Op::Gather { csr, x } => self.scatter_grad(grads, *x, csr.get(), (None, None), g),
             Op::ToDense { csr, vals } => {
                 if let Some(mut dv) = self.grad_buf(*vals) {
                     let d = csr.n_cols();

@@ -111,7 +111,17 @@ impl<T: Float> Backend<T> for Cpu {
         dy: &Tensor<T>,
         dx: &mut Tensor<T>,
     ) {
-        sparse::spmm_t(self, csr, vals, s, dy, dx)
+        sparse::spmm_t(self, csr, vals, s, dy, dx, false)
+    }
+    fn spmm_t_add(
+        &self,
+        csr: &Csr,
+        vals: EntryValues<T>,
+        s: Option<&[T]>,
+        dy: &Tensor<T>,
+        dx: &mut Tensor<T>,
+    ) {
+        sparse::spmm_t(self, csr, vals, s, dy, dx, true)
     }
     fn spmm_dvals(
         &self,

@@ -171,10 +171,14 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
     scale: Option<&[T]>,
     dy: &[T],
     d: usize,
+    accumulate: bool,
 ) {
     let end = tp[cols.end];
     for c0 in (0..d).step_by(D) {
         for (c, orow) in cols.clone().zip(out.chunks_exact_mut(d)) {
+            if accumulate && tp[c] == tp[c + 1] {
+                continue;
+            }
             let o = &mut orow[c0..c0 + D];
             let mut acc = [T::ZERO; D];
             for p in tp[c]..tp[c + 1] {
@@ -198,7 +202,13 @@ fn spmm_t_rows_d<T: Float, const D: usize>(
                     acc[j] += w * g[j];
                 }
             }
-            o.copy_from_slice(&acc);
+            if accumulate {
+                for j in 0..D {
+                    o[j] += acc[j];
+                }
+            } else {
+                o.copy_from_slice(&acc);
+            }
         }
     }
 }
@@ -215,7 +225,9 @@ fn block_width(d: usize) -> usize {
 }
 
 multiversion! {
-    /// Columns `cols` of the transposed product (see [`spmm_t`]).
+    /// Columns `cols` of the transposed product (see [`spmm_t`]); with `accumulate` each
+    /// column's sum is added to `out` (columns without entries untouched), with the same
+    /// bits as the sum written to a fresh buffer and then added.
     fn spmm_t_rows<T>(
         cols: Range<usize>,
         out: &mut [T],
@@ -226,17 +238,25 @@ multiversion! {
         scale: Option<&[T]>,
         dy: &[T],
         d: usize,
+        accumulate: bool,
     ) {
+        let a = accumulate;
         match block_width(d) {
-            8 => return spmm_t_rows_d::<T, 8>(cols, out, tp, trows, tentries, vals, scale, dy, d),
-            16 => return spmm_t_rows_d::<T, 16>(cols, out, tp, trows, tentries, vals, scale, dy, d),
-            32 => return spmm_t_rows_d::<T, 32>(cols, out, tp, trows, tentries, vals, scale, dy, d),
-            64 => return spmm_t_rows_d::<T, 64>(cols, out, tp, trows, tentries, vals, scale, dy, d),
+            8 => return spmm_t_rows_d::<T, 8>(cols, out, tp, trows, tentries, vals, scale, dy, d, a),
+            16 => return spmm_t_rows_d::<T, 16>(cols, out, tp, trows, tentries, vals, scale, dy, d, a),
+            32 => return spmm_t_rows_d::<T, 32>(cols, out, tp, trows, tentries, vals, scale, dy, d, a),
+            64 => return spmm_t_rows_d::<T, 64>(cols, out, tp, trows, tentries, vals, scale, dy, d, a),
             _ => {}
         }
         let end = tp[cols.end];
         let ones = matches!(vals, EntryValues::Ones) && scale.is_none();
-        for (c, o) in cols.zip(out.chunks_exact_mut(d)) {
+        // The column's sum is formed apart when it is then added to `out`.
+        let mut scratch = vec![T::ZERO; if accumulate { d } else { 0 }];
+        for (c, orow) in cols.zip(out.chunks_exact_mut(d)) {
+            if accumulate && tp[c] == tp[c + 1] {
+                continue;
+            }
+            let o: &mut [T] = if accumulate { &mut scratch } else { &mut *orow };
             o.fill(T::ZERO);
             for p in tp[c]..tp[c + 1] {
                 if p + PREFETCH < end {
@@ -257,6 +277,9 @@ multiversion! {
                     axpy(o, w, g);
                 }
             }
+            if accumulate {
+                add_to(orow, &scratch);
+            }
         }
     }
 }
@@ -271,6 +294,7 @@ pub(crate) fn spmm_t<T: Float>(
     row_scale: Option<&[T]>,
     dy: &Tensor<T>,
     dx: &mut Tensor<T>,
+    accumulate: bool,
 ) {
     let d = dy.cols;
     assert_eq!((dx.rows, dx.cols), (csr.n_cols(), d));
@@ -285,7 +309,7 @@ pub(crate) fn spmm_t<T: Float>(
     let tp = t.seg.indptr();
     cpu.for_segments(&t.seg, &mut dx.data, d, d, |cols, chunk| {
         spmm_t_rows(
-            cols, chunk, tp, &t.rows, &t.entries, vals, row_scale, &dy.data, d,
+            cols, chunk, tp, &t.rows, &t.entries, vals, row_scale, &dy.data, d, accumulate,
         )
     });
 }
