@@ -32,7 +32,8 @@ from ._nrp import NrpError
 __all__ = ["Session", "NrpError", "__version__"]
 __version__: str = _nrp.__version__
 
-Tables = Mapping[str, pd.DataFrame]
+# A table: a DataFrame, a 2-D array, or a mapping of column names to 1-D arrays.
+Tables = Mapping[str, Any]
 
 
 def _array_cell(v: Any) -> str:
@@ -42,11 +43,26 @@ def _array_cell(v: Any) -> str:
 
 def _columns(name: str, df: pd.DataFrame) -> list:
     """A DataFrame as ``[(column, kind, payload)]`` for the extension module. Tables of
-    other libraries (polars, pyarrow) are taken through their ``to_pandas()``."""
-    if not isinstance(df, pd.DataFrame) and callable(getattr(df, "to_pandas", None)):
-        df = df.to_pandas()
+    other libraries (polars, pyarrow) are taken through their ``to_pandas()``; a 2-D NumPy
+    array (or anything with ``__array__``) is a table of columns ``c0 ..``; a mapping of
+    column names to 1-D arrays is a table of those columns."""
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"table `{name}`: expected a pandas DataFrame, got {type(df).__name__}")
+        if callable(getattr(df, "to_pandas", None)):
+            df = df.to_pandas()
+        elif isinstance(df, Mapping):
+            df = pd.DataFrame({str(k): np.asarray(v) for k, v in df.items()})
+        elif hasattr(df, "__array__"):
+            a = np.asarray(df)
+            if a.ndim != 2:
+                raise NrpError(
+                    f"table `{name}`: an array table must be 2-D (rows, columns), not {a.ndim}-D"
+                )
+            df = pd.DataFrame(a, columns=[f"c{i}" for i in range(a.shape[1])])
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(
+            f"table `{name}`: expected a pandas DataFrame, a 2-D array or a mapping of columns, "
+            f"got {type(df).__name__}"
+        )
     out = []
     for col in df.columns:
         s = df[col]
@@ -110,7 +126,9 @@ class Session:
     """A database, a program given text by text, and its current weights.
 
     ``db`` is a folder of CSV files (table ``T`` is ``T.csv``), a SQLite file, or a
-    ``{name: DataFrame}`` mapping (or None, then tables are added with
+    ``{name: table}`` mapping — a table is a pandas DataFrame, a polars or pyarrow table, a
+    2-D NumPy array (columns ``c0 ..``) or a mapping of column names to 1-D arrays — (or
+    None, then tables are added with
     :meth:`set_table`). ``seed`` initialises parameters as ``torch.manual_seed`` does and
     seeds dropout; ``threads`` defaults to every core. ``memory_limit`` (``"8G"``),
     ``template_depth``, ``disabled_rules`` (plan rewrites to skip, ``"hoist,sparsify"``),
@@ -154,7 +172,7 @@ class Session:
         for name, df in tables.items():
             self.set_table(name, df)
 
-    def set_table(self, name: str, df: pd.DataFrame) -> None:
+    def set_table(self, name: str, df: Any) -> None:
         """Adds a table, or replaces the table of that name (a file's too; the file is
         never written). The next ``run`` or ``relation`` grounds on it."""
         self._s.set_table(str(name), _columns(str(name), df))

@@ -10,11 +10,15 @@ from ._nrp import NrpError as NrpError
 
 __version__: str
 
+# A table: a pandas DataFrame (or a polars/pyarrow table, through ``to_pandas()``), a 2-D
+# NumPy array (columns c0 ..), or a mapping of column names to 1-D arrays.
+Table = Union[pd.DataFrame, np.ndarray, Mapping[str, Any], Any]
+
 class Session:
     predictions: dict[str, pd.DataFrame]
     def __init__(
         self,
-        db: Union[str, os.PathLike[str], Mapping[str, pd.DataFrame], None] = None,
+        db: Union[str, os.PathLike[str], Mapping[str, Table], None] = None,
         seed: int = 0,
         threads: Optional[int] = None,
         *,
@@ -24,7 +28,7 @@ class Session:
         trace: bool = False,
         profile: Optional[int] = None,
     ) -> None: ...
-    def set_table(self, name: str, df: pd.DataFrame) -> None: ...
+    def set_table(self, name: str, df: Table) -> None: ...
     @property
     def tables(self) -> list[str]: ...
     def run(self, program: str, name: Optional[str] = None) -> Optional[pd.DataFrame]: ...

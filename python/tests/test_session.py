@@ -108,6 +108,18 @@ def test_relation_contents_from_dataframes():
     assert out["c0"].dtype == object
 
 
+def test_arrays_and_column_mappings_are_tables():
+    # The SMALL tables as a 2-D NumPy array (edges) and a mapping of columns (values).
+    edges = SMALL["Edge"].to_numpy()
+    values = {c: SMALL["Val"][c].to_numpy() for c in SMALL["Val"].columns}
+    s = nrp.Session(db={"Edge": edges, "Val": values, "Name": SMALL["Name"]}, seed=0, threads=1)
+    out = s.run("?pred P(n; sum(z)) :- Edge(u, v), Val(u; z), Name(v, n) .")
+    got = {r.c0: (r.e0, r.e1) for r in out.itertuples()}
+    assert got == {"ann": (100.0, 2.0), "bob": (1.0, 0.5), "cy": (11.0, 0.75)}
+    with pytest.raises(nrp.NrpError, match="table `Edge`: an array table must be 2-D"):
+        s.set_table("Edge", np.arange(6))
+
+
 def test_a_reissued_pred_replaces_the_earlier_one():
     s = small()
     first = s.run("?pred P(v; z) :- Val(v; z) .")
