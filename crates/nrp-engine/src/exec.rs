@@ -27,8 +27,11 @@ impl Params {
             }
             let mut ids = specs.iter().map(|s| {
                 let t = &values[&s.name];
-                // PyTorch shapes are kept in the checkpoint; the tensor layer is 2-D.
+                // PyTorch shapes are kept in the checkpoint; the tensor layer is 2-D. A
+                // `Tensor` value is one row, shared by every fact (its shape is sema's).
+                let tensor = matches!(m.kind, ModuleKind::Tensor { .. });
                 let (rows, cols) = match t.shape.as_slice() {
+                    _ if tensor => (1, t.data.len()),
                     [r, c] => (*r, *c),
                     [n] => (1, *n),
                     _ => (1, t.data.len()),

@@ -438,6 +438,14 @@ fn tensor_parameters() {
          H(b; Linear(3, 2)(sum(x * V * [w] * Gate)) * Tensor(1, 2.0)) :- X(a; x), E(a, b, w) .\n\
          Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
     );
+    // Matrices shared by every fact: per fact `x @ W`, and RelaNN's bilinear score
+    // `x @ M @ transpose(y)` over a join (one row repeated to every match).
+    gradcheck(
+        "W = Tensor(3, 2, 0.5) .\nM = Tensor(3, 3, -0.25) .\n\
+         S(b; sum(view(1)(x @ M @ transpose(y)) * [w])) :- X(a; x), E(a, b, w), X(b; y) .\n\
+         H(v; x @ W + Linear(1, 2)(s)) :- X(v; x), S(v; s) .\n\
+         Loss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
 }
 
 #[test]

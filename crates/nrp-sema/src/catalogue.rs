@@ -61,9 +61,19 @@ pub struct TensorArg {
 
 /// `Tensor(shape…[, fill])` as RelaNN reads it: with two or more arguments and the last a
 /// decimal literal, that one is the constant fill and the rest the shape; otherwise all
-/// are the shape and the fill is 0. In nrp's one-vector-per-fact model only a scalar
-/// (`Tensor(1)`) or a vector (`Tensor(d)`, `Tensor(1, d)`) can be used; a matrix waits
-/// for `@`.
+/// are the shape and the fill is 0. The value is shared by every fact; its per-fact shape is
+/// [`tensor_fact_shape`].
+/// The shape a `Tensor` parameter has in an expression, where it broadcasts over the facts:
+/// the shape as written, except that a leading 1 of a shape of rank two or more is the
+/// (broadcast) fact axis, as RelaNN's `(1, d)` tensors meet `(E, d)` embeddings: `Tensor(d)`
+/// and `Tensor(1, d)` are vectors, `Tensor(a, b)` a matrix, `Tensor(1, a, b)` one too.
+pub fn tensor_fact_shape(shape: &[usize]) -> Vec<usize> {
+    match shape {
+        [1, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+        all => all.to_vec(),
+    }
+}
+
 pub fn tensor(args: &[TensorArg], call_span: Span) -> Result<ModuleKind, Diagnostic> {
     let (shape_args, fill) = match args {
         [] => {
@@ -88,17 +98,6 @@ pub fn tensor(args: &[TensorArg], call_span: Span) -> Result<ModuleKind, Diagnos
             ));
         }
         shape.push(a.value as usize);
-    }
-    if shape[..shape.len() - 1].iter().any(|&d| d != 1) {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        return Err(Diagnostic::error(
-            format!(
-                "`Tensor({})` is a matrix; an embedding expression can use a scalar `Tensor(1)` or a vector `Tensor(d)` / `Tensor(1, d)`",
-                dims.join(", ")
-            ),
-            call_span,
-        )
-        .with_note("matrices need the matrix product `@`, which is not supported yet"));
     }
     Ok(ModuleKind::Tensor { shape, fill })
 }
@@ -347,11 +346,11 @@ mod tests {
         // An integral value computed by arithmetic (`d / h`) is an extent.
         assert_eq!(t(&[(1.0, false), (4.0, false)]), ok(&[1, 4], 0.0));
         assert!(t(&[]).unwrap_err().contains("needs a shape"));
-        assert!(
-            t(&[(2.0, false), (3.0, false)])
-                .unwrap_err()
-                .contains("is a matrix")
-        );
+        assert_eq!(t(&[(2.0, false), (3.0, false)]), ok(&[2, 3], 0.0));
+        assert_eq!(tensor_fact_shape(&[1, 16]), vec![16]);
+        assert_eq!(tensor_fact_shape(&[1]), vec![1]);
+        assert_eq!(tensor_fact_shape(&[2, 3]), vec![2, 3]);
+        assert_eq!(tensor_fact_shape(&[1, 2, 3]), vec![2, 3]);
         assert!(
             t(&[(2.5, false)])
                 .unwrap_err()

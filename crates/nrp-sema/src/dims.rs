@@ -130,10 +130,29 @@ fn infer_rule(
     Ok(shape.flatten())
 }
 
+/// Whether `e` is one value for every fact (a `Tensor` parameter, reshaped or not): it has
+/// no fact axis in a matrix product ([`shape::matmul_shape`]).
+fn shared(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Param(_) => true,
+        ExprKind::Reshape(_, x) | ExprKind::Transpose(x) => shared(x),
+        _ => false,
+    }
+}
+
 /// The shape of `a op b` when both are known or one is a single value; `None` otherwise.
-fn broadcast(op: BinOp, a: Option<Shape>, b: Option<Shape>, span: Span) -> R<Option<Shape>> {
+/// `shared`: which operands are one value for every fact.
+fn broadcast(
+    op: BinOp,
+    a: Option<Shape>,
+    b: Option<Shape>,
+    shared: (bool, bool),
+    span: Span,
+) -> R<Option<Shape>> {
     Ok(match (a, b) {
-        (Some(x), Some(y)) if op == BinOp::MatMul => Some(shape::matmul(&x, &y, span)?.0),
+        (Some(x), Some(y)) if op == BinOp::MatMul => {
+            Some(shape::matmul_shape(&x, &y, shared, span)?)
+        }
         (Some(x), Some(y)) => Some(shape::broadcast(op.symbol(), &x, &y, span)?),
         (_, _) if op == BinOp::MatMul => None,
         // A single value broadcasts to the unknown side; anything else fixes the shape.
@@ -160,14 +179,16 @@ fn infer_expr(
         ExprKind::Const(_) => Some(Shape::vector(1)),
         ExprKind::Fill(_) => fill.cloned(),
         ExprKind::Param(m) => match &modules[*m].kind {
-            ModuleKind::Tensor { shape, .. } => shape.last().copied().map(Shape::vector),
+            ModuleKind::Tensor { shape, .. } => {
+                Some(Shape(crate::catalogue::tensor_fact_shape(shape)))
+            }
             k => unreachable!("only a Tensor is a value, not {k:?}"),
         },
         ExprKind::Neg(x) => infer_expr(x, body, rels, modules, limit, fill)?,
         ExprKind::Binary(op, a, b) => {
             let sa = infer_expr(a, body, rels, modules, limit, fill)?;
             let sb = infer_expr(b, body, rels, modules, limit, fill)?;
-            broadcast(*op, sa, sb, span)?
+            broadcast(*op, sa, sb, (shared(a), shared(b)), span)?
         }
         ExprKind::Chain(first, rest) => {
             let mut shapes = vec![infer_expr(first, body, rels, modules, limit, fill)?];
@@ -187,7 +208,7 @@ fn infer_expr(
             let start = first.span;
             let mut s = shapes[0].clone();
             for ((op, x), sx) in rest.iter().zip(shapes.into_iter().skip(1)) {
-                s = broadcast(*op, s, sx, start.to(x.span))?;
+                s = broadcast(*op, s, sx, (false, false), start.to(x.span))?;
             }
             s
         }
@@ -301,7 +322,9 @@ fn nest_chain(e: &mut Expr, shapes: Vec<Option<Shape>>, limit: u64) -> R<Option<
     let last = rest.len();
     for (i, ((op, x), sx)) in rest.into_iter().zip(shapes).enumerate() {
         let span = start.to(x.span);
-        s = broadcast(op, s, sx, span)?;
+        // Only the first operand can be shared on the left: later ones are products.
+        let left = i == 0 && shared(&acc);
+        s = broadcast(op, s, sx, (left, shared(&x)), span)?;
         acc = Expr {
             kind: ExprKind::Binary(op, Box::new(acc), Box::new(x)),
             dim: None,

@@ -103,6 +103,27 @@ pub fn matmul(a: &Shape, b: &Shape, span: Span) -> R<(Shape, (usize, usize, usiz
     Ok((Shape(out), (batch, m, k, p)))
 }
 
+/// The shape of `a @ b` when `shared` says which operands are one value for every fact (a
+/// `Tensor` parameter). A shared operand has no fact axis, so PyTorch's `matmul` applies as
+/// written: a vector against a shared matrix stays a vector (`(k,) @ (k, n)` is `(n,)`, as
+/// RelaNN's `(E, k) @ (k, n)` is `(E, n)`), where between two per-fact operands it is a row
+/// or a column ([`matmul`]: RelaNN's `(E, k) @ (E, k, n)` is `(E, 1, n)`). The values, and
+/// so the per-fact products, are the same either way.
+pub fn matmul_shape(a: &Shape, b: &Shape, shared: (bool, bool), span: Span) -> R<Shape> {
+    let (mut out, _) = matmul(a, b, span)?;
+    match (a.rank(), b.rank()) {
+        (1, _) if shared.1 => {
+            let n = out.0.len();
+            out.0.remove(n - 2);
+        }
+        (_, 1) if shared.0 => {
+            out.0.pop();
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
 /// `transpose`: a scalar is unchanged, a vector `(d,)` becomes the column `(d, 1)`, a
 /// matrix's last two axes swap.
 pub fn transpose(s: &Shape) -> Shape {
@@ -320,6 +341,15 @@ mod tests {
         assert!(m(&[2, 4], &[3, 3]).is_err());
         assert!(m(&[2, 2, 2], &[2, 2]).is_err());
         assert!(m(&[2, 2, 2], &[3, 2, 2]).is_err());
+        // A shared operand (a `Tensor`) has no fact axis: a vector against it stays a vector.
+        let shared = |a: &[usize], b: &[usize], sh_: (bool, bool)| {
+            matmul_shape(&sh(a), &sh(b), sh_, s).map(|x| x.0)
+        };
+        assert_eq!(shared(&[4], &[4, 3], (false, true)).unwrap(), vec![3]);
+        assert_eq!(shared(&[4], &[4, 3], (false, false)).unwrap(), vec![1, 3]);
+        assert_eq!(shared(&[2, 4], &[4], (true, false)).unwrap(), vec![2]);
+        assert_eq!(shared(&[2, 4], &[4, 3], (false, true)).unwrap(), vec![2, 3]);
+        assert!(shared(&[4], &[3, 3], (false, true)).is_err());
     }
 
     #[test]

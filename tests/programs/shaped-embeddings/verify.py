@@ -70,6 +70,13 @@ rel("Scalar", lambda k: M[k] * 2 - 1)
 rel("Unsq", lambda k: torch.matmul(U[k].unsqueeze(0), U[k].reshape(3, 1)))
 rel("Sq", lambda k: torch.matmul(U[k].reshape(1, 3), col(U[k])).squeeze())
 rel("Act", lambda k: torch.matmul(torch.relu(M[k]), col(U[k])))
+rel("Proj", lambda k: U[k] @ torch.full((3, 2), 0.5, dtype=torch.float64)
+    + U[k] @ torch.full((3, 2), -1.5, dtype=torch.float64), ref=True)
+bil = {}
+for s, d in E:
+    q = U[s].reshape(1, 3) @ torch.full((3, 3), 0.25, dtype=torch.float64) @ col(U[d])
+    bil[d] = bil.get(d, 0.0) + float(q.reshape(-1)[0])
+rel("Bil", lambda k: torch.tensor([bil.get(k, 0.0)]), ref=True)
 total = sum(torch.exp(M[k] * 0) + M[k] for k in T)
 t.csv(Q + "Summed", [((), [float(v) for v in total.reshape(-1)])], 0, 6, 1e-6)
 

@@ -20,7 +20,7 @@ for cmd in (Q + "Shifted" + L, Q + "Shifted" + L + " --reference"):
     t.csv(cmd, [((k,), [x + h + b for h, b in zip([1, 2, 4], [0.25, -0.5, 1])]) for k, x in T], 1, 3)
 t.error(Q + "Shifted --load bad-shape.safetensors",
         "tensor `Bias.weight` has shape [3], but the program's `Bias.weight` has shape [1, 3]")
-t.error("nrp check matrix.nrp --db db", "matrix.nrp:1:5", "`Tensor(3, 4)` is a matrix", "`@`")
+t.error("nrp check matrix.nrp --db db", "matrix.nrp:2:6", "`@` of shapes (1,) and (3, 4)", "inner dimensions 1 and 3 differ")
 t.error("nrp check applied.nrp --db db", "applied.nrp:2:6", "`Gate` is a free parameter")
 t.error("nrp check bad-shape.nrp --db db", "bad-shape.nrp:1:20", "positive integers, got 2.5")
 t.done()
