@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Replays RelaNN's single-op, smart-op, encode/decode and view/transpose/sqrt test programs
+on nrp and compares the outputs numerically.
+
+usage: single_ops.py CHECKOUT WORKDIR [--only SUBSTRING] [--rtol 1e-5] [--atol 1e-6]
+env:   RELANN_PY  a Python that can import RelaNN's dependencies (torch, lark, pandas,
+                  networkx, fastcore, pydantic); default: python3
+       NRP_BIN    the nrp binary; default: target/release/nrp
+
+Nothing of RelaNN is stored in this repository: the test functions are found in the checkout
+at run time (every test function of the files below that builds a Session or parses a program
+text), each is run once in RelaNN with its entry points wrapped (relann_side.py records the
+program texts in the order they run, the database, the parameters at instantiation and the
+?pred outputs), then the same texts run in nrp on the same database (WORKDIR/<case>/db, CSV)
+with RelaNN's initial parameters (mapped to nrp's names, LANGUAGE.md "Parameter names",
+written as WORKDIR/<case>/relann.safetensors and given to `nrp run --load`).
+
+Outcome per case:
+  agree            every ?pred relation has the same rows and embeddings (rtol/atol), or a fit-only
+                   program's loss history agrees, or both reject the program
+  differ           the outputs differ (first difference printed)
+  nrp-unsupported  nrp refuses the program (first line of its error); RelaNN runs it
+  relann-error     RelaNN fails outside of a pytest.raises the test expects
+  not-compared     nothing to compare (no ?pred, no loss history)
+The table goes to stdout and WORKDIR/results.md; details to WORKDIR/results.json.
+"""
+import ast
+import csv
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEST_FILES = [
+    "tests/feature/test_e2e_single_ops.py",
+    "tests/feature/test_smart_ops.py",
+    "tests/feature/test_encode_decode_e2e.py",
+    "tests/repro/test_view_transpose_sqrt_*.py",
+]
+# A small stand-in for the PyG `torch_scatter` wheels RelaNN's aggregations import (only the
+# four functions RelaNN calls, dim 0, as torch_scatter defines them; empty groups give 0).
+TORCH_SCATTER_SHIM = '''
+import torch
+def _size(index, dim_size):
+    if dim_size is not None:
+        return dim_size
+    return int(index.max().item()) + 1 if index.numel() else 0
+def _expand(index, src):
+    return index.view(-1, *([1] * (src.dim() - 1))).expand_as(src)
+def scatter_add(src, index, dim=0, out=None, dim_size=None):
+    assert dim == 0
+    res = torch.zeros((_size(index, dim_size),) + tuple(src.shape[1:]), dtype=src.dtype, device=src.device)
+    return res.index_add(0, index, src)
+def scatter_mean(src, index, dim=0, out=None, dim_size=None):
+    s = scatter_add(src, index, 0, None, dim_size)
+    c = scatter_add(torch.ones(src.shape[0], dtype=src.dtype, device=src.device), index, 0, None, s.shape[0])
+    return s / c.clamp(min=1).view(-1, *([1] * (src.dim() - 1)))
+def scatter_max(src, index, dim=0, out=None, dim_size=None):
+    assert dim == 0
+    n = _size(index, dim_size)
+    res = torch.full((n,) + tuple(src.shape[1:]), float("-inf"), dtype=src.dtype, device=src.device)
+    res = res.scatter_reduce(0, _expand(index, src), src, reduce="amax", include_self=True)
+    res = torch.where(torch.isinf(res) & (res < 0), torch.zeros_like(res), res)
+    return res, None
+def scatter_softmax(src, index, dim=0, dim_size=None):
+    assert dim == 0
+    m, _ = scatter_max(src, index, 0, None, dim_size)
+    e = (src - m[index]).exp()
+    return e / scatter_add(e, index, 0, None, m.shape[0])[index]
+'''
+
+
+def find_cases(checkout, only):
+    import glob
+    cases = []
+    for pattern in TEST_FILES:
+        for path in sorted(glob.glob(os.path.join(checkout, pattern))):
+            tree = ast.parse(open(path).read())
+            src = open(path).read()
+            for node in tree.body:
+                if not isinstance(node, ast.FunctionDef):
+                    continue
+                if not (node.name.startswith("test_") or node.name == "main"):
+                    continue
+                body = ast.get_source_segment(src, node) or ""
+                if "Session(" not in body and "parse_and_transform_str(" not in body:
+                    continue  # a unit test of a Python function, not a program
+                short = os.path.basename(path)[:-3].replace("test_", "")
+                cid = f"{short}::{node.name}"
+                if only and only not in cid:
+                    continue
+                cases.append((cid, path, node.name))
+    return cases
+
+
+def statements(text):
+    """Program statements (comments and #lang lines dropped), each ending with ' .'"""
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("#", "%"))]
+    body = "\n".join(lines)
+    return [s.strip() for s in re.split(r"\.\s*(?:\n|$)", body) if s.strip()]
+
+
+PARAM_CTORS = {"Linear", "Tensor", "Embedding", "Bilinear", "LayerNorm", "Conv1d", "GRU", "LSTM"}
+
+
+def nrp_module_order(program):
+    """{head: [nrp module prefix, …]} in the order the head's expression names them."""
+    stmts = statements(program)
+    named = {}
+    for s in stmts:
+        m = re.match(r"^([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)\s*\(", s)
+        if m and m.group(2) in PARAM_CTORS | set(named):
+            named[m.group(1)] = True
+    order = {}
+    inline_count = {}
+    for s in stmts:
+        s2 = re.sub(r"^\?(fit|pred)\s*(<[^>]*>)?\s*", "", s)
+        m = re.match(r"^([A-Za-z_]\w*)\s*\(", s2)
+        if not m or ":-" not in s2:
+            continue
+        head = m.group(1)
+        lhs = s2.split(":-")[0]
+        for tok in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", lhs[m.end():]):
+            name = tok.group(1)
+            if name in named:
+                order.setdefault(head, []).append(name)
+            elif name in PARAM_CTORS:
+                k = inline_count.get(head, 0)
+                inline_count[head] = k + 1
+                order.setdefault(head, []).append(f"{head}.{k}")
+    return order
+
+
+def relann_modules(params):
+    """{head: [(module key, {leaf: (shape, values)}), …]} from RelaNN's parameter names
+    `_operators.op_0004__transformation_ATT.transformation.left._module.weight`."""
+    out = {}
+    for name, shape, values in params:
+        m = re.search(r"__transformation_([A-Za-z_]\w*?)\.transformation(.*)\.([A-Za-z_]+)$", name)
+        if not m:
+            m = re.search(r"__transformation_([A-Za-z_]\w*?)\.(.*)\.([A-Za-z_]+)$", name)
+            if not m:
+                continue
+        head, key, leaf = m.group(1), m.group(2), m.group(3)
+        mods = out.setdefault(head, [])
+        if not mods or mods[-1][0] != key:
+            mods.append((key, {}))
+        mods[-1][1][leaf] = (shape, values)
+    return out
+
+
+def write_safetensors(path, tensors):
+    hdr, data = {}, b""
+    for name in sorted(tensors):
+        shape, vals = tensors[name]
+        b = struct.pack("<%df" % len(vals), *vals)
+        hdr[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    h = json.dumps(hdr).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+def run_nrp(nrp, prog, db, out, load):
+    os.makedirs(out, exist_ok=True)
+    cmd = [nrp, "run", prog, "--db", db, "--out", out, "--load", load, "--metrics",
+           os.path.join(out, "metrics.jsonl"), "--threads", "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def first_error(stderr):
+    for ln in stderr.splitlines():
+        if "error" in ln:
+            return ln.strip()
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    return lines[0].strip() if lines else "(no message)"
+
+
+def as_key(v):
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(v))
+
+
+def close(a, b, rtol, atol):
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+def compare_relation(rel, path, rtol, atol):
+    """None when they agree, else the first difference."""
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    header, rows = rows[0], rows[1:]
+    nc = sum(1 for h in header if not re.match(r"^e\d+$", h))
+    nrp_rows = sorted(([as_key(v) for v in r[:nc]], [float(v) for v in r[nc:]]) for r in rows)
+    rel_rows = sorted(([as_key(v) for v in c], [float(x) for x in e])
+                      for c, e in zip(rel["content"], rel["emb"] or [[]] * len(rel["content"])))
+    if len(nrp_rows) != len(rel_rows):
+        return f"{len(rel_rows)} rows in RelaNN, {len(nrp_rows)} in nrp"
+    if nc != len(rel["content_columns"]):
+        return f"content columns: RelaNN {rel['content_columns']}, nrp {header[:nc]}"
+    worst = 0.0
+    for (rc, re_), (nc_, ne) in zip(rel_rows, nrp_rows):
+        if [k[:1] + (round(k[1], 5),) + k[2:] for k in rc] != [k[:1] + (round(k[1], 5),) + k[2:] for k in nc_]:
+            return f"content row {[k[1] if k[0] == 0 else k[2] for k in rc]} vs {[k[1] if k[0] == 0 else k[2] for k in nc_]}"
+        if len(re_) != len(ne):
+            return f"embedding width {len(re_)} (shape {rel['shape']}) in RelaNN, {len(ne)} in nrp"
+        for a, b in zip(ne, re_):
+            if not close(a, b, rtol, atol):
+                return (f"row {[k[1] if k[0] == 0 else k[2] for k in rc]}: RelaNN {fmt(re_)} nrp {fmt(ne)}")
+            worst = max(worst, abs(a - b))
+    return None
+
+
+def fmt(v, n=4):
+    s = ", ".join(f"{x:.5g}" for x in v[:n])
+    return f"[{s}{', …' if len(v) > n else ''}]"
+
+
+def replay(case, checkout, work, relann_py, nrp, rtol, atol):
+    cid, path, func = case
+    d = os.path.join(work, re.sub(r"[^A-Za-z0-9_.-]", "_", cid))
+    os.makedirs(d, exist_ok=True)
+    shim = os.path.join(work, "_shim")
+    os.makedirs(os.path.join(shim, "torch_scatter"), exist_ok=True)
+    with open(os.path.join(shim, "torch_scatter", "__init__.py"), "w") as f:
+        f.write(TORCH_SCATTER_SHIM)
+    env = dict(os.environ, PYTHONPATH=shim, OMP_NUM_THREADS="1")
+    p = subprocess.run([relann_py, os.path.join(HERE, "relann_side.py"), checkout, path, func, d],
+                       capture_output=True, text=True, timeout=600, env=env)
+    res = {"id": cid, "construct": "", "relann": "", "nrp": "", "outcome": "", "note": ""}
+    try:
+        rec = json.load(open(os.path.join(d, "record.json")))
+    except FileNotFoundError:
+        res.update(outcome="relann-error", relann=(p.stderr.strip().splitlines() or ["?"])[-1])
+        return res
+    progs = rec["programs"]
+    program = "\n".join("\n".join(ln for ln in t.splitlines() if not ln.strip().startswith("#lang"))
+                        for t in progs)
+    preds = [s for s in statements(program) if s.startswith("?pred")]
+    constructs = set()
+    for s in statements(program):
+        for tok in re.findall(r"\[|@|\b[A-Za-z_]\w*(?=\s*\()|[*+/-]", s.split(":-")[0]):
+            if tok not in ("?pred", "?fit"):
+                constructs.add({"[": "[…]"}.get(tok, tok))
+    res["construct"] = " ".join(sorted(constructs - {"Out", "P", "Feat", "Test", "Test1", "ATT", "Logits", "Labels", "Loss", "Loss1", "Loss2", "S"} - set(rec.get("dbs") or {})))
+    # RelaNN raised inside the test (an expected pytest.raises) when a run returned nothing
+    relann_rejected = len(rec["results"]) < len([t for t in progs if t is not None]) and rec["error"] is None
+    if rec["error"] is not None:
+        res["relann"] = "error: " + rec["error"]
+    # the Engine-level repro has no ?pred: read the relation its forward returned
+    extra = []
+    if not preds and rec["forward"] is not None:
+        heads = [re.match(r"^([A-Za-z_]\w*)", s).group(1) for s in statements(program) if ":-" in s]
+        head = heads[-1]
+        cols = ", ".join(rec["forward"]["content_columns"])
+        extra.append((f"HarnessOut_{head}", rec["forward"]))
+        program += f"\n?pred HarnessOut_{head}({cols}; z) :- {head}({cols}; z) .\n"
+    prog_path = os.path.join(d, "program.relnn")
+    with open(prog_path, "w") as f:
+        f.write(program)
+    db = os.path.join(d, "db")
+    empty = os.path.join(d, "empty.safetensors")
+    write_safetensors(empty, {})
+    rc, out, err = run_nrp(nrp, prog_path, db, os.path.join(d, "nrp0"), empty)
+    if rc != 0:
+        res["nrp"] = first_error(err)
+        if relann_rejected:
+            res.update(outcome="agree", relann="rejects", note="both reject")
+        elif rec["error"] is not None:
+            res["outcome"] = "relann-error"
+        else:
+            res["outcome"] = "nrp-unsupported"
+        return res
+    if relann_rejected:
+        res.update(outcome="differ", relann="rejects", nrp="runs",
+                   note="RelaNN rejects the program (the test expects an error); nrp runs it")
+        return res
+    if rec["error"] is not None:
+        res["outcome"] = "relann-error"
+        return res
+    # map RelaNN's initial parameters onto nrp's names
+    names = []
+    m = re.search(r"initialised from --seed \d+: (.*)", err)
+    if m:
+        names = [n.strip() for n in m.group(1).split(",")]
+    order = nrp_module_order(program)
+    rmods = relann_modules(rec["params"])
+    tensors, unmapped = {}, []
+    for head, mods in rmods.items():
+        prefixes = order.get(head, [])
+        for i, (key, leaves) in enumerate(mods):
+            if i >= len(prefixes):
+                unmapped.append(f"{head}{key}")
+                continue
+            for leaf, (shape, vals) in leaves.items():
+                nm = f"{prefixes[i]}.{leaf}"
+                if nm not in names and prefixes[i] in names and leaf == "weight":
+                    nm = prefixes[i]
+                if nm in names and nm not in tensors:
+                    tensors[nm] = (shape, vals)
+                elif nm not in tensors:
+                    unmapped.append(nm)
+    missing = [n for n in names if n not in tensors]
+    if missing or unmapped:
+        res["note"] = f"weights not mapped: nrp {missing} RelaNN {unmapped}"
+    load = os.path.join(d, "relann.safetensors")
+    write_safetensors(load, tensors)
+    rc, out, err = run_nrp(nrp, prog_path, db, os.path.join(d, "nrp"), load)
+    if rc != 0:
+        res.update(outcome="nrp-unsupported", nrp=first_error(err))
+        return res
+    # compare every ?pred relation RelaNN returned
+    compared, diffs = 0, []
+    pred_results = [r for r in rec["results"] if r is not None]
+    pred_names = [re.match(r"\?pred\s*(?:<[^>]*>)?\s*([A-Za-z_]\w*)", s).group(1) for s in preds]
+    pairs = list(zip(pred_names, pred_results)) + extra
+    for name, rel in pairs:
+        path = os.path.join(d, "nrp", f"{name}.csv")
+        if not os.path.exists(path):
+            diffs.append(f"{name}: nrp wrote no {name}.csv")
+            continue
+        diff = compare_relation(rel, path, rtol, atol)
+        compared += 1
+        if diff:
+            diffs.append(f"{name}: {diff}")
+    losses = {k: v for k, v in rec["losses"].items() if v}
+    if losses:
+        nrp_loss = []
+        mpath = os.path.join(d, "nrp", "metrics.jsonl")
+        if os.path.exists(mpath):
+            for ln in open(mpath):
+                try:
+                    j = json.loads(ln)
+                except ValueError:
+                    continue
+                if "loss" in j:
+                    nrp_loss.append(float(j["loss"]))
+        rel_loss = [x for v in losses.values() for x in v]
+        compared += 1
+        if len(nrp_loss) != len(rel_loss) or not all(close(a, b, 1e-4, 1e-6) for a, b in zip(nrp_loss, rel_loss)):
+            diffs.append(f"loss: RelaNN {fmt(rel_loss, 5)} nrp {fmt(nrp_loss, 5)}")
+        res["relann"] = f"loss {fmt(rel_loss, 3)}"
+        res["nrp"] = f"loss {fmt(nrp_loss, 3)}"
+    if pairs:
+        rel0 = pairs[-1][1]
+        res["relann"] = (res["relann"] + " " if losses else "") + f"{pairs[-1][0]} shape {rel0['shape']} {fmt(rel0['emb'][0] if rel0['emb'] else [])}"
+        if not diffs:
+            res["nrp"] = (res["nrp"] + " " if losses else "") + "same"
+    if compared == 0:
+        res["outcome"] = "not-compared"
+    elif diffs:
+        res.update(outcome="differ", nrp="; ".join(diffs)[:400])
+    else:
+        res["outcome"] = "agree"
+    return res
+
+
+def main():
+    args = sys.argv[1:]
+    opts = {"--only": "", "--rtol": "1e-5", "--atol": "1e-6"}
+    pos = []
+    i = 0
+    while i < len(args):
+        if args[i] in opts:
+            opts[args[i]] = args[i + 1]
+            i += 2
+        else:
+            pos.append(args[i])
+            i += 1
+    if len(pos) != 2:
+        sys.exit(__doc__)
+    checkout, work = os.path.abspath(pos[0]), os.path.abspath(pos[1])
+    os.makedirs(work, exist_ok=True)
+    relann_py = os.environ.get("RELANN_PY", "python3")
+    nrp = os.environ.get("NRP_BIN", os.path.join(HERE, "../../target/release/nrp"))
+    rows = []
+    for case in find_cases(checkout, opts["--only"]):
+        r = replay(case, checkout, work, relann_py, nrp, float(opts["--rtol"]), float(opts["--atol"]))
+        rows.append(r)
+        print(f"{r['outcome']:16} {r['id']}", file=sys.stderr, flush=True)
+    counts = {}
+    for r in rows:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    lines = ["| program | construct | RelaNN | nrp | outcome |", "|---|---|---|---|---|"]
+    for r in rows:
+        cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        nrp_cell = r["nrp"] + (f" ({r['note']})" if r["note"] else "")
+        lines.append(f"| {cell(r['id'])} | {cell(r['construct'])} | {cell(r['relann'])} | {cell(nrp_cell)} | {r['outcome']} |")
+    lines.append("")
+    lines.append(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" of {len(rows)}")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(work, "results.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(work, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
