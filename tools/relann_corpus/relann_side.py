@@ -4,6 +4,8 @@ single_ops.py needs to replay it on nrp. Runs in a Python that can import RelaNN
 lark, pandas, networkx, fastcore, pydantic) — it is started by single_ops.py, not by hand.
 
 usage: relann_side.py CHECKOUT TEST_FILE FUNCTION OUT_DIR
+       relann_side.py CHECKOUT --batch CASES.json   (a list of [TEST_FILE, FUNCTION, OUT_DIR]:
+                      RelaNN is imported once and each case runs in a forked child)
 
 Writes OUT_DIR/record.json:
   programs  the program texts in the order RelaNN parsed them (Session.run / parse_and_transform_str)
@@ -26,9 +28,9 @@ import os
 import sys
 import traceback
 
-checkout, test_file, func_name, out = sys.argv[1:5]
+checkout = sys.argv[1]
 sys.path.insert(0, checkout)
-os.makedirs(os.path.join(out, "db"), exist_ok=True)
+out = None
 
 import torch  # noqa: E402
 import relann.parser  # noqa: E402
@@ -154,15 +156,34 @@ def forward(self, *a, **k):
 
 relann.relnn.RelNN.forward = forward
 
-try:
-    spec = importlib.util.spec_from_file_location("relann_test_under_replay", test_file)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    getattr(mod, func_name)()
-except BaseException as e:  # noqa: BLE001 (pytest.raises failures, assertion errors, …)
-    msg = f"{type(e).__name__}: {e}".strip().splitlines()
-    rec["error"] = msg[0][:300] if msg else type(e).__name__
-    rec["traceback"] = traceback.format_exc()[-3000:]
 
-with open(os.path.join(out, "record.json"), "w") as f:
-    json.dump(rec, f, default=str)
+
+def run_case(test_file, func_name, case_out):
+    global out
+    out = case_out
+    os.makedirs(os.path.join(out, "db"), exist_ok=True)
+    try:
+        spec = importlib.util.spec_from_file_location("relann_test_under_replay", test_file)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        getattr(mod, func_name)()
+    except BaseException as e:  # noqa: BLE001 (pytest.raises failures, assertion errors, …)
+        msg = f"{type(e).__name__}: {e}".strip().splitlines()
+        rec["error"] = msg[0][:300] if msg else type(e).__name__
+        rec["traceback"] = traceback.format_exc()[-3000:]
+
+    with open(os.path.join(out, "record.json"), "w") as f:
+        json.dump(rec, f, default=str)
+
+
+if sys.argv[2] == "--batch":
+    for test_file, func_name, case_out in json.load(open(sys.argv[3])):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                run_case(test_file, func_name, case_out)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+else:
+    run_case(*sys.argv[2:5])

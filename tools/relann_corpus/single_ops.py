@@ -72,12 +72,79 @@ def scatter_softmax(src, index, dim=0, dim_size=None):
     return e / scatter_add(e, index, 0, None, m.shape[0])[index]
 '''
 
+# Probes: small programs of our own (not RelaNN's text) for the shaped-embedding semantics
+# RelaNN's smart ops define (relann/smart_ops.py) and a few single ops its tests do not run.
+# (name, definitions, ?pred) over the database PROBE_DB builds: X<k>(a; k floats) for
+# k in 1, 2, 3, 4, 6, 8; Pos4(a; 4 positive floats); Src(s; 4), Dst(t; 4), Edge(s, t; 1).
+PROBES = [
+    ("mul_3d_2d", "A(a; view(1, 1)(z1) * z2) :- X1(a; z1), X2(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("mul_2d_3d", "A(a; z1 * view(3, 2)(z2)) :- X3(a; z1), X6(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("div_3d_2d", "A(a; view(1, 1)(z1) / z2) :- X1(a; z1), Pos4(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("add_3d_2d", "A(a; view(1, 1)(z1) + z2) :- X1(a; z1), X1(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("sub_3d_2d", "A(a; view(1, 1)(z1) - z2) :- X1(a; z1), X1(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("transpose_3d", "A(a; transpose(view(2, 3)(z))) :- X6(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("matmul_3d_2d", "A(a; view(2, 3)(z1) @ z2) :- X6(a; z1), X3(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("matmul_2d_3d", "A(a; z1 @ view(3, 2)(z2)) :- X3(a; z1), X6(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("matmul_3d_3d", "A(a; view(2, 3)(z1) @ view(3, 2)(z2)) :- X6(a; z1), X6(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("matmul_dot", "A(a; z1 @ transpose(z2)) :- X4(a; z1), Pos4(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("view_flatten", "A(a; view(6)(transpose(view(2, 3)(z)))) :- X6(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("linear_on_3d", "A(a; Linear(3, 2)(view(2, 3)(z))) :- X6(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("unsqueeze_matmul", "A(a; unsqueeze(z1, 1) @ transpose(z2)) :- X4(a; z1), X4(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("sqrt_const", "A(a; z / sqrt(16)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("scalar_param", "A(a; z * Tensor(1)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("vector_param", "A(a; z * Tensor(4)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("exp_log", "A(a; log(exp(z) + 1)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("pow", "A(a; z ** 2) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("tanh_leaky", "A(a; Concat(Tanh(z), LeakyReLU(z))) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("softmax", "A(a; Softmax(-1)(z)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("agg_sum_3d", "A(t; sum(view(2, 2)(z))) :- Src(s; z), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
+    ("agg_mean", "A(t; mean(z)) :- Src(s; z), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
+    ("agg_max", "A(t; max(z)) :- Src(s; z), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
+    ("edge_softmax", "E1(s, t; exp(z1 @ transpose(z2))) :- Src(s; z1), Edge(s, t; w), Dst(t; z2) .\n"
+                     "D1(t; sum(z)) :- E1(s, t; z) .\n"
+                     "A(s, t; z1 / z2) :- E1(s, t; z1), D1(t; z2) .", "?pred Out(s, t; z) :- A(s, t; z) ."),
+    ("att_mul_msg", "S1(s, t; z1 @ transpose(z2)) :- Src(s; z1), Edge(s, t; w), Dst(t; z2) .\n"
+                    "A(t; sum(view(4)(z2 * z1))) :- S1(s, t; z1), Src(s; z2), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
+    ("heads_view_mul", "S1(s, t; view(2, 1)(Concat(z1 @ transpose(z2), z2 @ transpose(z1)))) :- Src(s; z1), Edge(s, t; w), Dst(t; z2) .\n"
+                       "A(t; sum(view(4)(view(2, 2)(z2) * z1))) :- S1(s, t; z1), Src(s; z2), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
+]
+PROBE_DB = '''
+import pandas as pd, torch
+from relann.session import Session
+from relann.torch_utils import full_seed
 
-def find_cases(checkout, only):
+
+def _db():
+    g = torch.Generator().manual_seed(0)
+    n = 6
+    db = {f"X{k}": (pd.DataFrame({"a": range(n)}), torch.randn(n, k, generator=g)) for k in (1, 2, 3, 4, 6, 8)}
+    db["Pos4"] = (pd.DataFrame({"a": range(n)}), torch.rand(n, 4, generator=g) + 0.5)
+    db["Src"] = (pd.DataFrame({"s": range(4)}), torch.randn(4, 4, generator=g))
+    db["Dst"] = (pd.DataFrame({"t": range(3)}), torch.randn(3, 4, generator=g))
+    e = [(0, 0), (1, 1), (2, 2), (3, 0), (0, 1), (1, 2)]
+    db["Edge"] = (pd.DataFrame({"s": [x for x, _ in e], "t": [y for _, y in e]}), torch.ones(len(e), 1))
+    return db
+'''
+
+
+def write_probes(work):
+    d = os.path.join(work, "_probes")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "test_probes.py")
+    with open(path, "w") as f:
+        f.write(PROBE_DB)
+        for name, define, pred in PROBES:
+            f.write(f"\n\ndef test_{name}():\n    full_seed(0)\n    session = Session(db=_db())\n"
+                    f"    session.run({define!r})\n    session.run({pred!r})\n")
+    return path
+
+
+def find_cases(checkout, only, probes=None):
     import glob
     cases = []
-    for pattern in TEST_FILES:
-        for path in sorted(glob.glob(os.path.join(checkout, pattern))):
+    paths = [p for pattern in TEST_FILES for p in sorted(glob.glob(os.path.join(checkout, pattern)))]
+    for path in paths + ([probes] if probes else []):
+        if True:
             tree = ast.parse(open(path).read())
             src = open(path).read()
             for node in tree.body:
@@ -135,9 +202,12 @@ def nrp_module_order(program):
 
 
 def relann_modules(params):
-    """{head: [(module key, {leaf: (shape, values)}), …]} from RelaNN's parameter names
-    `_operators.op_0004__transformation_ATT.transformation.left._module.weight`."""
+    """{head: [(module key, {leaf: (shape, values)}, op), …]} from RelaNN's parameter names
+    `_operators.op_0004__transformation_ATT.transformation.left._module.weight`. A head's
+    modules seen again under another operator (a ?pred after a ?fit builds a new RelNN, with
+    trained values) are skipped: the first instantiation holds the initial values."""
     out = {}
+    first_op = {}
     for name, shape, values in params:
         m = re.search(r"__transformation_([A-Za-z_]\w*?)\.transformation(.*)\.([A-Za-z_]+)$", name)
         if not m:
@@ -145,10 +215,13 @@ def relann_modules(params):
             if not m:
                 continue
         head, key, leaf = m.group(1), m.group(2), m.group(3)
+        op = name.split("__transformation_")[0]
+        if first_op.setdefault(head, op) != op:
+            continue
         mods = out.setdefault(head, [])
         if not mods or mods[-1][0] != key:
-            mods.append((key, {}))
-        mods[-1][1][leaf] = (shape, values)
+            mods.append((key, {}, op))
+        mods[-1][1].setdefault(leaf, (shape, values))
     return out
 
 
@@ -223,22 +296,40 @@ def fmt(v, n=4):
     return f"[{s}{', …' if len(v) > n else ''}]"
 
 
-def replay(case, checkout, work, relann_py, nrp, rtol, atol):
-    cid, path, func = case
-    d = os.path.join(work, re.sub(r"[^A-Za-z0-9_.-]", "_", cid))
-    os.makedirs(d, exist_ok=True)
+def case_dir(work, cid):
+    return os.path.join(work, re.sub(r"[^A-Za-z0-9_.-]", "_", cid))
+
+
+def run_relann(cases, checkout, work, relann_py):
+    """Runs every case in RelaNN (one process importing RelaNN once, a fork per case)."""
     shim = os.path.join(work, "_shim")
     os.makedirs(os.path.join(shim, "torch_scatter"), exist_ok=True)
     with open(os.path.join(shim, "torch_scatter", "__init__.py"), "w") as f:
         f.write(TORCH_SCATTER_SHIM)
+    batch = []
+    for cid, path, func in cases:
+        d = case_dir(work, cid)
+        os.makedirs(d, exist_ok=True)
+        if os.path.exists(os.path.join(d, "record.json")):
+            os.remove(os.path.join(d, "record.json"))
+        batch.append([path, func, d])
+    with open(os.path.join(work, "cases.json"), "w") as f:
+        json.dump(batch, f)
     env = dict(os.environ, PYTHONPATH=shim, OMP_NUM_THREADS="1")
-    p = subprocess.run([relann_py, os.path.join(HERE, "relann_side.py"), checkout, path, func, d],
-                       capture_output=True, text=True, timeout=600, env=env)
+    p = subprocess.run([relann_py, os.path.join(HERE, "relann_side.py"), checkout, "--batch",
+                        os.path.join(work, "cases.json")], capture_output=True, text=True, timeout=3600, env=env)
+    with open(os.path.join(work, "relann.log"), "w") as f:
+        f.write(p.stdout + p.stderr)
+
+
+def replay(case, checkout, work, relann_py, nrp, rtol, atol):
+    cid, path, func = case
+    d = case_dir(work, cid)
     res = {"id": cid, "construct": "", "relann": "", "nrp": "", "outcome": "", "note": ""}
     try:
         rec = json.load(open(os.path.join(d, "record.json")))
     except FileNotFoundError:
-        res.update(outcome="relann-error", relann=(p.stderr.strip().splitlines() or ["?"])[-1])
+        res.update(outcome="relann-error", relann=f"no record (see {work}/relann.log)")
         return res
     progs = rec["programs"]
     program = "\n".join("\n".join(ln for ln in t.splitlines() if not ln.strip().startswith("#lang"))
@@ -256,8 +347,9 @@ def replay(case, checkout, work, relann_py, nrp, rtol, atol):
         res["relann"] = "error: " + rec["error"]
     # the Engine-level repro has no ?pred: read the relation its forward returned
     extra = []
-    if not preds and rec["forward"] is not None:
-        heads = [re.match(r"^([A-Za-z_]\w*)", s).group(1) for s in statements(program) if ":-" in s]
+    if not preds and rec["forward"] is not None and "?fit" not in program:
+        heads = [re.match(r"^([A-Za-z_]\w*)", s).group(1) for s in statements(program)
+                 if ":-" in s and re.match(r"^[A-Za-z_]", s)]
         head = heads[-1]
         cols = ", ".join(rec["forward"]["content_columns"])
         extra.append((f"HarnessOut_{head}", rec["forward"]))
@@ -295,7 +387,7 @@ def replay(case, checkout, work, relann_py, nrp, rtol, atol):
     tensors, unmapped = {}, []
     for head, mods in rmods.items():
         prefixes = order.get(head, [])
-        for i, (key, leaves) in enumerate(mods):
+        for i, (key, leaves, _op) in enumerate(mods):
             if i >= len(prefixes):
                 unmapped.append(f"{head}{key}")
                 continue
@@ -316,6 +408,13 @@ def replay(case, checkout, work, relann_py, nrp, rtol, atol):
     if rc != 0:
         res.update(outcome="nrp-unsupported", nrp=first_error(err))
         return res
+    # per-fact shapes as nrp infers them (`nrp check`: dim column, "4 (2, 2)" or "4")
+    shapes = {}
+    chk = subprocess.run([nrp, "check", prog_path, "--db", db], capture_output=True, text=True, timeout=120)
+    for ln in chk.stdout.splitlines():
+        m = re.match(r"^\s+([A-Za-z_]\w*)\s+(derived|input)\s+\d+\s+(\d+)(?:\s+\(([\d, ]+)\))?", ln)
+        if m:
+            shapes[m.group(1)] = [int(x) for x in m.group(4).split(",")] if m.group(4) else [int(m.group(3))]
     # compare every ?pred relation RelaNN returned
     compared, diffs = 0, []
     pred_results = [r for r in rec["results"] if r is not None]
@@ -328,6 +427,10 @@ def replay(case, checkout, work, relann_py, nrp, rtol, atol):
             continue
         diff = compare_relation(rel, path, rtol, atol)
         compared += 1
+        if not diff and rel["shape"] and len(rel["shape"]) > 1 and name in shapes:
+            rshape = rel["shape"][1:]
+            if rshape != shapes[name] and not (rshape == [] and shapes[name] == [1]):
+                diff = f"per-fact shape {rshape} in RelaNN, {shapes[name]} in nrp (values agree)"
         if diff:
             diffs.append(f"{name}: {diff}")
     losses = {k: v for k, v in rec["losses"].items() if v}
@@ -381,8 +484,14 @@ def main():
     relann_py = os.environ.get("RELANN_PY", "python3")
     nrp = os.environ.get("NRP_BIN", os.path.join(HERE, "../../target/release/nrp"))
     rows = []
-    for case in find_cases(checkout, opts["--only"]):
-        r = replay(case, checkout, work, relann_py, nrp, float(opts["--rtol"]), float(opts["--atol"]))
+    cases = find_cases(checkout, opts["--only"], write_probes(work))
+    run_relann(cases, checkout, work, relann_py)
+    for case in cases:
+        try:
+            r = replay(case, checkout, work, relann_py, nrp, float(opts["--rtol"]), float(opts["--atol"]))
+        except Exception as e:  # noqa: BLE001 (a harness bug must not stop the other cases)
+            r = {"id": case[0], "construct": "", "relann": "", "nrp": "", "outcome": "harness-error",
+                 "note": f"{type(e).__name__}: {e}"}
         rows.append(r)
         print(f"{r['outcome']:16} {r['id']}", file=sys.stderr, flush=True)
     counts = {}
