@@ -113,6 +113,7 @@ orig_run = relann.session.Session.run
 
 def session_run(self, code):
     # call define directly so RelaNN's caller-frame lookup still finds the test module's globals
+    rec.setdefault("db_ids", []).append(id(self.engine.db))
     fr = sys._getframe(1)
     self.engine.set_run_globals(fr.f_globals)
     transformer = relann.session.RelnnTransformer(self.engine)
