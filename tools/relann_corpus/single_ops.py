@@ -294,7 +294,7 @@ def run_nrp(nrp, prog, db, out, load):
 def first_error(stderr):
     for ln in stderr.splitlines():
         if "error" in ln:
-            return ln.strip()
+            return re.sub(r"^\S*/program\.relnn:", "program.relnn:", ln.strip())
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     return lines[0].strip() if lines else "(no message)"
 
