@@ -147,6 +147,12 @@ PROBES = [
     ("agg_mean_3d", "A(t; mean(view(2, 2)(z))) :- Src(s; z), Edge(s, t; w) .", "?pred Out(t; z) :- A(t; z) ."),
     ("mean_zero_ary", "", "?pred M(; mean(z)) :- X4(a; z) ."),
     ("two_rules_union", "A(a; z) :- X4(a; z) .\nA(a; z) :- Pos4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("fit_tiny_grad", "F(a; Linear(4, 2)(z * 0.000000001)) :- X4(a; z) .",
+     "?fit <epochs=4, lr=0.1> Loss(; MSELoss()(z1, z2)) :- F(a; z1), X2(a; z2) .",
+     "?pred Out(a; z) :- F(a; z) ."),
+    ("fit_small_grad_wd", "F(a; Linear(4, 2)(z * 0.00001)) :- X4(a; z) .",
+     "?fit <epochs=4, lr=0.1, weight_decay=0.01> Loss(; MSELoss()(z1, z2)) :- F(a; z1), X2(a; z2) .",
+     "?pred Out(a; z) :- F(a; z) ."),
 ]
 PROBE_DB = '''
 import pandas as pd, torch
