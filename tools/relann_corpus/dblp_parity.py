@@ -50,9 +50,10 @@ loss = s.engine.trained_modules["Loss"]["loss_history"]
 params = {k: [list(v.shape), v.detach().reshape(-1).tolist()] for k, v in s.params().items()}
 s.run(texts[2])
 loss += s.engine.trained_modules["Loss2"]["loss_history"]
+after = {k: v.detach().reshape(-1).tolist() for k, v in s.params().items()}
 r = s.run(texts[3])
 rows = sorted(zip(r.content.iloc[:, 0].tolist(), r.embeddings[0].reshape(len(r.content), -1).tolist()))
-json.dump({"loss": loss, "params": params, "rows": rows}, open(out, "w"))
+json.dump({"loss": loss, "params": params, "rows": rows, "after": after}, open(out, "w"))
 '''
 
 
@@ -97,21 +98,70 @@ def main():
                                "--out", os.path.join(work, "nrp"), "--metrics", os.path.join(work, "metrics.jsonl")],
                               capture_output=True, text=True)
     q = run_nrp()
-    # RelaNN names a named module inside some expressions by its path (quirk): pair the tensors
-    # nrp ignored with the parameters it missed, in the order both lists give them
-    ignored = re.search(r"ignoring tensors no module of the program owns: (.*)", q.stderr)
-    missed = re.search(r"initialised from --seed \d+: (.*)", q.stderr)
+    # RelaNN names a named module used inside some expressions by its path in the head's
+    # expression (`DotPA<1>.left.left.arg.right.arg.weight` for `Krel_PA<1>`, a quirk). Pair each
+    # such tensor with a parameter nrp missed: same template arguments and shape, and the
+    # longest common suffix of the base names (DotPA_L1 ~ Krel_PA_L1).
     renamed = []
-    if q.returncode == 0 and ignored and missed:
-        ig = [x.strip() for x in ignored.group(1).split(",")]
-        mi = [x.strip() for x in missed.group(1).split(",")]
-        if len(ig) == len(mi):
-            params = dict(rel["params"])
-            for a, b in zip(ig, mi):
-                params[b] = params.pop(a)
-                renamed.append(f"{a} -> {b}")
-            write_safetensors(os.path.join(work, "relann.safetensors"), {k: tuple(v) for k, v in params.items()})
-            q = run_nrp()
+    saved = os.path.join(work, "nrp_params.safetensors")
+    def save_run():
+        """nrp's parameter names and shapes, and its values after the last ?fit"""
+        subprocess.run([nrp, "run", nprog, "--db", db, "--load", os.path.join(work, "relann.safetensors"),
+                        "--save", saved, "--out", os.path.join(work, "nrp")], capture_output=True, text=True)
+        if not os.path.exists(saved):
+            return {}, {}
+        import struct
+        with open(saved, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            hdr = json.loads(f.read(n))
+            blob = f.read()
+        after = {}
+        for k, v in hdr.items():
+            if k.startswith("__") or v.get("dtype") != "F32":
+                continue
+            a0, a1 = v["data_offsets"]
+            after[k] = list(struct.unpack("<%df" % ((a1 - a0) // 4), blob[a0:a1]))
+        return {k: v["shape"] for k, v in hdr.items() if not k.startswith("__")}, after
+    names, nrp_after = save_run() if q.returncode == 0 else ({}, {})
+    params = dict(rel["params"])
+    missed = [k for k in names if k not in params]
+    ignored = [k for k in params if k not in names]
+
+    def split(name):
+        m = re.match(r"^([A-Za-z_]\w*?)(<[^>]*>)?\.", name)
+        return (m.group(1), m.group(2) or "") if m else (name, "")
+
+    def suffix(a, b):
+        n = 0
+        while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+            n += 1
+        return n
+    for r in ignored:
+        base, args = split(r)
+        cands = [m for m in missed if split(m)[1] == args and names[m] == params[r][0]]
+        if not cands:
+            continue
+        best = max(cands, key=lambda m: suffix(split(m)[0], base))
+        if sum(1 for m in cands if suffix(split(m)[0], base) == suffix(split(best)[0], base)) != 1:
+            continue
+        params[best] = params.pop(r)
+        missed.remove(best)
+        renamed.append(f"{r} -> {best}")
+    if renamed:
+        write_safetensors(os.path.join(work, "relann.safetensors"), {k: tuple(v) for k, v in params.items()})
+        names, nrp_after = save_run()
+    rename = {r.split(" -> ")[0]: r.split(" -> ")[1] for r in renamed}
+    # parameters after the last ?fit, per tensor: how many entries differ by more than 1e-6
+    after_diff = {}
+    if "after" in rel and names:
+        for k, vals in rel["after"].items():
+            k2 = rename.get(k, k)
+            if k2 in nrp_after and len(nrp_after[k2]) == len(vals):
+                d = [abs(a - b) for a, b in zip(nrp_after[k2], vals)]
+                after_diff[k2] = (sum(1 for x in d if x > 1e-6), len(d), max(d))
+    if renamed:
+        write_safetensors(os.path.join(work, "relann.safetensors"), {k: tuple(v) for k, v in params.items()})
+        q = run_nrp()
     if q.returncode != 0:
         sys.exit("nrp failed:\n" + q.stderr[-3000:])
     warn = [ln for ln in q.stderr.splitlines() if "warning" in ln]
@@ -139,7 +189,8 @@ def main():
     print(json.dumps({
         "program": os.path.basename(prog),
         "params": len(rel["params"]), "param_values": sum(len(v[1]) for v in rel["params"].values()),
-        "renamed": renamed, "nrp_warnings": warn[:3],
+        "renamed": renamed,
+        "params_after_fit_differing": {k: v for k, v in after_diff.items() if v[0]}, "nrp_warnings": warn[:3],
         "loss_relann": rel["loss"], "loss_nrp": nrp_loss,
         "rows_relann": len(rel["rows"]), "rows_nrp": len(rows),
         "values_off_rtol_1e-4": n, "rel_l2_diff": (num / den) ** 0.5 if den else None, "max_rel_diff": worst, "first_problem": bad,

@@ -153,6 +153,9 @@ PROBES = [
     ("fit_small_grad_wd", "F(a; Linear(4, 2)(z * 0.00001)) :- X4(a; z) .",
      "?fit <epochs=4, lr=0.1, weight_decay=0.01> Loss(; MSELoss()(z1, z2)) :- F(a; z1), X2(a; z2) .",
      "?pred Out(a; z) :- F(a; z) ."),
+    ("fit_gate_twice", "Gate = Tensor(1, 0.3) .\nF(a; Sigmoid(Gate) * Linear(4, 2)(z1) + (1 - Sigmoid(Gate)) * Linear(4, 2)(z2)) :- X4(a; z1), Pos4(a; z2) .",
+     "?fit <epochs=4, lr=0.1> Loss(; MSELoss()(z1, z2)) :- F(a; z1), X2(a; z2) .",
+     "?pred Out(a; z) :- F(a; z) ."),
 ]
 PROBE_DB = '''
 import pandas as pd, torch
@@ -224,14 +227,22 @@ def statements(text):
 PARAM_CTORS = {"Linear", "Tensor", "Embedding", "Bilinear", "LayerNorm", "Conv1d", "GRU", "LSTM"}
 
 
-def nrp_module_order(program):
-    """{head: [nrp module prefix, …]} in the order the head's expression names them."""
+def nrp_module_order(program, nrp_names):
+    """{head: [nrp module prefix, …]} in the order the head's expression names its modules
+    with parameters: named modules (called, or used as a value like a named `Tensor`) by
+    name, inline ones by the prefixes `<Head>.<n>` nrp reports, in the order of n (nrp
+    numbers every inline module, parameter-free ones too)."""
     stmts = statements(program)
     named = {}
     for s in stmts:
         m = re.match(r"^([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)\s*\(", s)
         if m and m.group(2) in PARAM_CTORS | set(named):
             named[m.group(1)] = True
+    inline = {}
+    for n in nrp_names:
+        m = re.match(r"^([A-Za-z_]\w*)\.(\d+)(\.|$)", n)
+        if m:
+            inline.setdefault(m.group(1), set()).add(int(m.group(2)))
     order = {}
     inline_count = {}
     for s in stmts:
@@ -241,14 +252,15 @@ def nrp_module_order(program):
             continue
         head = m.group(1)
         lhs = s2.split(":-")[0]
-        for tok in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", lhs[m.end():]):
+        idx = sorted(inline.get(head, ()))
+        for tok in re.finditer(r"\b([A-Za-z_]\w*)\b(\s*\()?", lhs[m.end():]):
             name = tok.group(1)
             if name in named:
                 order.setdefault(head, []).append(name)
-            elif name in PARAM_CTORS:
+            elif name in PARAM_CTORS and tok.group(2):
                 k = inline_count.get(head, 0)
                 inline_count[head] = k + 1
-                order.setdefault(head, []).append(f"{head}.{k}")
+                order.setdefault(head, []).append(f"{head}.{idx[k] if k < len(idx) else k}")
     return order
 
 
@@ -437,8 +449,8 @@ def replay(case, checkout, work, relann_py, nrp, rtol, atol):
     names = []
     m = re.search(r"initialised from --seed \d+: (.*)", err)
     if m:
-        names = [n.strip() for n in m.group(1).split(",")]
-    order = nrp_module_order(program)
+        names = [n.strip() for n in m.group(1).split(",") if " more" not in n]
+    order = nrp_module_order(program, names)
     rmods = relann_modules(rec["params"])
     tensors, unmapped = {}, []
     for head, mods in rmods.items():
