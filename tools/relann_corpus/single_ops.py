@@ -21,7 +21,11 @@ Outcome per case:
   differ           the outputs differ (first difference printed)
   nrp-unsupported  nrp refuses the program (first line of its error); RelaNN runs it
   relann-error     RelaNN fails outside of a pytest.raises the test expects
-  not-compared     nothing to compare (no ?pred, no loss history)
+  not-compared     nothing to compare (no ?pred, no loss history), or the test replaced
+                   RelaNN's database between runs
+  harness-error    this script failed on the case
+Besides RelaNN's tests, PROBES (programs of our own, not RelaNN's) run the same way, as
+`probes::test_<name>`, on the small database PROBE_DB builds.
 The table goes to stdout and WORKDIR/results.md; details to WORKDIR/results.json.
 """
 import ast
