@@ -26,12 +26,20 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
             "`--template-depth` must be at least 1".to_string(),
         ));
     }
+    let mut engine = engine_options()?;
+    if let Some(text) = args.value("ground") {
+        engine.ground = nrp_engine::GroundMode::parse(text).ok_or_else(|| {
+            Failure::from(format!(
+                "`--ground {text}`: expected `in-engine` or `sql`"
+            ))
+        })?;
+    }
     Ok(Options {
         seed: 0,
         threads: None,
         budget: budget.clone(),
         template_depth,
-        engine: engine_options()?,
+        engine,
     })
 }
 
@@ -50,6 +58,7 @@ pub fn engine_options() -> R<EngineOptions> {
         profile: std::env::var("NRP_PROFILE")
             .ok()
             .map(|v| v.parse::<usize>().unwrap_or(30)),
+        ..EngineOptions::default()
     })
 }
 
