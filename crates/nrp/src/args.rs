@@ -86,8 +86,8 @@ const MEMORY_LIMIT: Flag = flag(
 
 const GROUND: Flag = flag(
     "ground",
-    Some("in-engine|sql"),
-    "where rule bodies over tables are joined: by nrp, or by the SQL database",
+    Some("MODE"),
+    "in-engine or sql (the database joins rule bodies over its tables)",
     "in-engine",
 );
 
