@@ -288,6 +288,7 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         (None, o) => o,
     };
     if outcome.is_err() || interrupted {
+        let unwritten = !state.out_files.is_empty();
         let _ = state.finish_out_files(false);
         remove_out_dir();
         // Trained weights are never lost: save what the fits produced before reporting.
@@ -295,6 +296,9 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
             Err(Failure(m)) => m,
             Ok(()) => String::new(),
         };
+        if unwritten {
+            msg.push_str("note: the run failed, so no --out file was written\n");
+        }
         if let Some(ck) = &state.unsaved {
             match saver.rescue(ck) {
                 Ok(at) => msg.push_str(&format!(
