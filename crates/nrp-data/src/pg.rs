@@ -40,9 +40,7 @@ use postgres::config::Host;
 use postgres::{Client, Config, NoTls};
 
 use crate::sql::{Cells, Locators, SqlRows};
-use crate::table::{
-    ArrayColumn, Column, ColumnBuilder, DataError, InvalidCell, RowRefs, Table,
-};
+use crate::table::{ArrayColumn, Column, ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
 use crate::time::{format_date, format_time_micros, format_timestamp_micros};
 use crate::value::{Value, format_float, parse_number};
 

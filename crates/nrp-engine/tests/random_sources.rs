@@ -148,7 +148,11 @@ fn random_programs_give_the_same_results_from_every_source() {
                 _ => false,
             };
             if let Ok((_, n)) = &sql {
-                *if kind == "SQLite" { &mut pushed_lite } else { &mut pushed_pg } += n;
+                *if kind == "SQLite" {
+                    &mut pushed_lite
+                } else {
+                    &mut pushed_pg
+                } += n;
             }
             if !same {
                 failures.push(format!(
@@ -172,7 +176,10 @@ fn random_programs_give_the_same_results_from_every_source() {
     );
     if pg.is_some() {
         assert!(with_pg > 30, "only {with_pg} cases through PostgreSQL");
-        assert!(pushed_pg > 20, "only {pushed_pg} bodies joined by PostgreSQL");
+        assert!(
+            pushed_pg > 20,
+            "only {pushed_pg} bodies joined by PostgreSQL"
+        );
     }
     assert!(
         pushed_lite as u64 > cases / 4,

@@ -29,9 +29,7 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
     let mut engine = engine_options()?;
     if let Some(text) = args.value("ground") {
         engine.ground = nrp_engine::GroundMode::parse(text).ok_or_else(|| {
-            Failure::from(format!(
-                "`--ground {text}`: expected `in-engine` or `sql`"
-            ))
+            Failure::from(format!("`--ground {text}`: expected `in-engine` or `sql`"))
         })?;
     }
     Ok(Options {

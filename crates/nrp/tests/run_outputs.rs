@@ -237,11 +237,21 @@ fn a_run_that_fails_leaves_no_partial_output_files() {
     )
     .unwrap();
     let before = listing(&case.0);
-    let out = ["--out", "out", "--write-db", "preds.sqlite", "--save", "w.safetensors"];
+    let out = [
+        "--out",
+        "out",
+        "--write-db",
+        "preds.sqlite",
+        "--save",
+        "w.safetensors",
+    ];
     let stderr = case.fail("db", &out);
     assert!(stderr.contains("Bad"), "{stderr}");
     assert_eq!(listing(&case.0), before, "a failed run wrote files");
-    assert!(!case.0.join("out").exists(), "the --out folder it made is removed");
+    assert!(
+        !case.0.join("out").exists(),
+        "the --out folder it made is removed"
+    );
     // An --out folder that exists is left as it was.
     std::fs::create_dir(case.0.join("out")).unwrap();
     std::fs::write(case.0.join("out/keep.txt"), "x").unwrap();

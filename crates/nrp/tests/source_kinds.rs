@@ -295,5 +295,8 @@ fn golden_cases_give_the_same_results_with_sql_grounding_in_postgresql() {
     );
     assert!(n > 300, "only {n} commands compared");
     eprintln!("{n} commands; {pushed} rule bodies joined by PostgreSQL");
-    assert!(pushed > 200, "only {pushed} rule bodies joined by PostgreSQL");
+    assert!(
+        pushed > 200,
+        "only {pushed} rule bodies joined by PostgreSQL"
+    );
 }

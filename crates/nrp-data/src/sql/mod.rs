@@ -231,7 +231,11 @@ pub(crate) struct RowIndex<K> {
 
 impl<K: Ord + Copy> RowIndex<K> {
     pub(crate) fn new(keys: &[K]) -> RowIndex<K> {
-        let mut sorted: Vec<(K, u32)> = keys.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+        let mut sorted: Vec<(K, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
         if !keys.windows(2).all(|w| w[0] < w[1]) {
             sorted.sort_unstable();
         }

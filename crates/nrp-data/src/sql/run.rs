@@ -17,14 +17,21 @@ fn lost(table: &str) -> String {
     format!("a row of `{table}` that SQL grounding returned is not among the rows nrp read")
 }
 
-pub(super) fn sqlite(db: &crate::sqlite::Sqlite, q: &Query, max: usize) -> Result<Vec<Vec<u32>>, DataError> {
+pub(super) fn sqlite(
+    db: &crate::sqlite::Sqlite,
+    q: &Query,
+    max: usize,
+) -> Result<Vec<Vec<u32>>, DataError> {
     let tables: Vec<&Table> = q.atoms.iter().map(|a| &**a.source()).collect();
     let index: Vec<RowIndex<i64>> = tables
         .iter()
         .map(|t| match (&t.refs, t.sql.as_ref().map(|s| &s.locators)) {
-            (RowRefs::Sql { rowids: Some(ids), .. }, Some(Locators::Rowid(_))) => {
-                Ok(RowIndex::new(ids))
-            }
+            (
+                RowRefs::Sql {
+                    rowids: Some(ids), ..
+                },
+                Some(Locators::Rowid(_)),
+            ) => Ok(RowIndex::new(ids)),
             _ => Err(DataError::new(format!("table `{}` has no row ids", t.name))),
         })
         .collect::<Result<_, _>>()?;
@@ -53,7 +60,11 @@ pub(super) fn sqlite(db: &crate::sqlite::Sqlite, q: &Query, max: usize) -> Resul
     Ok(out)
 }
 
-pub(super) fn postgres(db: &crate::pg::Postgres, q: &Query, max: usize) -> Result<Vec<Vec<u32>>, DataError> {
+pub(super) fn postgres(
+    db: &crate::pg::Postgres,
+    q: &Query,
+    max: usize,
+) -> Result<Vec<Vec<u32>>, DataError> {
     let tables: Vec<&Table> = q.atoms.iter().map(|a| &**a.source()).collect();
     let index: Vec<RowIndex<(u32, u16)>> = tables
         .iter()
@@ -62,12 +73,7 @@ pub(super) fn postgres(db: &crate::pg::Postgres, q: &Query, max: usize) -> Resul
             _ => Err(DataError::new(format!("table `{}` has no ctids", t.name))),
         })
         .collect::<Result<_, _>>()?;
-    let err = |e: String| {
-        DataError::new(format!(
-            "SQL grounding in {} failed: {e}",
-            db.describe()
-        ))
-    };
+    let err = |e: String| DataError::new(format!("SQL grounding in {} failed: {e}", db.describe()));
     let mut client = db.client();
     let reader = client
         .copy_out(&q.text)

@@ -115,7 +115,12 @@ pub(super) fn arrange(
     let m = Matches {
         rows: given
             .iter()
-            .map(|col| order.iter().map(|&k| col[kept[k as usize] as usize]).collect())
+            .map(|col| {
+                order
+                    .iter()
+                    .map(|&k| col[kept[k as usize] as usize])
+                    .collect()
+            })
             .collect(),
         vars: bind
             .iter()

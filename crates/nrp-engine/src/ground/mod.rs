@@ -110,7 +110,13 @@ impl Ground {
     /// Reads the input relations that `needed` depends on (interned, sorted): after this
     /// the database is no longer read, and a caller that owns it can free its tables.
     pub fn inputs(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
-        Ground::inputs_with(program, db, needed, &crate::EngineOptions::default(), u64::MAX)
+        Ground::inputs_with(
+            program,
+            db,
+            needed,
+            &crate::EngineOptions::default(),
+            u64::MAX,
+        )
     }
 
     /// [`Ground::inputs`], timing its stages on stderr (`options.trace`); with SQL
