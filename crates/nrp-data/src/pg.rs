@@ -346,7 +346,9 @@ struct ColumnInfo {
 fn cells_of(type_oid: u32) -> Cells {
     use oid::*;
     match type_oid {
-        INT2 | INT4 | INT8 | FLOAT4 | FLOAT8 => Cells::Num,
+        // Not `real`: PostgreSQL may compare it with a literal in single precision, where
+        // nrp compares the double it reads.
+        INT2 | INT4 | INT8 | FLOAT8 => Cells::Num,
         TEXT | VARCHAR | NAME => Cells::Text,
         _ => Cells::Opaque,
     }
