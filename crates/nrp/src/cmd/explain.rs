@@ -26,7 +26,13 @@ pub fn run(args: &Args) -> R<()> {
     }
     let mut out = format!("{}\n\n{}", source.name, engine.explain());
     if args.flag("sql") {
-        out.push_str(&format!("\n{}", engine.explain_sql()));
+        match db.sql_dialect() {
+            Some(_) => out.push_str(&format!("\n{}", engine.explain_sql())),
+            None => out.push_str(&format!(
+                "\nSQL grounding: none, {} is not a SQL database\n",
+                db.describe()
+            )),
+        }
     }
     print_stdout(&out)
 }
