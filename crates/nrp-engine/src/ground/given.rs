@@ -40,7 +40,6 @@ pub(super) fn arrange(
     given: &[Vec<u32>],
 ) -> Result<(Matches, JoinReport), Overrun> {
     let nvars = p.body.vars.len();
-    let n = p.atoms.len();
     let total = given.first().map_or(0, Vec::len);
     // Bindings, verified against every atom's row.
     let mut bind: Vec<Vec<u32>> = vec![Vec::with_capacity(total); nvars];
@@ -48,10 +47,10 @@ pub(super) fn arrange(
     let mut kept: Vec<u32> = Vec::with_capacity(total);
     for m in 0..total {
         binding.iter_mut().for_each(|b| *b = u32::MAX);
-        for i in 0..n {
+        for (i, (atom, col)) in p.body.atoms.iter().zip(given).enumerate() {
             let rel = p.atoms[i];
-            let row = given[i][m] as usize;
-            for (pos, t) in p.body.atoms[i].terms.iter().enumerate() {
+            let row = col[m] as usize;
+            for (pos, t) in atom.terms.iter().enumerate() {
                 let id = rel.cols[pos][row];
                 let ok = match t {
                     Term::Const(_) => p.consts[i][pos] == Some(id),
@@ -80,16 +79,15 @@ pub(super) fn arrange(
     }
     // The join's order; equal keys are the same match.
     let mut order: Vec<u32> = (0..kept.len() as u32).collect();
-    let var_order: Vec<String>;
-    match &how {
+    let var_order: Vec<String> = match &how {
         Enumeration::Lone(i) => {
             let rows = &given[*i];
             order.sort_unstable_by_key(|&k| rows[kept[k as usize] as usize]);
             order.dedup_by_key(|k| rows[kept[*k as usize] as usize]);
-            var_order = p.atom_vars[*i]
+            p.atom_vars[*i]
                 .iter()
                 .map(|&(v, _)| p.body.vars[v].clone())
-                .collect();
+                .collect()
         }
         Enumeration::Order(vars) => {
             let cols: Vec<&Vec<u32>> = vars.iter().map(|&v| &bind[v]).collect();
@@ -101,9 +99,9 @@ pub(super) fn arrange(
             };
             order.sort_unstable_by(|&a, &b| cmp(a, b));
             order.dedup_by(|a, b| cmp(*a, *b).is_eq());
-            var_order = vars.iter().map(|&v| p.body.vars[v].clone()).collect();
+            vars.iter().map(|&v| p.body.vars[v].clone()).collect()
         }
-    }
+    };
     let matches = order.len();
     if matches > p.max {
         return Err(Overrun::Grounded {
