@@ -13,6 +13,7 @@ pub fn run(args: &Args) -> R<()> {
     let db = open_db(args.required("db")?)?;
     let mut options = settings::options(args, &budget)?;
     options.engine.show_sql = args.flag("sql");
+    settings::check_ground(&options, &db)?;
     let checked = program::check(&source, &ast, Some(&db), &options)?;
     let engine = nrp_session::session::explain_engine(&checked, &db, &options)
         .map_err(|d| Failure::from(program::render(Some(&checked), &options, &source, d)))?;

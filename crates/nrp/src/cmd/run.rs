@@ -178,6 +178,7 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     let (db, program, options) = backend.install(|| {
         let db = open_db(args.required("db")?)?;
         let options = settings::options(args, &budget)?;
+        settings::check_ground(&options, &db)?;
         let program = if no_fit {
             // Evaluation only: the tables the `?pred` statements depend on.
             let preds: Vec<&str> = ast
