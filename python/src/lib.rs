@@ -255,6 +255,7 @@ impl PySession {
                     disabled_rules,
                     trace,
                     profile,
+                    ..Default::default()
                 },
             };
             let spelling = nrp_session::threads::Spelling {

@@ -61,6 +61,26 @@ impl BoundRelation {
         }
     }
 
+    /// `fact[r]`: the fact table row `r` holds (for a set projection, the fact of the
+    /// row's first occurrence). SQL grounding returns table rows.
+    pub fn facts_of_rows(&self) -> Vec<u32> {
+        let n = self.source.len();
+        match &self.rows {
+            None => (0..n as u32).collect(),
+            Some(first) => {
+                let mut fact = vec![u32::MAX; n];
+                for (f, &r) in first.iter().enumerate() {
+                    fact[r] = f as u32;
+                }
+                scan_duplicates(&self.source.cells[..self.arity], n, |a, b| {
+                    fact[b] = fact[a];
+                    true
+                });
+                fact
+            }
+        }
+    }
+
     /// Where fact `i` came from, for messages ("line 7", "row id 7").
     pub fn row_ref(&self, i: usize) -> RowRef {
         self.source.row_ref(self.row(i))

@@ -362,6 +362,7 @@ pub(crate) fn parse(buf: &[u8], path: &Path, table: &str) -> Result<Table, DataE
         refs: RowRefs::Lines(lines),
         invalid: vec![None; ncols],
         arrays: Vec::new(),
+        sql: None,
     })
 }
 

@@ -19,6 +19,7 @@ pub mod export;
 pub mod memory;
 mod parquet;
 mod pg;
+pub mod sql;
 mod sqlite;
 mod table;
 mod time;

@@ -326,6 +326,7 @@ fn load_unguarded(path: &Path, table: &str) -> Result<Table, DataError> {
         },
         invalid,
         arrays,
+        sql: None,
     })
 }
 

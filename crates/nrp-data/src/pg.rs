@@ -39,14 +39,15 @@ use std::time::Duration;
 use postgres::config::Host;
 use postgres::{Client, Config, NoTls};
 
-use crate::table::{ArrayColumn, ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
+use crate::sql::{Cells, Locators, SqlRows};
+use crate::table::{ArrayColumn, Column, ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
 use crate::time::{format_date, format_time_micros, format_timestamp_micros};
-use crate::value::{format_float, parse_number};
+use crate::value::{Value, format_float, parse_number};
 
 pub(crate) struct Postgres {
     /// The connection with its open read-only transaction.
     client: Mutex<Client>,
-    schema: String,
+    pub(crate) schema: String,
     /// `postgres://user@host:port/dbname`, without the password.
     shown: String,
     pub(crate) tables: Vec<String>,
@@ -60,7 +61,7 @@ fn quote_ident(name: &str) -> String {
 /// A client error as one line: the server's message (with its detail and hint), or the
 /// connection error and its causes. Never includes the password (no error of the client
 /// carries it).
-fn pg_message(e: &postgres::Error) -> String {
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut m = db.message().to_string();
         if let Some(d) = db.detail() {
@@ -336,6 +337,21 @@ struct ColumnInfo {
     name: String,
     type_name: String,
     decode: Option<Decode>,
+    /// How SQL compares its cells (refined by the loaded values in `load`).
+    cells: Cells,
+}
+
+/// Numbers and text compare in SQL as nrp compares them (when the loaded cells agree);
+/// other types (dates, `numeric`, padded `char(n)`, arrays) are left to nrp.
+fn cells_of(type_oid: u32) -> Cells {
+    use oid::*;
+    match type_oid {
+        // Not `real`: PostgreSQL may compare it with a literal in single precision, where
+        // nrp compares the double it reads.
+        INT2 | INT4 | INT8 | FLOAT8 => Cells::Num,
+        TEXT | VARCHAR | NAME => Cells::Text,
+        _ => Cells::Opaque,
+    }
 }
 
 fn decoder(type_oid: u32, typtype: &str) -> Option<Decode> {
@@ -664,7 +680,7 @@ impl Postgres {
         format!("PostgreSQL database {}, schema {}", self.shown, self.schema)
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+    pub(crate) fn client(&self) -> std::sync::MutexGuard<'_, Client> {
         self.client.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -716,6 +732,7 @@ impl Postgres {
                     name: r.get(0),
                     type_name: r.get(3),
                     decode: decoder(type_oid, &typtype),
+                    cells: cells_of(type_oid),
                 }
             })
             .collect();
@@ -748,8 +765,9 @@ impl Postgres {
     pub(crate) fn load(&self, table: &str) -> Result<Table, DataError> {
         let mut client = self.client();
         let rel = self.relation(&mut client, table)?;
-        // Plain tables without a primary key are referred to by ctid.
-        let with_ctid = rel.pk.is_empty() && rel.kind == "r";
+        // Plain tables without a primary key are referred to by ctid; every plain table's
+        // ctids are SQL grounding's row locators (same snapshot as its matches).
+        let with_ctid = rel.kind == "r";
         let mut select: Vec<String> = rel
             .columns
             .iter()
@@ -838,12 +856,31 @@ impl Postgres {
         if arrays.iter().all(Option::is_none) {
             arrays.clear();
         }
+        // SQL `=` agrees with nrp's equality on numbers nrp reads as numbers (no infinities)
+        // and on text nrp reads as text (no number-like strings).
+        let kinds: Vec<Cells> = rel
+            .columns
+            .iter()
+            .zip(&cells)
+            .map(|(c, col)| match (c.cells, col) {
+                (Cells::Num, Column::Int(_) | Column::Float(_)) => Cells::Num,
+                (Cells::Text, Column::Mixed(v)) if v.iter().all(|x| matches!(x, Value::Str(_))) => {
+                    Cells::Text
+                }
+                (Cells::Text, _) if n == 0 => Cells::Text,
+                _ => Cells::Opaque,
+            })
+            .collect();
         Ok(Table {
             name: table.to_string(),
             columns: rel.columns.into_iter().map(|c| c.name).collect(),
             cells,
             rows: n,
-            refs: if with_ctid {
+            sql: with_ctid.then(|| SqlRows {
+                locators: Locators::Ctid(ctids.clone()),
+                cells: kinds,
+            }),
+            refs: if with_ctid && rel.pk.is_empty() {
                 RowRefs::Ctid(ctids)
             } else {
                 RowRefs::Sql {
@@ -858,7 +895,7 @@ impl Postgres {
 }
 
 /// The fields of one COPY tuple, in order (`None` for NULL).
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     buf: &'a [u8],
     spans: &'a [Option<(usize, usize)>],
     next: usize,
@@ -874,7 +911,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 /// Reads a binary COPY stream, calling `row(index, fields)` per tuple; returns the count.
-fn read_copy(
+pub(crate) fn read_copy(
     r: &mut impl Read,
     mut row: impl FnMut(usize, Fields<'_>) -> Result<(), String>,
 ) -> Result<usize, String> {

@@ -6,17 +6,19 @@
 //! cells load as placeholders and are an error only when a binding uses their column.
 //! Rows keep SQLite's scan order (row id for tables, primary key for `WITHOUT ROWID`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::sql::{Cells, Locators, SqlRows};
 use crate::table::{ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
 use crate::value::parse_number;
 
 pub(crate) struct Sqlite {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     // `Connection` is `Send` but not `Sync`; loads are serialised, which SQLite needs anyway.
     conn: Mutex<Connection>,
     pub(crate) tables: Vec<String>,
@@ -133,7 +135,7 @@ impl Sqlite {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic elsewhere cannot leave the connection half-changed (reads only).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -212,6 +214,8 @@ impl Sqlite {
             .collect();
         let mut invalid: Vec<Option<(usize, InvalidCell)>> = vec![None; ncols];
         let mut rowids: Option<Vec<i64>> = rowid_name.map(|_| Vec::with_capacity(capacity));
+        // Cells where SQL `=` and nrp's equality part (see `sql::Cells`).
+        let mut opaque = vec![false; ncols];
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         let mut n = 0usize;
@@ -220,10 +224,17 @@ impl Sqlite {
                 match row.get_ref(c)? {
                     ValueRef::Integer(i) => b.push_int(i),
                     ValueRef::Real(x) if x.is_finite() => b.push_number(x),
-                    ValueRef::Real(x) => b.push_str(if x > 0.0 { "inf" } else { "-inf" }),
+                    ValueRef::Real(x) => {
+                        opaque[c] = true;
+                        b.push_str(if x > 0.0 { "inf" } else { "-inf" })
+                    }
                     ValueRef::Text(t) => {
                         let s = String::from_utf8_lossy(t);
-                        match parse_number(&s) {
+                        let number = parse_number(&s);
+                        // Text nrp reads as a number, or not byte for byte, compares
+                        // differently in SQL.
+                        opaque[c] |= number.is_some() || matches!(s, Cow::Owned(_));
+                        match number {
                             Some((Some(i), _)) => b.push_int(i),
                             Some((None, x)) => b.push_number(x),
                             None => b.push_str(&s),
@@ -235,6 +246,7 @@ impl Sqlite {
                             _ => InvalidCell::Blob,
                         };
                         invalid[c].get_or_insert((n, kind));
+                        opaque[c] = true;
                         b.push_str("");
                     }
                 }
@@ -252,6 +264,13 @@ impl Sqlite {
             refs: RowRefs::Sql { pk, rowids },
             invalid,
             arrays: Vec::new(),
+            sql: rowid_name.map(|alias| SqlRows {
+                locators: Locators::Rowid(alias),
+                cells: opaque
+                    .iter()
+                    .map(|&o| if o { Cells::Opaque } else { Cells::Dynamic })
+                    .collect(),
+            }),
         })
     }
 }

@@ -212,6 +212,9 @@ pub struct Table {
     pub(crate) invalid: Vec<Option<(usize, InvalidCell)>>,
     /// Per column, the arrays of an array column; empty when the table has none.
     pub(crate) arrays: Vec<Option<ArrayColumn>>,
+    /// What SQL grounding needs of a SQL source's table: row locators and how its cells
+    /// compare (`None`: not a table SQL grounding can refer to).
+    pub(crate) sql: Option<crate::sql::SqlRows>,
 }
 
 impl Table {
@@ -245,6 +248,7 @@ impl Table {
             },
             invalid,
             arrays: Vec::new(),
+            sql: None,
         })
     }
 

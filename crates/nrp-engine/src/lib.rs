@@ -13,6 +13,7 @@ pub mod plan;
 pub mod train;
 
 pub use exec::{ExecError, Params};
+pub use ground::sql::GroundMode;
 pub use intern::Dict;
 
 use ground::Ground;
@@ -72,6 +73,10 @@ pub struct EngineOptions {
     /// Times every plan node while training and prints the `n` most expensive at the end
     /// of each fit (stderr).
     pub profile: Option<usize>,
+    /// Where rule bodies over input relations are joined (`--ground`).
+    pub ground: ground::sql::GroundMode,
+    /// Writes the SQL of SQL grounding even when not grounding in SQL (`explain --sql`).
+    pub show_sql: bool,
 }
 
 impl EngineOptions {
@@ -150,7 +155,7 @@ impl<'p> Engine<'p> {
         options: &EngineOptions,
     ) -> Result<Engine<'p>, Diagnostic> {
         Engine::build(program, rels, budget, options, |p, needed| {
-            Ground::inputs_traced(p, db, needed, options.trace)
+            Ground::inputs_with(p, db, needed, options, budget)
         })
     }
 
@@ -166,7 +171,7 @@ impl<'p> Engine<'p> {
     ) -> Result<Engine<'p>, Diagnostic> {
         let on = options.trace;
         Engine::build(program, rels, budget, options, move |p, needed| {
-            let inputs = Ground::inputs_traced(p, &db, needed, on);
+            let inputs = Ground::inputs_with(p, &db, needed, options, budget);
             let mut t = Instant::now();
             drop(db);
             trace(on, "  free the tables", &mut t);
@@ -327,6 +332,28 @@ impl<'p> Engine<'p> {
                 size,
             )
         })
+    }
+
+    /// `nrp explain --sql`: each rule body's SQL statement, or why nrp joins it.
+    pub fn explain_sql(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::from("SQL grounding (one statement per rule body over tables):\n");
+        for &r in &self.program.closure(&self.rels) {
+            let rel = &self.program.relations[r];
+            let pushed = &self.ground.sql[r];
+            for (k, p) in pushed.iter().enumerate() {
+                let branch = if pushed.len() > 1 {
+                    format!(" (branch {})", k + 1)
+                } else {
+                    String::new()
+                };
+                let _ = match &p.statement {
+                    Ok(sql) => writeln!(out, "  {}{branch}: {sql}", rel.name),
+                    Err(why) => writeln!(out, "  {}{branch}: in nrp, {why}", rel.name),
+                };
+            }
+        }
+        out
     }
 
     /// `nrp explain`: the grounded rules with their cardinalities, then the tensor plan.

@@ -4,6 +4,10 @@
 //! every derived relation must be identical to the in-memory result (and an evaluation
 //! error must occur for every source or for none).
 //!
+//! Through SQLite and PostgreSQL the engine also grounds every case twice, in nrp and with
+//! SQL grounding (`GroundMode::Sql`, the database joining each body over tables): the
+//! match lists of every rule and the evaluated relations must be identical, bit for bit.
+//!
 //! `NRP_PROP_CASES` (default 400) sets the number of seeds; PostgreSQL takes the first 60.
 
 mod common;
@@ -35,6 +39,43 @@ fn evaluate(program: &nrp_sema::Program, db: &Database, seed: u64) -> Result<Str
     }
 }
 
+/// The engine's match lists and evaluated relations (floats by their bits), grounded
+/// `ground`; also how many bodies the database joined.
+fn engine(
+    program: &nrp_sema::Program,
+    db: &Database,
+    seed: u64,
+    ground: nrp_engine::GroundMode,
+) -> Result<(String, usize), String> {
+    let params =
+        nrp_params::init_parameters(&program.parameters(), seed).expect("small parameters");
+    let targets: Vec<usize> = (0..program.relations.len())
+        .filter(|&r| !program.relations[r].is_input() && !program.relations[r].is_auxiliary())
+        .collect();
+    let options = nrp_engine::EngineOptions {
+        ground,
+        ..Default::default()
+    };
+    let cpu = nrp_tensor::Cpu::new(1).unwrap();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let engine = nrp_engine::Engine::with_options(program, db, &targets, u64::MAX, &options)
+            .map_err(|d| d.message)?;
+        let pushed = (engine.ground.sql.iter().flatten())
+            .filter(|p| p.statement.is_ok())
+            .count();
+        let mut text = format!("{:?}\n", engine.ground.rules);
+        let out = engine
+            .evaluate(&cpu, &nrp_engine::Params::new(program, &params), &targets)
+            .map_err(|d| d.message)?;
+        for o in out {
+            let bits: Vec<u32> = o.embeddings.iter().map(|x| x.to_bits()).collect();
+            text.push_str(&format!("{:?} {bits:?} {:?}\n", o.rows, o.counts));
+        }
+        Ok((text, pushed))
+    }))
+    .unwrap_or_else(|_| Err("engine panicked".into()))
+}
+
 #[test]
 fn random_programs_give_the_same_results_from_every_source() {
     let cases = env_u64("NRP_PROP_CASES").unwrap_or(400);
@@ -42,6 +83,8 @@ fn random_programs_give_the_same_results_from_every_source() {
     let tmp = TempDir(std::env::temp_dir().join(format!("nrp-rsrc-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&tmp.0);
     let (mut compared, mut with_pg) = (0, 0);
+    // Bodies joined by the database, per SQL source.
+    let (mut pushed_lite, mut pushed_pg) = (0, 0);
     let mut failures = Vec::new();
     for seed in 0..cases {
         let case = generate(seed);
@@ -91,6 +134,32 @@ fn random_programs_give_the_same_results_from_every_source() {
                     case.describe()
                 ));
             }
+            if kind == "Parquet" {
+                continue;
+            }
+            let Ok(p) = nrp_sema::check(&ast, Some(&db)) else {
+                continue;
+            };
+            let nrp = engine(&p, &db, stmts, nrp_engine::GroundMode::InEngine);
+            let sql = engine(&p, &db, stmts, nrp_engine::GroundMode::Sql);
+            let same = match (&nrp, &sql) {
+                (Ok(a), Ok(b)) => a.0 == b.0,
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+            if let Ok((_, n)) = &sql {
+                *if kind == "SQLite" {
+                    &mut pushed_lite
+                } else {
+                    &mut pushed_pg
+                } += n;
+            }
+            if !same {
+                failures.push(format!(
+                    "seed {seed}, {kind}, SQL grounding:\n{}\n--- in nrp\n{nrp:?}\n--- SQL\n{sql:?}",
+                    case.describe()
+                ));
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
         compared += 1;
@@ -107,5 +176,13 @@ fn random_programs_give_the_same_results_from_every_source() {
     );
     if pg.is_some() {
         assert!(with_pg > 30, "only {with_pg} cases through PostgreSQL");
+        assert!(
+            pushed_pg > 20,
+            "only {pushed_pg} bodies joined by PostgreSQL"
+        );
     }
+    assert!(
+        pushed_lite as u64 > cases / 4,
+        "only {pushed_lite} bodies joined by SQLite"
+    );
 }

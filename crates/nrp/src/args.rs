@@ -84,6 +84,13 @@ const MEMORY_LIMIT: Flag = flag(
     "75% of memory",
 );
 
+const GROUND: Flag = flag(
+    "ground",
+    Some("MODE"),
+    "in-engine or sql (the database joins rule bodies over its tables)",
+    "in-engine",
+);
+
 const TEMPLATE_DEPTH: Flag = flag(
     "template-depth",
     Some("N"),
@@ -161,6 +168,7 @@ pub const COMMANDS: &[Command] = &[
                 "lets --write-db replace tables of the same names",
                 "refuses existing tables",
             ),
+            GROUND,
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],
@@ -192,6 +200,13 @@ pub const COMMANDS: &[Command] = &[
                 "prints the tensor plan as a Graphviz dot graph instead",
                 "off",
             ),
+            flag(
+                "sql",
+                None,
+                "also prints the SQL statement of each rule body over tables",
+                "off",
+            ),
+            GROUND,
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],
@@ -224,6 +239,7 @@ pub const COMMANDS: &[Command] = &[
                 "off: the engine",
             ),
             THREADS,
+            GROUND,
             MEMORY_LIMIT,
             TEMPLATE_DEPTH,
         ],

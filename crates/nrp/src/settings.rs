@@ -26,13 +26,30 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
             "`--template-depth` must be at least 1".to_string(),
         ));
     }
+    let mut engine = engine_options()?;
+    if let Some(text) = args.value("ground") {
+        engine.ground = nrp_engine::GroundMode::parse(text).ok_or_else(|| {
+            Failure::from(format!("`--ground {text}`: expected `in-engine` or `sql`"))
+        })?;
+    }
     Ok(Options {
         seed: 0,
         threads: None,
         budget: budget.clone(),
         template_depth,
-        engine: engine_options()?,
+        engine,
     })
+}
+
+/// `--ground sql` needs a SQL source, whichever evaluator runs (`query --reference` too).
+pub fn check_ground(options: &Options, db: &nrp_data::Database) -> R<()> {
+    if options.engine.ground == nrp_engine::GroundMode::Sql && db.sql_dialect().is_none() {
+        return Err(Failure::from(format!(
+            "`--ground sql` needs a SQLite or PostgreSQL database; {} is not one",
+            db.describe()
+        )));
+    }
+    Ok(())
 }
 
 /// `NRP_DISABLE_RULES=a,b` (plan rewrites to skip, for measuring them), `NRP_TRACE`
@@ -50,6 +67,7 @@ pub fn engine_options() -> R<EngineOptions> {
         profile: std::env::var("NRP_PROFILE")
             .ok()
             .map(|v| v.parse::<usize>().unwrap_or(30)),
+        ..EngineOptions::default()
     })
 }
 

@@ -102,6 +102,22 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
     assert_eq!(results(&a), results(&b), "CSV vs Parquet");
     assert_eq!(results(&a), results(&c), "CSV vs PostgreSQL");
     assert!(!text(&c).contains(PASSWORD));
+    // The server joining the bodies over tables (SQL grounding): the same trained model.
+    let d = nrp(&[
+        "run",
+        program,
+        "--db",
+        &pg,
+        "--threads",
+        "2",
+        "--ground",
+        "sql",
+    ]);
+    assert_eq!(
+        results(&a),
+        results(&d),
+        "CSV vs PostgreSQL with --ground sql"
+    );
 
     // Every command, its --json and its errors: no password.
     let bad_pw = pg.replace(PASSWORD, "Wrong-pw-77");
@@ -121,6 +137,7 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
         nrp(&["check", program, "--db", &pg, "--no-such-flag"]),
         nrp(&["run", "--db", &pg]),
         nrp(&["check", "no-such-program.nrp", "--db", &pg]),
+        nrp(&["explain", program, "--db", &pg, "--ground", "sql", "--sql"]),
     ];
     for o in &outputs {
         let t = text(o);
@@ -130,6 +147,12 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
     assert!(outputs[0].status.success(), "{}", text(&outputs[0]));
     assert!(outputs[1].status.success(), "{}", text(&outputs[1]));
     assert!(outputs[2].status.success(), "{}", text(&outputs[2]));
+    let sql = String::from_utf8_lossy(&outputs[8].stdout);
+    assert!(
+        sql.contains(": COPY (SELECT a0.ctid"),
+        "{}",
+        text(&outputs[8])
+    );
     assert!(
         String::from_utf8_lossy(&outputs[2].stdout).contains("\"test_acc\""),
         "{}",

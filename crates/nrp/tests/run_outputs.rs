@@ -205,3 +205,69 @@ fn write_db_writes_each_relation_once_and_never_the_input() {
     );
     case.fail("db", &["--replace"]);
 }
+
+/// The files under `dir`, relative, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_run_that_fails_leaves_no_partial_output_files() {
+    let case = Case::new("partial");
+    // `Good` is written to --out before `Bad` fails while the run evaluates it (x = 0.25
+    // is no row of the embedding table).
+    std::fs::write(
+        case.0.join("program.nrp"),
+        "E = Embedding(8, 1) .\n\
+         ?pred Good(k; E([k])) :- P(k, _, _) .\n\
+         ?pred Bad(k; E([x])) :- P(k, x, _) .\n",
+    )
+    .unwrap();
+    let before = listing(&case.0);
+    let out = [
+        "--out",
+        "out",
+        "--write-db",
+        "preds.sqlite",
+        "--save",
+        "w.safetensors",
+    ];
+    let stderr = case.fail("db", &out);
+    assert!(stderr.contains("Bad"), "{stderr}");
+    assert_eq!(listing(&case.0), before, "a failed run wrote files");
+    assert!(
+        !case.0.join("out").exists(),
+        "the --out folder it made is removed"
+    );
+    // An --out folder that exists is left as it was.
+    std::fs::create_dir(case.0.join("out")).unwrap();
+    std::fs::write(case.0.join("out/keep.txt"), "x").unwrap();
+    let before = listing(&case.0);
+    case.fail("db", &out);
+    assert_eq!(listing(&case.0), before, "a failed run wrote files");
+    // Without `Bad` every output is written, under its own name.
+    std::fs::write(
+        case.0.join("program.nrp"),
+        "E = Embedding(8, 1) .\n?pred Good(k; E([k])) :- P(k, _, _) .\n",
+    )
+    .unwrap();
+    case.run("db", &out);
+    let files = listing(&case.0);
+    for f in ["out/Good.csv", "preds.sqlite", "w.safetensors"] {
+        assert!(files.contains(&f.to_string()), "{f} missing: {files:?}");
+    }
+    assert!(!files.iter().any(|f| f.contains("partial")), "{files:?}");
+}

@@ -7,6 +7,10 @@
 //! and stdout, the exit status, stderr of successful commands and every file the commands
 //! write must be identical. (Error messages name rows differently — CSV by file line, the
 //! others by row number or key — so only their exit status is compared.)
+//!
+//! SQLite and PostgreSQL run a second time with SQL grounding (`--ground sql` added to
+//! every `run`, `query` and `explain`): the database joins each body over tables, and the
+//! results must still be those from CSV; `explain --sql` counts the bodies it joined.
 
 mod common;
 
@@ -120,6 +124,16 @@ fn to_parquet(_case: &str, db_dir: &Path) -> Option<String> {
 /// `prepare(case, db_dir)` makes the second copy's database and returns what `--db` becomes
 /// (`None`: it stays `db`).
 fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) -> usize {
+    compare_grounding(prepare, kind, false).0
+}
+
+/// [`compare_cases`], the second copy grounded in SQL when `sql`; also returns the rule
+/// bodies the database joined (as `explain --sql` lists them).
+fn compare_grounding(
+    prepare: &dyn Fn(&str, &Path) -> Option<String>,
+    kind: &str,
+    sql: bool,
+) -> (usize, usize) {
     let mut names: Vec<String> = std::fs::read_dir(cases_dir())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -133,6 +147,7 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
     );
     let tmp = TempDir::new(kind);
     let mut compared = 0;
+    let mut pushed = 0;
     let mut failures = Vec::new();
     for name in &names {
         let case = cases_dir().join(name);
@@ -142,6 +157,7 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
         copy_dir(&case, &b);
         let db_arg = prepare(name, &b.join("db"));
         let cmds = std::fs::read_to_string(case.join("cmds")).unwrap();
+        let mut listed = false;
         for line in cmds
             .lines()
             .map(str::trim)
@@ -152,7 +168,7 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
                 continue;
             }
             let x = run(&a, &words);
-            let other: Vec<String> = match &db_arg {
+            let mut other: Vec<String> = match &db_arg {
                 None => words.clone(),
                 Some(spec) => {
                     let mut w = words.clone();
@@ -164,7 +180,26 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
                     w
                 }
             };
+            let grounds = ["run", "query", "explain"].contains(&words[1].as_str());
+            if sql && grounds {
+                other.extend(["--ground".to_string(), "sql".to_string()]);
+            }
             let y = run(&b, &other);
+            if sql && !listed && grounds && y.code == Some(0) {
+                // Once per case: the bodies of its program the database joins.
+                listed = true;
+                let at = other.iter().position(|w| w == "--db").unwrap() + 1;
+                let explain: Vec<String> = ["nrp", "explain", &other[2], "--db", &other[at]]
+                    .iter()
+                    .map(|w| w.to_string())
+                    .chain(["--ground", "sql", "--sql"].map(String::from))
+                    .collect();
+                pushed += run(&b, &explain)
+                    .stdout
+                    .lines()
+                    .filter(|l| l.contains(": SELECT ") || l.contains(": COPY (SELECT "))
+                    .count();
+            }
             compared += 1;
             let mut diffs = Vec::new();
             if x.code != y.code {
@@ -202,7 +237,7 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
         failures.len(),
         failures.join("\n\n")
     );
-    compared
+    (compared, pushed)
 }
 
 #[test]
@@ -240,4 +275,28 @@ fn golden_cases_give_the_same_results_from_postgresql() {
     let Some(url) = pg_server::url() else { return };
     let n = compare_cases(&|case, dir| to_postgres(&url, case, dir), "postgres");
     assert!(n > 300, "only {n} commands compared");
+}
+
+#[test]
+fn golden_cases_give_the_same_results_with_sql_grounding_in_sqlite() {
+    let (n, pushed) = compare_grounding(&to_sqlite, "sqlite-sql", true);
+    assert!(n > 300, "only {n} commands compared");
+    eprintln!("{n} commands; {pushed} rule bodies joined by SQLite");
+    assert!(pushed > 200, "only {pushed} rule bodies joined by SQLite");
+}
+
+#[test]
+fn golden_cases_give_the_same_results_with_sql_grounding_in_postgresql() {
+    let Some(url) = pg_server::url() else { return };
+    let (n, pushed) = compare_grounding(
+        &|case, dir| to_postgres(&url, &format!("{case}-sql"), dir),
+        "postgres-sql",
+        true,
+    );
+    assert!(n > 300, "only {n} commands compared");
+    eprintln!("{n} commands; {pushed} rule bodies joined by PostgreSQL");
+    assert!(
+        pushed > 200,
+        "only {pushed} rule bodies joined by PostgreSQL"
+    );
 }

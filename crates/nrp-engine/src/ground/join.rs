@@ -59,6 +59,8 @@ pub enum Overrun {
     /// Filter arithmetic reads variable `var`, which holds a string in row `row` of atom
     /// `atom`'s relation (a value it can take in every atom that binds it).
     NotNumeric { var: VarId, atom: usize, row: u32 },
+    /// Matches given by SQL grounding that nrp's equality rejects.
+    Given(String),
 }
 
 /// Matches found between two budget checks of a search (and room reserved for as many).
@@ -89,7 +91,7 @@ impl Trie {
 
 /// A filter of two plain terms with its constants interned (they were interned before
 /// ranks were frozen): comparing is comparing ranks. Arithmetic reads the values.
-enum IdFilter<'b> {
+pub(super) enum IdFilter<'b> {
     Ids {
         lhs: Result<usize, u32>,
         op: CmpOp,
@@ -113,6 +115,10 @@ impl IdFilter<'_> {
 /// Before searching, the matches are estimated from the candidate facts (`estimate::body`)
 /// and refused when the estimate passes the `guard`'s budget; while searching, the matches
 /// found are counted, and the search stops when they pass it.
+///
+/// `given`: the matches computed by the database (SQL grounding), checked and put in this
+/// join's order instead of searching (`given.rs`).
+#[allow(clippy::too_many_arguments)]
 pub fn join(
     body: &Body,
     atoms: &[&GroundRelation],
@@ -120,6 +126,7 @@ pub fn join(
     record: &[bool],
     dict: &Dict,
     guard: &Guard,
+    given: Option<&[Vec<u32>]>,
 ) -> Result<(Matches, JoinReport), Overrun> {
     let nvars = body.vars.len();
     let recorded: Vec<usize> = (0..nvars).filter(|&v| record[v]).collect();
@@ -210,6 +217,30 @@ pub fn join(
         [] if atoms.len() == 1 => Some(0),
         _ => None,
     };
+    if let Some(given) = given {
+        use super::given::{Enumeration, Prepared, arrange};
+        let how = match lone {
+            Some(i) => Enumeration::Lone(i),
+            None => Enumeration::Order(variable_order(nvars, &atom_vars, &candidates)),
+        };
+        let prepared = Prepared {
+            body,
+            atoms,
+            consts,
+            atom_vars: &atom_vars,
+            filters: &filters,
+            record,
+            dict,
+            report: JoinReport {
+                var_order: vec![],
+                atom_sizes: candidates.iter().map(Vec::len).collect(),
+                matches: 0,
+                estimate: estimate.matches,
+            },
+            max,
+        };
+        return arrange(prepared, how, given);
+    }
     if let Some(i) = lone {
         let var_order: Vec<String> = atom_vars[i]
             .iter()
@@ -475,7 +506,7 @@ fn single_atom(
     }
 }
 
-fn holds(f: &IdFilter, binding: &[u32], dict: &Dict) -> bool {
+pub(super) fn holds(f: &IdFilter, binding: &[u32], dict: &Dict) -> bool {
     match f {
         IdFilter::Ids { lhs, op, rhs } => {
             let id = |s: Result<usize, u32>| match s {
@@ -755,43 +786,5 @@ fn upper_bound(xs: &[u32], lo: usize, hi: usize, v: u32) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gallop_finds_lower_bounds() {
-        let xs = [1, 3, 3, 5, 8, 8, 8, 13];
-        for v in 0..15 {
-            for lo in 0..xs.len() {
-                let want = lo + xs[lo..].partition_point(|&x| x < v);
-                assert_eq!(gallop(&xs, lo, xs.len(), v), want, "v={v} lo={lo}");
-            }
-        }
-        assert_eq!(upper_bound(&xs, 4, 8, 8), 7);
-    }
-
-    #[test]
-    fn first_value_index_gives_each_values_rows() {
-        // 3000 sorted values with gaps and runs, ids below 5000.
-        let values: Vec<u32> = (0..3000u32).map(|i| i / 3 * 5 % 5000).collect();
-        let mut values = values;
-        values.sort_unstable();
-        let rows: Vec<u32> = (0..values.len() as u32).collect();
-        let trie = Trie::new(vec![values.clone()], rows, 5000);
-        let first = trie.first.as_ref().expect("dense enough to index");
-        for v in 0..5000u32 {
-            let lo = values.partition_point(|&x| x < v);
-            let hi = values.partition_point(|&x| x <= v);
-            assert_eq!(
-                (first[v as usize], first[v as usize + 1]),
-                (lo as u32, hi as u32)
-            );
-        }
-        // Ids far more numerous than rows: no index, the join searches.
-        assert!(
-            Trie::new(vec![values], (0..3000).collect(), 1 << 24)
-                .first
-                .is_none()
-        );
-    }
-}
+#[path = "join_tests.rs"]
+mod tests;

@@ -4,8 +4,10 @@
 //! row it aggregates into, sorted by head row. None of this depends on learnable
 //! parameters (the derived content is a union of conjunctive queries), so it is done once.
 
+mod given;
 mod head;
 pub mod join;
+pub mod sql;
 
 use crate::estimate;
 use crate::intern::Dict;
@@ -86,6 +88,8 @@ pub struct Ground {
     held: AtomicU64,
     /// Stage timings on stderr ([`crate::EngineOptions::trace`]).
     pub trace: bool,
+    /// Per relation, each body's SQL push-down (empty unless SQL grounding was asked for).
+    pub sql: Vec<Vec<sql::Pushed>>,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -106,25 +110,38 @@ impl Ground {
     /// Reads the input relations that `needed` depends on (interned, sorted): after this
     /// the database is no longer read, and a caller that owns it can free its tables.
     pub fn inputs(program: &Program, db: &Database, needed: &[RelId]) -> R<Ground> {
-        Ground::inputs_traced(program, db, needed, false)
+        Ground::inputs_with(
+            program,
+            db,
+            needed,
+            &crate::EngineOptions::default(),
+            u64::MAX,
+        )
     }
 
-    /// [`Ground::inputs`], timing its stages on stderr when `trace`.
-    pub fn inputs_traced(
+    /// [`Ground::inputs`], timing its stages on stderr (`options.trace`); with SQL
+    /// grounding (`options.ground`) the database also computes the matches of the bodies
+    /// over input relations, within `budget` (`options.show_sql`: their statements are
+    /// only written, for `explain --sql`).
+    pub fn inputs_with(
         program: &Program,
         db: &Database,
         needed: &[RelId],
-        trace: bool,
+        options: &crate::EngineOptions,
+        budget: u64,
     ) -> R<Ground> {
+        let trace = options.trace;
+        let run_sql = options.ground == sql::GroundMode::Sql;
         let n = program.relations.len();
         let mut g = Ground {
             dict: Dict::default(),
             relations: vec![None; n],
             rules: vec![None; n],
             input_embeddings: vec![None; n],
-            budget: u64::MAX,
+            budget,
             held: AtomicU64::new(0),
             trace,
+            sql: vec![vec![]; n],
         };
         // Inputs first, then every constant of the rules, then content ranks: from here on
         // comparing two values is comparing two integers.
@@ -161,12 +178,28 @@ impl Ground {
         g.dict.freeze();
         crate::trace(trace, "  rank values", &mut t);
         let mut held = 0u64;
-        for (rel, bound) in inputs.into_iter().zip(loaded) {
-            g.sort_input(rel, &bound);
-            held += 4 * (bound.len() * (bound.arity + bound.dim)) as u64;
+        let keep = run_sql || options.show_sql;
+        let mut bound: Vec<Option<std::sync::Arc<nrp_data::BoundRelation>>> = vec![None; n];
+        let mut order: Vec<Option<Vec<u32>>> = vec![None; n];
+        for (rel, b) in inputs.into_iter().zip(loaded) {
+            let perm = g.sort_input(rel, &b);
+            held += 4 * (b.len() * (b.arity + b.dim)) as u64;
+            if keep {
+                // Fact (load order) to row (content order).
+                let mut row = vec![0u32; perm.len()];
+                for (r, &f) in perm.iter().enumerate() {
+                    row[f as usize] = r as u32;
+                }
+                order[rel] = Some(row);
+                bound[rel] = Some(b);
+            }
         }
         g.held = AtomicU64::new(held);
         crate::trace(trace, "  sort inputs", &mut t);
+        if keep {
+            g.push_down(program, db, needed, &bound, &order, run_sql)?;
+            crate::trace(trace, "  SQL grounding", &mut t);
+        }
         Ok(g)
     }
 
@@ -228,6 +261,7 @@ impl Ground {
                 .collect();
             crate::trace(self.trace, &format!("  rules {}", names.join(", ")), &mut t);
         }
+        self.release_given();
         Ok(())
     }
 
@@ -247,7 +281,8 @@ impl Ground {
     }
 
     /// Rows sorted by content, so that every relation has the same row order convention.
-    fn sort_input(&mut self, rel: RelId, bound: &nrp_data::BoundRelation) {
+    /// Returns the permutation: row `r` of the sorted relation is fact `perm[r]`.
+    fn sort_input(&mut self, rel: RelId, bound: &nrp_data::BoundRelation) -> Vec<u32> {
         let r = self.relations[rel].as_mut().expect("loaded");
         let dict = &self.dict;
         // Content order is rank order (the dictionary is frozen): compare integers, and
@@ -283,6 +318,7 @@ impl Ground {
             }
             self.input_embeddings[rel] = Some(e);
         }
+        perm
     }
 
     fn intern_constants(&mut self, rule: &CoreRule) {
@@ -454,7 +490,8 @@ impl Ground {
             } else {
                 join::Guard::unlimited(&self.held)
             };
-            let (m, report) = join::join(body, &atoms, &consts, &record, &self.dict, &guard)
+            let given = self.given(rel, bodies.len());
+            let (m, report) = join::join(body, &atoms, &consts, &record, &self.dict, &guard, given)
                 .map_err(|o| self.overrun(program, rel, body, bytes.total(), o))?;
             if guarded {
                 self.held.fetch_add(bytes.held * m.len() as u64, Relaxed);
@@ -554,6 +591,7 @@ impl Ground {
                     &tuple,
                 )
             }
+            join::Overrun::Given(message) => Diagnostic::error(message, span),
             join::Overrun::Alloc { matches, bytes } => Diagnostic::error(
                 format!(
                     "out of memory grounding the rule for `{name}`: cannot allocate {} after {matches} matches",

@@ -15,6 +15,7 @@ pub fn run(args: &Args) -> R<()> {
     let name = args.required("relation")?;
     let format = output::Format::parse(args.value("format").unwrap_or("csv"))?;
     let options = settings::options(args, &budget)?;
+    settings::check_ground(&options, &db)?;
     // Only the tables the relation depends on are needed (no label table to predict).
     let checked = program::check_for(&source, &ast, &db, &[name], &options)?;
     let rel = program::user_relation(&checked, name, &source)?;

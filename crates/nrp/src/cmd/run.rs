@@ -178,6 +178,7 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     let (db, program, options) = backend.install(|| {
         let db = open_db(args.required("db")?)?;
         let options = settings::options(args, &budget)?;
+        settings::check_ground(&options, &db)?;
         let program = if no_fit {
             // Evaluation only: the tables the `?pred` statements depend on.
             let preds: Vec<&str> = ast
@@ -212,14 +213,24 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         &program.closure(&rels),
     )?;
     let out_dir = args.value("out").map(std::path::PathBuf::from);
+    // A folder this run creates is removed again if the run fails (it is then empty).
+    let out_created = out_dir.as_ref().is_some_and(|d| !d.exists());
     if let Some(dir) = &out_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create --out directory {}: {e}", dir.display()))?;
     }
     // The engine holds what it needs; the tables read from the database are not kept.
+    let remove_out_dir = || {
+        if let (true, Some(dir)) = (out_created, &out_dir) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    };
     let engine = backend
         .install(|| Engine::from_database(&program, db, &rels, budget.bytes, &options.engine))
-        .map_err(render)?;
+        .map_err(|d| {
+            remove_out_dir();
+            render(d)
+        })?;
     let load_seconds = start.elapsed().as_secs_f64();
     let mut params = Params::new(&program, &values);
     let metrics = train::metric_relations(&program);
@@ -278,11 +289,17 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         (None, o) => o,
     };
     if outcome.is_err() || interrupted {
+        let unwritten = !state.out_files.is_empty();
+        let _ = state.finish_out_files(false);
+        remove_out_dir();
         // Trained weights are never lost: save what the fits produced before reporting.
         let mut msg = match outcome {
             Err(Failure(m)) => m,
             Ok(()) => String::new(),
         };
+        if unwritten {
+            msg.push_str("note: the run failed, so no --out file was written\n");
+        }
         if let Some(ck) = &state.unsaved {
             match saver.rescue(ck) {
                 Ok(at) => msg.push_str(&format!(
@@ -310,10 +327,17 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
         return Err(Failure(msg).into());
     }
     let mut stdout = std::mem::take(&mut state.stdout);
+    state.finish_out_files(true)?;
     if let (Some(path), Some(tables)) = (&write_db, &state.db_tables) {
         let refs: Vec<&nrp_data::Table> = tables.iter().collect();
-        nrp_data::export::write_sqlite_tables(path, &refs, args.flag("replace"))
-            .map_err(|e| Failure::from(e.to_string()))?;
+        let existed = path.exists();
+        nrp_data::export::write_sqlite_tables(path, &refs, args.flag("replace")).map_err(|e| {
+            // One transaction: an existing file is unchanged; a new one is not left empty.
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Failure::from(e.to_string())
+        })?;
         stdout.push_str(&format!(
             "wrote {} relation{} to {}\n",
             tables.len(),
@@ -369,6 +393,24 @@ struct RunState {
     metrics_log: Option<super::metrics::MetricsLog>,
     /// `--write-db`: the non-zero-ary `?pred` relations, written when the run succeeds.
     db_tables: Option<Vec<nrp_data::Table>>,
+    /// `--out`: (temporary, final) paths of the relations written so far; renamed when the
+    /// run succeeds, removed when it fails, so a failed run leaves no partial output.
+    out_files: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl RunState {
+    /// Moves the `--out` files to their names (success) or removes them (failure).
+    fn finish_out_files(&mut self, success: bool) -> Result<(), String> {
+        for (tmp, path) in std::mem::take(&mut self.out_files) {
+            if success {
+                std::fs::rename(&tmp, &path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            } else {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -595,7 +637,9 @@ fn pred_output(
         });
         output::write_rows(output::Format::Csv, o.arity, o.dim, rows, &mut csv);
         let path = dir.join(format!("{}.csv", r.name));
-        std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let tmp = dir.join(format!(".{}.csv.nrp-partial", r.name));
+        std::fs::write(&tmp, csv).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        state.out_files.push((tmp, path.clone()));
         stdout.push_str(&format!(
             "{}: {} facts -> {}\n",
             r.name,
