@@ -228,11 +228,14 @@ fn a_server_that_goes_away_mid_run_is_one_clear_error() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    // One error: at the atom that reads the table, with the server's reason.
+    // One error: at the atom that reads the table, with the server's reason — or, when the
+    // socket closes before the client reads the server's last message (a race in the
+    // server's shutdown of the backend), that the connection closed.
     assert_eq!(err.matches("error:").count(), 1, "{err}");
     assert!(
         err.contains("error: cannot read table `slow` from PostgreSQL database")
-            && err.contains("terminating connection due to administrator command"),
+            && (err.contains("terminating connection due to administrator command")
+                || err.contains("connection closed")),
         "{err}"
     );
     assert!(out.stdout.is_empty());
