@@ -132,7 +132,9 @@ class Session:
     :meth:`set_table`). ``seed`` initialises parameters as ``torch.manual_seed`` does and
     seeds dropout; ``threads`` defaults to every core. ``memory_limit`` (``"8G"``),
     ``template_depth``, ``disabled_rules`` (plan rewrites to skip, ``"hoist,sparsify"``),
-    ``trace`` and ``profile`` are the command line's options and environment variables.
+    ``trace`` and ``profile`` are the command line's options and environment variables;
+    ``ground="sql"`` has a SQLite or PostgreSQL database join each rule body over its tables
+    (``--ground sql``; the default ``"in-engine"`` joins them in nrp, same results).
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class Session:
         disabled_rules: Optional[str] = None,
         trace: bool = False,
         profile: Optional[int] = None,
+        ground: Optional[str] = None,
     ) -> None:
         spec: Optional[str] = None
         tables: Tables = {}
@@ -168,6 +171,7 @@ class Session:
             disabled_rules=disabled_rules,
             trace=trace,
             profile=profile,
+            ground=ground,
         )
         for name, df in tables.items():
             self.set_table(name, df)

@@ -27,6 +27,7 @@ class Session:
         disabled_rules: Optional[str] = None,
         trace: bool = False,
         profile: Optional[int] = None,
+        ground: Optional[str] = None,
     ) -> None: ...
     def set_table(self, name: str, df: Table) -> None: ...
     @property

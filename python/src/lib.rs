@@ -217,7 +217,7 @@ struct PySession {
 impl PySession {
     /// `db`: a folder of CSV files or a SQLite file, or None for tables given one by one.
     #[new]
-    #[pyo3(signature = (db, seed=0, threads=None, memory_limit=None, template_depth=None, disabled_rules=None, trace=false, profile=None))]
+    #[pyo3(signature = (db, seed=0, threads=None, memory_limit=None, template_depth=None, disabled_rules=None, trace=false, profile=None, ground=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -229,6 +229,7 @@ impl PySession {
         disabled_rules: Option<String>,
         trace: bool,
         profile: Option<usize>,
+        ground: Option<String>,
     ) -> PyResult<PySession> {
         guarded(|| {
             let budget = match &memory_limit {
@@ -246,6 +247,14 @@ impl PySession {
                     .map_err(|e| msg(format!("disabled_rules: {e}")))?,
                 None => vec![],
             };
+            let ground = match &ground {
+                Some(text) => nrp_engine::GroundMode::parse(text).ok_or_else(|| {
+                    msg(format!(
+                        "ground=\"{text}\": expected \"in-engine\" or \"sql\""
+                    ))
+                })?,
+                None => nrp_engine::GroundMode::default(),
+            };
             let options = Options {
                 seed,
                 threads,
@@ -255,6 +264,7 @@ impl PySession {
                     disabled_rules,
                     trace,
                     profile,
+                    ground,
                     ..Default::default()
                 },
             };
@@ -272,6 +282,14 @@ impl PySession {
                 None => nrp_data::Database::from_tables("given as DataFrames", vec![])
                     .map_err(|e| msg(e.message))?,
             };
+            // As `--ground sql`: the database must be SQL (tables given as DataFrames later
+            // are joined by nrp, having no rows in the database).
+            if ground == nrp_engine::GroundMode::Sql && database.sql_dialect().is_none() {
+                return Err(msg(format!(
+                    "ground=\"sql\" needs a SQLite or PostgreSQL database; {} is not one",
+                    database.describe()
+                )));
+            }
             Ok(PySession {
                 inner: Session::new(database, options, cpu),
             })

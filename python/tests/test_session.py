@@ -120,6 +120,27 @@ def test_arrays_and_column_mappings_are_tables():
         s.set_table("Edge", np.arange(6))
 
 
+def test_sql_grounding_of_a_sqlite_file_gives_the_in_engine_results(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "small.sqlite"
+    with sqlite3.connect(path) as c:
+        for name, df in SMALL.items():
+            df.to_sql(name, c, index=False)
+    text = "?pred P(n; sum(z)) :- Edge(u, v), Val(u; z), Name(v, n) ."
+    results = []
+    for ground in [None, "in-engine", "sql"]:
+        s = nrp.Session(db=str(path), seed=0, threads=1, ground=ground)
+        results.append(s.run(text).sort_values("c0").reset_index(drop=True))
+    for r in results[1:]:
+        pd.testing.assert_frame_equal(results[0], r)
+    assert results[0]["c0"].tolist() == ["ann", "bob", "cy"]
+    with pytest.raises(nrp.NrpError, match='ground="sql" needs a SQLite or PostgreSQL database'):
+        nrp.Session(db=str(CORA), ground="sql")
+    with pytest.raises(nrp.NrpError, match='expected "in-engine" or "sql"'):
+        nrp.Session(db=str(path), ground="database")
+
+
 def test_a_reissued_pred_replaces_the_earlier_one():
     s = small()
     first = s.run("?pred P(v; z) :- Val(v; z) .")
