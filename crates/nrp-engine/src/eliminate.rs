@@ -354,6 +354,7 @@ fn rewrite(
                 agg: Agg::Sum,
             }),
             span,
+            decodes: vec![],
         });
         let t_rel = p.relations.len() - 1;
         // Replace the group by the new atom (last), re-homing the remaining factors.

@@ -4,6 +4,7 @@
 //! the match lists and optimises it (`plan`); `exec` records the plan on an autodiff tape;
 //! `train` runs `?fit`.
 
+pub mod decode;
 mod eliminate;
 pub mod estimate;
 pub mod exec;
@@ -242,7 +243,13 @@ impl<'p> Engine<'p> {
     ) -> Result<Vec<Output>, Diagnostic> {
         let mut g: Graph = Graph::with_pool(backend, std::mem::take(pool));
         g.set_training(false);
-        let targets = plan::targets(&self.plan, rels);
+        // Decoded columns come from auxiliary relations, evaluated with their relation.
+        let decoded: Vec<RelId> = rels
+            .iter()
+            .flat_map(|&r| self.program.relations[r].decodes.iter().map(|d| d.rel))
+            .collect();
+        let all: Vec<RelId> = rels.iter().copied().chain(decoded).collect();
+        let targets = plan::targets(&self.plan, &all);
         let order = self.plan.topological(&targets);
         // Inside the pool: one hand-off for the whole evaluation instead of one per kernel.
         let vars = backend
@@ -258,9 +265,7 @@ impl<'p> Engine<'p> {
                 )
             })
             .map_err(|e| self.error(e))?;
-        let outputs = rels
-            .iter()
-            .map(|&r| {
+        let output = |r: RelId| {
                 let rel = self.ground.relations[r].as_ref().expect("grounded");
                 let dim = self.program.relations[r].dim.unwrap_or(0);
                 let embeddings = match self.plan.relation[r] {
@@ -282,6 +287,18 @@ impl<'p> Engine<'p> {
                     counts: counts.map(|c| c.to_vec()),
                     embeddings,
                 }
+        };
+        let outputs = rels
+            .iter()
+            .map(|&r| {
+                let mut o = output(r);
+                let decodes = &self.program.relations[r].decodes;
+                if !decodes.is_empty() {
+                    let parts: Vec<(usize, Output)> =
+                        decodes.iter().map(|d| (d.pos, output(d.rel))).collect();
+                    decode::merge(&mut o, &parts);
+                }
+                o
             })
             .collect();
         *pool = g.into_pool();

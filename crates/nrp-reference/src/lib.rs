@@ -66,6 +66,34 @@ pub fn evaluate_perturbed(
     evaluate_with(program, db, params, targets, Some((seed, direction)))
 }
 
+/// A `?pred` relation with its decoded columns (one per coordinate of each auxiliary
+/// relation, at its written position), as LANGUAGE.md "Encoders and decoders" defines.
+fn decoded(facts: &Facts, parts: &[(usize, &Facts)]) -> Facts {
+    let mut out = BTreeMap::new();
+    for (key, emb) in &facts.facts {
+        let mut row = key.clone();
+        // Positions are in written order, so inserting left to right shifts later ones by
+        // the widths inserted before them.
+        let mut shift = 0;
+        for (pos, part) in parts {
+            let values = &part.facts[key];
+            let at = pos + shift;
+            row.splice(at..at, values.iter().map(|&x| match x.is_finite() {
+                true => Value::from_f64(x),
+                // `nan`, `inf`: the engine's text for them.
+                false => Value::parse(&nrp_data::format_f32(x as f32)),
+            }));
+            shift += values.len().saturating_sub(1);
+        }
+        out.insert(row, emb.clone());
+    }
+    Facts {
+        arity: facts.arity + parts.iter().map(|(_, p)| p.dim).sum::<usize>(),
+        dim: facts.dim,
+        facts: out,
+    }
+}
+
 fn evaluate_with(
     program: &Program,
     db: &Database,
@@ -114,6 +142,18 @@ fn evaluate_with(
     for &t in targets {
         if program.relations[t].is_input() && out[t].is_none() {
             out[t] = Some(load_input(program, db, t)?);
+        }
+    }
+    for &t in targets {
+        let decodes = &program.relations[t].decodes;
+        if let Some(facts) = &out[t]
+            && !decodes.is_empty()
+        {
+            let parts: Vec<(usize, &Facts)> = decodes
+                .iter()
+                .map(|d| (d.pos, out[d.rel].as_ref().expect("decodes are evaluated")))
+                .collect();
+            out[t] = Some(decoded(facts, &parts));
         }
     }
     Ok(out)

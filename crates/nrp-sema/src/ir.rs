@@ -46,6 +46,7 @@ impl Program {
             if std::mem::replace(&mut need[r], true) {
                 continue;
             }
+            stack.extend(self.relations[r].decodes.iter().map(|d| d.rel));
             if let RelKind::Derived(rule) = &self.relations[r].kind {
                 stack.extend(rule.dependencies());
             }
@@ -61,6 +62,10 @@ impl Program {
         let mut read = vec![false; self.relations.len()];
         for &t in targets {
             read[t] = true;
+            // Decoded columns are computed from their auxiliary relations' embeddings.
+            for d in &self.relations[t].decodes {
+                read[d.rel] = true;
+            }
         }
         // Dependents before their dependencies.
         for &rel in self.closure(targets).iter().rev() {
@@ -106,6 +111,17 @@ pub struct Relation {
     pub kind: RelKind,
     /// Where it is first defined (a head) or, for an input relation, first used.
     pub span: Span,
+    /// Decode brackets of a `?pred` head (`crate::decode`): their columns join the
+    /// relation's content on output; `arity` counts only the other terms.
+    pub decodes: Vec<Decoded>,
+}
+
+/// A decode bracket: at written content position `pos`, the coordinates of the auxiliary
+/// relation `rel`'s embedding (same tuples as the decoded relation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub pos: usize,
+    pub rel: RelId,
 }
 
 impl Relation {

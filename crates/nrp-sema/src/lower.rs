@@ -359,6 +359,7 @@ impl<'a> Lowerer<'a> {
                 agg: Agg::Sum,
             }),
             span: head.name.span,
+            decodes: vec![],
         });
         self.derived.insert(name.clone(), id);
         Ok(id)
@@ -432,6 +433,7 @@ impl<'a> Lowerer<'a> {
                 embedding,
             }),
             span: a.span,
+            decodes: vec![],
         });
         self.inputs.insert(key, id);
         Ok(id)
@@ -1500,6 +1502,7 @@ fn add_aux(
         shape: None,
         kind: RelKind::Derived(core),
         span,
+        decodes: vec![],
     });
     relations.len() - 1
 }

@@ -250,7 +250,7 @@ impl Parser {
         let name = self.ident("a rule head such as `H(v; …)`")?;
         let tparams = self.tparams()?;
         self.expect(&Tok::LParen, &format!("after head `{}`", name.name))?;
-        let terms = self.terms(&name.name)?;
+        let (terms, decodes) = self.head_terms(&name.name)?;
         let mut expr = None;
         if self.eat(&Tok::Semi) && *self.peek() != Tok::RParen {
             expr = Some(self.expr()?);
@@ -262,8 +262,36 @@ impl Parser {
             tparams,
             terms,
             expr,
+            decodes,
             span,
         })
+    }
+
+    /// A head's terms, where a position may also be a decode bracket `[D(p)]`.
+    fn head_terms(&mut self, owner: &str) -> PResult<(Vec<Term>, Vec<Decode>)> {
+        let (mut terms, mut decodes) = (vec![], vec![]);
+        if matches!(self.peek(), Tok::Semi | Tok::RParen) {
+            return Ok((terms, decodes));
+        }
+        loop {
+            if *self.peek() == Tok::LBracket {
+                let start = self.bump().span;
+                self.enter()?;
+                let expr = self.expr()?;
+                self.depth -= 1;
+                self.expect(&Tok::RBracket, "to close the decode `[…]`")?;
+                decodes.push(Decode {
+                    pos: terms.len() + decodes.len(),
+                    expr,
+                    span: start.to(Span::new(start.start, self.prev_end())),
+                });
+            } else {
+                terms.push(self.term(&format!("in `{owner}(…)`"))?);
+            }
+            if !self.eat(&Tok::Comma) {
+                return Ok((terms, decodes));
+            }
+        }
     }
 
     /// Comma-separated terms up to (not including) `;` or `)`.

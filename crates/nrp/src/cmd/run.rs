@@ -552,7 +552,7 @@ fn pred_output(
 ) -> Result<(), Stop> {
     let r = &program.relations[rel];
     let stdout = &mut state.stdout;
-    if r.arity == 0 {
+    if o.arity == 0 {
         let value = match (o.rows.len(), o.dim) {
             (0, _) => "(no fact)".to_string(),
             (_, 0) => "true".to_string(),
