@@ -73,6 +73,9 @@ pub struct EngineOptions {
     /// Times every plan node while training and prints the `n` most expensive at the end
     /// of each fit (stderr).
     pub profile: Option<usize>,
+    /// Code tables of categorical encoders from a checkpoint (`nrp_sema::codes`); the
+    /// engine builds the others from the data ([`Engine::codes`]).
+    pub codes: nrp_sema::codes::Codes,
 }
 
 impl EngineOptions {
@@ -196,7 +199,7 @@ impl<'p> Engine<'p> {
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
-        let mut plan = plan::build(&program, &mut ground, &embedded)?;
+        let mut plan = plan::build(&program, &mut ground, &embedded, &options.codes)?;
         trace(on, "build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels, options)?;
         t = Instant::now(); // each rewrite traced its own time
@@ -303,6 +306,12 @@ impl<'p> Engine<'p> {
             .collect();
         *pool = g.into_pool();
         Ok(outputs)
+    }
+
+    /// The code tables the engine used: those of [`EngineOptions::codes`] and those it
+    /// built from the data (to save with the weights).
+    pub fn codes(&self) -> &nrp_sema::codes::Codes {
+        &self.plan.codes
     }
 
     /// A kernel error as a located diagnostic naming the fact or match.

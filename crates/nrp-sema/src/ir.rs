@@ -216,6 +216,18 @@ impl CoreRule {
         }
     }
 
+    /// The expressions of every body, to rewrite in place.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            CoreRule::Transform { expr, .. } | CoreRule::Conj { expr, .. } => {
+                expr.iter_mut().collect()
+            }
+            CoreRule::Union { branches, .. } => {
+                branches.iter_mut().filter_map(|b| b.expr.as_mut()).collect()
+            }
+        }
+    }
+
     /// The aggregation (a transformation has exactly one match per head tuple; `Sum` is exact).
     pub fn agg(&self) -> Agg {
         match self {
@@ -501,7 +513,9 @@ pub enum ExprKind {
     /// The embedding of body atom `i`.
     Emb(usize),
     /// Content values of the match (`[col, ..]`), in order.
-    Encode(Vec<Term>),
+    /// With a code table's key (`crate::codes`) when the encode is the input of a module
+    /// (`[Embedding(3, 8)(dept)]`): then a column holding strings becomes integer codes.
+    Encode(Vec<Term>, Option<String>),
     /// A number (dimension 1).
     Const(f64),
     Neg(Box<Expr>),
@@ -555,7 +569,7 @@ impl Expr {
                 .collect(),
             ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => xs.iter_mut().collect(),
             ExprKind::Emb(_)
-            | ExprKind::Encode(_)
+            | ExprKind::Encode(..)
             | ExprKind::Const(_)
             | ExprKind::Param(_)
             | ExprKind::Fill(_) => vec![],

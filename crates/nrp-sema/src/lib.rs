@@ -6,6 +6,7 @@
 //! dependency order → embedding-dimension inference → `?fit` / `?pred` statements.
 
 pub mod catalogue;
+pub mod codes;
 pub mod decode;
 pub mod dims;
 pub mod display;
@@ -199,6 +200,7 @@ fn check_plain(
     let mut relations = std::mem::take(&mut l.relations);
     lower::desugar(&mut relations, rules);
     decode::attach(&mut relations, &decodes)?;
+    codes::mark(&mut relations, &l.modules);
     let order = topological_order(&relations);
     // Parameters are sized before anything else about them is checked (or allocated).
     let losses: Vec<RelId> = program

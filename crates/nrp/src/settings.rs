@@ -26,12 +26,18 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
             "`--template-depth` must be at least 1".to_string(),
         ));
     }
+    let mut engine = engine_options()?;
+    // Categorical encoders map strings as the weights were trained (`nrp_sema::codes`).
+    if let Some(path) = args.value("load").or(args.value("resume")) {
+        engine.codes =
+            nrp_params::read_codes_file(std::path::Path::new(path)).map_err(Failure::from)?;
+    }
     Ok(Options {
         seed: 0,
         threads: None,
         budget: budget.clone(),
         template_depth,
-        engine: engine_options()?,
+        engine,
     })
 }
 
@@ -50,6 +56,7 @@ pub fn engine_options() -> R<EngineOptions> {
         profile: std::env::var("NRP_PROFILE")
             .ok()
             .map(|v| v.parse::<usize>().unwrap_or(30)),
+        codes: Default::default(),
     })
 }
 
