@@ -524,7 +524,7 @@ impl<'a> Evaluator<'a> {
                         ),
                         None => v,
                     };
-                    match v.as_f64() {
+                    match v.encoded() {
                         Some(x) => out.push(x),
                         None => {
                             return Err(Diagnostic::error(
@@ -533,7 +533,8 @@ impl<'a> Evaluator<'a> {
                                     v.to_string()
                                 ),
                                 e.span,
-                            ));
+                            )
+                            .with_note(codes::ENCODE_HINT));
                         }
                     }
                 }

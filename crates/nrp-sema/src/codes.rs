@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Code tables by key (a module's name): the category texts in code order.
 pub type Codes = BTreeMap<String, Vec<String>>;
 
+/// The note of the error for a string in an encode that no encoder codes.
+pub const ENCODE_HINT: &str = "a column of strings needs an encoder that codes it, as `[Embedding(n, dim)(col)]`; an ISO date or timestamp encodes as its seconds since the epoch";
+
 /// Marks every encode of a single variable that a module reads directly with the module's
 /// name (`Apply(m, [Encode([x])])`).
 pub fn mark(relations: &mut [Relation], modules: &[Module]) {
@@ -40,10 +43,11 @@ fn mark_expr(e: &mut Expr, modules: &[Module]) {
     }
 }
 
-/// The table for the values an encoder saw: `None` when all are numbers (they stay numbers).
+/// The table for the values an encoder saw: `None` when all are numbers or dates (they
+/// stay numbers, a date its seconds since the epoch).
 pub fn build<'v>(values: impl IntoIterator<Item = &'v Value>) -> Option<Vec<String>> {
     let set: BTreeSet<&Value> = values.into_iter().collect();
-    if set.iter().all(|v| v.is_number()) {
+    if set.iter().all(|v| v.encoded().is_some()) {
         return None;
     }
     Some(set.into_iter().map(|v| v.to_string()).collect())

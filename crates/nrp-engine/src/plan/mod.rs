@@ -705,7 +705,7 @@ impl Builder<'_> {
                 let convert = |(c, out): (usize, &mut [f32])| -> Result<(), usize> {
                     for (i, row) in out.chunks_mut(width).enumerate() {
                         for (j, x) in row.iter_mut().enumerate() {
-                            *x = cell(c * chunk + i, j).as_f64().ok_or(c)? as f32;
+                            *x = cell(c * chunk + i, j).encoded().ok_or(c)? as f32;
                         }
                     }
                     Ok(())
@@ -726,7 +726,7 @@ impl Builder<'_> {
                 if let Some(c) = first_bad {
                     let (k, v) = (c * chunk..rows)
                         .flat_map(|k| (0..items.len()).map(move |j| (k, cell(k, j))))
-                        .find(|(_, v)| v.as_f64().is_none())
+                        .find(|(_, v)| v.encoded().is_none())
                         .expect("a chunk with a non-numeric value");
                     let d = Diagnostic::error(
                         format!(
@@ -735,10 +735,11 @@ impl Builder<'_> {
                         ),
                         e.span,
                     );
-                    return Err(match crate::locate(self.program, self.ground, space, k) {
+                    let d = match crate::locate(self.program, self.ground, space, k) {
                         Some(note) => d.with_note(note),
                         None => d,
-                    });
+                    };
+                    return Err(d.with_note(nrp_sema::codes::ENCODE_HINT));
                 }
                 Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
             }
