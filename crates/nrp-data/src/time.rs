@@ -45,7 +45,20 @@ pub fn iso_seconds(text: &str) -> Option<f64> {
     }
     let (y, m, d) = (digits(0..4)?, digits(5..7)? as u32, digits(8..10)? as u32);
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&m) || d < 1 || d > month_days[m as usize - 1] {
         return None;
     }
@@ -65,7 +78,9 @@ pub fn iso_seconds(text: &str) -> Option<f64> {
         sec = digits(17..19)? as f64;
         if b.len() > 19 {
             let frac = text.get(19..)?;
-            if !frac.starts_with('.') || frac.len() < 2 || !frac[1..].bytes().all(|c| c.is_ascii_digit())
+            if !frac.starts_with('.')
+                || frac.len() < 2
+                || !frac[1..].bytes().all(|c| c.is_ascii_digit())
             {
                 return None;
             }
@@ -141,7 +156,14 @@ mod tests {
         assert_eq!(iso_seconds("2000-03-01T12:30"), Some(951_913_800.0));
         assert_eq!(iso_seconds("1969-12-31 23:59:59.5"), Some(-0.5));
         assert_eq!(iso_seconds("2024-02-29"), Some(1_709_164_800.0));
-        for bad in ["2023-02-29", "2024-13-01", "2024-01-01 24:00", "2024-1-01", "x", "2024-01-01 10"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-01 24:00",
+            "2024-1-01",
+            "x",
+            "2024-01-01 10",
+        ] {
             assert_eq!(iso_seconds(bad), None, "{bad}");
         }
         for days in [-800_000, -1, 0, 19_000, 2_000_000] {

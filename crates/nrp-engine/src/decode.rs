@@ -22,7 +22,9 @@ pub fn merge(o: &mut Output, parts: &[(usize, Output)]) {
             let i = *at
                 .get(key.as_slice())
                 .expect("the auxiliary relation has the decoded relation's tuples");
-            let values = part.embeddings[i * k..(i + 1) * k].iter().map(|&x| value(x));
+            let values = part.embeddings[i * k..(i + 1) * k]
+                .iter()
+                .map(|&x| value(x));
             row.splice(pos + shift..pos + shift, values);
         }
         shift += k.saturating_sub(1);
@@ -58,7 +60,10 @@ fn sort(o: &mut Output) {
     let mut perm: Vec<usize> = (0..o.rows.len()).collect();
     perm.sort_by(|&a, &b| o.rows[a].cmp(&o.rows[b]));
     let d = o.dim;
-    o.rows = perm.iter().map(|&i| std::mem::take(&mut o.rows[i])).collect();
+    o.rows = perm
+        .iter()
+        .map(|&i| std::mem::take(&mut o.rows[i]))
+        .collect();
     if o.embeddings.len() == perm.len() * d {
         o.embeddings = perm
             .iter()

@@ -269,27 +269,27 @@ impl<'p> Engine<'p> {
             })
             .map_err(|e| self.error(e))?;
         let output = |r: RelId| {
-                let rel = self.ground.relations[r].as_ref().expect("grounded");
-                let dim = self.program.relations[r].dim.unwrap_or(0);
-                let embeddings = match self.plan.relation[r] {
-                    Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
-                    None => vec![],
-                };
-                let rows = (0..rel.len)
-                    .map(|i| ground::row_values(&self.ground.dict, rel, i))
-                    .collect();
-                // The exact counts stand for the embeddings when no rewrite changed them.
-                let counts = self.plan.counts.get(&r).filter(|c| {
-                    c.len() == embeddings.len()
-                        && c.iter().zip(&embeddings).all(|(&n, &x)| n as f32 == x)
-                });
-                Output {
-                    arity: rel.arity,
-                    dim,
-                    rows,
-                    counts: counts.map(|c| c.to_vec()),
-                    embeddings,
-                }
+            let rel = self.ground.relations[r].as_ref().expect("grounded");
+            let dim = self.program.relations[r].dim.unwrap_or(0);
+            let embeddings = match self.plan.relation[r] {
+                Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
+                None => vec![],
+            };
+            let rows = (0..rel.len)
+                .map(|i| ground::row_values(&self.ground.dict, rel, i))
+                .collect();
+            // The exact counts stand for the embeddings when no rewrite changed them.
+            let counts = self.plan.counts.get(&r).filter(|c| {
+                c.len() == embeddings.len()
+                    && c.iter().zip(&embeddings).all(|(&n, &x)| n as f32 == x)
+            });
+            Output {
+                arity: rel.arity,
+                dim,
+                rows,
+                counts: counts.map(|c| c.to_vec()),
+                embeddings,
+            }
         };
         let outputs = rels
             .iter()

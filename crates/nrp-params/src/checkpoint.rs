@@ -86,7 +86,10 @@ impl Checkpoint {
         let mut meta: Vec<(String, String)> = vec![];
         for (key, table) in &self.codes {
             let json = crate::json::Value::Array(
-                table.iter().map(|t| crate::json::Value::String(t.clone())).collect(),
+                table
+                    .iter()
+                    .map(|t| crate::json::Value::String(t.clone()))
+                    .collect(),
             );
             meta.push((format!("{CODES_PREFIX}{key}"), json.to_compact()));
         }
@@ -303,9 +306,12 @@ mod tests {
                 steps: vec![("L.weight".into(), 7)],
                 rng: 12345,
             }),
-            codes: [("Dept".to_string(), vec!["eng".to_string(), "say \"hi\"".to_string()])]
-                .into_iter()
-                .collect(),
+            codes: [(
+                "Dept".to_string(),
+                vec!["eng".to_string(), "say \"hi\"".to_string()],
+            )]
+            .into_iter()
+            .collect(),
         };
         let p = d.join("c.safetensors");
         c.write(&p).unwrap();

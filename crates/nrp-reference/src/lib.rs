@@ -78,11 +78,14 @@ fn decoded(facts: &Facts, parts: &[(usize, &Facts)]) -> Facts {
         for (pos, part) in parts {
             let values = &part.facts[key];
             let at = pos + shift;
-            row.splice(at..at, values.iter().map(|&x| match x.is_finite() {
-                true => Value::from_f64(x),
-                // `nan`, `inf`: the engine's text for them.
-                false => Value::parse(&nrp_data::format_f32(x as f32)),
-            }));
+            row.splice(
+                at..at,
+                values.iter().map(|&x| match x.is_finite() {
+                    true => Value::from_f64(x),
+                    // `nan`, `inf`: the engine's text for them.
+                    false => Value::parse(&nrp_data::format_f32(x as f32)),
+                }),
+            );
             shift += values.len().saturating_sub(1);
         }
         out.insert(row, emb.clone());
@@ -156,7 +159,8 @@ fn evaluate_coded(
         let mut any = false;
         if let RelKind::Derived(rule) = &program.relations[r].kind {
             for (_, e) in rule.bodies() {
-                e.into_iter().for_each(|e| codes::keys(e, &mut |_, _| any = true));
+                e.into_iter()
+                    .for_each(|e| codes::keys(e, &mut |_, _| any = true));
             }
         }
         any
@@ -520,7 +524,9 @@ impl<'a> Evaluator<'a> {
                     // unseen bucket just past it.
                     let v = match table {
                         Some(t) => Value::Int(
-                            t.iter().position(|s| *s == v.to_string()).unwrap_or(t.len()) as i64,
+                            t.iter()
+                                .position(|s| *s == v.to_string())
+                                .unwrap_or(t.len()) as i64,
                         ),
                         None => v,
                     };

@@ -62,13 +62,20 @@ pub struct Lookup {
 impl Lookup {
     pub fn new(table: &[String]) -> Lookup {
         Lookup {
-            codes: table.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect(),
+            codes: table
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), i))
+                .collect(),
             unseen: table.len(),
         }
     }
 
     pub fn code(&self, v: &Value) -> usize {
-        self.codes.get(&v.to_string()).copied().unwrap_or(self.unseen)
+        self.codes
+            .get(&v.to_string())
+            .copied()
+            .unwrap_or(self.unseen)
     }
 }
 

@@ -172,8 +172,7 @@ fn wrap_var(e: &mut Expr, embs: &[&str], agg: &str, found: &mut usize) {
                 .for_each(|(_, x)| wrap_var(x, embs, agg, found));
         }
         // An aggregation written in the decode (`[ArgMax(max(p))]`) is the one used.
-        AK::Call { callee, args }
-            if matches!(&callee.kind, AK::Ident(n) if AGGS.contains(&n.as_str())) =>
+        AK::Call { callee, args } if matches!(&callee.kind, AK::Ident(n) if AGGS.contains(&n.as_str())) =>
         {
             let mut inner = 0;
             for a in args.iter_mut() {
@@ -228,8 +227,12 @@ pub fn attach(relations: &mut [Relation], decodes: &Decodes) -> R<()> {
 
 fn read_error(name: &str, span: Span) -> Diagnostic {
     Diagnostic::error(
-        format!("`{name}` has decoded columns, which exist only in its output: no rule can read it"),
+        format!(
+            "`{name}` has decoded columns, which exist only in its output: no rule can read it"
+        ),
         span,
     )
-    .with_note("read the relation the `?pred` rule decodes instead, or compute the value as an embedding")
+    .with_note(
+        "read the relation the `?pred` rule decodes instead, or compute the value as an embedding",
+    )
 }

@@ -222,9 +222,10 @@ impl CoreRule {
             CoreRule::Transform { expr, .. } | CoreRule::Conj { expr, .. } => {
                 expr.iter_mut().collect()
             }
-            CoreRule::Union { branches, .. } => {
-                branches.iter_mut().filter_map(|b| b.expr.as_mut()).collect()
-            }
+            CoreRule::Union { branches, .. } => branches
+                .iter_mut()
+                .filter_map(|b| b.expr.as_mut())
+                .collect(),
         }
     }
 

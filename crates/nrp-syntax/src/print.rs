@@ -58,7 +58,10 @@ pub fn print_head(h: &Head) -> String {
     // Decode brackets back in their written positions.
     let mut written: Vec<String> = h.terms.iter().map(print_term).collect();
     for d in &h.decodes {
-        written.insert(d.pos.min(written.len()), format!("[{}]", print_expr(&d.expr)));
+        written.insert(
+            d.pos.min(written.len()),
+            format!("[{}]", print_expr(&d.expr)),
+        );
     }
     let terms = written.join(", ");
     let name = format!("{}{}", h.name.name, print_tparams(&h.tparams));

@@ -403,7 +403,10 @@ fn code_tables_are_saved_and_reused_on_new_data() {
          Loss(; MSELoss()(s, y)) :- Score(u; s), Target(u; y) .\n",
     )
     .unwrap();
-    let o = nrp(&d, &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"]);
+    let o = nrp(
+        &d,
+        &["run", "p.nrp", "--db", "db", "--save", "w.safetensors"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let ck = nrp_params::Checkpoint::read(&d.join("w.safetensors")).unwrap();
     assert_eq!(ck.codes["Dept"], ["eng", "ops", "sales"]);
@@ -419,11 +422,25 @@ fn code_tables_are_saved_and_reused_on_new_data() {
             })
             .collect::<Vec<_>>()
     };
-    let q = ["query", "p.nrp", "--relation", "Score", "--load", "w.safetensors"];
+    let q = [
+        "query",
+        "p.nrp",
+        "--relation",
+        "Score",
+        "--load",
+        "w.safetensors",
+    ];
     let new = rows(&[&q[..], &["--db", "new"]].concat());
     let weight = &tensors(&d.join("w.safetensors"))[0].1;
     // ops → 1, legal → 3 (unseen: the bucket past the table), sales → 2.
-    assert_eq!(new, [("7".into(), weight[1]), ("8".into(), weight[3]), ("9".into(), weight[2])]);
+    assert_eq!(
+        new,
+        [
+            ("7".into(), weight[1]),
+            ("8".into(), weight[3]),
+            ("9".into(), weight[2])
+        ]
+    );
     // The trained codes fit the targets: ops was trained towards 3.
     assert!((weight[1] - 3.0).abs() < 0.1, "{weight:?}");
     // The reference evaluator reads the same table.

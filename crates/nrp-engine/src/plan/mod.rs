@@ -15,10 +15,10 @@ mod shaped;
 pub mod sparse;
 
 use crate::ground::{Ground, Matches};
+use nrp_data::Value;
 use nrp_sema::{
     Agg, BinOp, CoreRule, ExprKind, Func, ModuleId, ModuleKind, Program, RelId, RelKind, Term,
 };
-use nrp_data::Value;
 use nrp_syntax::{Diagnostic, Span};
 use nrp_tensor::{BinaryOp, Csr, Tensor, UnaryOp};
 use std::sync::Arc;
@@ -958,7 +958,14 @@ fn code_tables(
     }
     let seen = seen
         .into_iter()
-        .map(|(k, ids)| (k, ids.into_iter().map(|i| ground.dict.value(i).clone()).collect()))
+        .map(|(k, ids)| {
+            (
+                k,
+                ids.into_iter()
+                    .map(|i| ground.dict.value(i).clone())
+                    .collect(),
+            )
+        })
         .collect();
     nrp_sema::codes::complete(known, seen)
 }

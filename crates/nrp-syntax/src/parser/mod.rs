@@ -670,7 +670,10 @@ impl Parser {
         if *self.peek() != Tok::RBracket {
             loop {
                 let at_call = matches!(self.peek(), Tok::Ident(_))
-                    && self.toks.get(self.pos + 1).is_some_and(|t| t.tok == Tok::LParen);
+                    && self
+                        .toks
+                        .get(self.pos + 1)
+                        .is_some_and(|t| t.tok == Tok::LParen);
                 if at_call {
                     flush(&mut terms, &mut parts, terms_from);
                     parts.push(self.encoder()?);
@@ -716,8 +719,14 @@ impl Parser {
         self.expect(&Tok::LParen, "after the encoder's name")?;
         // `Enc(args)(col)`: the first group is the constructor's arguments.
         let ctor = !(matches!(self.peek(), Tok::Ident(_))
-            && self.toks.get(self.pos + 1).is_some_and(|t| t.tok == Tok::RParen)
-            && self.toks.get(self.pos + 2).is_none_or(|t| t.tok != Tok::LParen));
+            && self
+                .toks
+                .get(self.pos + 1)
+                .is_some_and(|t| t.tok == Tok::RParen)
+            && self
+                .toks
+                .get(self.pos + 2)
+                .is_none_or(|t| t.tok != Tok::LParen));
         if ctor {
             let mut args = vec![];
             if *self.peek() != Tok::RParen {
@@ -740,7 +749,10 @@ impl Parser {
                 },
                 span,
             };
-            self.expect(&Tok::LParen, "before the encoded column, as in `Linear(1, 4)(age)`")?;
+            self.expect(
+                &Tok::LParen,
+                "before the encoded column, as in `Linear(1, 4)(age)`",
+            )?;
         }
         let col = self.term("as the encoded column")?;
         self.expect(&Tok::RParen, "to close the encoded column")?;
