@@ -255,6 +255,8 @@ impl PySession {
                     disabled_rules,
                     trace,
                     profile,
+                    // Code tables come with `load` (a checkpoint) or from the data.
+                    codes: Default::default(),
                 },
             };
             let spelling = nrp_session::threads::Spelling {
