@@ -265,6 +265,7 @@ impl PySession {
                     trace,
                     profile,
                     ground,
+                    // Code tables come with `load` (a checkpoint) or from the data.
                     ..Default::default()
                 },
             };

@@ -29,6 +29,7 @@ pub use bind::BoundRelation;
 pub use catalogue::Catalogue;
 pub use parquet::in_reader as in_parquet_reader;
 pub use table::{Column, DataError, InvalidCell, RowRef, Table};
+pub use time::iso_seconds;
 pub use value::{Value, format_f32, format_float, parse_number};
 
 use std::collections::HashMap;

@@ -52,6 +52,15 @@ impl Value {
         }
     }
 
+    /// The number an encode `[…]` makes of the value: a number itself, an ISO date or
+    /// timestamp (`2024-03-01`, `2024-03-01 12:00:00`) its seconds since the epoch.
+    pub fn encoded(&self) -> Option<f64> {
+        match self {
+            Value::Str(s) => crate::time::iso_seconds(s),
+            _ => self.as_f64(),
+        }
+    }
+
     pub fn is_number(&self) -> bool {
         !matches!(self, Value::Str(_))
     }

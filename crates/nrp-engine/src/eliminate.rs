@@ -105,7 +105,7 @@ fn factors(expr: &Expr, body: &Body, modules: &[nrp_sema::Module]) -> Option<Vec
             ExprKind::Emb(i) => {
                 atoms.insert(*i);
             }
-            ExprKind::Encode(items) => {
+            ExprKind::Encode(items, ..) => {
                 may_fail = true;
                 vars.extend(
                     items
@@ -354,6 +354,7 @@ fn rewrite(
                 agg: Agg::Sum,
             }),
             span,
+            decodes: vec![],
         });
         let t_rel = p.relations.len() - 1;
         // Replace the group by the new atom (last), re-homing the remaining factors.
@@ -516,7 +517,7 @@ fn reindex(e: &Expr, atom: usize, body: &Body) -> Expr {
 
 fn map_encodes(e: &mut Expr, f: &mut dyn FnMut(&mut Term)) {
     match &mut e.kind {
-        ExprKind::Encode(items) => items.iter_mut().for_each(f),
+        ExprKind::Encode(items, ..) => items.iter_mut().for_each(f),
         _ => e.children_mut().into_iter().for_each(|x| map_encodes(x, f)),
     }
 }

@@ -4,6 +4,7 @@
 //! the match lists and optimises it (`plan`); `exec` records the plan on an autodiff tape;
 //! `train` runs `?fit`.
 
+pub mod decode;
 mod eliminate;
 pub mod estimate;
 pub mod exec;
@@ -77,6 +78,9 @@ pub struct EngineOptions {
     pub ground: ground::sql::GroundMode,
     /// Writes the SQL of SQL grounding even when not grounding in SQL (`explain --sql`).
     pub show_sql: bool,
+    /// Code tables of categorical encoders from a checkpoint (`nrp_sema::codes`); the
+    /// engine builds the others from the data ([`Engine::codes`]).
+    pub codes: nrp_sema::codes::Codes,
 }
 
 impl EngineOptions {
@@ -200,7 +204,7 @@ impl<'p> Engine<'p> {
         // computes none (nor raises their errors, as the reference does).
         let read = program.embeddings_read(rels);
         let embedded: Vec<RelId> = needed.iter().copied().filter(|&r| read[r]).collect();
-        let mut plan = plan::build(&program, &mut ground, &embedded)?;
+        let mut plan = plan::build(&program, &mut ground, &embedded, &options.codes)?;
         trace(on, "build plan", &mut t);
         plan::rules::optimize(&mut plan, &program, &ground, rels, options)?;
         t = Instant::now(); // each rewrite traced its own time
@@ -247,7 +251,13 @@ impl<'p> Engine<'p> {
     ) -> Result<Vec<Output>, Diagnostic> {
         let mut g: Graph = Graph::with_pool(backend, std::mem::take(pool));
         g.set_training(false);
-        let targets = plan::targets(&self.plan, rels);
+        // Decoded columns come from auxiliary relations, evaluated with their relation.
+        let decoded: Vec<RelId> = rels
+            .iter()
+            .flat_map(|&r| self.program.relations[r].decodes.iter().map(|d| d.rel))
+            .collect();
+        let all: Vec<RelId> = rels.iter().copied().chain(decoded).collect();
+        let targets = plan::targets(&self.plan, &all);
         let order = self.plan.topological(&targets);
         // Inside the pool: one hand-off for the whole evaluation instead of one per kernel.
         let vars = backend
@@ -263,34 +273,50 @@ impl<'p> Engine<'p> {
                 )
             })
             .map_err(|e| self.error(e))?;
+        let output = |r: RelId| {
+            let rel = self.ground.relations[r].as_ref().expect("grounded");
+            let dim = self.program.relations[r].dim.unwrap_or(0);
+            let embeddings = match self.plan.relation[r] {
+                Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
+                None => vec![],
+            };
+            let rows = (0..rel.len)
+                .map(|i| ground::row_values(&self.ground.dict, rel, i))
+                .collect();
+            // The exact counts stand for the embeddings when no rewrite changed them.
+            let counts = self.plan.counts.get(&r).filter(|c| {
+                c.len() == embeddings.len()
+                    && c.iter().zip(&embeddings).all(|(&n, &x)| n as f32 == x)
+            });
+            Output {
+                arity: rel.arity,
+                dim,
+                rows,
+                counts: counts.map(|c| c.to_vec()),
+                embeddings,
+            }
+        };
         let outputs = rels
             .iter()
             .map(|&r| {
-                let rel = self.ground.relations[r].as_ref().expect("grounded");
-                let dim = self.program.relations[r].dim.unwrap_or(0);
-                let embeddings = match self.plan.relation[r] {
-                    Some(n) => g.value(vars[n].expect("evaluated")).data.clone(),
-                    None => vec![],
-                };
-                let rows = (0..rel.len)
-                    .map(|i| ground::row_values(&self.ground.dict, rel, i))
-                    .collect();
-                // The exact counts stand for the embeddings when no rewrite changed them.
-                let counts = self.plan.counts.get(&r).filter(|c| {
-                    c.len() == embeddings.len()
-                        && c.iter().zip(&embeddings).all(|(&n, &x)| n as f32 == x)
-                });
-                Output {
-                    arity: rel.arity,
-                    dim,
-                    rows,
-                    counts: counts.map(|c| c.to_vec()),
-                    embeddings,
+                let mut o = output(r);
+                let decodes = &self.program.relations[r].decodes;
+                if !decodes.is_empty() {
+                    let parts: Vec<(usize, Output)> =
+                        decodes.iter().map(|d| (d.pos, output(d.rel))).collect();
+                    decode::merge(&mut o, &parts);
                 }
+                o
             })
             .collect();
         *pool = g.into_pool();
         Ok(outputs)
+    }
+
+    /// The code tables the engine used: those of [`EngineOptions::codes`] and those it
+    /// built from the data (to save with the weights).
+    pub fn codes(&self) -> &nrp_sema::codes::Codes {
+        &self.plan.codes
     }
 
     /// A kernel error as a located diagnostic naming the fact or match.

@@ -87,6 +87,17 @@ fn db() -> Database {
             ],
         ),
         table(
+            "C",
+            &["v", "dept", "age"],
+            &[
+                &["0", "sales", "0.5"],
+                &["1", "eng", "-1.25"],
+                &["2", "sales", "0.75"],
+                &["3", "ops", "1.5"],
+                &["4", "eng", "-0.25"],
+            ],
+        ),
+        table(
             "K",
             &["v", "k"],
             &[
@@ -254,6 +265,27 @@ fn embedding() {
     gradcheck(
         "Emb = Embedding(4, 3) .\nH(v; Linear(3, 2)(Emb([k]) * x) + Linear(3, 2, bias=False)(Emb([k]) * 2)) :- K(v, k), X(v; x) .\n\
          Loss(; L1Loss()(h + Linear(3, 2)(h2), t)) :- H(v; h), T(v; t), X(v; h2) .",
+    );
+}
+
+/// Encoders in brackets: an `Embedding` over the codes of a string column (its rows get the
+/// gradients of the matches whose value has that code), a `Linear` over a numeric column,
+/// a named encoder of both kinds in one bracket, and a composite encoder.
+#[test]
+fn encoders_in_brackets() {
+    gradcheck(
+        "H(v; [Embedding(3, 2)(d)]) :- C(v, d, _) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "H(v; [Linear(1, 2)(a)]) :- C(v, _, a) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "D = Embedding(3, 1) .\nA = Linear(1, 1) .\n\
+         H(v; Tanh()([D(d), A(a)])) :- C(v, d, a) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "Enc = Linear(4, 2)(Sigmoid()(Embedding(3, 4)(x))) .\n\
+         H(v; [Enc(d)] * [a]) :- C(v, d, a) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
     );
 }
 

@@ -36,6 +36,47 @@ pub struct FitProgress {
 pub struct Checkpoint {
     pub weights: ParamMap,
     pub progress: Option<FitProgress>,
+    /// Code tables of categorical encoders (key → category texts in code order), stored as
+    /// metadata `nrp.codes/<key>`: a JSON array of strings.
+    pub codes: Codes,
+}
+
+/// Code tables of categorical encoders, by key (`nrp_sema::codes`).
+pub type Codes = std::collections::BTreeMap<String, Vec<String>>;
+
+/// Metadata prefix of a code table.
+pub const CODES_PREFIX: &str = "nrp.codes/";
+
+/// The code tables in a checkpoint's metadata.
+pub fn read_codes(meta: &[(String, String)], what: &str) -> Result<Codes, String> {
+    let mut out = Codes::new();
+    for (k, v) in meta {
+        let Some(key) = k.strip_prefix(CODES_PREFIX) else {
+            continue;
+        };
+        let bad = || format!("{what}: metadata `{k}` is not a JSON array of strings");
+        let json = crate::json::parse(v).map_err(|_| bad())?;
+        let crate::json::Value::Array(items) = json else {
+            return Err(bad());
+        };
+        let table = items
+            .into_iter()
+            .map(|x| match x {
+                crate::json::Value::String(s) => Ok(s),
+                _ => Err(bad()),
+            })
+            .collect::<Result<Vec<String>, String>>()?;
+        out.insert(key.to_string(), table);
+    }
+    Ok(out)
+}
+
+/// Reads only the code tables of a safetensors file.
+pub fn read_codes_file(path: &Path) -> Result<Codes, String> {
+    let what = path.display().to_string();
+    let bytes = fs::read(path).map_err(|e| format!("{what}: cannot read: {e}"))?;
+    let (_, meta) = parse_safetensors(&bytes, &what).map_err(|e| e.message)?;
+    read_codes(&meta, &what)
 }
 
 impl Checkpoint {
@@ -43,6 +84,15 @@ impl Checkpoint {
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let mut tensors = self.weights.clone();
         let mut meta: Vec<(String, String)> = vec![];
+        for (key, table) in &self.codes {
+            let json = crate::json::Value::Array(
+                table
+                    .iter()
+                    .map(|t| crate::json::Value::String(t.clone()))
+                    .collect(),
+            );
+            meta.push((format!("{CODES_PREFIX}{key}"), json.to_compact()));
+        }
         if let Some(p) = &self.progress {
             meta.push(("nrp.fit".into(), p.fit.to_string()));
             meta.push(("nrp.epoch".into(), p.epoch.to_string()));
@@ -120,6 +170,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             weights: tensors,
             progress,
+            codes: read_codes(&meta, &what)?,
         })
     }
 }
@@ -255,6 +306,12 @@ mod tests {
                 steps: vec![("L.weight".into(), 7)],
                 rng: 12345,
             }),
+            codes: [(
+                "Dept".to_string(),
+                vec!["eng".to_string(), "say \"hi\"".to_string()],
+            )]
+            .into_iter()
+            .collect(),
         };
         let p = d.join("c.safetensors");
         c.write(&p).unwrap();

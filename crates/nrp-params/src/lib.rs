@@ -23,7 +23,10 @@ pub mod json;
 mod rng;
 mod safetensors;
 
-pub use checkpoint::{Checkpoint, FitProgress, OPTIMIZER_PREFIX, resolve_save_target};
+pub use checkpoint::{
+    CODES_PREFIX, Checkpoint, Codes, FitProgress, OPTIMIZER_PREFIX, read_codes, read_codes_file,
+    resolve_save_target,
+};
 pub use init::{Loaded, ParamSpec, init_parameters, load_parameters};
 pub use rng::{CpuCapability, TorchRng};
 pub use safetensors::{

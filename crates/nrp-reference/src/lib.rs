@@ -66,12 +66,66 @@ pub fn evaluate_perturbed(
     evaluate_with(program, db, params, targets, Some((seed, direction)))
 }
 
+/// A `?pred` relation with its decoded columns (one per coordinate of each auxiliary
+/// relation, at its written position), as LANGUAGE.md "Encoders and decoders" defines.
+fn decoded(facts: &Facts, parts: &[(usize, &Facts)]) -> Facts {
+    let mut out = BTreeMap::new();
+    for (key, emb) in &facts.facts {
+        let mut row = key.clone();
+        // Positions are in written order, so inserting left to right shifts later ones by
+        // the widths inserted before them.
+        let mut shift = 0;
+        for (pos, part) in parts {
+            let values = &part.facts[key];
+            let at = pos + shift;
+            row.splice(
+                at..at,
+                values.iter().map(|&x| match x.is_finite() {
+                    true => Value::from_f64(x),
+                    // `nan`, `inf`: the engine's text for them.
+                    false => Value::parse(&nrp_data::format_f32(x as f32)),
+                }),
+            );
+            shift += values.len().saturating_sub(1);
+        }
+        out.insert(row, emb.clone());
+    }
+    Facts {
+        arity: facts.arity + parts.iter().map(|(_, p)| p.dim).sum::<usize>(),
+        dim: facts.dim,
+        facts: out,
+    }
+}
+
 fn evaluate_with(
     program: &Program,
     db: &Database,
     params: &ParamMap,
     targets: &[RelId],
     noise: Option<(u64, i8)>,
+) -> R<Results> {
+    evaluate_coded(program, db, params, targets, noise, &codes::Codes::new())
+}
+
+/// [`evaluate`] with the code tables of a checkpoint (`nrp_sema::codes`): encoders whose
+/// table is not given build theirs from the data, as the engine does.
+pub fn evaluate_with_codes(
+    program: &Program,
+    db: &Database,
+    params: &ParamMap,
+    targets: &[RelId],
+    known_codes: &codes::Codes,
+) -> R<Results> {
+    evaluate_coded(program, db, params, targets, None, known_codes)
+}
+
+fn evaluate_coded(
+    program: &Program,
+    db: &Database,
+    params: &ParamMap,
+    targets: &[RelId],
+    noise: Option<(u64, i8)>,
+    known_codes: &codes::Codes,
 ) -> R<Results> {
     let noise = noise.map(|(seed, direction)| (std::cell::Cell::new(seed), direction));
     let weights: HashMap<&str, (&[usize], Vec<f64>)> = params
@@ -98,22 +152,64 @@ fn evaluate_with(
         }
     }
     let embedded = program.embeddings_read(targets);
-    for &rel in &needed {
-        let RelKind::Derived(rule) = &program.relations[rel].kind else {
-            continue;
-        };
-        let facts = Evaluator {
-            program,
-            weights: &weights,
-            rels: &out,
-            noise: noise.as_ref().map(|(s, d)| (s, *d)),
+    // Categorical encoders need their code tables before any embedding is computed: a
+    // first pass finds the facts and collects the values each encoder sees in the rules
+    // whose embeddings are computed (the engine's planned rules), then the second computes.
+    let uses_codes = needed.iter().any(|&r| {
+        let mut any = false;
+        if let RelKind::Derived(rule) = &program.relations[r].kind {
+            for (_, e) in rule.bodies() {
+                e.into_iter()
+                    .for_each(|e| codes::keys(e, &mut |_, _| any = true));
+            }
         }
-        .rule(rel, rule, embedded[rel])?;
-        out[rel] = Some(facts);
+        any
+    });
+    let mut tables = known_codes.clone();
+    for pass in [0, 1] {
+        if pass == 0 && !uses_codes {
+            continue;
+        }
+        let seen = std::cell::RefCell::new(BTreeMap::new());
+        for &rel in &needed {
+            let RelKind::Derived(rule) = &program.relations[rel].kind else {
+                continue;
+            };
+            let facts = Evaluator {
+                program,
+                weights: &weights,
+                rels: &out,
+                noise: noise.as_ref().map(|(s, d)| (s, *d)),
+                codes: &tables,
+                seen: (pass == 0 && embedded[rel]).then_some(&seen),
+            }
+            .rule(rel, rule, pass == 1 && embedded[rel])?;
+            out[rel] = Some(facts);
+        }
+        if pass == 0 {
+            let seen: BTreeMap<String, std::collections::BTreeSet<Value>> = seen.into_inner();
+            let seen = seen
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect();
+            tables = codes::complete(known_codes, seen);
+        }
     }
     for &t in targets {
         if program.relations[t].is_input() && out[t].is_none() {
             out[t] = Some(load_input(program, db, t)?);
+        }
+    }
+    for &t in targets {
+        let decodes = &program.relations[t].decodes;
+        if let Some(facts) = &out[t]
+            && !decodes.is_empty()
+        {
+            let parts: Vec<(usize, &Facts)> = decodes
+                .iter()
+                .map(|d| (d.pos, out[d.rel].as_ref().expect("decodes are evaluated")))
+                .collect();
+            out[t] = Some(decoded(facts, &parts));
         }
     }
     Ok(out)
@@ -144,6 +240,10 @@ struct Evaluator<'a> {
     rels: &'a Results,
     /// The generator state and direction of [`evaluate_perturbed`].
     noise: Option<(&'a std::cell::Cell<u64>, i8)>,
+    /// Code tables of categorical encoders.
+    codes: &'a codes::Codes,
+    /// While the tables are collected: the values each encoder key sees.
+    seen: Option<&'a std::cell::RefCell<BTreeMap<String, std::collections::BTreeSet<Value>>>>,
 }
 
 /// One match: a value for every body variable and the embedding of every atom.
@@ -183,6 +283,15 @@ impl<'a> Evaluator<'a> {
             );
             for (vars, embs) in matches {
                 let m = Match { vars, embs };
+                if let (Some(seen), Some(e)) = (self.seen, expr) {
+                    codes::keys(e, &mut |key, v| {
+                        let value = m.vars[v].clone().expect("encoded variables are bound");
+                        seen.borrow_mut()
+                            .entry(key.to_string())
+                            .or_default()
+                            .insert(value);
+                    });
+                }
                 let key: Vec<Value> = rule
                     .head()
                     .iter()
@@ -387,7 +496,7 @@ impl<'a> Evaluator<'a> {
         let v = self.expr_exact(e, body, m)?;
         Ok(match e.kind {
             ExprKind::Emb(_)
-            | ExprKind::Encode(_)
+            | ExprKind::Encode(..)
             | ExprKind::Const(_)
             | ExprKind::Fill(_)
             | ExprKind::Param(_) => v,
@@ -403,14 +512,25 @@ impl<'a> Evaluator<'a> {
             ExprKind::Fill(c) => vec![*c; e.dim.expect("dimensions are known with a database")],
             ExprKind::Param(m) => modules::tensor_value(&self.program.modules[*m], self.weights)
                 .map_err(|msg| Diagnostic::error(msg, e.span))?,
-            ExprKind::Encode(items) => {
+            ExprKind::Encode(items, key) => {
+                let table = key.as_ref().and_then(|k| self.codes.get(k));
                 let mut out = vec![];
                 for t in items {
                     let v = match t {
                         Term::Var(x) => m.vars[*x].clone().expect("encoded variables are bound"),
                         Term::Const(c) => c.clone(),
                     };
-                    match v.as_f64() {
+                    // A categorical encoder's value: its position in the table, or the
+                    // unseen bucket just past it.
+                    let v = match table {
+                        Some(t) => Value::Int(
+                            t.iter()
+                                .position(|s| *s == v.to_string())
+                                .unwrap_or(t.len()) as i64,
+                        ),
+                        None => v,
+                    };
+                    match v.encoded() {
                         Some(x) => out.push(x),
                         None => {
                             return Err(Diagnostic::error(
@@ -419,7 +539,8 @@ impl<'a> Evaluator<'a> {
                                     v.to_string()
                                 ),
                                 e.span,
-                            ));
+                            )
+                            .with_note(codes::ENCODE_HINT));
                         }
                     }
                 }

@@ -175,7 +175,7 @@ fn infer_expr(
         || Diagnostic::error("the embedding dimension of this expression overflows", span);
     let s: Option<Shape> = match &mut e.kind {
         ExprKind::Emb(i) => rel_shape(&rels[body.atoms[*i].rel]),
-        ExprKind::Encode(items) => Some(Shape::vector(items.len())),
+        ExprKind::Encode(items, ..) => Some(Shape::vector(items.len())),
         ExprKind::Const(_) => Some(Shape::vector(1)),
         ExprKind::Fill(_) => fill.cloned(),
         ExprKind::Param(m) => match &modules[*m].kind {

@@ -241,7 +241,7 @@ pub fn expr_text(p: &Program, b: &Body, e: &Expr) -> String {
             Some(n) if n != "_" => n,
             _ => format!("e{i}"),
         },
-        ExprKind::Encode(ts) => format!(
+        ExprKind::Encode(ts, ..) => format!(
             "[{}]",
             ts.iter().map(|t| term(b, t)).collect::<Vec<_>>().join(", ")
         ),

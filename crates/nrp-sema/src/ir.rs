@@ -46,6 +46,7 @@ impl Program {
             if std::mem::replace(&mut need[r], true) {
                 continue;
             }
+            stack.extend(self.relations[r].decodes.iter().map(|d| d.rel));
             if let RelKind::Derived(rule) = &self.relations[r].kind {
                 stack.extend(rule.dependencies());
             }
@@ -61,6 +62,10 @@ impl Program {
         let mut read = vec![false; self.relations.len()];
         for &t in targets {
             read[t] = true;
+            // Decoded columns are computed from their auxiliary relations' embeddings.
+            for d in &self.relations[t].decodes {
+                read[d.rel] = true;
+            }
         }
         // Dependents before their dependencies.
         for &rel in self.closure(targets).iter().rev() {
@@ -106,6 +111,17 @@ pub struct Relation {
     pub kind: RelKind,
     /// Where it is first defined (a head) or, for an input relation, first used.
     pub span: Span,
+    /// Decode brackets of a `?pred` head (`crate::decode`): their columns join the
+    /// relation's content on output; `arity` counts only the other terms.
+    pub decodes: Vec<Decoded>,
+}
+
+/// A decode bracket: at written content position `pos`, the coordinates of the auxiliary
+/// relation `rel`'s embedding (same tuples as the decoded relation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub pos: usize,
+    pub rel: RelId,
 }
 
 impl Relation {
@@ -196,6 +212,19 @@ impl CoreRule {
             CoreRule::Union { branches, .. } => branches
                 .iter()
                 .map(|b| (&b.body, b.expr.as_ref()))
+                .collect(),
+        }
+    }
+
+    /// The expressions of every body, to rewrite in place.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            CoreRule::Transform { expr, .. } | CoreRule::Conj { expr, .. } => {
+                expr.iter_mut().collect()
+            }
+            CoreRule::Union { branches, .. } => branches
+                .iter_mut()
+                .filter_map(|b| b.expr.as_mut())
                 .collect(),
         }
     }
@@ -485,7 +514,9 @@ pub enum ExprKind {
     /// The embedding of body atom `i`.
     Emb(usize),
     /// Content values of the match (`[col, ..]`), in order.
-    Encode(Vec<Term>),
+    /// With a code table's key (`crate::codes`) when the encode is the input of a module
+    /// (`[Embedding(3, 8)(dept)]`): then a column holding strings becomes integer codes.
+    Encode(Vec<Term>, Option<String>),
     /// A number (dimension 1).
     Const(f64),
     Neg(Box<Expr>),
@@ -539,7 +570,7 @@ impl Expr {
                 .collect(),
             ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => xs.iter_mut().collect(),
             ExprKind::Emb(_)
-            | ExprKind::Encode(_)
+            | ExprKind::Encode(..)
             | ExprKind::Const(_)
             | ExprKind::Param(_)
             | ExprKind::Fill(_) => vec![],

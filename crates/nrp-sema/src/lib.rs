@@ -6,6 +6,8 @@
 //! dependency order → embedding-dimension inference → `?fit` / `?pred` statements.
 
 pub mod catalogue;
+pub mod codes;
+pub mod decode;
 pub mod dims;
 pub mod display;
 pub mod ir;
@@ -174,6 +176,8 @@ fn check_plain(
     instances: Vec<nrp_expand::Instance>,
 ) -> Result<Program, Diagnostic> {
     let db = l.db;
+    let (program, decodes) = decode::split(program)?;
+    let program = &program;
     for s in &program.statements {
         if let ast::Statement::Def(d) = s {
             l.definition(d)?;
@@ -195,6 +199,8 @@ fn check_plain(
     let rules = std::mem::take(&mut l.rules);
     let mut relations = std::mem::take(&mut l.relations);
     lower::desugar(&mut relations, rules);
+    decode::attach(&mut relations, &decodes)?;
+    codes::mark(&mut relations, &l.modules);
     let order = topological_order(&relations);
     // Parameters are sized before anything else about them is checked (or allocated).
     let losses: Vec<RelId> = program

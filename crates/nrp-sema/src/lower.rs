@@ -359,6 +359,7 @@ impl<'a> Lowerer<'a> {
                 agg: Agg::Sum,
             }),
             span: head.name.span,
+            decodes: vec![],
         });
         self.derived.insert(name.clone(), id);
         Ok(id)
@@ -432,6 +433,7 @@ impl<'a> Lowerer<'a> {
                 embedding,
             }),
             span: a.span,
+            decodes: vec![],
         });
         self.inputs.insert(key, id);
         Ok(id)
@@ -945,7 +947,7 @@ impl<'a> Lowerer<'a> {
                         span,
                     ));
                 }
-                expr(ExprKind::Encode(items), span)
+                expr(ExprKind::Encode(items, None), span)
             }
             AK::Call { callee, args } => self.lower_call(e, callee, args, scope, alloc)?,
         })
@@ -1399,7 +1401,7 @@ fn find_aggregations<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
 fn rename_vars(e: &mut Expr, from: &Body, to: &Body, atom: &ast::Atom) -> R<()> {
     let span = e.span;
     match &mut e.kind {
-        ExprKind::Encode(items) => {
+        ExprKind::Encode(items, ..) => {
             for t in items.iter_mut() {
                 if let Term::Var(v) = t {
                     let name = &from.vars[*v];
@@ -1500,6 +1502,7 @@ fn add_aux(
         shape: None,
         kind: RelKind::Derived(core),
         span,
+        decodes: vec![],
     });
     relations.len() - 1
 }

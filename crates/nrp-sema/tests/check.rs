@@ -356,7 +356,7 @@ fn union_heads_encode_each_branch_variable_by_name() {
         panic!()
     };
     let var = |b: usize| match &branches[b].expr.as_ref().unwrap().kind {
-        nrp_sema::ExprKind::Encode(t) => t[0].clone(),
+        nrp_sema::ExprKind::Encode(t, ..) => t[0].clone(),
         _ => panic!(),
     };
     assert_eq!(var(0), nrp_sema::Term::Var(1));

@@ -189,6 +189,7 @@ impl Session {
         Checkpoint {
             weights: self.params.clone(),
             progress: None,
+            codes: self.options.engine.codes.clone(),
         }
         .write(&target)
         .map_err(|e| format!("cannot save {}: {e}", path.display()).into())
@@ -199,7 +200,10 @@ impl Session {
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let mut values = nrp_params::read_safetensors(path).map_err(|e| Error::from(e.message))?;
         values.retain(|k, _| !k.starts_with(nrp_params::OPTIMIZER_PREFIX));
-        self.set_parameters(values)
+        let codes = nrp_params::read_codes_file(path).map_err(Error::from)?;
+        self.set_parameters(values)?;
+        self.options.engine.codes = codes;
+        Ok(())
     }
 
     /// The session's texts as one source, and its program (statements in the order given).
@@ -381,6 +385,9 @@ impl Session {
                 )
             })
             .map_err(err)?;
+        // Code tables built now stay: later texts and `save` map strings the same way.
+        let codes = engine.codes().clone();
+        self.options.engine.codes = codes;
         let mut params = Params::new(program, &values);
         for stmt in new {
             match stmt {

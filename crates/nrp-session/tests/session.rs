@@ -194,3 +194,43 @@ fn parameters_round_trip_through_a_file_and_shapes_are_kept() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Decoded columns come out of a session as content, and a categorical encoder's code
+/// table, once built, stays: a later text on a table with a new string maps the known
+/// strings as before and the new one to the unseen bucket.
+#[test]
+fn decoded_columns_and_code_tables_in_a_session() {
+    let mut s = session();
+    let names = |v: &[&str]| Column::Mixed(v.iter().map(|x| nrp_data::Value::parse(x)).collect());
+    s.set_table(table(
+        "Dept",
+        &["id", "d"],
+        vec![Column::Int(vec![1, 2, 3]), names(&["b", "a", "b"])],
+    ));
+    let p = run(
+        &mut s,
+        "?pred C(v, [ArgMax(z)]; z) :- Val(v; z) .\n?pred Code(v; [Identity()(d)]) :- Dept(v, d) .",
+    );
+    let (c, code) = (&p[0].1, &p[1].1);
+    // Val's embeddings are (x, y): x is the larger coordinate of every fact.
+    let cells: Vec<String> = c
+        .rows
+        .iter()
+        .map(|r| format!("{}:{}", r[0], r[1]))
+        .collect();
+    assert_eq!(
+        (c.arity, cells),
+        (2, vec!["1:0".into(), "2:0".into(), "3:0".into()])
+    );
+    assert_eq!(first_coords(code), vec![1.0, 0.0, 1.0]);
+    // `c` is new; `a` and `b` keep their codes.
+    s.set_table(table(
+        "Dept",
+        &["id", "d"],
+        vec![Column::Int(vec![1, 2, 3]), names(&["c", "b", "a"])],
+    ));
+    assert_eq!(
+        first_coords(&s.relation("Code").unwrap()),
+        vec![2.0, 1.0, 0.0]
+    );
+}

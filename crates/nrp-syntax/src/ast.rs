@@ -68,6 +68,18 @@ pub struct Head {
     pub terms: Vec<Term>,
     /// The embedding expression after `;` (`None`: a classical head, with or without `;`).
     pub expr: Option<Expr>,
+    /// Decode brackets `[ArgMax(p)]` among the head's content positions (`?pred` heads):
+    /// they are not in `terms`; each says where it stands among all the written positions.
+    pub decodes: Vec<Decode>,
+    pub span: Span,
+}
+
+/// `[D(p)]` at written content position `pos` of a head: the decoded value(s) of the
+/// expression become content columns of the predicted relation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decode {
+    pub pos: usize,
+    pub expr: Expr,
     pub span: Span,
 }
 
@@ -501,6 +513,10 @@ impl Rule {
         h.terms.iter_mut().for_each(|t| t.for_each_span(f));
         if let Some(e) = &mut h.expr {
             e.for_each_span(f);
+        }
+        for d in &mut h.decodes {
+            f(&mut d.span);
+            d.expr.for_each_span(f);
         }
         match &mut self.body {
             Body::Conj { atoms, filters } => {

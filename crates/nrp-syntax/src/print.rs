@@ -55,7 +55,15 @@ pub fn print_rule(r: &Rule) -> String {
 }
 
 pub fn print_head(h: &Head) -> String {
-    let terms = print_terms(&h.terms);
+    // Decode brackets back in their written positions.
+    let mut written: Vec<String> = h.terms.iter().map(print_term).collect();
+    for d in &h.decodes {
+        written.insert(
+            d.pos.min(written.len()),
+            format!("[{}]", print_expr(&d.expr)),
+        );
+    }
+    let terms = written.join(", ");
     let name = format!("{}{}", h.name.name, print_tparams(&h.tparams));
     match &h.expr {
         Some(e) if terms.is_empty() => format!("{name}(; {})", print_expr(e)),

@@ -32,6 +32,11 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
             Failure::from(format!("`--ground {text}`: expected `in-engine` or `sql`"))
         })?;
     }
+    // Categorical encoders map strings as the weights were trained (`nrp_sema::codes`).
+    if let Some(path) = args.value("load").or(args.value("resume")) {
+        engine.codes =
+            nrp_params::read_codes_file(std::path::Path::new(path)).map_err(Failure::from)?;
+    }
     Ok(Options {
         seed: 0,
         threads: None,

@@ -627,7 +627,7 @@ pub(crate) fn recorded(
     }
     if let Some(e) = expr {
         e.walk(&mut |e| {
-            if let nrp_sema::ExprKind::Encode(items) = &e.kind {
+            if let nrp_sema::ExprKind::Encode(items, ..) = &e.kind {
                 items.iter().for_each(&mut read);
             }
         });

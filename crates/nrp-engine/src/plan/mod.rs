@@ -15,6 +15,7 @@ mod shaped;
 pub mod sparse;
 
 use crate::ground::{Ground, Matches};
+use nrp_data::Value;
 use nrp_sema::{
     Agg, BinOp, CoreRule, ExprKind, Func, ModuleId, ModuleKind, Program, RelId, RelKind, Term,
 };
@@ -255,6 +256,9 @@ pub struct Plan {
     /// Exact match counts of `count(...)` relations (their f32 embedding is exact only up
     /// to 2^24), for output.
     pub counts: std::collections::HashMap<RelId, Arc<Vec<u64>>>,
+    /// The code tables of categorical encoders (`nrp_sema::codes`): those given, and those
+    /// built from the matches for the keys they lack.
+    pub codes: nrp_sema::codes::Codes,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -388,7 +392,12 @@ pub fn match_csr(head_rows: usize, head: &[u32]) -> Csr {
 }
 
 /// Builds the plan for the relations `needed` (dependencies first).
-pub fn build(program: &Program, ground: &mut Ground, needed: &[RelId]) -> R<Plan> {
+pub fn build(
+    program: &Program,
+    ground: &mut Ground,
+    needed: &[RelId],
+    codes: &nrp_sema::codes::Codes,
+) -> R<Plan> {
     // The plan's constants take the input embeddings over: nothing else reads them.
     let mut embeddings = std::mem::take(&mut ground.input_embeddings);
     let ground = &*ground;
@@ -396,6 +405,7 @@ pub fn build(program: &Program, ground: &mut Ground, needed: &[RelId]) -> R<Plan
         nodes: vec![],
         relation: vec![None; program.relations.len()],
         counts: Default::default(),
+        codes: code_tables(program, ground, needed, codes),
     };
     // Input relations first (`needed` lists derived relations; their inputs come along).
     let mut inputs: Vec<RelId> = needed.to_vec();
@@ -666,10 +676,24 @@ impl Builder<'_> {
                     None => Op::Const(Arc::new(Tensor::zeros(rows, 0))),
                 }
             }
-            ExprKind::Encode(items) => {
+            ExprKind::Encode(items, key) => {
                 let dict = &self.ground.dict;
+                let lookup = key
+                    .as_ref()
+                    .and_then(|k| self.plan.codes.get(k))
+                    .map(|t| nrp_sema::codes::Lookup::new(t));
+                // A categorical encoder's values as their codes, once per distinct value.
+                let mut coded: std::collections::HashMap<u32, Value> = Default::default();
+                if let (Some(l), [Term::Var(x)]) = (&lookup, items.as_slice()) {
+                    for &id in &m.vars[*x] {
+                        coded
+                            .entry(id)
+                            .or_insert_with(|| Value::Int(l.code(dict.value(id)) as i64));
+                    }
+                }
                 // The value of item `j` at match `k`.
                 let cell = |k: usize, j: usize| match &items[j] {
+                    Term::Var(x) if lookup.is_some() => &coded[&m.vars[*x][k]],
                     Term::Var(x) => dict.value(m.vars[*x][k]),
                     Term::Const(c) => c,
                 };
@@ -681,7 +705,7 @@ impl Builder<'_> {
                 let convert = |(c, out): (usize, &mut [f32])| -> Result<(), usize> {
                     for (i, row) in out.chunks_mut(width).enumerate() {
                         for (j, x) in row.iter_mut().enumerate() {
-                            *x = cell(c * chunk + i, j).as_f64().ok_or(c)? as f32;
+                            *x = cell(c * chunk + i, j).encoded().ok_or(c)? as f32;
                         }
                     }
                     Ok(())
@@ -702,7 +726,7 @@ impl Builder<'_> {
                 if let Some(c) = first_bad {
                     let (k, v) = (c * chunk..rows)
                         .flat_map(|k| (0..items.len()).map(move |j| (k, cell(k, j))))
-                        .find(|(_, v)| v.as_f64().is_none())
+                        .find(|(_, v)| v.encoded().is_none())
                         .expect("a chunk with a non-numeric value");
                     let d = Diagnostic::error(
                         format!(
@@ -711,10 +735,11 @@ impl Builder<'_> {
                         ),
                         e.span,
                     );
-                    return Err(match crate::locate(self.program, self.ground, space, k) {
+                    let d = match crate::locate(self.program, self.ground, space, k) {
                         Some(note) => d.with_note(note),
                         None => d,
-                    });
+                    };
+                    return Err(d.with_note(nrp_sema::codes::ENCODE_HINT));
                 }
                 Op::Const(Arc::new(Tensor::new(rows, items.len(), data)))
             }
@@ -906,6 +931,45 @@ impl Builder<'_> {
 }
 
 /// Bytes of `rows × dim` float32 values (no overflow: `u128`).
+/// The code tables: `known`, and for every other key the table of the values its variable
+/// takes in the matches of the rules planned (`nrp_sema::codes`).
+fn code_tables(
+    program: &Program,
+    ground: &Ground,
+    needed: &[RelId],
+    known: &nrp_sema::codes::Codes,
+) -> nrp_sema::codes::Codes {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut seen: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for &rel in needed {
+        let (RelKind::Derived(rule), Some(gr)) = (&program.relations[rel].kind, &ground.rules[rel])
+        else {
+            continue;
+        };
+        for ((_, expr), m) in rule.bodies().into_iter().zip(&gr.bodies) {
+            if let Some(e) = expr {
+                nrp_sema::codes::keys(e, &mut |key, v| {
+                    seen.entry(key.to_string())
+                        .or_default()
+                        .extend(m.vars[v].iter().copied())
+                });
+            }
+        }
+    }
+    let seen = seen
+        .into_iter()
+        .map(|(k, ids)| {
+            (
+                k,
+                ids.into_iter()
+                    .map(|i| ground.dict.value(i).clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    nrp_sema::codes::complete(known, seen)
+}
+
 pub fn tensor_bytes(rows: usize, dim: usize) -> u128 {
     rows as u128 * dim as u128 * 4
 }
@@ -1112,7 +1176,7 @@ pub(crate) mod tests {
         let r = program.relation(rel).unwrap();
         let needed = program.closure(&[r]);
         let mut ground = Ground::new(&program, &database(), &needed).unwrap();
-        let plan = build(&program, &mut ground, &needed).unwrap();
+        let plan = build(&program, &mut ground, &needed, &Default::default()).unwrap();
         let t = targets(&plan, &[r]);
         (plan, t)
     }

@@ -281,6 +281,10 @@ impl<'a> Expander<'a> {
             self.expr(e, scope, env, &embs)?;
             no_splat(e)?;
         }
+        for d in &mut r.head.decodes {
+            self.expr(&mut d.expr, scope, env, &embs)?;
+            no_splat(&d.expr)?;
+        }
         Ok(())
     }
 

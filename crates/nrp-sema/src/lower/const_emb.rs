@@ -38,6 +38,6 @@ pub(super) fn fill(e: &mut Expr, c: f64) {
             rest.iter_mut().for_each(|(_, x)| fill(x, c));
         }
         ExprKind::Func(_, xs) | ExprKind::Apply(_, xs) => xs.iter_mut().for_each(|x| fill(x, c)),
-        ExprKind::Encode(_) | ExprKind::Const(_) | ExprKind::Param(_) | ExprKind::Fill(_) => {}
+        ExprKind::Encode(..) | ExprKind::Const(_) | ExprKind::Param(_) | ExprKind::Fill(_) => {}
     }
 }

@@ -250,7 +250,7 @@ impl Parser {
         let name = self.ident("a rule head such as `H(v; …)`")?;
         let tparams = self.tparams()?;
         self.expect(&Tok::LParen, &format!("after head `{}`", name.name))?;
-        let terms = self.terms(&name.name)?;
+        let (terms, decodes) = self.head_terms(&name.name)?;
         let mut expr = None;
         if self.eat(&Tok::Semi) && *self.peek() != Tok::RParen {
             expr = Some(self.expr()?);
@@ -262,8 +262,36 @@ impl Parser {
             tparams,
             terms,
             expr,
+            decodes,
             span,
         })
+    }
+
+    /// A head's terms, where a position may also be a decode bracket `[D(p)]`.
+    fn head_terms(&mut self, owner: &str) -> PResult<(Vec<Term>, Vec<Decode>)> {
+        let (mut terms, mut decodes) = (vec![], vec![]);
+        if matches!(self.peek(), Tok::Semi | Tok::RParen) {
+            return Ok((terms, decodes));
+        }
+        loop {
+            if *self.peek() == Tok::LBracket {
+                let start = self.bump().span;
+                self.enter()?;
+                let expr = self.expr()?;
+                self.depth -= 1;
+                self.expect(&Tok::RBracket, "to close the decode `[…]`")?;
+                decodes.push(Decode {
+                    pos: terms.len() + decodes.len(),
+                    expr,
+                    span: start.to(Span::new(start.start, self.prev_end())),
+                });
+            } else {
+                terms.push(self.term(&format!("in `{owner}(…)`"))?);
+            }
+            if !self.eat(&Tok::Comma) {
+                return Ok((terms, decodes));
+            }
+        }
     }
 
     /// Comma-separated terms up to (not including) `;` or `)`.
@@ -612,22 +640,137 @@ impl Parser {
             }
             Tok::LBracket => {
                 self.bump();
-                let mut terms = Vec::new();
-                if *self.peek() != Tok::RBracket {
-                    loop {
-                        terms.push(self.term("in an encode `[…]`")?);
-                        if !self.eat(&Tok::Comma) {
-                            break;
-                        }
-                    }
-                }
-                self.expect(&Tok::RBracket, "to close the encode `[…]`")?;
-                ExprKind::Encode(terms)
+                self.enter()?;
+                let kind = self.encode(span)?;
+                self.depth -= 1;
+                kind
             }
             _ => return Err(self.unexpected("expected an expression")),
         };
         let span = span.to(Span::new(span.start, self.prev_end()));
         Ok((Expr { kind, span }, 1))
+    }
+
+    /// The items of an encode `[…]` after `[`. Plain terms make one `Encode`; an item
+    /// `Enc(col)` or `Enc(args)(col)` applies the module `Enc` to the column, written
+    /// `Enc([col])` (RelaNN's encoders in brackets); several items are concatenated.
+    fn encode(&mut self, start: Span) -> PResult<ExprKind> {
+        let mut parts: Vec<Expr> = vec![];
+        let mut terms: Vec<Term> = vec![];
+        let mut terms_from = start;
+        let flush = |terms: &mut Vec<Term>, parts: &mut Vec<Expr>, from: Span| {
+            if !terms.is_empty() {
+                let span = from.to(terms.last().expect("a term").span());
+                parts.push(Expr {
+                    kind: ExprKind::Encode(std::mem::take(terms)),
+                    span,
+                });
+            }
+        };
+        if *self.peek() != Tok::RBracket {
+            loop {
+                let at_call = matches!(self.peek(), Tok::Ident(_))
+                    && self
+                        .toks
+                        .get(self.pos + 1)
+                        .is_some_and(|t| t.tok == Tok::LParen);
+                if at_call {
+                    flush(&mut terms, &mut parts, terms_from);
+                    parts.push(self.encoder()?);
+                } else {
+                    if terms.is_empty() {
+                        terms_from = self.span();
+                    }
+                    terms.push(self.term("in an encode `[…]`")?);
+                }
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        flush(&mut terms, &mut parts, terms_from);
+        self.expect(&Tok::RBracket, "to close the encode `[…]`")?;
+        Ok(match parts.len() {
+            0 => ExprKind::Encode(vec![]),
+            1 => parts.pop().expect("one part").kind,
+            _ => {
+                let span = parts[0].span.to(parts[parts.len() - 1].span);
+                ExprKind::Call {
+                    callee: Box::new(Expr {
+                        kind: ExprKind::Ident("Concat".into()),
+                        span,
+                    }),
+                    args: parts
+                        .into_iter()
+                        .map(|value| Arg { name: None, value })
+                        .collect(),
+                }
+            }
+        })
+    }
+
+    /// `Enc(col)` or `Enc(args)(col)` inside `[…]`: the module applied to `[col]`.
+    fn encoder(&mut self) -> PResult<Expr> {
+        let name = self.ident("an encoder such as `Embedding(3, 8)(col)`")?;
+        let mut callee = Expr {
+            kind: ExprKind::Ident(name.name.clone()),
+            span: name.span,
+        };
+        self.expect(&Tok::LParen, "after the encoder's name")?;
+        // `Enc(args)(col)`: the first group is the constructor's arguments.
+        let ctor = !(matches!(self.peek(), Tok::Ident(_))
+            && self
+                .toks
+                .get(self.pos + 1)
+                .is_some_and(|t| t.tok == Tok::RParen)
+            && self
+                .toks
+                .get(self.pos + 2)
+                .is_none_or(|t| t.tok != Tok::LParen));
+        if ctor {
+            let mut args = vec![];
+            if *self.peek() != Tok::RParen {
+                loop {
+                    args.push(Arg {
+                        name: None,
+                        value: self.expr()?,
+                    });
+                    if !self.eat(&Tok::Comma) {
+                        break;
+                    }
+                }
+            }
+            self.expect(&Tok::RParen, "to close the encoder's arguments")?;
+            let span = name.span.to(Span::new(name.span.start, self.prev_end()));
+            callee = Expr {
+                kind: ExprKind::Call {
+                    callee: Box::new(callee),
+                    args,
+                },
+                span,
+            };
+            self.expect(
+                &Tok::LParen,
+                "before the encoded column, as in `Linear(1, 4)(age)`",
+            )?;
+        }
+        let col = self.term("as the encoded column")?;
+        self.expect(&Tok::RParen, "to close the encoded column")?;
+        let span = name.span.to(Span::new(name.span.start, self.prev_end()));
+        let col_span = col.span();
+        Ok(Expr {
+            kind: ExprKind::Call {
+                callee: Box::new(callee),
+                args: vec![Arg {
+                    name: None,
+                    value: Expr {
+                        kind: ExprKind::Encode(vec![col]),
+                        span: col_span,
+                    },
+                }],
+            },
+            span,
+        })
     }
 
     fn bin(

@@ -726,6 +726,7 @@ impl<'r> Gen<'r> {
             tparams: vec![],
             terms,
             expr,
+            decodes: vec![],
             span: Span::default(),
         }
     }

@@ -34,7 +34,14 @@ pub fn run(args: &Args) -> R<()> {
             program::estimates(&checked, &db, Some(&[rel]), false, &source, &options)?;
         nrp_engine::estimate::check_reference(&checked, &estimated, budget.bytes)
             .map_err(render)?;
-        let results = nrp_reference::evaluate(&checked, &db, &params, &[rel]).map_err(render)?;
+        let results = nrp_reference::evaluate_with_codes(
+            &checked,
+            &db,
+            &params,
+            &[rel],
+            &options.engine.codes,
+        )
+        .map_err(render)?;
         let facts = results[rel].as_ref().expect("target evaluated");
         let rows = facts
             .facts

@@ -115,11 +115,13 @@ impl Saver {
 /// Weights and fit progress as a checkpoint.
 fn checkpoint(
     program: &Program,
+    engine: &Engine,
     params: &Params,
     progress: Option<(usize, usize, &str, &OptimState<f32>, u64)>,
 ) -> Checkpoint {
     Checkpoint {
         weights: params.to_map(program),
+        codes: engine.codes().clone(),
         progress: progress.map(|(fit, epoch, optimizer, state, rng)| FitProgress {
             fit,
             epoch,
@@ -347,7 +349,7 @@ pub fn run(args: &Args) -> Result<(), CodedFailure> {
     }
     if saver.target.is_some() {
         if state.saved_to.is_none() {
-            saver.save(&checkpoint(&program, &params, None))?;
+            saver.save(&checkpoint(&program, &engine, &params, None))?;
         }
         stdout.push_str(&format!("saved parameters to {}\n", saver.shown));
     }
@@ -507,6 +509,7 @@ fn run_statements(
                             let state = snap.optimizer.export_state(&snap.params.set);
                             let ck = checkpoint(
                                 program,
+                                engine,
                                 snap.params,
                                 Some((index, e.epoch, optimizer, &state, snap.rng_counter)),
                             );
@@ -549,7 +552,7 @@ fn run_statements(
                 } else {
                     None
                 };
-                let ck = checkpoint(program, params, progress);
+                let ck = checkpoint(program, engine, params, progress);
                 state.fits.push(report);
                 if let Some(err) = periodic_error {
                     state.unsaved = Some(ck);
@@ -594,7 +597,7 @@ fn pred_output(
 ) -> Result<(), Stop> {
     let r = &program.relations[rel];
     let stdout = &mut state.stdout;
-    if r.arity == 0 {
+    if o.arity == 0 {
         let value = match (o.rows.len(), o.dim) {
             (0, _) => "(no fact)".to_string(),
             (_, 0) => "true".to_string(),
