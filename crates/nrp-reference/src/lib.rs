@@ -612,6 +612,34 @@ impl<'a> Evaluator<'a> {
                     })
                     .collect()
             }
+            ExprKind::Apply(id, xs)
+                if matches!(
+                    self.program.modules[*id].kind,
+                    nrp_sema::ModuleKind::HashText { .. }
+                ) =>
+            {
+                let nrp_sema::ModuleKind::HashText { buckets, dim } =
+                    self.program.modules[*id].kind
+                else {
+                    unreachable!("matched above")
+                };
+                let ExprKind::Encode(items, _) = &xs[0].kind else {
+                    unreachable!("sema checks a text encoder's argument")
+                };
+                let v = match &items[0] {
+                    Term::Var(x) => m.vars[*x].clone().expect("encoded variables are bound"),
+                    Term::Const(c) => c.clone(),
+                };
+                let name = format!("{}.embed.weight", self.program.modules[*id].name);
+                let table = self
+                    .weights
+                    .get(name.as_str())
+                    .map(|(_, w)| w.as_slice())
+                    .ok_or_else(|| {
+                        Diagnostic::error(format!("parameter `{name}` is missing"), e.span)
+                    })?;
+                modules::hash_text(&v.to_string(), buckets, dim, table)
+            }
             ExprKind::Apply(id, xs) => {
                 let mut args = vec![];
                 for x in xs {

@@ -20,6 +20,39 @@ fn param<'w>(w: &'w Weights, name: &str) -> Result<&'w [f64], String> {
         .ok_or_else(|| format!("parameter `{name}` is missing"))
 }
 
+/// CRC-32 of `zlib.crc32`, bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// `HashBucketTextEncoder`: the mean of the table rows `crc32(token) mod buckets` of the
+/// text's whitespace-separated tokens (`<empty>` for none), summed in token order.
+pub fn hash_text(text: &str, buckets: usize, dim: usize, table: &[f64]) -> Vec<f64> {
+    let mut tokens: Vec<&str> = text.split_whitespace().collect();
+    if tokens.is_empty() {
+        tokens.push("<empty>");
+    }
+    let mut out = vec![0.0; dim];
+    for t in &tokens {
+        let b = crc32(t.as_bytes()) as usize % buckets;
+        for (o, w) in out.iter_mut().zip(&table[b * dim..(b + 1) * dim]) {
+            *o += w;
+        }
+    }
+    out.iter().map(|o| o / tokens.len() as f64).collect()
+}
+
 /// A class index held in a 1-dimensional embedding: an integer in `0..n`.
 fn index(x: &[f64], n: usize, module: &Module) -> Result<usize, String> {
     let v = x[0];
@@ -72,6 +105,7 @@ pub fn apply_rounded(
                 })
                 .collect()
         }
+        ModuleKind::HashText { .. } => unreachable!("evaluated from its text column"),
         ModuleKind::Embedding { num, dim } => {
             let i = index(x, num, module)?;
             param(w, &format!("{name}.weight"))?[i * dim..(i + 1) * dim].to_vec()

@@ -29,6 +29,10 @@ fn spec(name: &str) -> Option<Spec> {
             ("bias", Some(1.0)),
         ],
         "Embedding" => &[("num_embeddings", None), ("embedding_dim", None)],
+        // RelaNN's text encoder (`crate::text`), also called `HashBucket` there.
+        "HashBucketTextEncoder" | "HashBucket" => {
+            &[("num_buckets", Some(1024.0)), ("dim", Some(16.0))]
+        }
         "LayerNorm" => &[("normalized_shape", None)],
         "Dropout" => &[("p", Some(0.5))],
         "LeakyReLU" => &[("negative_slope", Some(0.01))],
@@ -206,6 +210,10 @@ pub fn construct(name: &str, args: &[CtorArg], call_span: Span) -> Result<Module
         "Embedding" => ModuleKind::Embedding {
             num: size(get(0)?, "num_embeddings")?,
             dim: size(get(1)?, "embedding_dim")?,
+        },
+        "HashBucketTextEncoder" | "HashBucket" => ModuleKind::HashText {
+            buckets: size(get(0)?, "num_buckets")?,
+            dim: size(get(1)?, "dim")?,
         },
         "LayerNorm" => ModuleKind::LayerNorm {
             dim: size(get(0)?, "normalized_shape")?,

@@ -31,7 +31,9 @@ pub fn mark(relations: &mut [Relation], modules: &[Module]) {
 }
 
 fn mark_expr(e: &mut Expr, modules: &[Module]) {
+    // The text encoder reads the text itself (`crate::text`), not codes.
     if let ExprKind::Apply(m, args) = &mut e.kind
+        && !matches!(modules[*m].kind, crate::ir::ModuleKind::HashText { .. })
         && let [arg] = args.as_mut_slice()
         && let ExprKind::Encode(items, key @ None) = &mut arg.kind
         && let [Term::Var(_)] = items.as_slice()

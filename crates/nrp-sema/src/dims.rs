@@ -377,6 +377,8 @@ fn module_output(
             expect_index(x, "an integer index")?;
             Some(dim)
         }
+        // One content column (checked with the rule: `crate::text`), any text.
+        ModuleKind::HashText { dim, .. } => Some(dim),
         ModuleKind::LayerNorm { dim } => {
             expect(x, dim, "an input")?;
             Some(dim)

@@ -613,6 +613,12 @@ pub enum ModuleKind {
         num: usize,
         dim: usize,
     },
+    /// `HashBucketTextEncoder(buckets, dim)` applied to one content column (`crate::text`):
+    /// the mean of the `[buckets, dim]` table's rows of the column's tokens' buckets.
+    HashText {
+        buckets: usize,
+        dim: usize,
+    },
     LayerNorm {
         dim: usize,
     },
@@ -731,6 +737,10 @@ impl ModuleKind {
             ModuleKind::Embedding { num, dim } => {
                 vec![p("weight", vec![num, dim], Init::embedding())]
             }
+            // `nn.Embedding` inside the module, as RelaNN's state dict names it.
+            ModuleKind::HashText { buckets, dim } => {
+                vec![p("embed.weight", vec![buckets, dim], Init::embedding())]
+            }
             ModuleKind::LayerNorm { dim } => vec![
                 p("weight", vec![dim], Init::Ones),
                 p("bias", vec![dim], Init::Zeros),
@@ -753,6 +763,9 @@ impl ModuleKind {
                 bias: false,
             } => format!("Linear({input}, {output}, bias=False)"),
             ModuleKind::Embedding { num, dim } => format!("Embedding({num}, {dim})"),
+            ModuleKind::HashText { buckets, dim } => {
+                format!("HashBucketTextEncoder({buckets}, {dim})")
+            }
             ModuleKind::LayerNorm { dim } => format!("LayerNorm({dim})"),
             ModuleKind::Dropout { p } => format!("Dropout({})", nrp_data::format_float(*p)),
             ModuleKind::LeakyReLU { slope } => {

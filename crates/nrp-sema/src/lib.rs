@@ -15,6 +15,7 @@ mod lower;
 pub mod needed;
 pub mod params;
 pub mod shape;
+pub mod text;
 
 pub use ir::*;
 
@@ -201,6 +202,7 @@ fn check_plain(
     lower::desugar(&mut relations, rules);
     decode::attach(&mut relations, &decodes)?;
     codes::mark(&mut relations, &l.modules);
+    text::check(&relations, &l.modules)?;
     let order = topological_order(&relations);
     // Parameters are sized before anything else about them is checked (or allocated).
     let losses: Vec<RelId> = program

@@ -835,6 +835,65 @@ impl Builder<'_> {
                 };
                 Op::Unary(op, x)
             }
+            // A text encoder: per match, the buckets of its text's tokens (constants of the
+            // grounding), and the mean of those rows of the module's table — one gather
+            // reduction reading the `[buckets, dim]` parameter in place.
+            ExprKind::Apply(module, xs)
+                if matches!(
+                    self.program.modules[*module].kind,
+                    ModuleKind::HashText { .. }
+                ) =>
+            {
+                let ModuleKind::HashText { buckets, dim: d } = self.program.modules[*module].kind
+                else {
+                    unreachable!("matched above")
+                };
+                let [arg] = xs.as_slice() else {
+                    unreachable!("sema checks a text encoder's argument")
+                };
+                let ExprKind::Encode(items, _) = &arg.kind else {
+                    unreachable!("sema checks a text encoder's argument")
+                };
+                let dict = &self.ground.dict;
+                let of = |v: &Value| -> Vec<u32> {
+                    nrp_sema::text::buckets_of(v, buckets)
+                        .into_iter()
+                        .map(|b| b as u32)
+                        .collect()
+                };
+                // Each distinct value is tokenised once.
+                let mut memo: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+                let constant = match &items[0] {
+                    Term::Const(c) => Some(of(c)),
+                    Term::Var(_) => None,
+                };
+                let mut indptr = Vec::with_capacity(rows + 1);
+                indptr.push(0);
+                let mut indices = vec![];
+                for k in 0..rows {
+                    match (&items[0], &constant) {
+                        (_, Some(b)) => indices.extend_from_slice(b),
+                        (Term::Var(x), None) => {
+                            let id = m.vars[*x][k];
+                            let b = memo.entry(id).or_insert_with(|| of(dict.value(id)));
+                            indices.extend_from_slice(b);
+                        }
+                        (Term::Const(_), None) => unreachable!("a constant's buckets are known"),
+                    }
+                    indptr.push(indices.len());
+                }
+                let csr = Csr::new(rows, buckets, indptr, indices).expect("buckets in range");
+                let table = self
+                    .plan
+                    .add(Op::Param(*module), buckets, d, label, span, Space::One);
+                self.plan.nodes[table].module = Some(*module);
+                Op::Reduce {
+                    x: table,
+                    csr: Arc::new(csr),
+                    agg: Agg::Mean,
+                    weights: None,
+                }
+            }
             ExprKind::Apply(module, xs) => {
                 let mut args = vec![];
                 for x in xs {
@@ -850,6 +909,7 @@ impl Builder<'_> {
                     ModuleKind::LayerNorm { .. } | ModuleKind::Embedding { .. } => {
                         Op::Module { module: *module, x }
                     }
+                    ModuleKind::HashText { .. } => unreachable!("handled above"),
                     ModuleKind::Dropout { p } => Op::Dropout { p: *p, x },
                     ModuleKind::ReLU => Op::Unary(UnaryOp::Relu, x),
                     ModuleKind::LeakyReLU { slope } => Op::Unary(UnaryOp::LeakyRelu(*slope), x),
@@ -920,6 +980,7 @@ impl Builder<'_> {
         let rows = match &op {
             Op::Const(t) => t.rows,
             Op::Gather { index, .. } => index.n_rows(),
+            Op::Reduce { csr, .. } => csr.n_rows(),
             op => broadcast_rows(op.inputs().iter().map(|&i| self.plan.nodes[i].rows)),
         };
         let id = self.plan.add(op, rows, dim, label, span, space);
