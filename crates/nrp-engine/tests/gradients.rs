@@ -98,6 +98,17 @@ fn db() -> Database {
             ],
         ),
         table(
+            "Doc",
+            &["v", "text"],
+            &[
+                &["0", "graph neural graph"],
+                &["1", ""],
+                &["2", "attention"],
+                &["3", "neural  nets for graphs"],
+                &["4", "attention"],
+            ],
+        ),
+        table(
             "K",
             &["v", "k"],
             &[
@@ -286,6 +297,20 @@ fn encoders_in_brackets() {
     gradcheck(
         "Enc = Linear(4, 2)(Sigmoid()(Embedding(3, 4)(x))) .\n\
          H(v; [Enc(d)] * [a]) :- C(v, d, a) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+}
+
+/// `HashBucketTextEncoder`: the mean of the token buckets' rows of its table (a mean
+/// gather reduction reading the parameter in place; repeated tokens and buckets shared by
+/// several tokens and texts), named and inline, under a nonlinearity and a join.
+#[test]
+fn text_encoder() {
+    gradcheck(
+        "H(v; [HashBucketTextEncoder(5, 2)(text)]) :- Doc(v, text) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
+    );
+    gradcheck(
+        "Enc = HashBucketTextEncoder(3, 2) .\n\
+         H(v; Tanh()([Enc(text)]) * [Enc(d)]) :- Doc(v, text), C(v, d, _) .\nLoss(; MSELoss()(h, t)) :- H(v; h), T(v; t) .",
     );
 }
 
