@@ -95,6 +95,8 @@ PROBES = [
     ("linear_on_3d", "A(a; Linear(3, 2)(view(2, 3)(z))) :- X6(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
     ("unsqueeze_matmul", "A(a; unsqueeze(z1, 1) @ transpose(z2)) :- X4(a; z1), X4(a; z2) .", "?pred Out(a; z) :- A(a; z) ."),
     ("sqrt_const", "A(a; z / sqrt(16)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
+    ("text_encoder_tokens", "Feat(a; [HashBucketTextEncoder(16, 4)(t)]) :- Docs(a, t, y; z) .", "?pred Out(a; z) :- Feat(a; z) ."),
+    ("text_encoder_number", "Feat(a; [HashBucketTextEncoder(8, 3)(y)]) :- Docs(a, t, y; z) .", "?pred Out(a; z) :- Feat(a; z) ."),
     ("scalar_param", "A(a; z * Tensor(1)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
     ("vector_param", "A(a; z * Tensor(4)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
     ("exp_log", "A(a; log(exp(z) + 1)) :- X4(a; z) .", "?pred Out(a; z) :- A(a; z) ."),
@@ -179,6 +181,8 @@ def _db():
     db["Y3"] = (pd.DataFrame({"a": range(n)}), torch.tensor([[0], [1], [2], [2], [1], [0]]))
     db["Ties"] = (pd.DataFrame({"a": range(3)}), torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0]]))
     db["B1"] = (pd.DataFrame({"a": range(n)}), torch.tensor([[0.0], [1.0], [1.0], [0.0], [1.0], [0.0]]))
+    texts = ["graph neural graph", "", "  ", "Attention is  all", "x", "graph"]
+    db["Docs"] = (pd.DataFrame({"a": range(n), "t": texts, "y": [2019, 2018, 7, 2019, 0, 1]}), torch.zeros(n, 1))
     return db
 '''
 
@@ -228,7 +232,8 @@ def statements(text):
     return [s.strip() for s in re.split(r"\.\s*(?:\n|$)", body) if s.strip()]
 
 
-PARAM_CTORS = {"Linear", "Tensor", "Embedding", "Bilinear", "LayerNorm", "Conv1d", "GRU", "LSTM"}
+PARAM_CTORS = {"Linear", "Tensor", "Embedding", "Bilinear", "LayerNorm", "Conv1d", "GRU", "LSTM",
+               "HashBucketTextEncoder", "HashBucket"}
 
 
 def nrp_module_order(program, nrp_names):
@@ -282,6 +287,9 @@ def relann_modules(params):
             if not m:
                 continue
         head, key, leaf = m.group(1), m.group(2), m.group(3)
+        # HashBucketTextEncoder's table `….embed.weight`: nrp names it `<prefix>.embed.weight`.
+        if key.endswith(".embed"):
+            key, leaf = key[: -len(".embed")], "embed." + leaf
         op = name.split("__transformation_")[0]
         if first_op.setdefault(head, op) != op:
             continue
