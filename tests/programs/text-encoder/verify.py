@@ -44,6 +44,21 @@ t.checked += 1
 rows = {int(l.split(",")[0]): l.split(",")[1:] for l in got[0].strip().split("\n")[1:]}
 if rows[3] != rows[5] or len({tuple(r) for r in rows.values()}) != 4:
     t.failures.append(f"initial Title rows: {rows}")
+# Composed (seeded weights): the engine's f32 values are the reference's, within f32.
+for rel in ("A", "B", "M"):
+    cmd = "nrp query composed.nrp --db db --relation " + rel
+    eng, ref = t._get(cmd), t._get(cmd + " --reference")
+    t.checked += 2
+    if eng is None or ref is None:
+        continue
+    pairs = list(zip(eng[0].strip().split("\n"), ref[0].strip().split("\n")))
+    if len(eng[0].strip().split("\n")) != len(ref[0].strip().split("\n")) or pairs[0][0] != pairs[0][1]:
+        t.failures.append(f"{cmd}: engine and reference differ in shape")
+        continue
+    for a, b in pairs[1:]:
+        a, b = a.split(","), b.split(",")
+        if a[0] != b[0] or any(abs(float(x) - float(y)) > 1e-5 * max(1.0, abs(float(y))) for x, y in zip(a[1:], b[1:])):
+            t.failures.append(f"{cmd}: engine {a}, reference {b}")
 t.error("nrp check errors/of-embedding.nrp --db db", "of-embedding.nrp:3:8", "encodes a text column, not an embedding")
 t.error("nrp check errors/two-columns.nrp --db db", "two-columns.nrp:1:36", "encodes one text column, got 2 items")
 t.error("nrp check errors/arguments.nrp --db db", "arguments.nrp:1:31", "`num_buckets` of `HashBucketTextEncoder` must be a positive integer, got 0")
