@@ -340,12 +340,44 @@ def close(a, b, rtol, atol):
     return abs(a - b) <= atol + rtol * abs(b)
 
 
+def decoded_positions(path):
+    """The content positions of decode brackets in the `?pred` head of the relation whose
+    CSV is `path` (nrp keeps a decoded column where its bracket is; RelaNN puts decoded
+    columns after the other head terms)."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    prog = os.path.join(os.path.dirname(os.path.dirname(path)), "program.relnn")
+    try:
+        text = open(prog).read()
+    except OSError:
+        return []
+    m = re.search(r"\?pred\s+" + re.escape(name) + r"\s*\(", text)
+    if not m:
+        return []
+    depth, item, items = 0, "", []
+    for ch in text[m.end():]:
+        if depth == 0 and ch in ",;)":
+            items.append(item.strip())
+            item = ""
+            if ch != ",":
+                break
+            continue
+        depth += ch in "([" and 1 or (-1 if ch in ")]" else 0)
+        item += ch
+    return [i for i, t in enumerate(items) if t.startswith("[")]
+
+
 def compare_relation(rel, path, rtol, atol):
     """None when they agree, else the first difference."""
     with open(path) as f:
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
     nc = sum(1 for h in header if not re.match(r"^e\d+$", h))
+    # RelaNN's order of content columns: decoded ones last (LANGUAGE.md keeps them in place).
+    dec = [i for i in decoded_positions(path) if i < nc]
+    if dec:
+        order = [i for i in range(nc) if i not in dec] + dec
+        rows = [[r[i] for i in order] + r[nc:] for r in rows]
+        header = [header[i] for i in order] + header[nc:]
     nrp_rows = sorted(([as_key(v) for v in r[:nc]], [float(v) for v in r[nc:]]) for r in rows)
     rel_rows = sorted(([as_key(v) for v in c], [float(x) for x in e])
                       for c, e in zip(rel["content"], rel["emb"] or [[]] * len(rel["content"])))
