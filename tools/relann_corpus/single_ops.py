@@ -297,6 +297,10 @@ def relann_modules(params):
         if not mods or mods[-1][0] != key:
             mods.append((key, {}, op))
         mods[-1][1].setdefault(leaf, (shape, values))
+    # An encoder in brackets (`….input.encoder`) reads a content column: it is evaluated
+    # before the module that reads its output, and nrp numbers modules innermost first.
+    for head, mods in out.items():
+        mods.sort(key=lambda m: 0 if re.search(r"\.encoder(\.|$)", m[0]) else 1)
     return out
 
 
