@@ -283,14 +283,11 @@ impl PySession {
                 None => nrp_data::Database::from_tables("given as DataFrames", vec![])
                     .map_err(|e| msg(e.message))?,
             };
-            // As `--ground sql`: the database must be SQL (tables given as DataFrames later
-            // are joined by nrp, having no rows in the database).
-            if ground == nrp_engine::GroundMode::Sql && database.sql_dialect().is_none() {
-                return Err(msg(format!(
-                    "ground=\"sql\" needs a SQLite or PostgreSQL database; {} is not one",
-                    database.describe()
-                )));
-            }
+            // As `--ground sql` (tables given as DataFrames later are joined by nrp, having
+            // no rows in the database).
+            options
+                .check_ground(&database, "ground=\"sql\"")
+                .map_err(msg)?;
             Ok(PySession {
                 inner: Session::new(database, options, cpu),
             })

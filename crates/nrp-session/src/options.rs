@@ -33,6 +33,18 @@ impl Default for Options {
 }
 
 impl Options {
+    /// SQL grounding needs a SQL source (SQLite, PostgreSQL), whichever evaluator runs.
+    /// `flag` is how the caller spells the option (`` `--ground sql` ``, `ground="sql"`).
+    pub fn check_ground(&self, db: &nrp_data::Database, flag: &str) -> Result<(), String> {
+        if self.engine.ground == nrp_engine::GroundMode::Sql && db.sql_dialect().is_none() {
+            return Err(format!(
+                "{flag} needs a SQLite or PostgreSQL database; {} is not one",
+                db.describe()
+            ));
+        }
+        Ok(())
+    }
+
     /// What sema checks beyond the language: the budget and the template depth.
     pub fn check_options(&self) -> nrp_sema::CheckOptions {
         let mut expand = nrp_expand::Options::default();

@@ -48,13 +48,9 @@ pub fn options(args: &Args, budget: &Budget) -> R<Options> {
 
 /// `--ground sql` needs a SQL source, whichever evaluator runs (`query --reference` too).
 pub fn check_ground(options: &Options, db: &nrp_data::Database) -> R<()> {
-    if options.engine.ground == nrp_engine::GroundMode::Sql && db.sql_dialect().is_none() {
-        return Err(Failure::from(format!(
-            "`--ground sql` needs a SQLite or PostgreSQL database; {} is not one",
-            db.describe()
-        )));
-    }
-    Ok(())
+    options
+        .check_ground(db, "`--ground sql`")
+        .map_err(Failure::from)
 }
 
 /// `NRP_DISABLE_RULES=a,b` (plan rewrites to skip, for measuring them), `NRP_TRACE`
