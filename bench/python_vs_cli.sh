@@ -15,9 +15,6 @@ if [ ! -x "$VENV/bin/maturin" ]; then
     exit 1
 fi
 cargo build --release -q -p nrp
-rm -f "$CARGO_TARGET_DIR"/wheels/nrp-*.whl
-"$VENV/bin/maturin" build --release --locked --quiet -m python/Cargo.toml \
-    -i "$VENV/bin/python" -o "$CARGO_TARGET_DIR/wheels"
-"$VENV/bin/pip" install --quiet --force-reinstall --no-deps "$CARGO_TARGET_DIR"/wheels/nrp-*.whl
+bash scripts/install-wheel.sh "$VENV"
 "$VENV/bin/python" bench/gen_synthetic.py --only scale
 "$VENV/bin/python" bench/python_vs_cli.py --reps "$reps" --threads "$threads"
