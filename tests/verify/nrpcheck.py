@@ -229,3 +229,19 @@ class Transcript:
                 print("  " + f.replace("\n", "\n    "))
             sys.exit(1)
         print(f"{self.name}: {self.checked} command(s) verified")
+
+
+def write_safetensors(path, tensors):
+    """`{name: (shape, f32 values)}` as a safetensors file, in plain Python (an 8-byte header
+    length, a JSON header, little-endian f32 data), for the cases' make_weights.py."""
+    import json as _json
+    import struct as _struct
+    header, data = {}, b""
+    for name, (shape, values) in tensors.items():
+        raw = _struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = _json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(_struct.pack("<Q", len(h)) + h + data)

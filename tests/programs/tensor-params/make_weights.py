@@ -1,17 +1,10 @@
 """Writes weights.safetensors and bad-shape.safetensors for tensor-params (plain Python:
 a safetensors file is an 8-byte header length, a JSON header and little-endian f32 data)."""
-import json, os, struct
+import os, sys
 
-def write(path, tensors):
-    header, data = {}, b""
-    for name, (shape, values) in tensors.items():
-        raw = struct.pack("<%df" % len(values), *values)
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + data)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verify"))
+from nrpcheck import write_safetensors as write  # noqa: E402
+
 
 here = os.path.dirname(os.path.abspath(__file__))
 write(os.path.join(here, "weights.safetensors"), {
