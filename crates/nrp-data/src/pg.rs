@@ -894,6 +894,57 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// The rows of `select` (a relation SQL grounding computes: numbers and text), decoded
+    /// as a table's cells are, streamed by a binary `COPY` in the session's snapshot.
+    pub(crate) fn load_query(
+        &self,
+        name: &str,
+        select: &str,
+    ) -> Result<(Vec<Column>, usize), DataError> {
+        let err = |e: String| {
+            DataError::new(format!(
+                "computing `{name}` in {} failed: {e}",
+                self.describe()
+            ))
+        };
+        let mut client = self.client();
+        let stmt = client.prepare(select).map_err(|e| err(pg_message(&e)))?;
+        let mut loaders: Vec<Loader> = stmt
+            .columns()
+            .iter()
+            .map(|c| Loader {
+                decode: decoder(c.type_().oid(), "b"),
+                cells: ColumnBuilder::with_capacity(0),
+                arrays: None,
+                invalid: None,
+            })
+            .collect();
+        if let Some(c) = stmt
+            .columns()
+            .iter()
+            .find(|c| decoder(c.type_().oid(), "b").is_none())
+        {
+            return Err(err(format!("column `{}` has type {}", c.name(), c.type_())));
+        }
+        let reader = client
+            .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+            .map_err(|e| err(pg_message(&e)))?;
+        let mut r = BufReader::with_capacity(1 << 16, reader);
+        let n = read_copy(&mut r, |row, mut f| {
+            for l in loaders.iter_mut() {
+                match f.next().ok_or("too few fields")? {
+                    None => return Err(format!("row {} holds NULL", row + 1)),
+                    Some(b) => l.push(row, b)?,
+                }
+            }
+            Ok(())
+        })
+        .map_err(err)?;
+        Ok((loaders.into_iter().map(|l| l.cells.finish()).collect(), n))
+    }
+}
+
 /// The fields of one COPY tuple, in order (`None` for NULL).
 pub(crate) struct Fields<'a> {
     buf: &'a [u8],

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::Column;
 use crate::sql::{Cells, Locators, SqlRows};
 use crate::table::{ColumnBuilder, DataError, InvalidCell, RowRefs, Table};
 use crate::value::parse_number;
@@ -221,34 +222,10 @@ impl Sqlite {
         let mut n = 0usize;
         while let Some(row) = rows.next()? {
             for (c, b) in builders.iter_mut().enumerate() {
-                match row.get_ref(c)? {
-                    ValueRef::Integer(i) => b.push_int(i),
-                    ValueRef::Real(x) if x.is_finite() => b.push_number(x),
-                    ValueRef::Real(x) => {
-                        opaque[c] = true;
-                        b.push_str(if x > 0.0 { "inf" } else { "-inf" })
-                    }
-                    ValueRef::Text(t) => {
-                        let s = String::from_utf8_lossy(t);
-                        let number = parse_number(&s);
-                        // Text nrp reads as a number, or not byte for byte, compares
-                        // differently in SQL.
-                        opaque[c] |= number.is_some() || matches!(s, Cow::Owned(_));
-                        match number {
-                            Some((Some(i), _)) => b.push_int(i),
-                            Some((None, x)) => b.push_number(x),
-                            None => b.push_str(&s),
-                        }
-                    }
-                    bad @ (ValueRef::Null | ValueRef::Blob(_)) => {
-                        let kind = match bad {
-                            ValueRef::Null => InvalidCell::Null,
-                            _ => InvalidCell::Blob,
-                        };
-                        invalid[c].get_or_insert((n, kind));
-                        opaque[c] = true;
-                        b.push_str("");
-                    }
+                let (o, bad) = push_cell(b, row.get_ref(c)?);
+                opaque[c] |= o;
+                if let Some(kind) = bad {
+                    invalid[c].get_or_insert((n, kind));
                 }
             }
             if let Some(ids) = &mut rowids {
@@ -273,4 +250,74 @@ impl Sqlite {
             }),
         })
     }
+
+    /// The rows of `sql` (a relation SQL grounding computes: `ncols` columns of numbers and
+    /// text), read as a table's cells are.
+    pub(crate) fn load_query(
+        &self,
+        name: &str,
+        sql: &str,
+        ncols: usize,
+    ) -> Result<(Vec<Column>, usize), DataError> {
+        let conn = self.conn();
+        let err = |e: rusqlite::Error| {
+            DataError::new(format!(
+                "computing `{name}` in SQLite database {} failed: {e}",
+                self.path.display()
+            ))
+        };
+        let mut builders: Vec<ColumnBuilder> = (0..ncols)
+            .map(|_| ColumnBuilder::with_capacity(0))
+            .collect();
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut n = 0usize;
+        while let Some(row) = rows.next().map_err(err)? {
+            for (c, b) in builders.iter_mut().enumerate() {
+                if let (_, Some(bad)) = push_cell(b, row.get_ref(c).map_err(err)?) {
+                    return Err(DataError::new(format!(
+                        "computing `{name}` in SQLite database {}: row {} holds {bad:?}",
+                        self.path.display(),
+                        n + 1
+                    )));
+                }
+            }
+            n += 1;
+        }
+        Ok((builders.into_iter().map(ColumnBuilder::finish).collect(), n))
+    }
+}
+
+/// Reads one SQLite cell as LANGUAGE.md §6 reads it; returns whether SQL compares it
+/// differently from nrp (`sql::Cells::Opaque`) and why it cannot be bound, if it cannot.
+fn push_cell(b: &mut ColumnBuilder, v: ValueRef<'_>) -> (bool, Option<InvalidCell>) {
+    match v {
+        ValueRef::Integer(i) => b.push_int(i),
+        ValueRef::Real(x) if x.is_finite() => b.push_number(x),
+        ValueRef::Real(x) => {
+            b.push_str(if x > 0.0 { "inf" } else { "-inf" });
+            return (true, None);
+        }
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            let number = parse_number(&s);
+            // Text nrp reads as a number, or not byte for byte, compares differently in SQL.
+            let opaque = number.is_some() || matches!(s, Cow::Owned(_));
+            match number {
+                Some((Some(i), _)) => b.push_int(i),
+                Some((None, x)) => b.push_number(x),
+                None => b.push_str(&s),
+            }
+            return (opaque, None);
+        }
+        ValueRef::Null => {
+            b.push_str("");
+            return (true, Some(InvalidCell::Null));
+        }
+        ValueRef::Blob(_) => {
+            b.push_str("");
+            return (true, Some(InvalidCell::Blob));
+        }
+    }
+    (false, None)
 }

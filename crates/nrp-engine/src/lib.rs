@@ -158,8 +158,8 @@ impl<'p> Engine<'p> {
         budget: u64,
         options: &EngineOptions,
     ) -> Result<Engine<'p>, Diagnostic> {
-        Engine::build(program, rels, budget, options, |p, needed| {
-            Ground::inputs_with(p, db, needed, options, budget)
+        Engine::build(program, rels, budget, options, |p, rels| {
+            Ground::read(p, db, rels, options, budget)
         })
     }
 
@@ -174,8 +174,8 @@ impl<'p> Engine<'p> {
         options: &EngineOptions,
     ) -> Result<Engine<'p>, Diagnostic> {
         let on = options.trace;
-        Engine::build(program, rels, budget, options, move |p, needed| {
-            let inputs = Ground::inputs_with(p, &db, needed, options, budget);
+        Engine::build(program, rels, budget, options, move |p, rels| {
+            let inputs = Ground::read(p, &db, rels, options, budget);
             let mut t = Instant::now();
             drop(db);
             trace(on, "  free the tables", &mut t);
@@ -188,14 +188,15 @@ impl<'p> Engine<'p> {
         rels: &[RelId],
         budget: u64,
         options: &EngineOptions,
-        read: impl FnOnce(&Program, &[RelId]) -> Result<Ground, Diagnostic>,
+        read: impl FnOnce(&mut std::borrow::Cow<'p, Program>, &[RelId]) -> Result<Ground, Diagnostic>,
     ) -> Result<Engine<'p>, Diagnostic> {
         let start = Instant::now();
         let mut t = Instant::now();
         let on = options.trace;
-        let program = grounded_program(program, options);
+        let mut program = grounded_program(program, options);
+        // Reading may make relations the database computed inputs of the program.
+        let mut ground = read(&mut program, rels)?;
         let needed = program.closure(rels);
-        let mut ground = read(&program, &needed)?;
         ground.budget = budget;
         ground.derive(&program, &needed)?;
         let grounding_bytes = ground.held();
@@ -363,9 +364,22 @@ impl<'p> Engine<'p> {
     /// `nrp explain --sql`: each rule body's SQL statement, or why nrp joins it.
     pub fn explain_sql(&self) -> String {
         use std::fmt::Write;
-        let mut out = String::from("SQL grounding (one statement per rule body over tables):\n");
+        let mut out = String::from(
+            "SQL grounding (relations the database computes; one statement per rule body over \
+             tables):\n",
+        );
         for &r in &self.program.closure(&self.rels) {
             let rel = &self.program.relations[r];
+            if let Some(Some(Ok(sql))) = self.ground.lifted.statements.get(r) {
+                let how = if self.ground.lifted.is_lifted(r) {
+                    "computed by the database"
+                } else {
+                    "computed by the database with `--ground sql`"
+                };
+                let _ = writeln!(out, "  {}: {how}: SELECT * FROM {sql} AS r", rel.name);
+            } else if let Some(Some(Err(why))) = self.ground.lifted.statements.get(r) {
+                let _ = writeln!(out, "  {}: computed by nrp: {why}", rel.name);
+            }
             let pushed = &self.ground.sql[r];
             for (k, p) in pushed.iter().enumerate() {
                 let branch = if pushed.len() > 1 {
@@ -393,7 +407,12 @@ impl<'p> Engine<'p> {
             let facts = self.ground.relations[r].as_ref().map_or(0, |g| g.len);
             match &self.ground.rules[r] {
                 None => {
-                    let _ = writeln!(out, "  {} — input, {facts} facts", rel.name);
+                    let kind = if self.ground.lifted.is_lifted(r) {
+                        "computed by the database (SQL)"
+                    } else {
+                        "input"
+                    };
+                    let _ = writeln!(out, "  {} — {kind}, {facts} facts", rel.name);
                 }
                 Some(gr) => {
                     let _ = writeln!(out, "  {} — {} facts", rel.name, facts);

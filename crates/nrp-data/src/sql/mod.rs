@@ -16,9 +16,13 @@
 //! table is qualified (`main."t"`, `"schema"."t"`) and in the locator (`rowid`, `ctid`),
 //! and PostgreSQL's result is streamed by a binary `COPY (SELECT …) TO STDOUT`.
 
+mod relation;
 mod run;
 
+pub use relation::{RelationSql, Relational};
+
 use crate::{BoundRelation, DataError, Database, Source, Value};
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// The SQL dialects nrp grounds in.
@@ -49,6 +53,9 @@ pub(crate) enum Locators {
     Rowid(&'static str),
     /// PostgreSQL: each row's `ctid` (block, tuple).
     Ctid(Vec<(u32, u16)>),
+    /// A relation the database computes ([`Relational`]): `from` is its subquery, whose
+    /// `nrp_row` column numbers the rows 1, 2, … in load order.
+    Numbered { from: String },
 }
 
 /// What SQL grounding needs of a loaded table.
@@ -67,12 +74,49 @@ pub enum Operand {
     Const(Value),
 }
 
-/// A conjunction of atoms over bound relations (each read from a table of this database)
-/// with equalities between their columns and constants.
+/// A comparison of a filter (`x < y`, `c != "a"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    fn sql(self) -> &'static str {
+        match self {
+            Cmp::Eq => "=",
+            Cmp::Ne => "<>",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            Cmp::Eq => o.is_eq(),
+            Cmp::Ne => o.is_ne(),
+            Cmp::Lt => o.is_lt(),
+            Cmp::Le => o.is_le(),
+            Cmp::Gt => o.is_gt(),
+            Cmp::Ge => o.is_ge(),
+        }
+    }
+}
+
+/// A conjunction of atoms over bound relations (each read from a table of this database,
+/// or computed by it) with equalities between their columns and constants, and the body's
+/// filters between plain terms.
 #[derive(Clone, Debug)]
 pub struct Conjunction {
     pub atoms: Vec<Arc<BoundRelation>>,
     pub equal: Vec<(Operand, Operand)>,
+    pub compare: Vec<(Operand, Cmp, Operand)>,
 }
 
 /// A conjunction as one SQL statement of a dialect.
@@ -82,6 +126,52 @@ pub struct Query {
     /// The statement sent (PostgreSQL: the `COPY` around the `SELECT`).
     pub text: String,
     atoms: Vec<Arc<BoundRelation>>,
+}
+
+/// The distinct relations computed by the database that `c` reads, in order of first use.
+fn computed_relations(c: &Conjunction) -> Vec<&str> {
+    let mut out: Vec<&str> = vec![];
+    for a in &c.atoms {
+        if let Some(SqlRows {
+            locators: Locators::Numbered { from },
+            ..
+        }) = &a.source().sql
+            && !out.contains(&from.as_str())
+        {
+            out.push(from);
+        }
+    }
+    out
+}
+
+/// The number of atom `i`'s computed relation among [`computed_relations`].
+fn computed(c: &Conjunction, i: usize) -> usize {
+    let Some(SqlRows {
+        locators: Locators::Numbered { from },
+        ..
+    }) = &c.atoms[i].source().sql
+    else {
+        return 0;
+    };
+    computed_relations(c)
+        .iter()
+        .position(|f| f == from)
+        .unwrap_or(0)
+}
+
+/// `WITH nrp_r0 AS (…), … ` naming each computed relation `c` reads once (a relation read
+/// by several atoms is one query).
+fn with_clause(c: &Conjunction) -> String {
+    let list: Vec<String> = computed_relations(c)
+        .iter()
+        .enumerate()
+        .map(|(k, from)| format!("nrp_r{k} AS {from}"))
+        .collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!("WITH {} ", list.join(", "))
+    }
 }
 
 fn quote_ident(name: &str) -> String {
@@ -108,8 +198,40 @@ impl Database {
     }
 
     /// The SQL statement that computes `c`'s matches, or why `c` cannot be pushed down (a
-    /// sentence for `explain --sql`).
+    /// sentence for `explain --sql`). A filter SQL would not evaluate as nrp does is left
+    /// out (nrp checks every filter on the returned matches).
     pub fn sql_query(&self, c: &Conjunction) -> Result<Query, String> {
+        let dialect = self
+            .sql_dialect()
+            .ok_or("the source is not a SQL database")?;
+        let (select, from, conds) = self.sql_body(c, false)?;
+        let mut text = format!(
+            "{}SELECT {} FROM {}",
+            with_clause(c),
+            select.join(", "),
+            from.join(", ")
+        );
+        if !conds.is_empty() {
+            text.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        if dialect == Dialect::Postgres {
+            text = format!("COPY ({text}) TO STDOUT (FORMAT binary)");
+        }
+        Ok(Query {
+            dialect,
+            text,
+            atoms: c.atoms.clone(),
+        })
+    }
+
+    /// The locator of each atom, the `FROM` list and the `WHERE` conditions of `c`; with
+    /// `exact`, a filter SQL would evaluate differently from nrp is an error instead of
+    /// being left out.
+    fn sql_body(
+        &self,
+        c: &Conjunction,
+        exact: bool,
+    ) -> Result<(Vec<String>, Vec<String>, Vec<String>), String> {
         let dialect = self
             .sql_dialect()
             .ok_or("the source is not a SQL database")?;
@@ -127,7 +249,8 @@ impl Database {
                     t.name
                 ));
             };
-            let qualified = match (&self.source, dialect) {
+            let qualified = match (&self.source, &sql.locators) {
+                (_, Locators::Numbered { .. }) => format!("nrp_r{}", computed(c, i)),
                 (Source::Postgres(pg), _) => {
                     format!("{}.{}", quote_ident(&pg.schema), quote_ident(&t.name))
                 }
@@ -137,68 +260,102 @@ impl Database {
             select.push(match &sql.locators {
                 Locators::Rowid(alias) => format!("a{i}.{alias}"),
                 Locators::Ctid(_) => format!("a{i}.ctid"),
+                Locators::Numbered { .. } => format!("a{i}.nrp_row"),
             });
         }
-        let column = |atom: usize, col: usize| -> Result<(String, Cells), String> {
-            let t = c.atoms[atom].source();
-            let cells = t.sql.as_ref().map_or(Cells::Opaque, |s| s.cells[col]);
-            if cells == Cells::Opaque {
-                return Err(format!(
-                    "column `{}` of `{}` holds cells SQL compares differently from nrp \
-                     (number-like text, infinities, NULLs, or a type other than integer, \
-                     float and text)",
-                    t.columns[col], t.name
-                ));
-            }
-            Ok((format!("a{atom}.{}", quote_ident(&t.columns[col])), cells))
-        };
         let mut conds = vec![];
         for (l, r) in &c.equal {
-            let cond = match (l, r) {
-                (Operand::Column { atom, column: p }, Operand::Column { atom: b, column: q }) => {
-                    let ((x, cx), (y, cy)) = (column(*atom, *p)?, column(*b, *q)?);
-                    if cx == cy || dialect == Dialect::Sqlite {
-                        format!("{x} = {y}")
-                    } else {
-                        "1 = 0".to_string()
-                    }
-                }
-                (Operand::Column { atom, column: p }, Operand::Const(v))
-                | (Operand::Const(v), Operand::Column { atom, column: p }) => {
-                    let (x, cells) = column(*atom, *p)?;
-                    let is_number = !matches!(v, Value::Str(_));
-                    let holds = match v {
-                        // A string that reads as a number is no cell's value in nrp.
-                        Value::Str(s) if crate::parse_number(s).is_some() => false,
-                        _ => match cells {
-                            Cells::Num => is_number,
-                            Cells::Text => !is_number,
-                            _ => true,
+            conds.push(self.sql_compare(c, l, Cmp::Eq, r)?);
+        }
+        for (l, op, r) in &c.compare {
+            match self.sql_compare(c, l, *op, r) {
+                Ok(cond) => conds.push(cond),
+                Err(why) if exact => return Err(why),
+                Err(_) => {}
+            }
+        }
+        let _ = dialect;
+        Ok((select, from, conds))
+    }
+
+    /// Column `col` of atom `atom` in SQL, with how its cells compare; an error for cells
+    /// SQL compares differently from nrp.
+    fn sql_column(
+        &self,
+        c: &Conjunction,
+        atom: usize,
+        col: usize,
+    ) -> Result<(String, Cells), String> {
+        let t = c.atoms[atom].source();
+        let cells = t.sql.as_ref().map_or(Cells::Opaque, |s| s.cells[col]);
+        if cells == Cells::Opaque {
+            return Err(format!(
+                "column `{}` of `{}` holds cells SQL compares differently from nrp \
+                 (number-like text, infinities, NULLs, or a type other than integer, \
+                 float and text)",
+                t.columns[col], t.name
+            ));
+        }
+        Ok((format!("a{atom}.{}", quote_ident(&t.columns[col])), cells))
+    }
+
+    /// `l op r` as a SQL condition that holds exactly where nrp's comparison does (values
+    /// order as LANGUAGE.md §6 orders them: numbers by value, before strings, strings byte
+    /// for byte), or why it cannot be written so.
+    fn sql_compare(
+        &self,
+        c: &Conjunction,
+        l: &Operand,
+        op: Cmp,
+        r: &Operand,
+    ) -> Result<String, String> {
+        let dialect = self.sql_dialect().ok_or("not a SQL database")?;
+        let fixed = |holds: bool| if holds { "1 = 1" } else { "1 = 0" }.to_string();
+        // A side's SQL, and whether its values are numbers (`None`: either, SQLite's).
+        let side = |o: &Operand| -> Result<(String, Option<bool>), String> {
+            match o {
+                Operand::Column { atom, column } => {
+                    let (x, cells) = self.sql_column(c, *atom, *column)?;
+                    Ok((
+                        x,
+                        match cells {
+                            Cells::Num => Some(true),
+                            Cells::Text => Some(false),
+                            _ => None,
                         },
-                    };
-                    if holds {
-                        format!("{x} = {}", literal(v))
-                    } else {
-                        "1 = 0".to_string()
-                    }
+                    ))
                 }
-                (Operand::Const(a), Operand::Const(b)) => {
-                    if a == b { "1 = 1" } else { "1 = 0" }.to_string()
-                }
-            };
-            conds.push(cond);
+                Operand::Const(Value::Str(s)) if crate::parse_number(s).is_some() => Err(format!(
+                    "the string \"{s}\" reads as a number in a table, so SQL and nrp compare \
+                     it differently"
+                )),
+                Operand::Const(v) => Ok((literal(v), Some(!matches!(v, Value::Str(_))))),
+            }
+        };
+        let number_like = |o: &Operand| matches!(o, Operand::Const(Value::Str(s)) if crate::parse_number(s).is_some());
+        match (l, r) {
+            (Operand::Const(a), Operand::Const(b)) => return Ok(fixed(op.holds(a.cmp(b)))),
+            // No cell is such a string (nrp reads it as a number).
+            _ if (number_like(l) || number_like(r)) && matches!(op, Cmp::Eq | Cmp::Ne) => {
+                return Ok(fixed(op == Cmp::Ne));
+            }
+            _ => {}
         }
-        let mut text = format!("SELECT {} FROM {}", select.join(", "), from.join(", "));
-        if !conds.is_empty() {
-            text.push_str(&format!(" WHERE {}", conds.join(" AND ")));
-        }
-        if dialect == Dialect::Postgres {
-            text = format!("COPY ({text}) TO STDOUT (FORMAT binary)");
-        }
-        Ok(Query {
-            dialect,
-            text,
-            atoms: c.atoms.clone(),
+        let ((x, xn), (y, yn)) = (side(l)?, side(r)?);
+        Ok(match (xn, yn) {
+            // Numbers order before strings in nrp; PostgreSQL cannot compare them at all.
+            (Some(a), Some(b)) if a != b => {
+                fixed(op.holds(if a { Ordering::Less } else { Ordering::Greater }))
+            }
+            // Byte order; (in)equality needs no collation (deterministic ones agree on it).
+            (Some(false), _) | (_, Some(false))
+                if dialect == Dialect::Postgres && !matches!(op, Cmp::Eq | Cmp::Ne) =>
+            {
+                format!("{x} COLLATE \"C\" {} {y}", op.sql())
+            }
+            // SQLite orders numbers before text and text by the column's collation.
+            _ if dialect == Dialect::Sqlite => format!("{x} COLLATE BINARY {} {y}", op.sql()),
+            _ => format!("{x} {} {y}", op.sql()),
         })
     }
 
@@ -227,6 +384,15 @@ impl Database {
 /// load order (a table scan's order), else over a sorted copy.
 pub(crate) struct RowIndex<K> {
     sorted: Vec<(K, u32)>,
+}
+
+impl RowIndex<i64> {
+    /// Rows numbered 1..=n in load order (a relation the database computes).
+    pub(crate) fn numbered(n: usize) -> RowIndex<i64> {
+        RowIndex {
+            sorted: (0..n as u32).map(|r| (r as i64 + 1, r)).collect(),
+        }
+    }
 }
 
 impl<K: Ord + Copy> RowIndex<K> {

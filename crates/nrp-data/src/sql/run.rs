@@ -32,6 +32,7 @@ pub(super) fn sqlite(
                 },
                 Some(Locators::Rowid(_)),
             ) => Ok(RowIndex::new(ids)),
+            (_, Some(Locators::Numbered { .. })) => Ok(RowIndex::numbered(t.len())),
             _ => Err(DataError::new(format!("table `{}` has no row ids", t.name))),
         })
         .collect::<Result<_, _>>()?;
@@ -66,10 +67,12 @@ pub(super) fn postgres(
     max: usize,
 ) -> Result<Vec<Vec<u32>>, DataError> {
     let tables: Vec<&Table> = q.atoms.iter().map(|a| &**a.source()).collect();
-    let index: Vec<RowIndex<(u32, u16)>> = tables
+    // A table's rows by ctid; a computed relation's by number (`None`).
+    let index: Vec<Option<RowIndex<(u32, u16)>>> = tables
         .iter()
         .map(|t| match t.sql.as_ref().map(|s| &s.locators) {
-            Some(Locators::Ctid(ids)) => Ok(RowIndex::new(ids)),
+            Some(Locators::Ctid(ids)) => Ok(Some(RowIndex::new(ids))),
+            Some(Locators::Numbered { .. }) => Ok(None),
             _ => Err(DataError::new(format!("table `{}` has no ctids", t.name))),
         })
         .collect::<Result<_, _>>()?;
@@ -85,12 +88,22 @@ pub(super) fn postgres(
             return Err(too_many(max).message);
         }
         for (i, col) in out.iter_mut().enumerate() {
-            let t = fields.next().flatten().ok_or("missing ctid")?;
-            let [a, b, c, d, e, f] = t[..] else {
-                return Err("malformed ctid".into());
+            let t = fields.next().flatten().ok_or("missing row locator")?;
+            let row = match &index[i] {
+                Some(index) => {
+                    let [a, b, c, d, e, f] = t[..] else {
+                        return Err("malformed ctid".into());
+                    };
+                    index.row((u32::from_be_bytes([a, b, c, d]), u16::from_be_bytes([e, f])))
+                }
+                None => {
+                    let n = i64::from_be_bytes(t.try_into().map_err(|_| "malformed row number")?);
+                    (1..=tables[i].len() as i64)
+                        .contains(&n)
+                        .then(|| (n - 1) as u32)
+                }
             };
-            let ctid = (u32::from_be_bytes([a, b, c, d]), u16::from_be_bytes([e, f]));
-            col.push(index[i].row(ctid).ok_or_else(|| lost(&tables[i].name))?);
+            col.push(row.ok_or_else(|| lost(&tables[i].name))?);
         }
         Ok(())
     })

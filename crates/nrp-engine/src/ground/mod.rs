@@ -7,6 +7,7 @@
 mod given;
 mod head;
 pub mod join;
+pub mod lift;
 pub mod sql;
 
 use crate::estimate;
@@ -90,6 +91,8 @@ pub struct Ground {
     pub trace: bool,
     /// Per relation, each body's SQL push-down (empty unless SQL grounding was asked for).
     pub sql: Vec<Vec<sql::Pushed>>,
+    /// The relations the database computed, and the queries (`explain --sql`).
+    pub lifted: lift::Lifted,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -130,6 +133,47 @@ impl Ground {
         options: &crate::EngineOptions,
         budget: u64,
     ) -> R<Ground> {
+        Ground::inputs_lifted(
+            program,
+            db,
+            needed,
+            options,
+            budget,
+            lift::Lifted::default(),
+        )
+    }
+
+    /// Reads what the relations `rels` need: with SQL grounding the database first
+    /// computes the relational rules (`lift`, which makes them inputs of `program`), then
+    /// [`Ground::inputs_with`].
+    pub fn read(
+        program: &mut std::borrow::Cow<'_, Program>,
+        db: &Database,
+        rels: &[RelId],
+        options: &crate::EngineOptions,
+        budget: u64,
+    ) -> R<Ground> {
+        let run = options.ground == sql::GroundMode::Sql;
+        let lifted = if run || options.show_sql {
+            let mut t = std::time::Instant::now();
+            let l = lift::lift(program, db, rels, run)?;
+            crate::trace(options.trace, "  SQL relations", &mut t);
+            l
+        } else {
+            lift::Lifted::default()
+        };
+        let needed = program.closure(rels);
+        Ground::inputs_lifted(program, db, &needed, options, budget, lifted)
+    }
+
+    fn inputs_lifted(
+        program: &Program,
+        db: &Database,
+        needed: &[RelId],
+        options: &crate::EngineOptions,
+        budget: u64,
+        lifted: lift::Lifted,
+    ) -> R<Ground> {
         let trace = options.trace;
         let run_sql = options.ground == sql::GroundMode::Sql;
         let n = program.relations.len();
@@ -142,6 +186,7 @@ impl Ground {
             held: AtomicU64::new(0),
             trace,
             sql: vec![vec![]; n],
+            lifted,
         };
         // Inputs first, then every constant of the rules, then content ranks: from here on
         // comparing two values is comparing two integers.
@@ -151,8 +196,11 @@ impl Ground {
                 inputs.extend(rule.dependencies());
             }
         }
+        // Tables a computed relation was read from are read as without it, and interned
+        // before it: every value keeps the id it has with in-engine grounding.
+        inputs.extend(&g.lifted.tables);
         inputs.retain(|&r| program.relations[r].is_input());
-        inputs.sort_unstable();
+        inputs.sort_unstable_by_key(|&r| (g.lifted.is_lifted(r), r));
         inputs.dedup();
         let mut t = std::time::Instant::now();
         let mut loaded = vec![];
@@ -271,6 +319,9 @@ impl Ground {
         db: &Database,
         rel: RelId,
     ) -> R<std::sync::Arc<nrp_data::BoundRelation>> {
+        if let Some(b) = self.lifted.relations.get(rel).and_then(Option::clone) {
+            return Ok(b);
+        }
         let r = &program.relations[rel];
         let RelKind::Input(b) = &r.kind else {
             unreachable!("inputs only")

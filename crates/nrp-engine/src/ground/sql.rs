@@ -7,9 +7,9 @@
 
 use super::Ground;
 use crate::estimate;
-use nrp_data::sql::{Conjunction, Operand};
+use nrp_data::sql::{Cmp, Conjunction, Operand};
 use nrp_data::{BoundRelation, Database};
-use nrp_sema::{Body, Program, RelId, RelKind, Term};
+use nrp_sema::{Body, CmpOp, Program, RelId, RelKind, Term};
 use nrp_syntax::Diagnostic;
 use std::sync::Arc;
 
@@ -42,12 +42,20 @@ pub struct Pushed {
     pub(super) rows: Option<Vec<Vec<u32>>>,
 }
 
-/// The conjunction of `body` over the bound relations of its atoms, when all are inputs.
-fn conjunction(
+/// The conjunction of `body` over the bound relations of its atoms, when all are inputs,
+/// with each body variable's first column; the filters between plain terms come along
+/// (`all_plain`: whether every filter did).
+pub(super) struct Pushable {
+    pub conjunction: Conjunction,
+    pub vars: Vec<Option<Operand>>,
+    pub all_plain: bool,
+}
+
+pub(super) fn conjunction(
     program: &Program,
     body: &Body,
     bound: &[Option<Arc<BoundRelation>>],
-) -> Result<Conjunction, String> {
+) -> Result<Pushable, String> {
     let mut atoms = vec![];
     for a in &body.atoms {
         match &bound[a.rel] {
@@ -74,7 +82,38 @@ fn conjunction(
             }
         }
     }
-    Ok(Conjunction { atoms, equal })
+    let mut compare = vec![];
+    let mut all_plain = true;
+    for f in &body.filters {
+        let side = |t: &Term| match t {
+            Term::Var(v) => first[*v].clone(),
+            Term::Const(c) => Some(Operand::Const(c.clone())),
+        };
+        match (f.lhs.term().and_then(side), f.rhs.term().and_then(side)) {
+            (Some(l), Some(r)) => compare.push((l, cmp(f.op), r)),
+            _ => all_plain = false,
+        }
+    }
+    Ok(Pushable {
+        conjunction: Conjunction {
+            atoms,
+            equal,
+            compare,
+        },
+        vars: first,
+        all_plain,
+    })
+}
+
+fn cmp(op: CmpOp) -> Cmp {
+    match op {
+        CmpOp::Eq => Cmp::Eq,
+        CmpOp::Ne => Cmp::Ne,
+        CmpOp::Lt => Cmp::Lt,
+        CmpOp::Le => Cmp::Le,
+        CmpOp::Gt => Cmp::Gt,
+        CmpOp::Ge => Cmp::Ge,
+    }
 }
 
 impl Ground {
@@ -105,7 +144,8 @@ impl Ground {
             };
             let mut pushed = vec![];
             for (body, expr) in rule.bodies() {
-                let query = conjunction(program, body, bound).and_then(|c| db.sql_query(&c));
+                let query =
+                    conjunction(program, body, bound).and_then(|p| db.sql_query(&p.conjunction));
                 let mut rows = None;
                 if let (Ok(q), true) = (&query, run) {
                     let bytes = estimate::body_bytes_per_match(rule, body, expr).total();

@@ -1,0 +1,161 @@
+//! Relations the database computes (`--ground sql`): before grounding, every needed
+//! derived relation whose rule is relational — one body over tables or relations computed
+//! so, a head of body variables, and no embedding or `count()` (a degree) — is sent to the
+//! database as one query (`nrp_data::sql::Relational`), which groups the matches into head
+//! rows and counts them; the result is read like a table and the relation becomes an input
+//! of the program. Bodies that read it are then joined in SQL too (a GCN's `Norm` over its
+//! `Deg`). Query targets stay derived (their output keeps nrp's exact counts).
+//!
+//! Results are those of in-engine grounding: the relation's content and counts are the
+//! same; the tables it was computed from are still read and interned first, so every
+//! value keeps its id and later joins enumerate in the same order.
+
+use super::sql::conjunction;
+use nrp_data::sql::{Operand, Relational};
+use nrp_data::{BoundRelation, Database};
+use nrp_sema::{Agg, CoreRule, HeadTerm, InputBinding, Program, RelId, RelKind};
+use nrp_syntax::Diagnostic;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// What [`lift`] decided, per relation (indexed by `RelId`).
+#[derive(Clone, Debug, Default)]
+pub struct Lifted {
+    /// The relations the database computed, as read.
+    pub relations: Vec<Option<Arc<BoundRelation>>>,
+    /// Each needed derived relation's query, or why nrp computes it.
+    pub statements: Vec<Option<Result<String, String>>>,
+    /// The input relations before lifting: still read and interned first.
+    pub tables: Vec<RelId>,
+}
+
+impl Lifted {
+    pub fn is_lifted(&self, rel: RelId) -> bool {
+        self.relations.get(rel).is_some_and(Option::is_some)
+    }
+}
+
+/// Has the database compute every relational rule needed for `rels` (when `run`; else
+/// only writes the queries, for `explain --sql`), and makes those relations inputs of
+/// `program`.
+pub fn lift(
+    program: &mut Cow<'_, Program>,
+    db: &Database,
+    rels: &[RelId],
+    run: bool,
+) -> Result<Lifted, Diagnostic> {
+    let n = program.relations.len();
+    let needed = program.closure(rels);
+    // `closure` lists derived relations; the inputs are what they read.
+    let mut tables: Vec<RelId> = needed.clone();
+    for &rel in &needed {
+        if let RelKind::Derived(rule) = &program.relations[rel].kind {
+            tables.extend(rule.dependencies());
+        }
+    }
+    tables.retain(|&r| program.relations[r].is_input());
+    tables.sort_unstable();
+    tables.dedup();
+    let mut lifted = Lifted {
+        relations: vec![None; n],
+        statements: vec![None; n],
+        tables,
+    };
+    if db.sql_dialect().is_none() {
+        return Ok(lifted);
+    }
+    let mut bound: Vec<Option<Arc<BoundRelation>>> = vec![None; n];
+    for &rel in &lifted.tables {
+        let r = &program.relations[rel];
+        if let RelKind::Input(b) = &r.kind {
+            // A table that cannot be bound is reported where nrp reads it.
+            let table = b.table.as_deref().unwrap_or(&r.name);
+            bound[rel] = db.bind(table, b.terms, b.embedding).ok();
+        }
+    }
+    for &rel in &needed {
+        let r = &program.relations[rel];
+        if let RelKind::Derived(rule) = &r.kind {
+            // Only rules of a relational shape are candidates (and reported).
+            let Some(query) = relational(program, rel, rule, rels, &bound) else {
+                continue;
+            };
+            {
+                let query = query.and_then(|q| db.sql_relation(&q));
+                if let (Ok(q), true) = (&query, run) {
+                    let b = db
+                        .bind_sql_relation(&r.name, q)
+                        .map_err(|e| Diagnostic::error(e.message, r.span))?;
+                    bound[rel] = Some(b.clone());
+                    lifted.relations[rel] = Some(b);
+                }
+                lifted.statements[rel] = Some(query.map(|q| q.text));
+            }
+        }
+    }
+    if lifted.relations.iter().any(Option::is_some) {
+        let p = program.to_mut();
+        for (rel, b) in lifted.relations.iter().enumerate() {
+            if let Some(b) = b {
+                p.relations[rel].kind = RelKind::Input(InputBinding {
+                    table: None,
+                    terms: b.arity,
+                    embedding: b.dim > 0,
+                });
+            }
+        }
+    }
+    Ok(lifted)
+}
+
+/// `rule` as a relational query, or why it cannot be one; `None` when it is not of that
+/// shape (an expression computes its embedding, it is a union, or a query's target).
+fn relational(
+    program: &Program,
+    rel: RelId,
+    rule: &CoreRule,
+    targets: &[RelId],
+    bound: &[Option<Arc<BoundRelation>>],
+) -> Option<Result<Relational, String>> {
+    let bodies = rule.bodies();
+    let [(body, None)] = bodies[..] else {
+        return None;
+    };
+    let count = rule.agg() == Agg::Count;
+    if targets.contains(&rel) || !(count || program.relations[rel].dim == Some(0)) {
+        return None;
+    }
+    Some(relational_body(rule, body, count, program, bound))
+}
+
+fn relational_body(
+    rule: &CoreRule,
+    body: &nrp_sema::Body,
+    count: bool,
+    program: &Program,
+    bound: &[Option<Arc<BoundRelation>>],
+) -> Result<Relational, String> {
+    let head = rule
+        .head()
+        .iter()
+        .map(|t| match t {
+            HeadTerm::Var(v) => Ok(*v),
+            HeadTerm::Const(_) => Err("its head has a constant".to_string()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = conjunction(program, body, bound)?;
+    if !p.all_plain {
+        return Err("a filter computes arithmetic".into());
+    }
+    let vars: Vec<Operand> = p
+        .vars
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or("a variable is not in an atom")?;
+    Ok(Relational {
+        body: p.conjunction,
+        vars,
+        head,
+        count,
+    })
+}
