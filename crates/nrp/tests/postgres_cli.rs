@@ -153,6 +153,20 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
         "{}",
         text(&outputs[8])
     );
+    // GCN's degrees are counted by the database, and the normalisation's body joins them
+    // there (the results above are those of CSV).
+    assert!(
+        sql.contains("Deg: computed by the database: SELECT * FROM (SELECT q.*, ROW_NUMBER()")
+            && sql.contains("COUNT(*) AS n")
+            && sql.contains("Norm: COPY (WITH nrp_r0 AS"),
+        "{}",
+        text(&outputs[8])
+    );
+    assert!(
+        !String::from_utf8_lossy(&outputs[1].stdout).contains("computed by the database"),
+        "in-engine grounding computes nothing in the database: {}",
+        text(&outputs[1])
+    );
     assert!(
         String::from_utf8_lossy(&outputs[2].stdout).contains("\"test_acc\""),
         "{}",

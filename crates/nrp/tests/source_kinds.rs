@@ -128,12 +128,13 @@ fn compare_cases(prepare: &dyn Fn(&str, &Path) -> Option<String>, kind: &str) ->
 }
 
 /// [`compare_cases`], the second copy grounded in SQL when `sql`; also returns the rule
-/// bodies the database joined (as `explain --sql` lists them).
+/// bodies the database joined and the relations it computed (as `explain --sql` lists
+/// them).
 fn compare_grounding(
     prepare: &dyn Fn(&str, &Path) -> Option<String>,
     kind: &str,
     sql: bool,
-) -> (usize, usize) {
+) -> (usize, (usize, usize)) {
     let mut names: Vec<String> = std::fs::read_dir(cases_dir())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -147,7 +148,7 @@ fn compare_grounding(
     );
     let tmp = TempDir::new(kind);
     let mut compared = 0;
-    let mut pushed = 0;
+    let mut pushed = (0, 0);
     let mut failures = Vec::new();
     for name in &names {
         let case = cases_dir().join(name);
@@ -194,10 +195,14 @@ fn compare_grounding(
                     .map(|w| w.to_string())
                     .chain(["--ground", "sql", "--sql"].map(String::from))
                     .collect();
-                pushed += run(&b, &explain)
-                    .stdout
+                let listing = run(&b, &explain).stdout;
+                pushed.0 += listing
                     .lines()
-                    .filter(|l| l.contains(": SELECT ") || l.contains(": COPY (SELECT "))
+                    .filter(|l| l.contains(": SELECT ") || l.contains(": COPY ("))
+                    .count();
+                pushed.1 += listing
+                    .lines()
+                    .filter(|l| l.contains(": computed by the database: "))
                     .count();
             }
             compared += 1;
@@ -279,24 +284,34 @@ fn golden_cases_give_the_same_results_from_postgresql() {
 
 #[test]
 fn golden_cases_give_the_same_results_with_sql_grounding_in_sqlite() {
-    let (n, pushed) = compare_grounding(&to_sqlite, "sqlite-sql", true);
+    let (n, (pushed, computed)) = compare_grounding(&to_sqlite, "sqlite-sql", true);
     assert!(n > 300, "only {n} commands compared");
-    eprintln!("{n} commands; {pushed} rule bodies joined by SQLite");
+    eprintln!("{n} commands; {pushed} rule bodies joined, {computed} relations computed by SQLite");
     assert!(pushed > 200, "only {pushed} rule bodies joined by SQLite");
+    assert!(
+        computed >= 8,
+        "only {computed} relations computed by SQLite"
+    );
 }
 
 #[test]
 fn golden_cases_give_the_same_results_with_sql_grounding_in_postgresql() {
     let Some(url) = pg_server::url() else { return };
-    let (n, pushed) = compare_grounding(
+    let (n, (pushed, computed)) = compare_grounding(
         &|case, dir| to_postgres(&url, &format!("{case}-sql"), dir),
         "postgres-sql",
         true,
     );
     assert!(n > 300, "only {n} commands compared");
-    eprintln!("{n} commands; {pushed} rule bodies joined by PostgreSQL");
+    eprintln!(
+        "{n} commands; {pushed} rule bodies joined, {computed} relations computed by PostgreSQL"
+    );
     assert!(
         pushed > 200,
         "only {pushed} rule bodies joined by PostgreSQL"
+    );
+    assert!(
+        computed >= 8,
+        "only {computed} relations computed by PostgreSQL"
     );
 }
