@@ -19,7 +19,7 @@
 mod relation;
 mod run;
 
-pub use relation::{RelationSql, Relational};
+pub use relation::{Branch, RelationSql, Relational};
 
 use crate::{BoundRelation, DataError, Database, Source, Value};
 use std::cmp::Ordering;

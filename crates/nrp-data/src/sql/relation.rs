@@ -11,17 +11,24 @@
 //! nrp (`Cells`), and every filter must be written exactly, or the rule stays in nrp.
 
 use super::{Cells, Conjunction, Dialect, Locators, Operand, SqlRows};
-use crate::table::{DataError, RowRefs, Table};
+use crate::table::{Column, DataError, RowRefs, Table};
 use crate::{BoundRelation, Database, Source};
 use std::sync::Arc;
 
-/// A relational rule: its body, each body variable's first column, the head (indices into
-/// `vars`), and whether the relation's embedding is `count()` (else it has none).
+/// One body of a relational rule: the conjunction, each body variable's first column, and
+/// the head (indices into `vars`).
 #[derive(Clone, Debug)]
-pub struct Relational {
+pub struct Branch {
     pub body: Conjunction,
     pub vars: Vec<Operand>,
     pub head: Vec<usize>,
+}
+
+/// A relational rule: its bodies (several: a union of their head tuples), and whether the
+/// relation's embedding is `count()` (one body only; else it has none).
+#[derive(Clone, Debug)]
+pub struct Relational {
+    pub branches: Vec<Branch>,
     pub count: bool,
 }
 
@@ -41,56 +48,106 @@ impl Database {
         let dialect = self
             .sql_dialect()
             .ok_or("the source is not a SQL database")?;
-        if r.head.is_empty() {
+        let arity = r.branches.first().map_or(0, |b| b.head.len());
+        if arity == 0 {
             return Err("its head has no terms".into());
         }
-        let (_, from, conds) = self.sql_body(&r.body, true)?;
-        let vars: Vec<(String, Cells)> = r
-            .vars
-            .iter()
-            .map(|o| match o {
-                Operand::Column { atom, column } => self.sql_column(&r.body, *atom, *column),
-                Operand::Const(_) => Err("a variable without a column".to_string()),
-            })
-            .collect::<Result<_, _>>()?;
-        let mut inner = format!("FROM {}", from.join(", "));
-        if !conds.is_empty() {
-            inner.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        if r.count && r.branches.len() != 1 {
+            return Err("it counts over a union".into());
         }
-        let head = |prefix: &str, name: &dyn Fn(usize) -> String| -> Vec<String> {
-            r.head
+        let mut queries = vec![];
+        // Per head column: how it compares, and its type (a union's branches must agree).
+        let mut columns: Vec<Option<(Cells, &'static str)>> = vec![None; arity];
+        for b in &r.branches {
+            let (_, from, conds) = self.sql_body(&b.body, true)?;
+            let vars: Vec<(String, Cells, &'static str)> = b
+                .vars
                 .iter()
-                .enumerate()
-                .map(|(j, &v)| format!("{prefix}{} AS c{j}", name(v)))
-                .collect()
-        };
-        let with = super::with_clause(&r.body);
-        let query = if r.count {
-            // One row per match, then per head tuple the number of matches.
-            let distinct: Vec<String> = vars
-                .iter()
-                .enumerate()
-                .map(|(v, (x, _))| format!("{x} AS v{v}"))
-                .collect();
-            let group: Vec<String> = r.head.iter().map(|v| format!("m.v{v}")).collect();
-            format!(
-                "SELECT {}, COUNT(*) AS n FROM ({with}SELECT DISTINCT {} {inner}) AS m GROUP BY {}",
-                head("m.", &|v| format!("v{v}")).join(", "),
-                distinct.join(", "),
-                group.join(", ")
-            )
+                .map(|o| match o {
+                    Operand::Column { atom, column } => {
+                        let (x, cells) = self.sql_column(&b.body, *atom, *column)?;
+                        let ty = match &b.body.atoms[*atom].source().cells[*column] {
+                            Column::Int(_) => "bigint",
+                            Column::Float(_) => "double precision",
+                            Column::Mixed(_) => "text",
+                        };
+                        Ok((x, cells, ty))
+                    }
+                    Operand::Const(_) => Err("a variable without a column".to_string()),
+                })
+                .collect::<Result<_, String>>()?;
+            for (j, &v) in b.head.iter().enumerate() {
+                let here = (vars[v].1, vars[v].2);
+                match columns[j] {
+                    None => columns[j] = Some(here),
+                    Some(c) if c == here => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "the branches of its union give column {} values of different types",
+                            j + 1
+                        ));
+                    }
+                }
+            }
+            let mut inner = format!("FROM {}", from.join(", "));
+            if !conds.is_empty() {
+                inner.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+            }
+            let with = super::with_clause(&b.body);
+            queries.push(if r.count {
+                // One row per match, then per head tuple the number of matches.
+                let distinct: Vec<String> = vars
+                    .iter()
+                    .enumerate()
+                    .map(|(v, (x, ..))| format!("{x} AS v{v}"))
+                    .collect();
+                let head: Vec<String> = b
+                    .head
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| format!("m.v{v} AS c{j}"))
+                    .collect();
+                let group: Vec<String> = b.head.iter().map(|v| format!("m.v{v}")).collect();
+                format!(
+                    "SELECT {}, COUNT(*) AS n FROM ({with}SELECT DISTINCT {} {inner}) AS m \
+                     GROUP BY {}",
+                    head.join(", "),
+                    distinct.join(", "),
+                    group.join(", ")
+                )
+            } else {
+                // A union's branches meet in one type per column (PostgreSQL would widen
+                // an integer to a float otherwise).
+                let cast = dialect == Dialect::Postgres && r.branches.len() > 1;
+                let head: Vec<String> = b
+                    .head
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| match cast {
+                        true => format!("CAST({} AS {}) AS c{j}", vars[v].0, vars[v].2),
+                        false => format!("{} AS c{j}", vars[v].0),
+                    })
+                    .collect();
+                format!("{with}SELECT DISTINCT {} {inner}", head.join(", "))
+            });
+        }
+        // Parenthesised branches: a branch may carry its own WITH.
+        let query = if queries.len() == 1 {
+            queries.remove(0)
         } else {
-            format!(
-                "{with}SELECT DISTINCT {} {inner}",
-                head("", &|v| vars[v].0.clone()).join(", ")
-            )
+            let parts: Vec<String> = queries
+                .iter()
+                .enumerate()
+                .map(|(k, q)| format!("SELECT * FROM ({q}) AS b{k}"))
+                .collect();
+            parts.join(" UNION ")
         };
-        let order: Vec<String> = (0..r.head.len()).map(|j| format!("q.c{j}")).collect();
+        let order: Vec<String> = (0..arity).map(|j| format!("q.c{j}")).collect();
         let text = format!(
             "(SELECT q.*, ROW_NUMBER() OVER (ORDER BY {}) AS nrp_row FROM ({query}) AS q)",
             order.join(", ")
         );
-        let mut cells: Vec<Cells> = r.head.iter().map(|&v| vars[v].1).collect();
+        let mut cells: Vec<Cells> = columns.iter().map(|c| c.expect("every column").0).collect();
         if r.count {
             cells.push(match dialect {
                 Dialect::Postgres => Cells::Num,
@@ -99,7 +156,7 @@ impl Database {
         }
         Ok(RelationSql {
             text,
-            arity: r.head.len(),
+            arity,
             count: r.count,
             cells,
         })

@@ -11,7 +11,7 @@
 //! value keeps its id and later joins enumerate in the same order.
 
 use super::sql::conjunction;
-use nrp_data::sql::{Operand, Relational};
+use nrp_data::sql::{Branch, Operand, Relational};
 use nrp_data::{BoundRelation, Database};
 use nrp_sema::{Agg, CoreRule, HeadTerm, InputBinding, Program, RelId, RelKind};
 use nrp_syntax::Diagnostic;
@@ -109,7 +109,7 @@ pub fn lift(
 }
 
 /// `rule` as a relational query, or why it cannot be one; `None` when it is not of that
-/// shape (an expression computes its embedding, it is a union, or a query's target).
+/// shape (an expression computes its embedding, or it is a query's target).
 fn relational(
     program: &Program,
     rel: RelId,
@@ -118,23 +118,25 @@ fn relational(
     bound: &[Option<Arc<BoundRelation>>],
 ) -> Option<Result<Relational, String>> {
     let bodies = rule.bodies();
-    let [(body, None)] = bodies[..] else {
-        return None;
-    };
     let count = rule.agg() == Agg::Count;
-    if targets.contains(&rel) || !(count || program.relations[rel].dim == Some(0)) {
+    // No embedding (a union's pass-through expressions then carry nothing), or a count.
+    let pure = program.relations[rel].dim == Some(0);
+    if targets.contains(&rel) || !(pure || count && bodies.iter().all(|(_, e)| e.is_none())) {
         return None;
     }
-    Some(relational_body(rule, body, count, program, bound))
+    let branches = bodies
+        .iter()
+        .map(|&(body, _)| branch(rule, body, program, bound))
+        .collect::<Result<Vec<_>, _>>();
+    Some(branches.map(|branches| Relational { branches, count }))
 }
 
-fn relational_body(
+fn branch(
     rule: &CoreRule,
     body: &nrp_sema::Body,
-    count: bool,
     program: &Program,
     bound: &[Option<Arc<BoundRelation>>],
-) -> Result<Relational, String> {
+) -> Result<Branch, String> {
     let head = rule
         .head()
         .iter()
@@ -152,10 +154,9 @@ fn relational_body(
         .into_iter()
         .collect::<Option<_>>()
         .ok_or("a variable is not in an atom")?;
-    Ok(Relational {
+    Ok(Branch {
         body: p.conjunction,
         vars,
         head,
-        count,
     })
 }
