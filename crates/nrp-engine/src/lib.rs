@@ -520,7 +520,8 @@ pub fn locate(program: &Program, ground: &Ground, space: Space, row: usize) -> O
                     .map(quoted)
                     .collect();
                 let tuple = format!("{}({})", user_name(r), vals.join(", "));
-                if program.relations[r].is_input() {
+                // A relation the database computed is still one of the program's rules.
+                if program.relations[r].is_input() && !ground.lifted.is_lifted(r) {
                     format!("for the fact {tuple}")
                 } else {
                     format!("in a rule for `{}`, for the tuple {tuple}", user_name(r))
