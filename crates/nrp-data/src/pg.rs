@@ -9,8 +9,10 @@
 //!   timeout (socket, handshake and authentication, per host tried) is 10 seconds unless
 //!   `connect_timeout` or `PGCONNECT_TIMEOUT` says otherwise; TCP keepalives notice a
 //!   vanished server within about a minute.
+//!   Without a password in the URL or `PGPASSWORD`, the password file is read as libpq
+//!   reads it (`PGPASSFILE`, else `~/.pgpass`; ignored when others may read it).
 //!   Connections are not encrypted (`sslmode=require` fails): use a Unix socket, loopback,
-//!   or an SSH tunnel. `~/.pgpass` is not read.
+//!   or an SSH tunnel.
 //! - `schema` (default: the server's `current_schema()`, normally `public`) names the
 //!   schema whose tables, views, materialised views, partitioned and foreign tables are the
 //!   database's tables. Every identifier sent is quoted; relation names are resolved against
@@ -192,6 +194,11 @@ fn config(url: &str) -> Result<Config, DataError> {
     {
         cfg.password(p);
     }
+    if cfg.get_password().is_none()
+        && let Some(p) = pgpass_password(&cfg)
+    {
+        cfg.password(p);
+    }
     if cfg.get_options().is_none()
         && let Some(o) = env("PGOPTIONS")
     {
@@ -215,6 +222,65 @@ fn config(url: &str) -> Result<Config, DataError> {
     cfg.keepalives_interval(Duration::from_secs(10));
     cfg.keepalives_retries(3);
     Ok(cfg)
+}
+
+/// The password file's password for `cfg` (libpq's rules): `PGPASSFILE`, else
+/// `~/.pgpass`; lines `host:port:database:user:password` (`*` matches anything, `\:` and
+/// `\\` escape), the first line matching the first host wins; a Unix socket's host is
+/// `localhost`. A file others may read is ignored, as libpq ignores it.
+fn pgpass_password(cfg: &Config) -> Option<String> {
+    let path = match env("PGPASSFILE") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::PathBuf::from(env("HOME")?).join(".pgpass"),
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let host = match cfg.get_hosts().first()? {
+        Host::Tcp(h) => h.clone(),
+        #[cfg(unix)]
+        Host::Unix(_) => "localhost".to_string(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432).to_string();
+    let user = cfg.get_user()?.to_string();
+    let db = cfg.get_dbname().map_or(user.clone(), str::to_string);
+    pgpass_lookup(&text, [&host, &port, &db, &user])
+}
+
+/// The password of the first line of a password file whose four fields match `want`.
+fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<String> {
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        // Split on unescaped colons, unescaping `\:` and `\\`.
+        let mut fields = vec![String::new()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => fields.last_mut()?.extend(chars.next()),
+                ':' if fields.len() < 5 => fields.push(String::new()),
+                c => fields.last_mut()?.push(c),
+            }
+        }
+        if fields.len() != 5 {
+            continue;
+        }
+        if fields[..4]
+            .iter()
+            .zip(want)
+            .all(|(f, w)| f == "*" || f == w)
+        {
+            return Some(fields.pop()?);
+        }
+    }
+    None
 }
 
 /// Connects, giving up after the connect timeout for each host tried. The client's own
@@ -1146,6 +1212,32 @@ mod tests {
         assert_eq!(
             split_schema("postgres://h/db"),
             ("postgres://h/db".into(), None)
+        );
+    }
+
+    #[test]
+    fn password_file_lines_match_as_libpq_matches_them() {
+        let file = "# comment\n\
+                    other:5432:*:*:no\n\
+                    localhost:5432:db\\:x:me:colon\n\
+                    localhost:*:*:me:pa\\:ss\\\\word\n\
+                    *:*:*:*:fallback\n";
+        let get = |w: [&str; 4]| pgpass_lookup(file, w);
+        assert_eq!(
+            get(["localhost", "5432", "db:x", "me"]).as_deref(),
+            Some("colon")
+        );
+        assert_eq!(
+            get(["localhost", "5433", "cora", "me"]).as_deref(),
+            Some("pa:ss\\word")
+        );
+        assert_eq!(
+            get(["remote", "5432", "cora", "you"]).as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            pgpass_lookup("host:1:db:u\n", ["host", "1", "db", "v"]),
+            None
         );
     }
 

@@ -172,6 +172,30 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
         "{}",
         text(&outputs[2])
     );
+    // The password from a password file (libpq's format), and never from one that others
+    // may read.
+    let no_pw = pg.replace(&format!(":{PASSWORD}@"), "@");
+    let dir = TempDir(std::env::temp_dir().join(format!("nrp-pgpass-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let pass = dir.0.join("pgpass");
+    std::fs::write(&pass, format!("# test\n*:*:*:nrp_cli:{PASSWORD}\n")).unwrap();
+    let check_with = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(mode)).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_nrp"))
+            .args(["check", program, "--db", &no_pw])
+            .current_dir(root())
+            .env("PGPASSFILE", &pass)
+            .env_remove("PGPASSWORD")
+            .output()
+            .unwrap()
+    };
+    let private = check_with(0o600);
+    assert!(private.status.success(), "{}", text(&private));
+    let shared = check_with(0o644);
+    assert_eq!(shared.status.code(), Some(1), "{}", text(&shared));
+    assert!(!text(&shared).contains(PASSWORD), "{}", text(&shared));
+
     let wrong = nrp(&["run", program, "--db", &bad_pw]);
     assert_eq!(wrong.status.code(), Some(1));
     let t = text(&wrong);
