@@ -18,7 +18,8 @@
 //!   database's tables. Every identifier sent is quoted; relation names are resolved against
 //!   that list first, so a name that is not a table never reaches SQL.
 //! - The session runs in one `REPEATABLE READ READ ONLY` transaction that is never committed:
-//!   all tables come from one snapshot and nothing can be written.
+//!   all tables come from one snapshot and nothing can be written. Its `work_mem` is 256 MB
+//!   when nothing else set it (SQL grounding's grouping, see `open`).
 //! - The password appears nowhere: not in errors, not in [`Postgres::describe`].
 //! - Cell types: integers (`smallint`, `integer`, `bigint`, `oid`) are integers; `real`,
 //!   `double precision` and `numeric` are numbers (normalised; an infinity or NaN is the
@@ -696,6 +697,16 @@ impl Postgres {
         };
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(err)?;
+        // SQL grounding groups millions of rows (`SELECT DISTINCT`, `GROUP BY`): at the
+        // factory `work_mem` of 4 MB a misestimated hash aggregate spills and takes minutes
+        // instead of seconds. Only this transaction's setting changes, and only when no one
+        // chose one (server configuration, role, `options=-c work_mem=…` all win).
+        client
+            .batch_execute(
+                "SELECT set_config('work_mem', '256MB', true) FROM pg_catalog.pg_settings \
+                 WHERE name = 'work_mem' AND source = 'default'",
+            )
             .map_err(err)?;
         let schema = match schema {
             Some(s) => s,

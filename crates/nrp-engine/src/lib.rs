@@ -376,7 +376,7 @@ impl<'p> Engine<'p> {
                 } else {
                     "computed by the database with `--ground sql`"
                 };
-                let _ = writeln!(out, "  {}: {how}: SELECT * FROM {sql} AS r", rel.name);
+                let _ = writeln!(out, "  {}: {how}: {sql}", rel.name);
             } else if let Some(Some(Err(why))) = self.ground.lifted.statements.get(r) {
                 let _ = writeln!(out, "  {}: computed by nrp: {why}", rel.name);
             }

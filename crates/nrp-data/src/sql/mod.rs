@@ -53,9 +53,10 @@ pub(crate) enum Locators {
     Rowid(&'static str),
     /// PostgreSQL: each row's `ctid` (block, tuple).
     Ctid(Vec<(u32, u16)>),
-    /// A relation the database computes ([`Relational`]): `from` is its subquery, whose
-    /// `nrp_row` column numbers the rows 1, 2, … in load order.
-    Numbered { from: String },
+    /// A relation the database computes ([`Relational`]): the common table expressions it
+    /// needs, its own last (`name AS (…)`); its `nrp_row` column numbers the rows 1, 2, …
+    /// in load order.
+    Numbered { ctes: Vec<Cte> },
 }
 
 /// What SQL grounding needs of a loaded table.
@@ -128,44 +129,43 @@ pub struct Query {
     atoms: Vec<Arc<BoundRelation>>,
 }
 
-/// The distinct relations computed by the database that `c` reads, in order of first use.
-fn computed_relations(c: &Conjunction) -> Vec<&str> {
-    let mut out: Vec<&str> = vec![];
-    for a in &c.atoms {
-        if let Some(SqlRows {
-            locators: Locators::Numbered { from },
+/// One computed relation as a common table expression: `name AS (definition)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cte {
+    pub name: String,
+    pub definition: String,
+}
+
+/// The computed relation atom `i` of `c` reads: its expressions, its own last.
+fn ctes_of(c: &Conjunction, i: usize) -> Option<&[Cte]> {
+    match &c.atoms[i].source().sql {
+        Some(SqlRows {
+            locators: Locators::Numbered { ctes },
             ..
-        }) = &a.source().sql
-            && !out.contains(&from.as_str())
-        {
-            out.push(from);
+        }) => Some(ctes),
+        _ => None,
+    }
+}
+
+/// Every computed relation `c` reads, each once, after those it reads: a statement's
+/// `WITH` list (PostgreSQL computes an expression read twice once).
+fn ctes(c: &Conjunction) -> Vec<Cte> {
+    let mut out: Vec<Cte> = vec![];
+    for i in 0..c.atoms.len() {
+        for e in ctes_of(c, i).unwrap_or_default() {
+            if !out.iter().any(|o| o.name == e.name) {
+                out.push(e.clone());
+            }
         }
     }
     out
 }
 
-/// The number of atom `i`'s computed relation among [`computed_relations`].
-fn computed(c: &Conjunction, i: usize) -> usize {
-    let Some(SqlRows {
-        locators: Locators::Numbered { from },
-        ..
-    }) = &c.atoms[i].source().sql
-    else {
-        return 0;
-    };
-    computed_relations(c)
+/// `WITH a AS (…), b AS (…) ` for `ctes` (empty for none).
+fn with_clause(ctes: &[Cte]) -> String {
+    let list: Vec<String> = ctes
         .iter()
-        .position(|f| f == from)
-        .unwrap_or(0)
-}
-
-/// `WITH nrp_r0 AS (…), … ` naming each computed relation `c` reads once (a relation read
-/// by several atoms is one query).
-fn with_clause(c: &Conjunction) -> String {
-    let list: Vec<String> = computed_relations(c)
-        .iter()
-        .enumerate()
-        .map(|(k, from)| format!("nrp_r{k} AS {from}"))
+        .map(|e| format!("{} AS ({})", e.name, e.definition))
         .collect();
     if list.is_empty() {
         String::new()
@@ -207,7 +207,7 @@ impl Database {
         let (select, from, conds) = self.sql_body(c, false)?;
         let mut text = format!(
             "{}SELECT {} FROM {}",
-            with_clause(c),
+            with_clause(&ctes(c)),
             select.join(", "),
             from.join(", ")
         );
@@ -250,7 +250,9 @@ impl Database {
                 ));
             };
             let qualified = match (&self.source, &sql.locators) {
-                (_, Locators::Numbered { .. }) => format!("nrp_r{}", computed(c, i)),
+                (_, Locators::Numbered { ctes }) => {
+                    ctes.last().map_or_else(String::new, |e| e.name.clone())
+                }
                 (Source::Postgres(pg), _) => {
                     format!("{}.{}", quote_ident(&pg.schema), quote_ident(&t.name))
                 }

@@ -10,9 +10,9 @@
 //! is over `SELECT DISTINCT` of all of them; every column read must compare in SQL as in
 //! nrp (`Cells`), and every filter must be written exactly, or the rule stays in nrp.
 
-use super::{Cells, Conjunction, Dialect, Locators, Operand, SqlRows};
+use super::{Cells, Conjunction, Cte, Dialect, Locators, Operand, SqlRows};
 use crate::table::{Column, DataError, RowRefs, Table};
-use crate::{BoundRelation, Database, Source};
+use crate::{BoundRelation, Database, Source, Value};
 use std::sync::Arc;
 
 /// One body of a relational rule: the conjunction, each body variable's first column, and
@@ -32,19 +32,28 @@ pub struct Relational {
     pub count: bool,
 }
 
-/// A relation the database computes: the numbered subquery, and how its columns compare.
+/// A relation the database computes: its numbered query as the last of the common table
+/// expressions it needs, and how its columns compare.
 #[derive(Clone, Debug)]
 pub struct RelationSql {
-    /// `(SELECT q.*, ROW_NUMBER() OVER (ORDER BY …) AS nrp_row FROM (…) AS q)`.
-    pub text: String,
+    ctes: Vec<Cte>,
     arity: usize,
     count: bool,
     cells: Vec<Cells>,
 }
 
+impl RelationSql {
+    /// The statement that computes the relation (for `explain --sql`).
+    pub fn text(&self) -> String {
+        let own = self.ctes.last().map_or("", |e| e.name.as_str());
+        format!("{}SELECT * FROM {own}", super::with_clause(&self.ctes))
+    }
+}
+
 impl Database {
-    /// The SQL that computes `r`, or why it cannot (a sentence for `explain --sql`).
-    pub fn sql_relation(&self, r: &Relational) -> Result<RelationSql, String> {
+    /// The SQL that computes `r` (named `name` in statements that read it), or why it
+    /// cannot (a sentence for `explain --sql`).
+    pub fn sql_relation(&self, name: &str, r: &Relational) -> Result<RelationSql, String> {
         let dialect = self
             .sql_dialect()
             .ok_or("the source is not a SQL database")?;
@@ -56,6 +65,7 @@ impl Database {
             return Err("it counts over a union".into());
         }
         let mut queries = vec![];
+        let mut ctes: Vec<Cte> = vec![];
         // Per head column: how it compares, and its type (a union's branches must agree).
         let mut columns: Vec<Option<(Cells, &'static str)>> = vec![None; arity];
         for b in &r.branches {
@@ -93,7 +103,11 @@ impl Database {
             if !conds.is_empty() {
                 inner.push_str(&format!(" WHERE {}", conds.join(" AND ")));
             }
-            let with = super::with_clause(&b.body);
+            for e in super::ctes(&b.body) {
+                if !ctes.iter().any(|o| o.name == e.name) {
+                    ctes.push(e);
+                }
+            }
             queries.push(if r.count {
                 // One row per match, then per head tuple the number of matches.
                 let distinct: Vec<String> = vars
@@ -108,10 +122,13 @@ impl Database {
                     .map(|(j, v)| format!("m.v{v} AS c{j}"))
                     .collect();
                 let group: Vec<String> = b.head.iter().map(|v| format!("m.v{v}")).collect();
+                // Rows of relations the database computed are distinct already: over only
+                // those, every row combination is one match.
+                let sets = (0..b.body.atoms.len()).all(|i| super::ctes_of(&b.body, i).is_some());
                 format!(
-                    "SELECT {}, COUNT(*) AS n FROM ({with}SELECT DISTINCT {} {inner}) AS m \
-                     GROUP BY {}",
+                    "SELECT {}, COUNT(*) AS n FROM (SELECT {}{} {inner}) AS m GROUP BY {}",
                     head.join(", "),
+                    if sets { "" } else { "DISTINCT " },
                     distinct.join(", "),
                     group.join(", ")
                 )
@@ -128,25 +145,24 @@ impl Database {
                         false => format!("{} AS c{j}", vars[v].0),
                     })
                     .collect();
-                format!("{with}SELECT DISTINCT {} {inner}", head.join(", "))
+                // `UNION` removes repeats across and within its branches.
+                let distinct = if r.branches.len() > 1 {
+                    ""
+                } else {
+                    "DISTINCT "
+                };
+                format!("SELECT {distinct}{} {inner}", head.join(", "))
             });
         }
-        // Parenthesised branches: a branch may carry its own WITH.
-        let query = if queries.len() == 1 {
-            queries.remove(0)
-        } else {
-            let parts: Vec<String> = queries
-                .iter()
-                .enumerate()
-                .map(|(k, q)| format!("SELECT * FROM ({q}) AS b{k}"))
-                .collect();
-            parts.join(" UNION ")
-        };
+        let query = queries.join(" UNION ");
         let order: Vec<String> = (0..arity).map(|j| format!("q.c{j}")).collect();
-        let text = format!(
-            "(SELECT q.*, ROW_NUMBER() OVER (ORDER BY {}) AS nrp_row FROM ({query}) AS q)",
-            order.join(", ")
-        );
+        ctes.push(Cte {
+            name: super::quote_ident(&format!("nrp:{name}")),
+            definition: format!(
+                "SELECT q.*, ROW_NUMBER() OVER (ORDER BY {}) AS nrp_row FROM ({query}) AS q",
+                order.join(", ")
+            ),
+        });
         let mut cells: Vec<Cells> = columns.iter().map(|c| c.expect("every column").0).collect();
         if r.count {
             cells.push(match dialect {
@@ -155,7 +171,7 @@ impl Database {
             });
         }
         Ok(RelationSql {
-            text,
+            ctes,
             arity,
             count: r.count,
             cells,
@@ -173,14 +189,17 @@ impl Database {
         if r.count {
             columns.push("n".into());
         }
+        // Rows in the database's order, then put in number order here (a scatter, not a
+        // second sort in the database).
+        let own = r.ctes.last().map_or("", |e| e.name.as_str());
         let list: Vec<String> = columns.iter().map(|c| format!("r.{c}")).collect();
         let select = format!(
-            "SELECT {} FROM {} AS r ORDER BY r.nrp_row",
-            list.join(", "),
-            r.text
+            "{}SELECT {}, r.nrp_row FROM {own} AS r",
+            super::with_clause(&r.ctes),
+            list.join(", ")
         );
-        let (cells, rows) = match &self.source {
-            Source::Sqlite(db) => db.load_query(name, &select, columns.len())?,
+        let (mut cells, rows) = match &self.source {
+            Source::Sqlite(db) => db.load_query(name, &select, columns.len() + 1)?,
             Source::Postgres(db) => db.load_query(name, &select)?,
             _ => {
                 return Err(DataError::new(
@@ -188,6 +207,24 @@ impl Database {
                 ));
             }
         };
+        let numbers = cells.pop().expect("the row numbers");
+        let mut order = vec![usize::MAX; rows];
+        for i in 0..rows {
+            match numbers.get(i) {
+                Value::Int(k) if (1..=rows as i64).contains(&k) => order[k as usize - 1] = i,
+                v => {
+                    return Err(DataError::new(format!(
+                        "computing `{name}`: the database numbered a row {v}"
+                    )));
+                }
+            }
+        }
+        if order.contains(&usize::MAX) {
+            return Err(DataError::new(format!(
+                "computing `{name}`: the database numbered two rows alike"
+            )));
+        }
+        let cells: Vec<Column> = cells.iter().map(|c| c.gather(&order)).collect();
         let invalid = vec![None; columns.len()];
         let table = Arc::new(Table {
             name: name.to_string(),
@@ -202,7 +239,7 @@ impl Database {
             arrays: vec![],
             sql: Some(SqlRows {
                 locators: Locators::Numbered {
-                    from: r.text.clone(),
+                    ctes: r.ctes.clone(),
                 },
                 cells: r.cells.clone(),
             }),

@@ -27,6 +27,10 @@ pub struct Lifted {
     pub statements: Vec<Option<Result<String, String>>>,
     /// The input relations before lifting: still read and interned first.
     pub tables: Vec<RelId>,
+    /// The relations needed before lifting, and the rules of those the database computed:
+    /// their constants are interned as without lifting.
+    pub order: Vec<RelId>,
+    pub rules: Vec<Option<CoreRule>>,
 }
 
 impl Lifted {
@@ -60,6 +64,8 @@ pub fn lift(
         relations: vec![None; n],
         statements: vec![None; n],
         tables,
+        order: needed.clone(),
+        rules: vec![None; n],
     };
     if db.sql_dialect().is_none() {
         return Ok(lifted);
@@ -81,15 +87,16 @@ pub fn lift(
                 continue;
             };
             {
-                let query = query.and_then(|q| db.sql_relation(&q));
+                let query = query.and_then(|q| db.sql_relation(&r.name, &q));
                 if let (Ok(q), true) = (&query, run) {
                     let b = db
                         .bind_sql_relation(&r.name, q)
                         .map_err(|e| Diagnostic::error(e.message, r.span))?;
                     bound[rel] = Some(b.clone());
                     lifted.relations[rel] = Some(b);
+                    lifted.rules[rel] = Some(rule.clone());
                 }
-                lifted.statements[rel] = Some(query.map(|q| q.text));
+                lifted.statements[rel] = Some(query.map(|q| q.text()));
             }
         }
     }

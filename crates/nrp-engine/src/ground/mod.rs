@@ -217,11 +217,21 @@ impl Ground {
                 len: bound.len(),
             });
         }
-        for &rel in needed {
-            if let RelKind::Derived(rule) = &program.relations[rel].kind {
+        // The constants of every rule as without computed relations, in the same order.
+        let (order, rules) = (
+            std::mem::take(&mut g.lifted.order),
+            std::mem::take(&mut g.lifted.rules),
+        );
+        for &rel in if order.is_empty() { needed } else { &order } {
+            let rule = match &program.relations[rel].kind {
+                RelKind::Derived(rule) => Some(rule),
+                RelKind::Input(_) => rules.get(rel).and_then(Option::as_ref),
+            };
+            if let Some(rule) = rule {
                 g.intern_constants(rule);
             }
         }
+        (g.lifted.order, g.lifted.rules) = (order, rules);
         crate::trace(trace, "  intern inputs", &mut t);
         g.dict.freeze();
         crate::trace(trace, "  rank values", &mut t);
