@@ -371,7 +371,7 @@ impl<'p> Engine<'p> {
         for &r in &self.program.closure(&self.rels) {
             let rel = &self.program.relations[r];
             if let Some(Some(Ok(sql))) = self.ground.lifted.statements.get(r) {
-                let how = if self.ground.lifted.is_lifted(r) {
+                let how = if self.ground.lifted.computed.get(r) == Some(&true) {
                     "computed by the database"
                 } else {
                     "computed by the database with `--ground sql`"

@@ -232,7 +232,7 @@ fn random_programs_give_the_same_results_from_every_source() {
             pushed_pg.0
         );
         assert!(
-            pushed_pg.1 > 3,
+            pushed_pg.1 > 2,
             "only {} relations computed by PostgreSQL",
             pushed_pg.1
         );

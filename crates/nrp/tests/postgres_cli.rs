@@ -156,9 +156,10 @@ fn gcn_cora_from_csv_parquet_and_postgresql_agree_and_the_password_stays_secret(
     // GCN's degrees are counted by the database, and the normalisation's body joins them
     // there (the results above are those of CSV).
     assert!(
-        sql.contains("Deg: computed by the database: SELECT * FROM (SELECT q.*, ROW_NUMBER()")
-            && sql.contains("COUNT(*) AS n")
-            && sql.contains("Norm: COPY (WITH nrp_r0 AS"),
+        sql.contains(
+            "Deg: computed by the database: WITH \"nrp:Deg\" AS (SELECT q.*, ROW_NUMBER()"
+        ) && sql.contains("COUNT(*) AS n")
+            && sql.contains("Norm: COPY (WITH \"nrp:Deg\" AS"),
         "{}",
         text(&outputs[8])
     );

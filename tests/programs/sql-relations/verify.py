@@ -28,11 +28,13 @@ upper = {k for _, k in node if k.encode() < b"a"}
 capital = Counter(v for v, k in node if k in upper)
 t.csv("nrp query program.nrp --db db --relation Capital",
       [((v,), [float(c)]) for v, c in capital.items()], 1, 1)
-t.csv("nrp query program.nrp --db db --relation Pairs", [(k, []) for k in two], 2, 0)
 linked = set(edge) | {(v, u) for u, v in edge}
 t.csv("nrp query program.nrp --db db --relation Neighbours",
       [((u,), [float(c)]) for u, c in Counter(u for u, _ in linked).items()], 1, 1)
 labels = upper | {"paper"}
 t.csv("nrp query program.nrp --db db --relation Labelled",
-      [((v, k), []) for v, k in node if k in labels], 2, 0)
+      [((v,), [1.0]) for v, k in node if k in labels], 1, 1)
+hops = {(u, w) for u, v in edge for v2, w in edge if v2 == v}
+t.csv("nrp query program.nrp --db db --relation Hops",
+      [(k, [1 / (deg[k[1]] + 1)]) for k in hops], 2, 1, tol=1e-6)
 t.done()

@@ -37,6 +37,8 @@ pub struct Relational {
 #[derive(Clone, Debug)]
 pub struct RelationSql {
     ctes: Vec<Cte>,
+    /// Per column (the count last), its SQL type.
+    types: Vec<&'static str>,
     arity: usize,
     count: bool,
     cells: Vec<Cells>,
@@ -164,7 +166,10 @@ impl Database {
             ),
         });
         let mut cells: Vec<Cells> = columns.iter().map(|c| c.expect("every column").0).collect();
+        let mut types: Vec<&'static str> =
+            columns.iter().map(|c| c.expect("every column").1).collect();
         if r.count {
+            types.push("bigint");
             cells.push(match dialect {
                 Dialect::Postgres => Cells::Num,
                 Dialect::Sqlite => Cells::Dynamic,
@@ -172,10 +177,58 @@ impl Database {
         }
         Ok(RelationSql {
             ctes,
+            types,
             arity,
             count: r.count,
             cells,
         })
+    }
+
+    /// `r` as a relation without rows: what a statement reading it needs (its query, how
+    /// its columns compare and their types), for relations computed inside other queries.
+    pub fn sql_relation_placeholder(&self, name: &str, r: &RelationSql) -> Arc<BoundRelation> {
+        let cells = r
+            .types
+            .iter()
+            .map(|t| match *t {
+                "bigint" => Column::Int(vec![]),
+                "double precision" => Column::Float(vec![]),
+                _ => Column::Mixed(vec![]),
+            })
+            .collect();
+        let table = Arc::new(self.computed_table(name, r, cells, 0));
+        Arc::new(crate::bind::bind(&table, r.arity, r.count).expect("columns of the shape"))
+    }
+
+    fn computed_table(
+        &self,
+        name: &str,
+        r: &RelationSql,
+        cells: Vec<Column>,
+        rows: usize,
+    ) -> Table {
+        let mut columns: Vec<String> = (0..r.arity).map(|j| format!("c{j}")).collect();
+        if r.count {
+            columns.push("n".into());
+        }
+        Table {
+            name: name.to_string(),
+            invalid: vec![None; columns.len()],
+            columns,
+            cells,
+            rows,
+            refs: RowRefs::Sql {
+                pk: vec![],
+                rowids: None,
+            },
+            arrays: vec![],
+            sql: Some(SqlRows {
+                locators: Locators::Numbered {
+                    ctes: r.ctes.clone(),
+                },
+                cells: r.cells.clone(),
+            }),
+        }
     }
 
     /// Runs `r` and binds its result as relation `name` (`count`: the count is its
@@ -225,25 +278,7 @@ impl Database {
             )));
         }
         let cells: Vec<Column> = cells.iter().map(|c| c.gather(&order)).collect();
-        let invalid = vec![None; columns.len()];
-        let table = Arc::new(Table {
-            name: name.to_string(),
-            columns,
-            cells,
-            rows,
-            refs: RowRefs::Sql {
-                pk: vec![],
-                rowids: None,
-            },
-            invalid,
-            arrays: vec![],
-            sql: Some(SqlRows {
-                locators: Locators::Numbered {
-                    ctes: r.ctes.clone(),
-                },
-                cells: r.cells.clone(),
-            }),
-        });
+        let table = Arc::new(self.computed_table(name, r, cells, rows));
         crate::bind::bind(&table, r.arity, r.count).map(Arc::new)
     }
 }

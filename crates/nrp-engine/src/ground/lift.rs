@@ -21,8 +21,11 @@ use std::sync::Arc;
 /// What [`lift`] decided, per relation (indexed by `RelId`).
 #[derive(Clone, Debug, Default)]
 pub struct Lifted {
-    /// The relations the database computed, as read.
+    /// The relations the database computed and nrp read (those only other computed
+    /// relations read are computed inside their queries).
     pub relations: Vec<Option<Arc<BoundRelation>>>,
+    /// Whether the database computed the relation.
+    pub computed: Vec<bool>,
     /// Each needed derived relation's query, or why nrp computes it.
     pub statements: Vec<Option<Result<String, String>>>,
     /// The input relations before lifting: still read and interned first.
@@ -62,6 +65,7 @@ pub fn lift(
     tables.dedup();
     let mut lifted = Lifted {
         relations: vec![None; n],
+        computed: vec![false; n],
         statements: vec![None; n],
         tables,
         order: needed.clone(),
@@ -79,26 +83,64 @@ pub fn lift(
             bound[rel] = db.bind(table, b.terms, b.embedding).ok();
         }
     }
+    let mut readers: Vec<Vec<RelId>> = vec![vec![]; n];
     for &rel in &needed {
-        let r = &program.relations[rel];
-        if let RelKind::Derived(rule) = &r.kind {
-            // Only rules of a relational shape are candidates (and reported).
-            let Some(query) = relational(program, rel, rule, rels, &bound) else {
-                continue;
-            };
-            {
-                let query = query.and_then(|q| db.sql_relation(&r.name, &q));
-                if let (Ok(q), true) = (&query, run) {
-                    let b = db
-                        .bind_sql_relation(&r.name, q)
-                        .map_err(|e| Diagnostic::error(e.message, r.span))?;
-                    bound[rel] = Some(b.clone());
-                    lifted.relations[rel] = Some(b);
-                    lifted.rules[rel] = Some(rule.clone());
-                }
-                lifted.statements[rel] = Some(query.map(|q| q.text()));
+        if let RelKind::Derived(rule) = &program.relations[rel].kind {
+            rule.dependencies()
+                .into_iter()
+                .for_each(|d| readers[d].push(rel));
+        }
+    }
+    // What to compute: a count always (one row per head instead of a match list); a
+    // relation without embedding only when every relation reading it is computed too —
+    // one that nrp joins needs it transferred, and nrp's own join and numbering are
+    // cheaper than the database's DISTINCT and ROW_NUMBER (bench/README.md).
+    let mut wanted = vec![false; n];
+    for &rel in needed.iter().rev() {
+        if let RelKind::Derived(rule) = &program.relations[rel].kind
+            && let Some(count) = shape(program, rel, rule, rels)
+        {
+            wanted[rel] = count || readers[rel].iter().all(|&r| wanted[r]);
+            if !wanted[rel] {
+                lifted.statements[rel] = Some(Err(
+                    "a rule nrp joins reads it (nrp computes it with that rule's inputs)".into(),
+                ));
             }
         }
+    }
+    let mut queries = vec![None; n];
+    for &rel in &needed {
+        let r = &program.relations[rel];
+        let RelKind::Derived(rule) = &r.kind else {
+            continue;
+        };
+        if !wanted[rel] {
+            continue;
+        }
+        let query = relational(program, rule, &bound).and_then(|q| db.sql_relation(&r.name, &q));
+        if let Ok(q) = &query {
+            // What later rules' SQL needs of it; read below if nrp reads it.
+            bound[rel] = Some(db.sql_relation_placeholder(&r.name, q));
+            lifted.computed[rel] = run;
+            lifted.rules[rel] = Some(rule.clone());
+        }
+        lifted.statements[rel] = Some(query.as_ref().map(|q| q.text()).map_err(Clone::clone));
+        queries[rel] = query.ok();
+    }
+    if run {
+        for &rel in &needed {
+            let Some(q) = &queries[rel] else { continue };
+            if readers[rel].iter().all(|&x| queries[x].is_some()) {
+                continue;
+            }
+            let r = &program.relations[rel];
+            let b = db
+                .bind_sql_relation(&r.name, q)
+                .map_err(|e| Diagnostic::error(e.message, r.span))?;
+            lifted.relations[rel] = Some(b);
+        }
+    } else {
+        lifted.rules = vec![None; n];
     }
     if lifted.relations.iter().any(Option::is_some) {
         let p = program.to_mut();
@@ -115,27 +157,30 @@ pub fn lift(
     Ok(lifted)
 }
 
-/// `rule` as a relational query, or why it cannot be one; `None` when it is not of that
-/// shape (an expression computes its embedding, or it is a query's target).
-fn relational(
-    program: &Program,
-    rel: RelId,
-    rule: &CoreRule,
-    targets: &[RelId],
-    bound: &[Option<Arc<BoundRelation>>],
-) -> Option<Result<Relational, String>> {
-    let bodies = rule.bodies();
+/// Whether `rule` has a relational shape: `Some(true)` for a count, `Some(false)` for a
+/// relation without embedding, `None` otherwise (an expression computes its embedding, or
+/// it is a query's target).
+fn shape(program: &Program, rel: RelId, rule: &CoreRule, targets: &[RelId]) -> Option<bool> {
     let count = rule.agg() == Agg::Count;
     // No embedding (a union's pass-through expressions then carry nothing), or a count.
     let pure = program.relations[rel].dim == Some(0);
-    if targets.contains(&rel) || !(pure || count && bodies.iter().all(|(_, e)| e.is_none())) {
-        return None;
-    }
-    let branches = bodies
+    let plain = rule.bodies().iter().all(|(_, e)| e.is_none());
+    (!targets.contains(&rel) && (pure || count && plain)).then_some(count && !pure)
+}
+
+/// `rule` as a relational query, or why it cannot be one.
+fn relational(
+    program: &Program,
+    rule: &CoreRule,
+    bound: &[Option<Arc<BoundRelation>>],
+) -> Result<Relational, String> {
+    let count = rule.agg() == Agg::Count;
+    let branches = rule
+        .bodies()
         .iter()
         .map(|&(body, _)| branch(rule, body, program, bound))
-        .collect::<Result<Vec<_>, _>>();
-    Some(branches.map(|branches| Relational { branches, count }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Relational { branches, count })
 }
 
 fn branch(
