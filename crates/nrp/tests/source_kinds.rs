@@ -287,7 +287,8 @@ fn golden_cases_give_the_same_results_with_sql_grounding_in_sqlite() {
     let (n, (pushed, computed)) = compare_grounding(&to_sqlite, "sqlite-sql", true);
     assert!(n > 300, "only {n} commands compared");
     eprintln!("{n} commands; {pushed} rule bodies joined, {computed} relations computed by SQLite");
-    assert!(pushed > 200, "only {pushed} rule bodies joined by SQLite");
+    // Scans of one relation are left to nrp (nothing for the database to do).
+    assert!(pushed > 80, "only {pushed} rule bodies joined by SQLite");
     assert!(
         computed >= 8,
         "only {computed} relations computed by SQLite"
@@ -307,7 +308,7 @@ fn golden_cases_give_the_same_results_with_sql_grounding_in_postgresql() {
         "{n} commands; {pushed} rule bodies joined, {computed} relations computed by PostgreSQL"
     );
     assert!(
-        pushed > 200,
+        pushed > 80,
         "only {pushed} rule bodies joined by PostgreSQL"
     );
     assert!(

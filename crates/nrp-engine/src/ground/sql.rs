@@ -144,8 +144,17 @@ impl Ground {
             };
             let mut pushed = vec![];
             for (body, expr) in rule.bodies() {
-                let query =
-                    conjunction(program, body, bound).and_then(|p| db.sql_query(&p.conjunction));
+                let query = conjunction(program, body, bound).and_then(|p| {
+                    let c = &p.conjunction;
+                    // Every row of one relation: nothing for the database to do, and nrp
+                    // holds the rows already (a second pass would only cost).
+                    if c.atoms.len() == 1 && c.equal.is_empty() && body.filters.is_empty() {
+                        return Err("a scan of one relation (no join, filter or constant \
+                                    for the database to apply)"
+                            .into());
+                    }
+                    db.sql_query(c)
+                });
                 let mut rows = None;
                 if let (Ok(q), true) = (&query, run) {
                     let bytes = estimate::body_bytes_per_match(rule, body, expr).total();
