@@ -278,7 +278,7 @@ fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<String> {
             .zip(want)
             .all(|(f, w)| f == "*" || f == w)
         {
-            return Some(fields.pop()?);
+            return fields.pop();
         }
     }
     None

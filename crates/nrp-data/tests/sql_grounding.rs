@@ -4,7 +4,7 @@
 #[path = "common/pg_server.rs"]
 mod pg_server;
 
-use nrp_data::sql::{Conjunction, Operand};
+use nrp_data::sql::{Branch, Cmp, Conjunction, Operand, Relational};
 use nrp_data::{Database, Value};
 
 /// `edge(src, dst)` joined with `"No de"(id, "ki""nd")` on `dst = id`, `ki"nd = 'b'`.
@@ -23,6 +23,7 @@ fn join(db: &Database) -> Conjunction {
                 Operand::Const(Value::Str("b".into())),
             ),
         ],
+        compare: vec![],
     }
 }
 
@@ -52,7 +53,10 @@ fn sqlite_joins_quotes_and_leaves_number_like_text_to_nrp() {
     let _ = std::fs::remove_file(&file);
     rusqlite::Connection::open(&file)
         .unwrap()
-        .execute_batch(TABLES)
+        .execute_batch(&format!(
+            "{TABLES} CREATE TABLE w (k text COLLATE NOCASE); \
+             INSERT INTO w VALUES ('a'), ('A'), ('b');"
+        ))
         .unwrap();
     let db = Database::open(file.to_str().unwrap()).unwrap();
     let c = join(&db);
@@ -60,7 +64,7 @@ fn sqlite_joins_quotes_and_leaves_number_like_text_to_nrp() {
     assert_eq!(
         q.text,
         "SELECT a0.rowid, a1.rowid FROM main.\"edge\" AS a0, main.\"No de\" AS a1 \
-         WHERE a1.\"id\" = a0.\"dst\" AND a1.\"ki\"\"nd\" = 'b'"
+         WHERE a1.\"id\" COLLATE BINARY = a0.\"dst\" AND a1.\"ki\"\"nd\" COLLATE BINARY = 'b'"
     );
     assert_eq!(matches(&db, &c), EXPECTED);
     // Over the budget's room: an error, not a truncated list.
@@ -75,6 +79,7 @@ fn sqlite_joins_quotes_and_leaves_number_like_text_to_nrp() {
                 Operand::Column { atom: 0, column: 2 },
                 Operand::Const(Value::Int(7)),
             )],
+            compare: vec![],
         })
         .unwrap_err();
     assert!(why.contains("column `code` of `No de`"), "{why}");
@@ -86,6 +91,7 @@ fn sqlite_joins_quotes_and_leaves_number_like_text_to_nrp() {
                 Operand::Column { atom: 0, column: 1 },
                 Operand::Const(Value::Str("3".into())),
             )],
+            compare: vec![],
         })
         .unwrap();
     assert!(q.text.ends_with("WHERE 1 = 0"), "{}", q.text);
@@ -95,11 +101,69 @@ fn sqlite_joins_quotes_and_leaves_number_like_text_to_nrp() {
         .sql_query(&Conjunction {
             atoms: vec![v],
             equal: vec![],
+            compare: vec![],
         })
         .unwrap_err();
     assert!(
         why.contains("`v` is not a table with row locators"),
         "{why}"
+    );
+    // A column declared case-insensitive still compares byte for byte, as nrp does.
+    let w = db.bind("w", 1, false).unwrap();
+    let only_a = Conjunction {
+        atoms: vec![w.clone()],
+        equal: vec![(
+            Operand::Column { atom: 0, column: 0 },
+            Operand::Const(Value::Str("a".into())),
+        )],
+        compare: vec![],
+    };
+    let q = db.sql_query(&only_a).unwrap();
+    assert_eq!(db.sql_matches(&q, 10).unwrap()[0], vec![0]);
+    // Filters: text in byte order ('A' < 'a' < 'b').
+    let below_b = Conjunction {
+        atoms: vec![w],
+        equal: vec![],
+        compare: vec![(
+            Operand::Column { atom: 0, column: 0 },
+            Cmp::Lt,
+            Operand::Const(Value::Str("b".into())),
+        )],
+    };
+    let q = db.sql_query(&below_b).unwrap();
+    let mut rows = db.sql_matches(&q, 10).unwrap()[0].clone();
+    rows.sort();
+    assert_eq!(rows, vec![0, 1]);
+    // A relation the database computes: out-degrees, counted by SQLite.
+    let edge = db.bind("edge", 2, false).unwrap();
+    let out = Relational {
+        branches: vec![Branch {
+            body: Conjunction {
+                atoms: vec![edge],
+                equal: vec![],
+                compare: vec![],
+            },
+            vars: vec![
+                Operand::Column { atom: 0, column: 0 },
+                Operand::Column { atom: 0, column: 1 },
+            ],
+            head: vec![0],
+        }],
+        count: true,
+    };
+    let sql = db.sql_relation("Out", &out).unwrap();
+    assert!(sql.text().contains("COUNT(*) AS n"), "{}", sql.text());
+    let b = db.bind_sql_relation("Out", &sql).unwrap();
+    let facts: Vec<(Vec<Value>, Vec<f64>)> = (0..b.len())
+        .map(|i| (b.tuple(i), b.emb(i).to_vec()))
+        .collect();
+    assert_eq!(
+        facts,
+        vec![
+            (vec![Value::Int(1)], vec![2.0]),
+            (vec![Value::Int(2)], vec![1.0]),
+            (vec![Value::Int(3)], vec![1.0]),
+        ]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -134,6 +198,7 @@ fn postgres_joins_in_the_snapshot_of_the_tables() {
                 Operand::Column { atom: 0, column: 0 },
                 Operand::Const(Value::Str("b".into())),
             )],
+            compare: vec![],
         })
         .unwrap();
     assert!(q.text.contains("WHERE 1 = 0"), "{}", q.text);

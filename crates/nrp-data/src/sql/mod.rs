@@ -129,6 +129,13 @@ pub struct Query {
     atoms: Vec<Arc<BoundRelation>>,
 }
 
+/// A body in SQL: each atom's locator, the `FROM` list and the `WHERE` conditions.
+struct SqlBody {
+    select: Vec<String>,
+    from: Vec<String>,
+    conds: Vec<String>,
+}
+
 /// One computed relation as a common table expression: `name AS (definition)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cte {
@@ -204,7 +211,11 @@ impl Database {
         let dialect = self
             .sql_dialect()
             .ok_or("the source is not a SQL database")?;
-        let (select, from, conds) = self.sql_body(c, false)?;
+        let SqlBody {
+            select,
+            from,
+            conds,
+        } = self.sql_body(c, false)?;
         let mut text = format!(
             "{}SELECT {} FROM {}",
             with_clause(&ctes(c)),
@@ -227,14 +238,7 @@ impl Database {
     /// The locator of each atom, the `FROM` list and the `WHERE` conditions of `c`; with
     /// `exact`, a filter SQL would evaluate differently from nrp is an error instead of
     /// being left out.
-    fn sql_body(
-        &self,
-        c: &Conjunction,
-        exact: bool,
-    ) -> Result<(Vec<String>, Vec<String>, Vec<String>), String> {
-        let dialect = self
-            .sql_dialect()
-            .ok_or("the source is not a SQL database")?;
+    fn sql_body(&self, c: &Conjunction, exact: bool) -> Result<SqlBody, String> {
         if c.atoms.is_empty() {
             return Err("the body has no atom".into());
         }
@@ -276,8 +280,11 @@ impl Database {
                 Err(_) => {}
             }
         }
-        let _ = dialect;
-        Ok((select, from, conds))
+        Ok(SqlBody {
+            select,
+            from,
+            conds,
+        })
     }
 
     /// Column `col` of atom `atom` in SQL, with how its cells compare; an error for cells

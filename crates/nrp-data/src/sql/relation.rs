@@ -71,7 +71,7 @@ impl Database {
         // Per head column: how it compares, and its type (a union's branches must agree).
         let mut columns: Vec<Option<(Cells, &'static str)>> = vec![None; arity];
         for b in &r.branches {
-            let (_, from, conds) = self.sql_body(&b.body, true)?;
+            let super::SqlBody { from, conds, .. } = self.sql_body(&b.body, true)?;
             let vars: Vec<(String, Cells, &'static str)> = b
                 .vars
                 .iter()
